@@ -1,0 +1,30 @@
+namespace Paddock.Engine.Contract;
+
+/// <summary>
+/// What the portal can ask of a host agent (SignalR client results). Every command is accepted at
+/// once and its progress and outcome come back through <see cref="IHostHub"/>; commands carry an
+/// operation id so a resend after a reconnect is recognised instead of carried out twice.
+/// </summary>
+public interface IHostAgent
+{
+    Task<CommandAck> Execute(VmCommand command);
+
+    /// <summary>Dial a binary WebSocket back to the portal for one console session and splice it to the VM's VNC socket.</summary>
+    Task<CommandAck> OpenConsole(ConsoleDial dial);
+}
+
+/// <summary>What a host agent can tell the portal (hub methods).</summary>
+public interface IHostHub
+{
+    Task<HostWelcome> Register(HostRegistration registration);
+
+    Task ReportVm(VmReport report);
+
+    Task ReportOperation(OperationReport report);
+}
+
+public static class ContractVersion
+{
+    /// <summary>Bumped on any breaking change of <see cref="IHostAgent"/> or <see cref="IHostHub"/>.</summary>
+    public const int Current = 1;
+}

@@ -1,0 +1,68 @@
+using Paddock.Engine.Vms;
+
+namespace Paddock.Engine.Contract;
+
+public enum VmVerb
+{
+    /// <summary>Prepare the run directory and disks; boot at once when <see cref="VmCommand.StartAfterCreate"/>.</summary>
+    Create,
+    Start,
+    /// <summary>Ask the guest (ACPI power button).</summary>
+    Shutdown,
+    /// <summary>Pull the plug.</summary>
+    PowerOff,
+    /// <summary>Stop QEMU if it runs and remove every file of the VM.</summary>
+    Delete,
+}
+
+public sealed record VmCommand(Guid OperationId, Guid VmId, VmVerb Verb, VmSpec? Spec = null, bool StartAfterCreate = false);
+
+public sealed record CommandAck(Guid OperationId, bool Accepted, string? Refusal = null)
+{
+    public static CommandAck Accept(Guid operationId) => new(operationId, true);
+
+    public static CommandAck Refuse(Guid operationId, string reason) => new(operationId, false, reason);
+}
+
+public enum OperationState
+{
+    Running,
+    Succeeded,
+    Failed,
+}
+
+public sealed record OperationReport(Guid OperationId, Guid VmId, OperationState State, string? Message = null);
+
+/// <summary>What the agent observes of a VM. The portal's status is derived from this, never guessed.</summary>
+public enum VmPowerState
+{
+    /// <summary>The agent has no such VM.</summary>
+    Missing,
+    Creating,
+    Stopped,
+    Starting,
+    Running,
+    Paused,
+    ShuttingDown,
+    Crashed,
+}
+
+public sealed record VmReport(Guid VmId, VmPowerState State, DateTimeOffset ObservedAt, string? Detail = null, int? Pid = null, int? Uid = null);
+
+public sealed record HostRegistration(
+    Guid HostId,
+    string Name,
+    int ContractVersion,
+    int LogicalCpus,
+    long MemoryBytes,
+    long DiskBytes,
+    string Accelerator,
+    string? AcceleratorWarning,
+    string QemuVersion,
+    string Confinement,
+    IReadOnlyList<VmReport> Vms);
+
+public sealed record HostWelcome(bool Accepted, string? Refusal = null);
+
+/// <summary>Asks the agent to open <c>{PortalBaseUrl}/console/agent/{Nonce}</c> and splice it to the VM's VNC socket.</summary>
+public sealed record ConsoleDial(Guid VmId, string Nonce, string PortalBaseUrl);

@@ -1,0 +1,23 @@
+namespace Paddock.Engine.Vms;
+
+/// <summary>
+/// What is wanted of a VM, as the portal decided it. Display names never appear here: QEMU only
+/// ever sees the VM's id.
+/// </summary>
+public sealed record VmSpec(
+    Guid Id,
+    int VCpus,
+    int MaxVCpus,
+    int MemoryMiB,
+    string MachineType,
+    int Uid,
+    IReadOnlyList<DiskSpec> Disks,
+    IReadOnlyList<NicSpec> Nics)
+{
+    public const string DefaultMachineType = "pc-q35-7.2";
+}
+
+/// <summary>A disk: a qcow2 overlay on <paramref name="BaseImage"/> (a file name in the host's image store) or a blank disk.</summary>
+public sealed record DiskSpec(string Id, long SizeBytes, string? BaseImage);
+
+public sealed record NicSpec(string Id, string Mac);

@@ -1,0 +1,3 @@
+var builder = Host.CreateApplicationBuilder(args);
+var app = builder.Build();
+app.Run();
