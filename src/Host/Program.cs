@@ -1,3 +1,10 @@
+using Paddock.Host;
+
 var builder = Host.CreateApplicationBuilder(args);
-var app = builder.Build();
-app.Run();
+
+builder.AddAgentOptions();
+builder.AddAgentVms();
+builder.AddAgentConsole();
+builder.AddAgentPortalConnection();
+
+await builder.Build().RunAsync();

@@ -1,0 +1,41 @@
+using System.ComponentModel.DataAnnotations;
+using Paddock.Engine.Hosting;
+
+namespace Paddock.Host;
+
+/// <summary>Settings under <c>Agent</c>. A wrong setting fails at start with its name.</summary>
+public sealed record AgentOptions
+{
+    public const string Section = "Agent";
+
+    /// <summary>The portal's base URL; the agent dials out to it, the host needs no inbound port.</summary>
+    [Required, Url]
+    public string PortalUrl { get; init; } = "";
+
+    [Required, MinLength(16)]
+    public string JoinToken { get; init; } = "";
+
+    /// <summary>Holds <c>images/</c> (base images), <c>vms/</c> (run directories) and <c>agent/</c> (the agent's own state).</summary>
+    [Required]
+    public string DataDir { get; init; } = "/var/lib/paddock/default";
+
+    /// <summary>The host's name as admins see it; the machine's name when empty.</summary>
+    public string? Name { get; init; }
+
+    /// <summary>Auto probes; kvm, whpx or tcg force one.</summary>
+    public AcceleratorSetting Accelerator { get; init; } = AcceleratorSetting.Auto;
+
+    /// <summary>When the agent stops: power off running VMs (true) or leave them running to be re-attached (false).</summary>
+    public bool StopVmsOnExit { get; init; }
+
+    public string QemuBinary { get; init; } = "/usr/bin/qemu-system-x86_64";
+
+    /// <summary>How long a guest may take to power off after an ACPI request before it is powered off.</summary>
+    public TimeSpan ShutdownTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
+    public string ImagesDir => Path.Combine(DataDir, "images");
+
+    public string VmsDir => Path.Combine(DataDir, "vms");
+
+    public string StateDir => Path.Combine(DataDir, "agent");
+}

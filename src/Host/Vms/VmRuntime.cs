@@ -1,0 +1,42 @@
+using Paddock.Engine.Contract;
+using Paddock.Engine.Qemu;
+using Paddock.Engine.Qmp;
+using Paddock.Engine.Vms;
+
+namespace Paddock.Host.Vms;
+
+/// <summary>What the agent holds of one VM: its spec, its QEMU if one runs, and what was last observed.</summary>
+internal sealed class VmRuntime(Guid id, VmPaths paths)
+{
+    public Guid Id { get; } = id;
+
+    public VmPaths Paths { get; } = paths;
+
+    public VmSpec? Spec { get; set; }
+
+    public QemuProcess? Process { get; set; }
+
+    public QmpClient? Qmp { get; set; }
+
+    public VmPowerState State { get; set; } = VmPowerState.Creating;
+
+    public string? Detail { get; set; }
+
+    /// <summary>Set when the agent itself ends QEMU (power off, quit after a guest shutdown), so its exit is no crash.</summary>
+    public bool Stopping { get; set; }
+
+    /// <summary>Completes when the current QEMU has exited and its end has been recorded.</summary>
+    public TaskCompletionSource Exited { get; set; } = Finished();
+
+    /// <summary>One mutating step at a time; never held while waiting for the guest.</summary>
+    public SemaphoreSlim Lock { get; } = new(1, 1);
+
+    public bool IsRunning => Process is { IsRunning: true };
+
+    public static TaskCompletionSource Finished()
+    {
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        done.SetResult();
+        return done;
+    }
+}

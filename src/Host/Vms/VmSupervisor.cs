@@ -1,0 +1,445 @@
+using System.Collections.Concurrent;
+using System.Text.Json;
+using Microsoft.Extensions.Options;
+using Paddock.Engine.Contract;
+using Paddock.Engine.Hosting;
+using Paddock.Engine.Images;
+using Paddock.Engine.Isolation;
+using Paddock.Engine.Qemu;
+using Paddock.Engine.Qmp;
+using Paddock.Engine.Vms;
+using Paddock.Host.Portal;
+
+namespace Paddock.Host.Vms;
+
+/// <summary>
+/// Carries out VM commands on this host and watches every QEMU: status changes come from QMP
+/// events and process exit, and are pushed to the portal. At start it re-attaches to the VMs that
+/// kept running while the agent was away.
+/// </summary>
+public sealed class VmSupervisor(
+    IOptions<AgentOptions> options,
+    OperationJournal journal,
+    IServiceProvider services,
+    TimeProvider clock,
+    ILogger<VmSupervisor> log) : BackgroundService
+{
+    private static readonly TimeSpan ShutdownReask = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan PowerOffGrace = TimeSpan.FromSeconds(10);
+
+    private readonly ConcurrentDictionary<Guid, VmRuntime> _vms = new();
+    private readonly TaskCompletionSource _attached = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly ImageStore _images = new(Directory.CreateDirectory(options.Value.ImagesDir).FullName);
+
+    public AcceleratorChoice Accelerator { get; } = Accelerators.Detect(options.Value.Accelerator);
+
+    // Resolved lazily: the connection needs the supervisor and the supervisor reports through it.
+    private IPortalReporter Reporter => services.GetRequiredService<IPortalReporter>();
+
+    /// <summary>Takes a command at once; its progress and outcome are reported through the hub.</summary>
+    public CommandAck Accept(VmCommand command)
+    {
+        if (journal.Outcome(command.OperationId) is { } outcome)
+        {
+            // A resend of something finished: answer with its first outcome, do not do it twice.
+            _ = Reporter.ReportOperationAsync(outcome);
+            return CommandAck.Accept(command.OperationId);
+        }
+
+        if (command.Verb == VmVerb.Create && command.Spec is null)
+        {
+            return CommandAck.Refuse(command.OperationId, "Create needs a VM spec.");
+        }
+
+        if (!journal.TryBegin(command.OperationId))
+        {
+            return CommandAck.Accept(command.OperationId);
+        }
+
+        var vm = _vms.GetOrAdd(command.VmId, id => new VmRuntime(id, VmPaths.For(options.Value.VmsDir, id)));
+        _ = Task.Run(() => RunAsync(vm, command));
+        return CommandAck.Accept(command.OperationId);
+    }
+
+    /// <summary>The truth about every VM on this host, for registration.</summary>
+    public async Task<IReadOnlyList<VmReport>> ReportAllAsync(CancellationToken ct)
+    {
+        await _attached.Task.WaitAsync(ct);
+        return [.. _vms.Values.Select(Snapshot)];
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        try
+        {
+            await ReattachAllAsync(stoppingToken);
+        }
+        finally
+        {
+            _attached.TrySetResult();
+        }
+    }
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await _stopping.CancelAsync();
+        await base.StopAsync(cancellationToken);
+        foreach (var vm in _vms.Values)
+        {
+            if (options.Value.StopVmsOnExit && vm.IsRunning)
+            {
+                await PowerOffAsync(vm);
+            }
+            else if (vm.Qmp is { } qmp)
+            {
+                // Closing our monitor connection leaves QEMU running; the next agent re-attaches.
+                vm.Stopping = true;
+                await qmp.DisposeAsync();
+            }
+        }
+    }
+
+    private async Task ReattachAllAsync(CancellationToken ct)
+    {
+        Directory.CreateDirectory(options.Value.VmsDir);
+        foreach (var directory in Directory.EnumerateDirectories(options.Value.VmsDir))
+        {
+            if (!Guid.TryParse(Path.GetFileName(directory), out var id))
+            {
+                continue;
+            }
+
+            var vm = new VmRuntime(id, VmPaths.For(options.Value.VmsDir, id));
+            if (!File.Exists(vm.Paths.SpecFile))
+            {
+                // Create never finished: nothing of it is usable, and the portal will send it again.
+                continue;
+            }
+
+            vm.Spec = JsonSerializer.Deserialize<VmSpec>(await File.ReadAllTextAsync(vm.Paths.SpecFile, ct));
+            vm.State = VmPowerState.Stopped;
+            _vms[id] = vm;
+            if (QemuProcess.Attach(id, vm.Paths, vm.Spec?.Uid) is { } process)
+            {
+                try
+                {
+                    var qmp = await process.ConnectQmpAsync(ct);
+                    await WatchAsync(vm, process, qmp, ct);
+                    log.LogInformation("Re-attached to VM {Vm} (pid {Pid})", id, process.Pid);
+                }
+                catch (Exception e) when (e is QmpException or IOException or TimeoutException)
+                {
+                    log.LogWarning(e, "VM {Vm} runs as pid {Pid} but its monitor does not answer", id, process.Pid);
+                    vm.State = VmPowerState.Crashed;
+                    vm.Detail = $"QEMU (pid {process.Pid}) runs but its monitor does not answer: {e.Message}";
+                }
+            }
+        }
+    }
+
+    private async Task RunAsync(VmRuntime vm, VmCommand command)
+    {
+        var ct = _stopping.Token;
+        OperationReport outcome;
+        try
+        {
+            var message = command.Verb switch
+            {
+                VmVerb.Create => await CreateAsync(vm, command.Spec!, command.StartAfterCreate, ct),
+                VmVerb.Start => await StartAsync(vm, ct),
+                VmVerb.Shutdown => await ShutdownAsync(vm, ct),
+                VmVerb.PowerOff => await PowerOffAsync(vm),
+                VmVerb.Delete => await DeleteAsync(vm),
+                _ => throw new InvalidOperationException($"Unknown verb {command.Verb}."),
+            };
+            outcome = new OperationReport(command.OperationId, vm.Id, OperationState.Succeeded, message);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            // The agent is stopping: the operation is not finished, so a resend will carry it out.
+            return;
+        }
+        catch (Exception e)
+        {
+            log.LogWarning(e, "{Verb} of VM {Vm} failed", command.Verb, vm.Id);
+            outcome = new OperationReport(command.OperationId, vm.Id, OperationState.Failed, e.Message);
+        }
+
+        journal.Finish(outcome);
+        await Reporter.ReportOperationAsync(outcome);
+    }
+
+    private async Task<string?> CreateAsync(VmRuntime vm, VmSpec spec, bool start, CancellationToken ct)
+    {
+        VmSpecValidator.Validate(spec);
+        await vm.Lock.WaitAsync(ct);
+        try
+        {
+            if (vm.Spec is null)
+            {
+                await SetStateAsync(vm, VmPowerState.Creating);
+                RunDirectory.Create(vm.Paths, spec.Uid, spec.Uid);
+                foreach (var disk in spec.Disks)
+                {
+                    var target = vm.Paths.Disk(disk.Id);
+                    if (disk.BaseImage is { } baseImage)
+                    {
+                        var basePath = _images.Resolve(baseImage);
+                        if (!File.Exists(basePath))
+                        {
+                            throw new FileNotFoundException($"Base image '{baseImage}' is not on this host.");
+                        }
+
+                        await DiskImages.CreateOverlayAsync(basePath, target, disk.SizeBytes, ct);
+                    }
+                    else
+                    {
+                        await DiskImages.CreateBlankAsync(target, disk.SizeBytes, ct);
+                    }
+
+                    RunDirectory.OwnFile(target, spec.Uid, spec.Uid);
+                }
+
+                // Written last: a run directory with a spec is a VM that was created whole.
+                await File.WriteAllTextAsync(vm.Paths.SpecFile, JsonSerializer.Serialize(spec), ct);
+                vm.Spec = spec;
+                vm.State = VmPowerState.Stopped;
+            }
+        }
+        finally
+        {
+            vm.Lock.Release();
+        }
+
+        if (start)
+        {
+            return await StartAsync(vm, ct);
+        }
+
+        await SetStateAsync(vm, VmPowerState.Stopped);
+        return null;
+    }
+
+    private async Task<string?> StartAsync(VmRuntime vm, CancellationToken ct)
+    {
+        await vm.Lock.WaitAsync(ct);
+        try
+        {
+            if (vm.IsRunning)
+            {
+                return "Already running.";
+            }
+
+            var spec = vm.Spec ?? throw new InvalidOperationException("The VM has not been created on this host.");
+            await SetStateAsync(vm, VmPowerState.Starting);
+            var argv = QemuCommandLine.Build(spec, vm.Paths, Accelerator.Accelerator, new QemuLaunchOptions { QemuBinary = options.Value.QemuBinary });
+            QemuProcess process;
+            try
+            {
+                process = await QemuProcess.StartAsync(spec.Id, argv, vm.Paths, spec.Uid, spec.Uid, ct: ct);
+            }
+            catch (QemuStartException)
+            {
+                await SetStateAsync(vm, VmPowerState.Stopped);
+                throw;
+            }
+
+            var qmp = await process.ConnectQmpAsync(ct);
+            await WatchAsync(vm, process, qmp, ct);
+            await SetStateAsync(vm, vm.State);
+            return null;
+        }
+        finally
+        {
+            vm.Lock.Release();
+        }
+    }
+
+    private async Task<string?> ShutdownAsync(VmRuntime vm, CancellationToken ct)
+    {
+        if (!vm.IsRunning || vm.Qmp is not { } qmp)
+        {
+            return "Already stopped.";
+        }
+
+        var exited = vm.Exited.Task;
+        await SetStateAsync(vm, VmPowerState.ShuttingDown);
+        var deadline = clock.GetUtcNow() + options.Value.ShutdownTimeout;
+        // Ask, and ask again: a guest that was still booting may have missed the first press.
+        while (clock.GetUtcNow() < deadline)
+        {
+            await TryAsync(qmp, "system_powerdown");
+            var wait = Min(ShutdownReask, deadline - clock.GetUtcNow());
+            if (await Completes(exited, wait, ct))
+            {
+                return null;
+            }
+        }
+
+        await PowerOffAsync(vm);
+        return $"The guest did not power off within {options.Value.ShutdownTimeout.TotalSeconds:0} s; it was powered off.";
+    }
+
+    private async Task<string?> PowerOffAsync(VmRuntime vm)
+    {
+        if (vm.Process is not { } process || !process.IsRunning)
+        {
+            return "Already stopped.";
+        }
+
+        var exited = vm.Exited.Task;
+        vm.Stopping = true;
+        if (vm.Qmp is { } qmp)
+        {
+            await TryAsync(qmp, "quit");
+        }
+
+        if (!await Completes(exited, PowerOffGrace, CancellationToken.None))
+        {
+            process.Kill();
+            await Completes(exited, PowerOffGrace, CancellationToken.None);
+        }
+
+        return null;
+    }
+
+    private async Task<string?> DeleteAsync(VmRuntime vm)
+    {
+        await PowerOffAsync(vm);
+        await vm.Lock.WaitAsync();
+        try
+        {
+            RunDirectory.Delete(vm.Paths);
+            vm.Spec = null;
+            _vms.TryRemove(vm.Id, out _);
+        }
+        finally
+        {
+            vm.Lock.Release();
+        }
+
+        await SetStateAsync(vm, VmPowerState.Missing);
+        return null;
+    }
+
+    /// <summary>Follows one QEMU until it exits: QMP events drive the status, end-of-file is its end.</summary>
+    private async Task WatchAsync(VmRuntime vm, QemuProcess process, QmpClient qmp, CancellationToken ct)
+    {
+        vm.Process = process;
+        vm.Qmp = qmp;
+        vm.Stopping = false;
+        vm.Detail = null;
+        vm.Exited = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var status = await qmp.ExecuteAsync("query-status", ct: ct);
+        vm.State = status.GetProperty("status").GetString() switch
+        {
+            "running" => VmPowerState.Running,
+            "paused" or "prelaunch" or "suspended" => VmPowerState.Paused,
+            "shutdown" => VmPowerState.ShuttingDown,
+            _ => VmPowerState.Running,
+        };
+        _ = Task.Run(() => FollowAsync(vm, process, qmp));
+    }
+
+    private async Task FollowAsync(VmRuntime vm, QemuProcess process, QmpClient qmp)
+    {
+        try
+        {
+            await foreach (var e in qmp.Events.ReadAllAsync())
+            {
+                switch (e.Name)
+                {
+                    case "SHUTDOWN":
+                        // -no-shutdown keeps QEMU alive after the guest powers off; the agent decides.
+                        // For now a powered-off guest is a stopped VM.
+                        vm.Stopping = true;
+                        await TryAsync(qmp, "quit");
+                        break;
+                    case "STOP" when !vm.Stopping:
+                        await SetStateAsync(vm, VmPowerState.Paused);
+                        break;
+                    case "RESUME":
+                        await SetStateAsync(vm, VmPowerState.Running);
+                        break;
+                }
+            }
+        }
+        catch (Exception e) when (e is QmpException or IOException)
+        {
+            log.LogDebug(e, "Monitor of VM {Vm} ended", vm.Id);
+        }
+
+        // End-of-file on QMP: QEMU is gone (or going). The process table says when it is dead;
+        // a zombie counts as dead because PID 1 here may never reap it.
+        for (var i = 0; i < 50 && process.IsRunning; i++)
+        {
+            await Task.Delay(100);
+        }
+
+        await qmp.DisposeAsync();
+        if (_stopping.IsCancellationRequested && !options.Value.StopVmsOnExit)
+        {
+            return;
+        }
+
+        vm.Process = null;
+        vm.Qmp = null;
+        if (vm.Stopping)
+        {
+            await SetStateAsync(vm, VmPowerState.Stopped);
+        }
+        else
+        {
+            var tail = string.Join('\n', QemuProcess.ReadStderrTail(vm.Paths, 10));
+            var code = process.ExitCode is { } exit ? $"exit status {exit}" : "exit status unknown";
+            log.LogWarning("QEMU of VM {Vm} ended unexpectedly ({Code})", vm.Id, code);
+            await SetStateAsync(vm, VmPowerState.Crashed, $"QEMU ended unexpectedly ({code}). {tail}".Trim());
+        }
+
+        vm.Exited.TrySetResult();
+    }
+
+    private async Task SetStateAsync(VmRuntime vm, VmPowerState state, string? detail = null)
+    {
+        vm.State = state;
+        vm.Detail = detail;
+        await Reporter.ReportVmAsync(Snapshot(vm));
+    }
+
+    private VmReport Snapshot(VmRuntime vm) =>
+        new(vm.Id, vm.State, clock.GetUtcNow(), vm.Detail, vm.Process?.Pid, vm.Spec?.Uid);
+
+    private async Task TryAsync(QmpClient qmp, string command)
+    {
+        try
+        {
+            await qmp.ExecuteAsync(command, timeout: TimeSpan.FromSeconds(5));
+        }
+        catch (QmpException e)
+        {
+            // QEMU may already be gone; its exit is observed on the monitor.
+            log.LogDebug(e, "QMP {Command} failed", command);
+        }
+    }
+
+    private static async Task<bool> Completes(Task task, TimeSpan within, CancellationToken ct)
+    {
+        if (within <= TimeSpan.Zero)
+        {
+            return task.IsCompleted;
+        }
+
+        try
+        {
+            await task.WaitAsync(within, ct);
+            return true;
+        }
+        catch (TimeoutException)
+        {
+            return false;
+        }
+    }
+
+    private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
+}

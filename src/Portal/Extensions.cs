@@ -1,0 +1,124 @@
+using JasperFx;
+using JasperFx.Events.Projections;
+using Marten;
+using Marten.Schema;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authentication.Cookies;
+using Microsoft.AspNetCore.Identity;
+using MudBlazor.Services;
+using Paddock.Portal.Components;
+using Paddock.Portal.Features.Accounts;
+using Paddock.Portal.Features.Console;
+using Paddock.Portal.Features.Hosts;
+using Paddock.Portal.Features.Vms;
+
+namespace Paddock.Portal;
+
+/// <summary>The portal's registrations, one method per concern; Program.cs reads as their table of contents.</summary>
+public static class Extensions
+{
+    public static void AddPortalOptions(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddOptions<PortalOptions>().BindConfiguration(PortalOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddSingleton(TimeProvider.System);
+    }
+
+    public static void AddPortalPersistence(this WebApplicationBuilder builder)
+    {
+        var connection = builder.Configuration.GetConnectionString("Paddock")
+            ?? throw new InvalidOperationException("ConnectionStrings:Paddock is not set: the portal needs PostgreSQL.");
+        builder.Services.AddMarten(options =>
+        {
+            options.Connection(connection);
+            options.DatabaseSchemaName = "paddock";
+            options.AutoCreateSchemaObjects = AutoCreate.CreateOrUpdate;
+
+            options.Projections.Snapshot<Vm>(SnapshotLifecycle.Inline);
+            // The database, not this process, keeps names unique per owner and labels unique across the fleet.
+            options.Schema.For<Vm>()
+                .UniqueIndex(UniqueIndexType.Computed, "uq_vm_owner_name", v => v.OwnerId, v => v.Name)
+                .UniqueIndex(UniqueIndexType.Computed, "uq_vm_label", v => v.LabelIndex)
+                .Index(v => v.OwnerId);
+            options.Schema.For<PortalUser>().UniqueIndex(UniqueIndexType.Computed, "uq_user_name", u => u.UserName);
+            options.Schema.For<ConsoleTicket>().UseOptimisticConcurrency(true);
+            options.Schema.For<AgentCommand>().Index(c => c.State);
+        }).UseLightweightSessions().ApplyAllDatabaseChangesOnStartup();
+    }
+
+    public static void AddPortalAccounts(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddSingleton<IPasswordHasher<PortalUser>, PasswordHasher<PortalUser>>();
+        builder.Services.AddSingleton<Accounts>();
+        builder.Services.AddAuthentication(AccountEndpoints.Scheme)
+            .AddCookie(AccountEndpoints.Scheme, options =>
+            {
+                options.LoginPath = AccountEndpoints.LoginPath;
+                options.AccessDeniedPath = "/account/denied";
+                options.Cookie.Name = "paddock";
+                options.Cookie.HttpOnly = true;
+                options.Cookie.SameSite = SameSiteMode.Lax;
+                options.SlidingExpiration = true;
+                options.ExpireTimeSpan = TimeSpan.FromHours(8);
+            })
+            .AddScheme<AuthenticationSchemeOptions, AgentAuthentication>(AgentAuthentication.SchemeName, null);
+        builder.Services.AddAuthorizationBuilder()
+            .AddPolicy(AgentAuthentication.Policy, policy => policy.AddAuthenticationSchemes(AgentAuthentication.SchemeName).RequireRole("host-agent"));
+        builder.Services.AddCascadingAuthenticationState();
+    }
+
+    public static void AddPortalHosts(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddSignalR();
+        builder.Services.AddSingleton<HostConnections>();
+        builder.Services.AddSingleton<ChangeNotifier<HostsChanged>>();
+        builder.Services.AddSingleton<CommandDispatcher>();
+        builder.Services.AddHostedService(services => services.GetRequiredService<CommandDispatcher>());
+        builder.Services.AddHostedService<HostsOnStartup>();
+    }
+
+    public static void AddPortalVms(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddSingleton<ChangeNotifier<VmChanged>>();
+        builder.Services.AddSingleton<VmService>();
+        builder.Services.AddSingleton<VmObservations>();
+    }
+
+    public static void AddPortalConsole(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddSingleton<ConsoleTickets>();
+        builder.Services.AddSingleton<ConsoleRendezvous>();
+    }
+
+    public static void AddPortalUi(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddRazorComponents().AddInteractiveServerComponents();
+        builder.Services.AddMudServices();
+    }
+
+    public static void UsePortalPipeline(this WebApplication app)
+    {
+        if (!app.Environment.IsDevelopment())
+        {
+            app.UseExceptionHandler("/not-found", createScopeForErrors: true);
+        }
+
+        app.UseStatusCodePagesWithReExecute("/not-found", createScopeForStatusCodePages: true);
+        app.UseWebSockets();
+        app.UseAuthentication();
+        app.UseAuthorization();
+        app.UseAntiforgery();
+    }
+
+    public static void MapPortalAccounts(this WebApplication app) => app.MapAccountEndpoints();
+
+    public static void MapPortalHosts(this WebApplication app) =>
+        app.MapHub<HostAgentHub>(HostAgentHub.Path).RequireAuthorization(AgentAuthentication.Policy);
+
+    public static void MapPortalConsole(this WebApplication app) => app.MapConsoleEndpoints();
+
+    public static void MapPortalUi(this WebApplication app)
+    {
+        app.MapStaticAssets();
+        app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
+    }
+}

@@ -1,0 +1,40 @@
+using Paddock.Engine.Contract;
+
+namespace Paddock.Portal.Features.Hosts;
+
+public enum AgentCommandState
+{
+    /// <summary>Recorded, not yet accepted by the agent.</summary>
+    Pending,
+    /// <summary>The agent accepted it; its outcome will be reported.</summary>
+    Sent,
+    Succeeded,
+    Failed,
+}
+
+/// <summary>
+/// A command for a host agent, recorded in the same transaction as the event that asked for it and
+/// before it is sent, so a portal restart neither loses it nor sends it as a new one: the agent
+/// recognises a resend by its operation id.
+/// </summary>
+public sealed class AgentCommand
+{
+    /// <summary>The operation id.</summary>
+    public Guid Id { get; set; }
+
+    public Guid VmId { get; set; }
+
+    public Guid HostId { get; set; }
+
+    public VmCommand Command { get; set; } = null!;
+
+    public AgentCommandState State { get; set; }
+
+    public DateTimeOffset CreatedAt { get; set; }
+
+    public DateTimeOffset? SentAt { get; set; }
+
+    public string? Outcome { get; set; }
+
+    public bool Finished => State is AgentCommandState.Succeeded or AgentCommandState.Failed;
+}

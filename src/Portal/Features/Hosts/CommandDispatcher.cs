@@ -1,0 +1,132 @@
+using Marten;
+using Microsoft.AspNetCore.SignalR;
+using Paddock.Engine.Contract;
+using Paddock.Portal.Features.Vms;
+
+namespace Paddock.Portal.Features.Hosts;
+
+/// <summary>
+/// Sends recorded commands to their hosts' agents, one unfinished command per VM at a time and in
+/// the order they were asked for. A command whose host is away waits; when the host returns, what
+/// it had accepted but not finished is sent again and the agent recognises it by its operation id.
+/// </summary>
+public sealed class CommandDispatcher(
+    IDocumentStore store,
+    IHubContext<HostAgentHub, IHostAgent> hub,
+    HostConnections connections,
+    IServiceProvider services,
+    TimeProvider clock,
+    ILogger<CommandDispatcher> log) : BackgroundService
+{
+    private readonly SemaphoreSlim _wake = new(0, 1);
+
+    /// <summary>How long an agent has to accept a command before it is tried again.</summary>
+    public static readonly TimeSpan AcceptTimeout = TimeSpan.FromSeconds(20);
+
+    public void Wake()
+    {
+        if (_wake.CurrentCount == 0)
+        {
+            try
+            {
+                _wake.Release();
+            }
+            catch (SemaphoreFullException)
+            {
+                // Already awake.
+            }
+        }
+    }
+
+    /// <summary>A host (re)registered: what it accepted but did not report on is sent again.</summary>
+    public async Task HostReturnedAsync(Guid hostId)
+    {
+        await using var session = store.LightweightSession();
+        var unfinished = await session.Query<AgentCommand>().Where(c => c.HostId == hostId && c.State == AgentCommandState.Sent).ToListAsync();
+        foreach (var command in unfinished)
+        {
+            command.State = AgentCommandState.Pending;
+            session.Store(command);
+        }
+
+        await session.SaveChangesAsync();
+        Wake();
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await DispatchAsync(stoppingToken);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                log.LogError(e, "Dispatching agent commands failed; retrying");
+            }
+
+            // Woken by every new command and report; the period only covers hosts that came back.
+            await _wake.WaitAsync(TimeSpan.FromSeconds(5), stoppingToken);
+        }
+    }
+
+    private async Task DispatchAsync(CancellationToken ct)
+    {
+        await using var session = store.LightweightSession();
+        var open = await session.Query<AgentCommand>()
+            .Where(c => c.State == AgentCommandState.Pending || c.State == AgentCommandState.Sent)
+            .OrderBy(c => c.CreatedAt)
+            .ToListAsync(ct);
+
+        var busyVms = open.Where(c => c.State == AgentCommandState.Sent).Select(c => c.VmId).ToHashSet();
+        foreach (var command in open.Where(c => c.State == AgentCommandState.Pending))
+        {
+            // Power off may overtake a running shutdown: it is the way out of a hung guest.
+            var overtakes = command.Command.Verb == VmVerb.PowerOff;
+            if ((busyVms.Contains(command.VmId) && !overtakes) || connections.ConnectionOf(command.HostId) is not { } connection)
+            {
+                busyVms.Add(command.VmId);
+                continue;
+            }
+
+            busyVms.Add(command.VmId);
+            await SendAsync(command, connection, ct);
+        }
+    }
+
+    private async Task SendAsync(AgentCommand command, string connection, CancellationToken ct)
+    {
+        CommandAck ack;
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            timeout.CancelAfter(AcceptTimeout);
+            ack = await hub.Clients.Client(connection).Execute(command.Command).WaitAsync(timeout.Token);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            // The agent went away or did not answer: the command stays pending and is sent when it returns.
+            log.LogWarning(e, "Host {Host} did not accept {Verb} of VM {Vm}", command.HostId, command.Command.Verb, command.VmId);
+            return;
+        }
+
+        if (ack.Accepted)
+        {
+            await using var session = store.LightweightSession();
+            var current = await session.LoadAsync<AgentCommand>(command.Id, ct);
+            if (current is { State: AgentCommandState.Pending })
+            {
+                current.State = AgentCommandState.Sent;
+                current.SentAt = clock.GetUtcNow();
+                session.Store(current);
+                await session.SaveChangesAsync(ct);
+            }
+
+            return;
+        }
+
+        await services.GetRequiredService<VmObservations>().CompleteAsync(
+            command.HostId, new OperationReport(command.Id, command.VmId, OperationState.Failed, ack.Refusal), ct);
+    }
+}

@@ -1,0 +1,31 @@
+namespace Paddock.Portal.Features.Hosts;
+
+/// <summary>A hypervisor host as its agent last described it.</summary>
+public sealed class HostRecord
+{
+    public Guid Id { get; set; }
+
+    public string Name { get; set; } = "";
+
+    public int ContractVersion { get; set; }
+
+    public int LogicalCpus { get; set; }
+
+    public long MemoryBytes { get; set; }
+
+    public long DiskBytes { get; set; }
+
+    public string Accelerator { get; set; } = "";
+
+    public string? AcceleratorWarning { get; set; }
+
+    public string QemuVersion { get; set; } = "";
+
+    public string Confinement { get; set; } = "";
+
+    public bool Connected { get; set; }
+
+    public DateTimeOffset RegisteredAt { get; set; }
+
+    public DateTimeOffset LastSeenAt { get; set; }
+}

@@ -1,0 +1,136 @@
+using Paddock.Engine.Contract;
+using Paddock.Engine.Isolation;
+
+namespace Paddock.Portal.Features.Vms;
+
+/// <summary>What a person sees of a VM: how it was asked for and how it is.</summary>
+public enum VmStatus
+{
+    Creating,
+    Starting,
+    Running,
+    Paused,
+    ShuttingDown,
+    Stopping,
+    Stopped,
+    Crashed,
+    Deleting,
+    Unknown,
+}
+
+/// <summary>
+/// The VM document pages read. Never written directly: Marten projects it inline from the VM's
+/// event stream, so a page sees its own write at once.
+/// </summary>
+public sealed class Vm
+{
+    public Guid Id { get; set; }
+
+    public Guid OwnerId { get; set; }
+
+    public string Name { get; set; } = "";
+
+    public string TemplateName { get; set; } = "";
+
+    public string BaseImage { get; set; } = "";
+
+    public int VCpus { get; set; }
+
+    public int MemoryMiB { get; set; }
+
+    public long DiskBytes { get; set; }
+
+    public string MachineType { get; set; } = "";
+
+    public Guid HostId { get; set; }
+
+    public int LabelIndex { get; set; }
+
+    public int Uid { get; set; }
+
+    public string Mac { get; set; } = "";
+
+    public DateTimeOffset CreatedAt { get; set; }
+
+    public VmStatus Status { get; set; }
+
+    public string? StatusDetail { get; set; }
+
+    public Guid? PendingOperation { get; set; }
+
+    public VmVerb? PendingVerb { get; set; }
+
+    public string? LastError { get; set; }
+
+    public DateTimeOffset UpdatedAt { get; set; }
+
+    /// <summary>Stream version, for optimistic appends.</summary>
+    public int Version { get; set; }
+
+    public string Label => IsolationLabels.FromIndex(LabelIndex).ToString();
+
+    public static Vm Create(VmCreated e) => new()
+    {
+        Id = e.VmId,
+        OwnerId = e.OwnerId,
+        Name = e.Name,
+        TemplateName = e.TemplateName,
+        BaseImage = e.BaseImage,
+        VCpus = e.VCpus,
+        MemoryMiB = e.MemoryMiB,
+        DiskBytes = e.DiskBytes,
+        MachineType = e.MachineType,
+        HostId = e.HostId,
+        LabelIndex = e.LabelIndex,
+        Uid = e.Uid,
+        Mac = e.Mac,
+        CreatedAt = e.At,
+        UpdatedAt = e.At,
+        Status = VmStatus.Creating,
+    };
+
+    public void Apply(VmOperationRequested e)
+    {
+        PendingOperation = e.OperationId;
+        PendingVerb = e.Verb;
+        LastError = null;
+        UpdatedAt = e.At;
+        Status = e.Verb switch
+        {
+            VmVerb.Create => VmStatus.Creating,
+            VmVerb.Start => VmStatus.Starting,
+            VmVerb.Shutdown => VmStatus.ShuttingDown,
+            VmVerb.PowerOff => VmStatus.Stopping,
+            VmVerb.Delete => VmStatus.Deleting,
+            _ => Status,
+        };
+    }
+
+    public void Apply(VmStatusObserved e)
+    {
+        UpdatedAt = e.At;
+        StatusDetail = e.Detail;
+        Status = VmRules.StatusAfterObservation(this, e.State);
+    }
+
+    public void Apply(VmOperationCompleted e)
+    {
+        UpdatedAt = e.At;
+        if (PendingOperation == e.OperationId)
+        {
+            PendingOperation = null;
+            PendingVerb = null;
+        }
+
+        if (!e.Succeeded)
+        {
+            LastError = $"{e.Verb} failed: {e.Message}";
+            if (Status is VmStatus.Creating or VmStatus.Deleting)
+            {
+                Status = VmStatus.Unknown;
+            }
+        }
+    }
+
+    public bool ShouldDelete(VmDeleted e) => true;
+}

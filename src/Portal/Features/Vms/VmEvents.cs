@@ -1,0 +1,33 @@
+using Paddock.Engine.Contract;
+
+namespace Paddock.Portal.Features.Vms;
+
+// The history of a VM. Each event says who and when; the Vm document is their projection.
+
+public sealed record VmCreated(
+    Guid VmId,
+    Guid OwnerId,
+    string Name,
+    string TemplateName,
+    string BaseImage,
+    int VCpus,
+    int MemoryMiB,
+    long DiskBytes,
+    string MachineType,
+    Guid HostId,
+    int LabelIndex,
+    int Uid,
+    string Mac,
+    Guid By,
+    DateTimeOffset At);
+
+public sealed record VmOperationRequested(Guid OperationId, VmVerb Verb, Guid By, DateTimeOffset At);
+
+public sealed record VmStatusObserved(VmPowerState State, string? Detail, DateTimeOffset At);
+
+public sealed record VmOperationCompleted(Guid OperationId, VmVerb Verb, bool Succeeded, string? Message, DateTimeOffset At);
+
+public sealed record VmDeleted(Guid By, DateTimeOffset At);
+
+/// <summary>Published to live pages after a VM's stream changed.</summary>
+public sealed record VmChanged(Guid VmId, Guid OwnerId);

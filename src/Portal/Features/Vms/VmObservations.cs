@@ -1,0 +1,92 @@
+using Marten;
+using JasperFx;
+using Marten.Exceptions;
+using Paddock.Engine.Contract;
+using Paddock.Portal.Features.Hosts;
+
+namespace Paddock.Portal.Features.Vms;
+
+/// <summary>Turns what agents report into the VMs' history: the portal reconciles what it believed with what it is told.</summary>
+public sealed class VmObservations(IDocumentStore store, ChangeNotifier<VmChanged> notifier, TimeProvider clock, ILogger<VmObservations> log)
+{
+    public async Task ObserveAsync(Guid hostId, VmReport report, CancellationToken ct = default)
+    {
+        await RetryOnConflict(async () =>
+        {
+            await using var session = store.LightweightSession();
+            var stream = await session.Events.FetchForWriting<Vm>(report.VmId, ct);
+            var vm = stream.Aggregate;
+            if (vm is null || vm.HostId != hostId)
+            {
+                log.LogWarning("Host {Host} reported VM {Vm}, which the portal does not place there", hostId, report.VmId);
+                return;
+            }
+
+            if (VmRules.StatusAfterObservation(vm, report.State) == vm.Status && report.Detail == vm.StatusDetail)
+            {
+                return;
+            }
+
+            stream.AppendOne(new VmStatusObserved(report.State, report.Detail, report.ObservedAt));
+            await session.SaveChangesAsync(ct);
+            notifier.Publish(new VmChanged(vm.Id, vm.OwnerId));
+        });
+    }
+
+    public async Task CompleteAsync(Guid hostId, OperationReport report, CancellationToken ct = default)
+    {
+        if (report.State == OperationState.Running)
+        {
+            return;
+        }
+
+        await RetryOnConflict(async () =>
+        {
+            await using var session = store.LightweightSession();
+            var command = await session.LoadAsync<AgentCommand>(report.OperationId, ct);
+            if (command is null || command.HostId != hostId || command.Finished)
+            {
+                // A resent command's outcome arrives twice; the first one counted.
+                return;
+            }
+
+            var succeeded = report.State == OperationState.Succeeded;
+            command.State = succeeded ? AgentCommandState.Succeeded : AgentCommandState.Failed;
+            command.Outcome = report.Message;
+            session.Store(command);
+
+            var stream = await session.Events.FetchForWriting<Vm>(command.VmId, ct);
+            var now = clock.GetUtcNow();
+            if (stream.Aggregate is { } vm)
+            {
+                stream.AppendOne(new VmOperationCompleted(command.Id, command.Command.Verb, succeeded, report.Message, now));
+                if (succeeded && command.Command.Verb == VmVerb.Delete)
+                {
+                    stream.AppendOne(new VmDeleted(command.Id, now));
+                }
+            }
+
+            await session.SaveChangesAsync(ct);
+            if (stream.Aggregate is { } changed)
+            {
+                notifier.Publish(new VmChanged(changed.Id, changed.OwnerId));
+            }
+        });
+    }
+
+    private static async Task RetryOnConflict(Func<Task> work)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await work();
+                return;
+            }
+            catch (ConcurrencyException) when (attempt < 5)
+            {
+                // A person's request landed on the same stream meanwhile; read again and re-decide.
+            }
+        }
+    }
+}

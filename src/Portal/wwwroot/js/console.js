@@ -1,0 +1,37 @@
+// The VM console: noVNC against the portal's own origin. Sessions are keyed by their screen element.
+import RFB from '../lib/novnc/core/rfb.js';
+
+const sessions = new WeakMap();
+
+export function connect(screen, path, scale, dotnet) {
+    disconnect(screen);
+    const scheme = location.protocol === 'https:' ? 'wss://' : 'ws://';
+    window.paddockConsole = { connectStartedAt: performance.now(), firstFrameAt: null };
+    const rfb = new RFB(screen, scheme + location.host + path, { wsProtocols: ['binary'] });
+    rfb.scaleViewport = scale;
+    rfb.focusOnClick = true;
+    rfb.addEventListener('connect', () => dotnet.invokeMethodAsync('OnConnected'));
+    rfb.addEventListener('disconnect', e => dotnet.invokeMethodAsync('OnDisconnected', !!e.detail.clean));
+    sessions.set(screen, rfb);
+}
+
+export function setScale(screen, scale) {
+    const rfb = sessions.get(screen);
+    if (rfb) rfb.scaleViewport = scale;
+}
+
+export function ctrlAltDel(screen) {
+    sessions.get(screen)?.sendCtrlAltDel();
+}
+
+export function fullscreen(screen) {
+    screen.requestFullscreen?.();
+}
+
+export function disconnect(screen) {
+    const rfb = sessions.get(screen);
+    if (rfb) {
+        sessions.delete(screen);
+        try { rfb.disconnect(); } catch { /* already closed */ }
+    }
+}

@@ -1,0 +1,230 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using Microsoft.Playwright;
+using Npgsql;
+
+namespace Paddock.E2e;
+
+/// <summary>
+/// Real everything, started once for the run: the PostgreSQL the test command prepared, the portal
+/// and one host agent as their own processes, and Debian's Chromium through Playwright.
+/// </summary>
+public sealed class PaddockFixture : IAsyncLifetime
+{
+    public const string AdminUser = "admin";
+    public const string Alice = "alice";
+    public const string Bob = "bob";
+
+    /// <summary>Tests set a short ticket life so that expiry can be observed.</summary>
+    public static readonly TimeSpan TicketLifetime = TimeSpan.FromSeconds(2);
+
+    private readonly List<Process> _processes = [];
+
+    public string Password { get; } = "pw-" + Convert.ToHexString(RandomNumberGenerator.GetBytes(12));
+
+    public string JoinToken { get; } = Convert.ToHexString(RandomNumberGenerator.GetBytes(24));
+
+    public string Connection { get; } = Env("PADDOCK_TEST_CONNECTION");
+
+    public string DataDir { get; } = Env("PADDOCK_TEST_DATA");
+
+    public string Artifacts { get; } = Environment.GetEnvironmentVariable("PADDOCK_TEST_ARTIFACTS") ?? Path.GetTempPath();
+
+    public string PortalUrl { get; private set; } = "";
+
+    public IPlaywright Playwright { get; private set; } = null!;
+
+    public IBrowser Browser { get; private set; } = null!;
+
+    public string VmsDir => Path.Combine(DataDir, "vms");
+
+    public async Task InitializeAsync()
+    {
+        Directory.CreateDirectory(Artifacts);
+        PortalUrl = $"http://127.0.0.1:{FreePort()}";
+        var portal = Env("PADDOCK_TEST_PORTAL_DLL");
+        foreach (var (user, role) in new[] { (AdminUser, "admin"), (Alice, "member"), (Bob, "member") })
+        {
+            await RunToEndAsync(portal, ["accounts", "add", "--user", user, "--role", role], Password);
+        }
+
+        Start("portal", portal, ["--urls", PortalUrl], PortalEnvironment());
+        await Eventually.Async(async () =>
+        {
+            using var http = new HttpClient();
+            return (await http.GetAsync($"{PortalUrl}/account/login")).StatusCode == HttpStatusCode.OK;
+        }, TimeSpan.FromSeconds(90), "the portal answers");
+
+        StartAgent();
+        await Eventually.Async(async () => await ConnectedHostsAsync() > 0, TimeSpan.FromSeconds(60), "the host agent registered");
+
+        Playwright = await Microsoft.Playwright.Playwright.CreateAsync();
+        Browser = await Playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+        {
+            ExecutablePath = "/usr/bin/chromium",
+            Headless = true,
+            Args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+        });
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (Browser is not null)
+        {
+            await Browser.CloseAsync();
+        }
+
+        Playwright?.Dispose();
+        foreach (var process in _processes)
+        {
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+                await process.WaitForExitAsync();
+            }
+        }
+    }
+
+    /// <summary>A signed-in browser page for <paramref name="user"/>.</summary>
+    public async Task<IPage> SignInAsync(string user)
+    {
+        var context = await Browser.NewContextAsync(new BrowserNewContextOptions { BaseURL = PortalUrl, ViewportSize = new ViewportSize { Width = 1280, Height = 900 } });
+        var page = await context.NewPageAsync();
+        await page.GotoAsync("/account/login");
+        await page.GetByLabel("User name").FillAsync(user);
+        await page.GetByLabel("Password").FillAsync(Password);
+        await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
+        await page.WaitForURLAsync($"{PortalUrl}/");
+        await page.GetByRole(AriaRole.Heading, new() { Name = "My VMs" }).WaitForAsync();
+        return page;
+    }
+
+    public async Task<long> ConnectedHostsAsync()
+    {
+        await using var db = new NpgsqlConnection(Connection);
+        await db.OpenAsync();
+        await using var command = new NpgsqlCommand("select count(*) from paddock.mt_doc_hostrecord where (data->>'Connected')::boolean", db);
+        try
+        {
+            return (long)(await command.ExecuteScalarAsync())!;
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UndefinedTable)
+        {
+            return 0;
+        }
+    }
+
+    public void StartAgent() => Start("agent", Env("PADDOCK_TEST_AGENT_DLL"), [], new()
+    {
+        ["Agent__PortalUrl"] = PortalUrl,
+        ["Agent__JoinToken"] = JoinToken,
+        ["Agent__DataDir"] = DataDir,
+        ["Agent__Name"] = "e2e-host",
+    });
+
+    private Dictionary<string, string> PortalEnvironment() => new()
+    {
+        ["ConnectionStrings__Paddock"] = Connection,
+        ["Paddock__JoinToken"] = JoinToken,
+        ["Paddock__Console__TicketLifetime"] = TicketLifetime.ToString(),
+        ["ASPNETCORE_ENVIRONMENT"] = "Production",
+    };
+
+    private void Start(string name, string dll, string[] args, Dictionary<string, string> environment)
+    {
+        var start = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add(dll);
+        foreach (var arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        foreach (var (key, value) in environment)
+        {
+            start.Environment[key] = value;
+        }
+
+        var process = Process.Start(start)!;
+        var log = new StreamWriter(Path.Combine(Artifacts, $"{name}.log"), append: true) { AutoFlush = true };
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (log) log.WriteLine(e.Data); };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (log) log.WriteLine(e.Data); };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        _processes.Add(process);
+    }
+
+    private async Task RunToEndAsync(string dll, string[] args, string input)
+    {
+        var start = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add(dll);
+        foreach (var arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        foreach (var (key, value) in PortalEnvironment())
+        {
+            start.Environment[key] = value;
+        }
+
+        using var process = Process.Start(start)!;
+        await process.StandardInput.WriteLineAsync(input);
+        process.StandardInput.Close();
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        if (process.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"{string.Join(' ', args)} failed: {await output}{await error}");
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private static string Env(string name) =>
+        Environment.GetEnvironmentVariable(name) ?? throw new InvalidOperationException($"{name} is not set: run the tests through './paddock test'.");
+}
+
+[CollectionDefinition(Name)]
+public sealed class PaddockCollection : ICollectionFixture<PaddockFixture>
+{
+    public const string Name = "paddock";
+}
+
+/// <summary>Waits on a condition with a deadline; never a fixed sleep.</summary>
+public static class Eventually
+{
+    public static async Task Async(Func<Task<bool>> condition, TimeSpan within, string what)
+    {
+        var deadline = Stopwatch.StartNew();
+        Exception? last = null;
+        while (deadline.Elapsed < within)
+        {
+            try
+            {
+                if (await condition())
+                {
+                    return;
+                }
+            }
+            catch (Exception e) when (e is HttpRequestException or NpgsqlException or IOException)
+            {
+                last = e;
+            }
+
+            await Task.Delay(200);
+        }
+
+        throw new TimeoutException($"Waited {within.TotalSeconds:0} s for {what}.", last);
+    }
+
+    public static Task Async(Func<bool> condition, TimeSpan within, string what) =>
+        Async(() => Task.FromResult(condition()), within, what);
+}
