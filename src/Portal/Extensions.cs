@@ -2,6 +2,7 @@ using JasperFx;
 using JasperFx.Events.Projections;
 using Marten;
 using Marten.Schema;
+using Weasel.Core;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.AspNetCore.Identity;
@@ -32,6 +33,7 @@ public static class Extensions
             options.Connection(connection);
             options.DatabaseSchemaName = "paddock";
             options.AutoCreateSchemaObjects = AutoCreate.CreateOrUpdate;
+            options.UseSystemTextJsonForSerialization(EnumStorage.AsString);
 
             options.Projections.Snapshot<Vm>(SnapshotLifecycle.Inline);
             // The database, not this process, keeps names unique per owner and labels unique across the fleet.

@@ -16,6 +16,7 @@ public sealed class PaddockFixture : IAsyncLifetime
     public const string AdminUser = "admin";
     public const string Alice = "alice";
     public const string Bob = "bob";
+    public const string Carol = "carol";
 
     /// <summary>Tests set a short ticket life so that expiry can be observed.</summary>
     public static readonly TimeSpan TicketLifetime = TimeSpan.FromSeconds(2);
@@ -45,7 +46,7 @@ public sealed class PaddockFixture : IAsyncLifetime
         Directory.CreateDirectory(Artifacts);
         PortalUrl = $"http://127.0.0.1:{FreePort()}";
         var portal = Env("PADDOCK_TEST_PORTAL_DLL");
-        foreach (var (user, role) in new[] { (AdminUser, "admin"), (Alice, "member"), (Bob, "member") })
+        foreach (var (user, role) in new[] { (AdminUser, "admin"), (Alice, "member"), (Bob, "member"), (Carol, "member") })
         {
             await RunToEndAsync(portal, ["accounts", "add", "--user", user, "--role", role], Password);
         }
@@ -114,6 +115,24 @@ public sealed class PaddockFixture : IAsyncLifetime
         {
             return 0;
         }
+    }
+
+    /// <summary>The first three power states the agent reported for a VM, from its event stream.</summary>
+    public async Task<string[]> ObservedStatesAsync(Guid vmId)
+    {
+        await using var db = new NpgsqlConnection(Connection);
+        await db.OpenAsync();
+        await using var command = new NpgsqlCommand(
+            "select data->>'State' from paddock.mt_events where stream_id = @id and type = 'vm_status_observed' order by version limit 3", db);
+        command.Parameters.AddWithValue("id", vmId);
+        var states = new List<string>();
+        await using var reader = await command.ExecuteReaderAsync();
+        while (await reader.ReadAsync())
+        {
+            states.Add(reader.GetString(0));
+        }
+
+        return [.. states];
     }
 
     public void StartAgent() => Start("agent", Env("PADDOCK_TEST_AGENT_DLL"), [], new()

@@ -1,0 +1,124 @@
+using System.Text.RegularExpressions;
+using Microsoft.Playwright;
+
+namespace Paddock.E2e;
+
+[Collection(PaddockCollection.Name)]
+public sealed partial class WalkingSkeletonTests(PaddockFixture paddock)
+{
+    private static readonly TimeSpan Boot = TimeSpan.FromSeconds(120);
+
+    [Fact]
+    public async Task A_member_creates_a_vm_types_into_its_console_shuts_it_down_restarts_powers_off_and_deletes_it()
+    {
+        var page = await paddock.SignInAsync(PaddockFixture.Alice);
+
+        // Create: the dialog, then the VM's page goes Creating -> Starting -> Running by itself.
+        await page.EvaluateAsync("window.__paddockMarker = 'no reload'");
+        var statuses = await WatchStatusesAsync(page);
+        await page.GetByRole(AriaRole.Button, new() { Name = "New VM" }).ClickAsync();
+        var dialog = page.GetByRole(AriaRole.Dialog);
+        await dialog.GetByLabel("Name").FillAsync("story-vm");
+        await dialog.GetByLabel("vCPUs").FillAsync("1");
+        await dialog.GetByLabel("Memory (MiB)").FillAsync("256");
+        await dialog.GetByRole(AriaRole.Button, new() { Name = "Create" }).ClickAsync();
+        await page.WaitForURLAsync(VmUrl());
+        var vmId = Guid.Parse(VmUrl().Match(page.Url).Groups[1].Value);
+        await ExpectStatusAsync(page, "Running");
+
+        // The page showed the statuses in order as they were pushed (how many it caught depends on
+        // timing), and the agent reported each of them, as the VM's history shows.
+        var seen = await statuses();
+        Assert.True(seen.Length >= 2, $"the status changed live on the page: {string.Join(" -> ", seen)}");
+        Assert.Equal(seen, seen.OrderBy(s => Array.IndexOf(["Creating", "Starting", "Running"], s)).ToArray());
+        Assert.Equal(["Creating", "Starting", "Running"], await paddock.ObservedStatesAsync(vmId));
+        await AssertNoReloadAsync(page);
+
+        // QEMU runs under the VM's own uid, inside QEMU's seccomp sandbox.
+        var uid = int.Parse(UidText().Match(await page.GetByRole(AriaRole.Table, new() { Name = "Details" }).InnerTextAsync()).Groups[1].Value);
+        var pid = int.Parse(File.ReadAllText(Path.Combine(paddock.VmsDir, vmId.ToString(), "qemu.pid")).Trim());
+        var status = File.ReadAllText($"/proc/{pid}/status");
+        Assert.Matches($@"Uid:\s+{uid}\s+{uid}\s+{uid}\s+{uid}", status);
+        Assert.Matches(@"Seccomp:\s+2", status);
+        Assert.NotEqual(0, uid);
+
+        // Console: the VM's screen in the same tab; type a sum, the guest writes the product to its serial port.
+        await page.GetByRole(AriaRole.Link, new() { Name = "Console" }).ClickAsync();
+        await page.WaitForURLAsync($"{paddock.PortalUrl}/vms/{vmId}/console");
+        await Expect(page.GetByRole(AriaRole.Status, new() { Name = "Console state" })).ToHaveTextAsync("Connected", new() { Timeout = 30_000 });
+        var serialLog = Path.Combine(paddock.VmsDir, vmId.ToString(), "serial.log");
+        await Eventually.Async(() => File.Exists(serialLog) && File.ReadAllText(serialLog).Contains("paddock-template ready"), Boot, "the guest's shell");
+        var canvas = page.Locator("[aria-label='VM screen'] canvas");
+        await Eventually.Async(async () => await canvas.EvaluateAsync<bool>("c => c.width > 0 && c.height > 0"), TimeSpan.FromSeconds(30), "the first frame");
+
+        var a = Random.Shared.Next(1000, 9999);
+        var b = Random.Shared.Next(1000, 9999);
+        await canvas.ClickAsync();
+        await page.Keyboard.TypeAsync($"echo $(({a}*{b})) > /dev/ttyS0", new() { Delay = 40 });
+        await page.Keyboard.PressAsync("Enter");
+        var product = ((long)a * b).ToString();
+        await Eventually.Async(() => SerialLines(serialLog).Any(line => line.Trim() == product), TimeSpan.FromSeconds(60), $"{product} on the serial port");
+        await page.ScreenshotAsync(new() { Path = Path.Combine(paddock.Artifacts, "console.png") });
+        await AssertNoReloadAsync(page);
+
+        // Shutdown asks the guest (ACPI); the status turns Stopped by itself.
+        await page.GetByRole(AriaRole.Link, new() { Name = "Back to the VM" }).ClickAsync();
+        await page.GetByRole(AriaRole.Button, new() { Name = "Shutdown" }).ClickAsync();
+        await ExpectStatusAsync(page, "Stopped");
+        await Eventually.Async(() => !File.Exists($"/proc/{pid}/status") || File.ReadAllText($"/proc/{pid}/status").Contains("State:\tZ"), TimeSpan.FromSeconds(10), "QEMU to exit");
+
+        // Start again, then power off (after a confirmation).
+        await page.GetByRole(AriaRole.Button, new() { Name = "Start" }).ClickAsync();
+        await ExpectStatusAsync(page, "Running");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Power off" }).ClickAsync();
+        await page.GetByRole(AriaRole.Dialog).GetByRole(AriaRole.Button, new() { Name = "Power off" }).ClickAsync();
+        await ExpectStatusAsync(page, "Stopped");
+
+        // Delete after a confirmation: its files are gone from the host.
+        await page.GetByRole(AriaRole.Button, new() { Name = "Delete" }).ClickAsync();
+        await page.GetByRole(AriaRole.Dialog).GetByRole(AriaRole.Button, new() { Name = "Delete" }).ClickAsync();
+        await Expect(page.GetByText("The VM has been deleted")).ToBeVisibleAsync(new() { Timeout = 30_000 });
+        Assert.False(Directory.Exists(Path.Combine(paddock.VmsDir, vmId.ToString())));
+        await AssertNoReloadAsync(page);
+        await page.Context.CloseAsync();
+    }
+
+    private static async Task ExpectStatusAsync(IPage page, string status) =>
+        await Expect(page.GetByRole(AriaRole.Status, new() { Name = "Status" })).ToHaveTextAsync(status, new() { Timeout = (int)Boot.TotalMilliseconds });
+
+    /// <summary>Records every status the page shows, from now on, in the page itself.</summary>
+    private static async Task<Func<Task<string[]>>> WatchStatusesAsync(IPage page)
+    {
+        await page.EvaluateAsync("""
+            () => {
+                window.__statuses = [];
+                const record = () => {
+                    const chip = document.querySelector('[role=status][aria-label=Status]');
+                    const text = chip && chip.textContent.trim();
+                    if (text && window.__statuses[window.__statuses.length - 1] !== text) window.__statuses.push(text);
+                };
+                record();
+                new MutationObserver(record).observe(document.body, { subtree: true, childList: true, characterData: true });
+            }
+            """);
+        return () => page.EvaluateAsync<string[]>("window.__statuses");
+    }
+
+    private static async Task AssertNoReloadAsync(IPage page) =>
+        Assert.Equal("no reload", await page.EvaluateAsync<string?>("window.__paddockMarker"));
+
+    private static IEnumerable<string> SerialLines(string path)
+    {
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        using var reader = new StreamReader(stream);
+        return reader.ReadToEnd().Split('\n');
+    }
+
+    private static ILocatorAssertions Expect(ILocator locator) => Assertions.Expect(locator);
+
+    [GeneratedRegex(@"/vms/([0-9a-f-]{36})$")]
+    private static partial Regex VmUrl();
+
+    [GeneratedRegex(@"uid (\d+)")]
+    private static partial Regex UidText();
+}

@@ -1,0 +1,159 @@
+using System.Net;
+using System.Net.WebSockets;
+using System.Text;
+using System.Text.Json;
+using Microsoft.Playwright;
+
+namespace Paddock.E2e;
+
+/// <summary>What one tenant cannot do to another, and what a console ticket does not allow.</summary>
+[Collection(PaddockCollection.Name)]
+public sealed class WallsAndTicketsTests(PaddockFixture paddock) : IAsyncLifetime
+{
+    private IPage _carol = null!;
+    private Guid _vmId;
+
+    public async Task InitializeAsync()
+    {
+        _carol = await paddock.SignInAsync(PaddockFixture.Carol);
+        await _carol.GetByRole(AriaRole.Button, new() { Name = "New VM" }).ClickAsync();
+        var dialog = _carol.GetByRole(AriaRole.Dialog);
+        await dialog.GetByLabel("Name").FillAsync($"walls-{Guid.NewGuid():N}"[..16]);
+        await dialog.GetByRole(AriaRole.Button, new() { Name = "Create" }).ClickAsync();
+        await _carol.WaitForURLAsync(new System.Text.RegularExpressions.Regex("/vms/[0-9a-f-]{36}$"));
+        _vmId = Guid.Parse(_carol.Url[^36..]);
+        await Assertions.Expect(_carol.GetByRole(AriaRole.Status, new() { Name = "Status" })).ToHaveTextAsync("Running", new() { Timeout = 120_000 });
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _carol.GetByRole(AriaRole.Button, new() { Name = "Power off" }).ClickAsync();
+        await _carol.GetByRole(AriaRole.Dialog).GetByRole(AriaRole.Button, new() { Name = "Power off" }).ClickAsync();
+        await Assertions.Expect(_carol.GetByRole(AriaRole.Status, new() { Name = "Status" })).ToHaveTextAsync("Stopped", new() { Timeout = 60_000 });
+        await _carol.GetByRole(AriaRole.Button, new() { Name = "Delete" }).ClickAsync();
+        await _carol.GetByRole(AriaRole.Dialog).GetByRole(AriaRole.Button, new() { Name = "Delete" }).ClickAsync();
+        await Assertions.Expect(_carol.GetByText("The VM has been deleted")).ToBeVisibleAsync(new() { Timeout = 30_000 });
+        await _carol.Context.CloseAsync();
+    }
+
+    [Fact]
+    public async Task Another_member_gets_the_same_404_for_a_foreign_vm_as_for_a_random_id()
+    {
+        var bob = await paddock.SignInAsync(PaddockFixture.Bob);
+        var random = Guid.NewGuid();
+        foreach (var path in new[] { "/vms/{0}", "/vms/{0}/console" })
+        {
+            var foreign = await bob.GotoAsync(string.Format(path, _vmId));
+            var foreignText = await bob.Locator("main").InnerTextAsync();
+            var missing = await bob.GotoAsync(string.Format(path, random));
+            var missingText = await bob.Locator("main").InnerTextAsync();
+            Assert.Equal(404, foreign!.Status);
+            Assert.Equal(404, missing!.Status);
+            Assert.Equal(missingText, foreignText);
+            Assert.DoesNotContain("walls-", foreignText);
+        }
+
+        var foreignTicket = await bob.APIRequest.PostAsync($"/api/vms/{_vmId}/console-ticket");
+        var missingTicket = await bob.APIRequest.PostAsync($"/api/vms/{random}/console-ticket");
+        Assert.Equal(404, foreignTicket.Status);
+        Assert.Equal(404, missingTicket.Status);
+        Assert.Equal(await missingTicket.TextAsync(), await foreignTicket.TextAsync());
+
+        // Bob's own list does not show Carol's VM.
+        await bob.GotoAsync("/");
+        Assert.DoesNotContain("walls-", await bob.Locator("main").InnerTextAsync());
+        await bob.Context.CloseAsync();
+    }
+
+    [Fact]
+    public async Task A_member_cannot_open_admin_pages_and_an_admin_sees_the_host_and_its_accelerator()
+    {
+        var bob = await paddock.SignInAsync(PaddockFixture.Bob);
+        await bob.GotoAsync("/admin/hosts");
+        await Assertions.Expect(bob.GetByRole(AriaRole.Heading, new() { Name = "No access" })).ToBeVisibleAsync();
+        Assert.Equal(0, await bob.GetByRole(AriaRole.Table, new() { Name = "Hosts" }).CountAsync());
+        Assert.Equal(0, await bob.GetByRole(AriaRole.Link, new() { Name = "Hosts" }).CountAsync());
+        await bob.Context.CloseAsync();
+
+        var admin = await paddock.SignInAsync(PaddockFixture.AdminUser);
+        await admin.GetByRole(AriaRole.Link, new() { Name = "Hosts" }).ClickAsync();
+        var hosts = admin.GetByRole(AriaRole.Table, new() { Name = "Hosts" });
+        await Assertions.Expect(hosts).ToContainTextAsync("e2e-host");
+        await Assertions.Expect(hosts).ToContainTextAsync("Connected");
+        // This machine's /dev/kvm cannot run ordinary guests: the probe must say TCG and warn.
+        await Assertions.Expect(hosts).ToContainTextAsync("tcg");
+        await Assertions.Expect(admin.GetByRole(AriaRole.Alert).First).ToContainTextAsync("TCG");
+        await admin.ScreenshotAsync(new() { Path = Path.Combine(paddock.Artifacts, "hosts.png") });
+        await admin.Context.CloseAsync();
+    }
+
+    [Fact]
+    public async Task A_console_ticket_works_once_from_the_portals_origin_and_never_after_expiry()
+    {
+        var origin = paddock.PortalUrl;
+
+        // A good ticket opens the VM's VNC stream: QEMU's RFB greeting comes through the relay.
+        var ticket = await TicketAsync();
+        using (var socket = await OpenAsync(ticket, origin))
+        {
+            Assert.NotNull(socket);
+            var greeting = new byte[12];
+            var received = await socket!.ReceiveAsync(greeting, CancellationToken.None);
+            Assert.StartsWith("RFB 003.", Encoding.ASCII.GetString(greeting, 0, received.Count));
+        }
+
+        // Used twice: refused.
+        Assert.Null(await OpenAsync(ticket, origin));
+
+        // Foreign or missing Origin: refused, and the ticket is not spent by the refusal of the Origin.
+        var fresh = await TicketAsync();
+        Assert.Null(await OpenAsync(fresh, "http://evil.example"));
+        Assert.Null(await OpenAsync(fresh, null));
+
+        // Expired: refused.
+        var stale = await TicketAsync();
+        await Task.Delay(PaddockFixture.TicketLifetime + TimeSpan.FromSeconds(1));
+        Assert.Null(await OpenAsync(stale, origin));
+
+        // Two simultaneous upgrades with one ticket: exactly one wins.
+        var contested = await TicketAsync();
+        var both = await Task.WhenAll(OpenAsync(contested, origin), OpenAsync(contested, origin));
+        Assert.Equal(1, both.Count(s => s is not null));
+        foreach (var socket in both)
+        {
+            socket?.Dispose();
+        }
+    }
+
+    private async Task<string> TicketAsync()
+    {
+        var response = await _carol.APIRequest.PostAsync($"/api/vms/{_vmId}/console-ticket");
+        Assert.Equal(200, response.Status);
+        var json = await response.JsonAsync();
+        return json!.Value.GetProperty("ticket").GetString()!;
+    }
+
+    /// <summary>The open socket, or null when the portal refused the upgrade.</summary>
+    private async Task<ClientWebSocket?> OpenAsync(string ticket, string? origin)
+    {
+        var cookies = await _carol.Context.CookiesAsync();
+        var socket = new ClientWebSocket();
+        socket.Options.SetRequestHeader("Cookie", string.Join("; ", cookies.Select(c => $"{c.Name}={c.Value}")));
+        if (origin is not null)
+        {
+            socket.Options.SetRequestHeader("Origin", origin);
+        }
+
+        var uri = new Uri($"{paddock.PortalUrl.Replace("http", "ws")}/console/{_vmId}/ws?ticket={Uri.EscapeDataString(ticket)}");
+        try
+        {
+            await socket.ConnectAsync(uri, CancellationToken.None);
+            return socket;
+        }
+        catch (WebSocketException)
+        {
+            socket.Dispose();
+            return null;
+        }
+    }
+}

@@ -1,0 +1,80 @@
+using Paddock.Engine.Contract;
+using Paddock.Portal.Features.Vms;
+
+namespace Paddock.Unit.Portal;
+
+public sealed class VmRulesTests
+{
+    private static Vm VmIn(VmStatus status, VmVerb? pending = null) => new() { Status = status, PendingVerb = pending, PendingOperation = pending is null ? null : Guid.NewGuid() };
+
+    [Theory]
+    [InlineData(VmStatus.Stopped, VmVerb.Start)]
+    [InlineData(VmStatus.Crashed, VmVerb.Start)]
+    [InlineData(VmStatus.Running, VmVerb.Shutdown)]
+    [InlineData(VmStatus.Running, VmVerb.PowerOff)]
+    [InlineData(VmStatus.Paused, VmVerb.PowerOff)]
+    [InlineData(VmStatus.Stopped, VmVerb.Delete)]
+    public void Operation_that_fits_the_status_is_allowed(VmStatus status, VmVerb verb) =>
+        Assert.Null(VmRules.Refusal(VmIn(status), verb));
+
+    [Fact]
+    public void Start_of_a_running_vm_is_refused_naming_the_state_it_needs() =>
+        Assert.Equal("Start needs the VM Stopped or Crashed; it is Running.", VmRules.Refusal(VmIn(VmStatus.Running), VmVerb.Start));
+
+    [Fact]
+    public void Delete_of_a_running_vm_is_refused_with_what_to_do_first() =>
+        Assert.Contains("Power it off first", VmRules.Refusal(VmIn(VmStatus.Running), VmVerb.Delete));
+
+    [Fact]
+    public void A_second_operation_is_refused_while_one_is_in_progress_naming_it() =>
+        Assert.Equal("Start is in progress; wait for it to finish.", VmRules.Refusal(VmIn(VmStatus.Starting, VmVerb.Start), VmVerb.Shutdown));
+
+    [Fact]
+    public void Power_off_may_interrupt_a_shutdown_in_progress() =>
+        Assert.Null(VmRules.Refusal(VmIn(VmStatus.ShuttingDown, VmVerb.Shutdown), VmVerb.PowerOff));
+
+    [Fact]
+    public void A_pending_delete_wins_over_what_the_process_does_meanwhile() =>
+        Assert.Equal(VmStatus.Deleting, VmRules.StatusAfterObservation(VmIn(VmStatus.Deleting, VmVerb.Delete), VmPowerState.Stopped));
+
+    [Fact]
+    public void Running_while_a_shutdown_is_pending_stays_shutting_down() =>
+        Assert.Equal(VmStatus.ShuttingDown, VmRules.StatusAfterObservation(VmIn(VmStatus.ShuttingDown, VmVerb.Shutdown), VmPowerState.Running));
+
+    [Fact]
+    public void Projection_follows_request_observation_and_completion()
+    {
+        var vm = Vm.Create(new VmCreated(Guid.NewGuid(), Guid.NewGuid(), "a", "t", "i", 1, 256, 1, "pc-q35-7.2", Guid.NewGuid(), 5, 2_000_005, "52:54:00:00:00:01", Guid.NewGuid(), DateTimeOffset.UnixEpoch));
+        var operation = Guid.NewGuid();
+        vm.Apply(new VmOperationRequested(operation, VmVerb.Create, Guid.NewGuid(), DateTimeOffset.UnixEpoch));
+        Assert.Equal(VmStatus.Creating, vm.Status);
+        vm.Apply(new VmStatusObserved(VmPowerState.Starting, null, DateTimeOffset.UnixEpoch));
+        Assert.Equal(VmStatus.Starting, vm.Status);
+        vm.Apply(new VmStatusObserved(VmPowerState.Running, null, DateTimeOffset.UnixEpoch));
+        vm.Apply(new VmOperationCompleted(operation, VmVerb.Create, true, null, DateTimeOffset.UnixEpoch));
+        Assert.Equal(VmStatus.Running, vm.Status);
+        Assert.Null(vm.PendingVerb);
+    }
+
+    [Theory]
+    [InlineData("", "Name: required.")]
+    [InlineData("   ", "Name: required.")]
+    [InlineData("tab\there", "Name: no control characters.")]
+    public void Bad_names_are_refused_with_the_reason(string name, string reason) =>
+        Assert.Equal(reason, VmService.ValidateName(name));
+
+    [Fact]
+    public void Names_may_hold_any_printable_text_since_only_the_portal_shows_them() =>
+        Assert.Null(VmService.ValidateName("web, \"db\" & cache"));
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(17)]
+    public void Absurd_vcpu_counts_are_refused(int vcpus) => Assert.NotNull(VmService.ValidateVCpus(vcpus));
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(32)]
+    [InlineData(1_000_000)]
+    public void Absurd_memory_sizes_are_refused(int mib) => Assert.NotNull(VmService.ValidateMemory(mib));
+}
