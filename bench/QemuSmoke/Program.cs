@@ -1,5 +1,8 @@
 // Starts one VM through the engine exactly as the agent would and checks what the brief promises:
-// dotnet run --project bench/QemuSmoke [-- <uid> <run root>]
+//   dotnet run --project bench/QemuSmoke [-- <uid> <run root>]
+// and the agent-restart case (QEMU outlives the process that started it):
+//   id=$(dotnet run --project bench/QemuSmoke -- outlive | cut -d' ' -f1)
+//   dotnet run --project bench/QemuSmoke -- reattach $id
 // Needs root, qemu-system-x86, qemu-utils, setpriv. Exits non-zero on the first failed check.
 using System.Diagnostics;
 using System.Text.Json;
@@ -11,6 +14,11 @@ using Paddock.Engine.Vms;
 
 if (!OperatingSystem.IsLinux())
     return 2;
+// "outlive": start a VM and exit, leaving QEMU running; "reattach <vm id>": a new process finds it,
+// talks to it, stops it, and sees it dead (a zombie here: PID 1 does not reap orphans).
+if (args is ["outlive", ..] or ["reattach", ..])
+    return await Outlive.RunAsync(args);
+
 var uid = args.Length > 0 ? int.Parse(args[0]) : 200_000;
 // A comma and a space in the run root prove the escaping end to end.
 var runRoot = args.Length > 1 ? args[1] : "/tmp/paddock smoke,1";

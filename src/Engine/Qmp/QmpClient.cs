@@ -49,6 +49,9 @@ public sealed class QmpClient : IAsyncDisposable
         _socket = socket;
         _stream = new NetworkStream(socket, ownsSocket: false);
         _input = PipeReader.Create(_stream, new StreamPipeReaderOptions(leaveOpen: true));
+        // Callers need not await these; a fault nobody awaited must not surface as UnobservedTaskException.
+        Observe(_completion.Task);
+        Observe(_greeting.Task);
         _readLoop = Task.Run(ReadLoopAsync);
     }
 
@@ -402,6 +405,10 @@ public sealed class QmpClient : IAsyncDisposable
         QmpProtocolException => new QmpProtocolException($"'{command}' failed: {reason.Message}", reason),
         _ => new QmpConnectionClosedException($"'{command}' failed: {reason.Message}", reason),
     };
+
+    private static void Observe(Task task) =>
+        task.ContinueWith(static t => _ = t.Exception, CancellationToken.None,
+            TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
 
     private static string Excerpt(ReadOnlySequence<byte> line)
     {
