@@ -21,7 +21,10 @@ public sealed class QmpProtocolException(string message, Exception? inner = null
 /// <summary>The QMP connection ended (end of file: QEMU exited or closed the monitor) or was disposed.</summary>
 public sealed class QmpConnectionClosedException(string message, Exception? inner = null) : QmpException(message, inner);
 
-/// <summary>No reply within the timeout. The connection stays usable; a late reply is dropped.</summary>
+/// <summary>
+/// No reply within the timeout. The connection stays usable and a late reply is dropped, unless the
+/// send itself stalled: then the connection is closed (<see cref="QmpClient.IsConnected"/> is false).
+/// </summary>
 public sealed class QmpTimeoutException(string command, TimeSpan timeout, string? hint = null)
     : QmpException($"QMP '{command}' got no reply within {timeout.TotalSeconds:0.###} s{(hint is null ? "" : $" ({hint})")}")
 {
