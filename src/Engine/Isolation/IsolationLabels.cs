@@ -1,9 +1,56 @@
 namespace Paddock.Engine.Isolation;
 
-// Placeholder until the engine branch lands its IsolationLabels.
+/// <summary>
+/// Label maths: the bijection between MCS pairs and indices 0 .. C(1024, 2) - 1, and the VM uid
+/// <c>base + index</c>, so a VM's label and its uid always agree and one can be rebuilt from the other.
+/// </summary>
+/// <remarks>
+/// The index is the combinatorial number system (colex order): pair (A, B) maps to C(B, 2) + A.
+/// All pairs with a smaller B come first, then A counts within B.
+/// </remarks>
 public static class IsolationLabels
 {
-    public const int PairCount = 1024 * 1023 / 2;
+    public const int Categories = 1024;
+    public const int MaxCategory = Categories - 1;
 
-    public static string FromIndex(int index) => $"s0:c{index}";
+    /// <summary>C(1024, 2) = 523 776 distinct pairs.</summary>
+    public const int PairCount = Categories * (Categories - 1) / 2;
+
+    public static int ToIndex(McsLabel label) => label.B * (label.B - 1) / 2 + label.A;
+
+    public static McsLabel FromIndex(int index)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(index);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(index, PairCount);
+        // Largest B with C(B, 2) <= index; the square root estimate is corrected by at most one either way.
+        var b = (int)((1 + Math.Sqrt(1 + 8.0 * index)) / 2);
+        while (b * (b - 1) / 2 > index)
+            b--;
+        while ((b + 1) * b / 2 <= index)
+            b++;
+        return new McsLabel(index - b * (b - 1) / 2, b);
+    }
+
+    /// <summary>The uid (and gid) of the VM holding <paramref name="label"/>.</summary>
+    public static int UidFor(McsLabel label, int uidBase)
+    {
+        CheckBase(uidBase);
+        return uidBase + label.Index;
+    }
+
+    /// <summary>The label of the VM running as <paramref name="uid"/>; the inverse of <see cref="UidFor"/>.</summary>
+    public static McsLabel LabelForUid(int uid, int uidBase)
+    {
+        CheckBase(uidBase);
+        if (uid < uidBase || uid - uidBase >= PairCount)
+            throw new ArgumentOutOfRangeException(nameof(uid), $"uid {uid} is outside the VM range {uidBase} .. {uidBase + PairCount - 1}.");
+        return FromIndex(uid - uidBase);
+    }
+
+    private static void CheckBase(int uidBase)
+    {
+        // Below 1000 are system accounts; the whole range must fit in a positive int.
+        if (uidBase < 1000 || uidBase > int.MaxValue - PairCount)
+            throw new ArgumentOutOfRangeException(nameof(uidBase), $"The VM uid base must be between 1000 and {int.MaxValue - PairCount} (was {uidBase}).");
+    }
 }

@@ -1,0 +1,134 @@
+namespace Paddock.Engine.Hosting;
+
+/// <summary>
+/// Picks the accelerator for this host. The device node alone is not trusted: a paravirtual nested
+/// KVM (module kvm_pvm) exposes a /dev/kvm that opens and creates VMs yet hangs ordinary guests,
+/// and its CPU shows no vmx/svm. KVM is used only with hardware virtualization behind it.
+/// </summary>
+public static class Accelerators
+{
+    private const string Slower = "guests run under TCG, much slower";
+
+    /// <summary>The decision, pure: <paramref name="setting"/> wins over the facts; Auto follows them.</summary>
+    public static AcceleratorChoice Decide(AcceleratorFacts facts, AcceleratorSetting setting = AcceleratorSetting.Auto)
+    {
+        ArgumentNullException.ThrowIfNull(facts);
+        return setting switch
+        {
+            AcceleratorSetting.Kvm => new(Accelerator.Kvm, Forced("kvm", facts.Os == HostOs.Linux ? WhyNotKvm(facts) : $"this host is not Linux ({facts.Os})")),
+            AcceleratorSetting.Whpx => new(Accelerator.Whpx, facts.Os == HostOs.Windows ? null : $"whpx forced by setting, but this host is {facts.Os}: QEMU will fail to start"),
+            AcceleratorSetting.Tcg => new(Accelerator.Tcg, $"tcg forced by setting: {Slower}"),
+            _ => facts.Os switch
+            {
+                HostOs.Windows => new(Accelerator.Whpx, null),
+                HostOs.Linux when WhyNotKvm(facts) is { } why => new(Accelerator.Tcg, $"{why}: {Slower}"),
+                HostOs.Linux => new(Accelerator.Kvm, null),
+                _ => new(Accelerator.Tcg, $"no supported hardware accelerator on {facts.Os}: {Slower}"),
+            },
+        };
+    }
+
+    /// <summary>Gathers the facts from this host (/dev/kvm, /proc/cpuinfo, loaded modules).</summary>
+    public static AcceleratorFacts Probe()
+    {
+        if (OperatingSystem.IsWindows())
+            return new(HostOs.Windows, false, "not Linux", new HashSet<string>(), new HashSet<string>());
+        if (!OperatingSystem.IsLinux())
+            return new(HostOs.Other, false, "not Linux", new HashSet<string>(), new HashSet<string>());
+
+        const string device = "/dev/kvm";
+        var exists = File.Exists(device);
+        string? openError = null;
+        if (!exists)
+            openError = "missing";
+        else
+        {
+            try
+            {
+                using var handle = File.OpenHandle(device, FileMode.Open, FileAccess.ReadWrite);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                openError = e.Message;
+            }
+        }
+
+        return new(HostOs.Linux, exists, openError, ReadCpuFlags(), ReadKvmModules());
+    }
+
+    /// <summary><see cref="Probe"/> then <see cref="Decide"/>.</summary>
+    public static AcceleratorChoice Detect(AcceleratorSetting setting = AcceleratorSetting.Auto) => Decide(Probe(), setting);
+
+    public static string QemuName(Accelerator accelerator) => accelerator switch
+    {
+        Accelerator.Kvm => "kvm",
+        Accelerator.Whpx => "whpx",
+        Accelerator.Tcg => "tcg",
+        _ => throw new ArgumentOutOfRangeException(nameof(accelerator), accelerator, null),
+    };
+
+    /// <summary>Why KVM is not usable on this Linux host, or null when it is.</summary>
+    private static string? WhyNotKvm(AcceleratorFacts facts)
+    {
+        if (!facts.KvmDeviceExists)
+            return "/dev/kvm is missing (no KVM module, or not exposed to this host)";
+        if (facts.KvmOpenError is { } error)
+            return $"/dev/kvm cannot be opened read-write ({error})";
+
+        var hardware = facts.CpuFlags.Contains("vmx") || facts.CpuFlags.Contains("svm")
+            || facts.KvmModules.Contains("kvm_intel") || facts.KvmModules.Contains("kvm_amd");
+        if (hardware)
+            return null;
+
+        var others = facts.KvmModules.Where(m => m != "kvm").Order(StringComparer.Ordinal).ToList();
+        var modules = others.Count > 0 ? $"module {string.Join(", ", others)}" : "no kvm_intel/kvm_amd module";
+        return $"/dev/kvm is present but the CPU shows no vmx/svm ({modules})";
+    }
+
+    private static string? Forced(string name, string? why) =>
+        why is null ? null : $"{name} forced by setting although {why}: guests may fail or hang";
+
+    private static HashSet<string> ReadCpuFlags()
+    {
+        try
+        {
+            foreach (var line in File.ReadLines("/proc/cpuinfo"))
+            {
+                var colon = line.IndexOf(':');
+                if (colon > 0 && line[..colon].Trim() == "flags")
+                    return [.. line[(colon + 1)..].Split(' ', StringSplitOptions.RemoveEmptyEntries)];
+            }
+        }
+        catch (IOException)
+        {
+        }
+        return [];
+    }
+
+    /// <summary>
+    /// /proc/modules lists loaded modules, but some kernels (this one included) have no /proc/modules;
+    /// /sys/module has a directory for every loaded module (and for built-ins with parameters).
+    /// </summary>
+    private static HashSet<string> ReadKvmModules()
+    {
+        var modules = new HashSet<string>(StringComparer.Ordinal);
+        try
+        {
+            if (File.Exists("/proc/modules"))
+            {
+                foreach (var line in File.ReadLines("/proc/modules"))
+                    modules.Add(line.Split(' ', 2)[0]);
+            }
+            if (Directory.Exists("/sys/module"))
+            {
+                foreach (var dir in Directory.EnumerateDirectories("/sys/module"))
+                    modules.Add(Path.GetFileName(dir));
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+        }
+        modules.RemoveWhere(m => !m.StartsWith("kvm", StringComparison.Ordinal));
+        return modules;
+    }
+}

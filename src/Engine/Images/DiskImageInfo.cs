@@ -1,0 +1,72 @@
+using System.Text.Json;
+
+namespace Paddock.Engine.Images;
+
+/// <summary>
+/// What <c>qemu-img info --output=json</c> says about one image (not its backing chain).
+/// </summary>
+/// <param name="ExternalFiles">Every other file the image would make QEMU open: backing file,
+/// qcow2 data file, VMDK extents. Non-empty on an imported image means refuse it: crafted
+/// references read host files (CVE-2022-47951).</param>
+public sealed record DiskImageInfo(
+    string Format,
+    long VirtualSize,
+    long? ActualSize,
+    string? BackingFile,
+    string? BackingFormat,
+    string? DataFile,
+    IReadOnlyList<string> ExternalFiles)
+{
+    public bool ReferencesOtherFiles => ExternalFiles.Count > 0;
+
+    /// <summary>Parses qemu-img's JSON.</summary>
+    /// <exception cref="FormatException">Not the JSON qemu-img writes.</exception>
+    public static DiskImageInfo Parse(string json)
+    {
+        try
+        {
+            using var document = JsonDocument.Parse(json);
+            var root = document.RootElement;
+            var self = String(root, "filename");
+            var backing = String(root, "full-backing-filename") ?? String(root, "backing-filename");
+            string? dataFile = null;
+            var external = new List<string>();
+            if (backing is not null)
+                external.Add(backing);
+
+            if (root.TryGetProperty("format-specific", out var specific) && specific.TryGetProperty("data", out var data)
+                && data.ValueKind == JsonValueKind.Object)
+            {
+                dataFile = String(data, "data-file");
+                if (dataFile is not null)
+                    external.Add(dataFile);
+                if (data.TryGetProperty("extents", out var extents) && extents.ValueKind == JsonValueKind.Array)
+                {
+                    foreach (var extent in extents.EnumerateArray())
+                    {
+                        if (String(extent, "filename") is { } file && file != self)
+                            external.Add(file);
+                    }
+                }
+            }
+
+            return new DiskImageInfo(
+                String(root, "format") ?? throw new FormatException("qemu-img info has no 'format'."),
+                root.GetProperty("virtual-size").GetInt64(),
+                root.TryGetProperty("actual-size", out var actual) && actual.TryGetInt64(out var a) ? a : null,
+                backing,
+                String(root, "backing-filename-format"),
+                dataFile,
+                external);
+        }
+        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException)
+        {
+            throw new FormatException($"Unexpected qemu-img info output: {e.Message}", e);
+        }
+    }
+
+    private static string? String(JsonElement element, string property) =>
+        element.ValueKind == JsonValueKind.Object && element.TryGetProperty(property, out var value) && value.ValueKind == JsonValueKind.String
+            ? value.GetString()
+            : null;
+}

@@ -1,0 +1,110 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.RegularExpressions;
+using Paddock.Engine.Qemu;
+
+namespace Paddock.Engine.Images;
+
+/// <summary>
+/// qemu-img, as argv (never a shell). Formats are always explicit: a raw disk a guest wrote a qcow2
+/// header into must never be probed as qcow2. Paths are made absolute, so a name like
+/// <c>nbd:...</c> or <c>json:{...}</c> can never be read as a protocol, nor one like <c>-x</c> as an option.
+/// </summary>
+public sealed partial class DiskImages(string qemuImgPath = "/usr/bin/qemu-img")
+{
+    public static TimeSpan DefaultTimeout { get; } = TimeSpan.FromMinutes(5);
+
+    public string QemuImgPath { get; } = qemuImgPath;
+
+    /// <summary>A qcow2 overlay (linked clone) on <paramref name="basePath"/>: <c>qemu-img create -f qcow2 -b BASE -F FMT OVERLAY [SIZE]</c>.</summary>
+    /// <remarks>The base path is stored in the overlay as given, so it is made absolute; <c>-F</c> is mandatory since QEMU 6.1.</remarks>
+    public Task CreateOverlayAsync(string basePath, string overlayPath, long? sizeBytes = null, string baseFormat = "qcow2", CancellationToken ct = default) =>
+        RunAsync("create", OverlayArgs(basePath, overlayPath, sizeBytes, baseFormat), ct);
+
+    /// <summary>An empty qcow2 image: <c>qemu-img create -f qcow2 PATH SIZE</c>.</summary>
+    public Task CreateBlankAsync(string path, long sizeBytes, CancellationToken ct = default) =>
+        RunAsync("create", BlankArgs(path, sizeBytes), ct);
+
+    /// <summary><c>qemu-img info -U -f FMT --output=json PATH</c>; -U (force share) reads images a running QEMU holds locked.</summary>
+    public async Task<DiskImageInfo> InfoAsync(string path, string format, CancellationToken ct = default) =>
+        DiskImageInfo.Parse(await RunAsync("info", InfoArgs(path, format), ct).ConfigureAwait(false));
+
+    internal static IReadOnlyList<string> OverlayArgs(string basePath, string overlayPath, long? sizeBytes, string baseFormat)
+    {
+        List<string> args = ["create", "-f", "qcow2", "-b", Absolute(basePath, "base image"), "-F", Format(baseFormat), New(overlayPath)];
+        if (sizeBytes is { } size)
+            args.Add(Size(size));
+        return args;
+    }
+
+    internal static IReadOnlyList<string> BlankArgs(string path, long sizeBytes) =>
+        ["create", "-f", "qcow2", New(path), Size(sizeBytes)];
+
+    internal static IReadOnlyList<string> InfoArgs(string path, string format) =>
+        ["info", "-U", "-f", Format(format), "--output=json", Absolute(path, "image")];
+
+    private async Task<string> RunAsync(string operation, IReadOnlyList<string> args, CancellationToken ct)
+    {
+        var start = new ProcessStartInfo(QemuImgPath)
+        {
+            UseShellExecute = false,
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        foreach (var arg in args)
+            start.ArgumentList.Add(arg);
+        start.Environment["LC_ALL"] = "C";
+
+        using var process = Process.Start(start) ?? throw new InvalidOperationException($"Cannot start {QemuImgPath}.");
+        process.StandardInput.Close();
+        var stdout = process.StandardOutput.ReadToEndAsync(CancellationToken.None);
+        var stderr = process.StandardError.ReadToEndAsync(CancellationToken.None);
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        deadline.CancelAfter(DefaultTimeout);
+        try
+        {
+            await process.WaitForExitAsync(deadline.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            if (ct.IsCancellationRequested)
+                throw;
+            throw new TimeoutException($"qemu-img {operation} did not finish within {DefaultTimeout.TotalMinutes:0} minutes.");
+        }
+
+        var output = await stdout.ConfigureAwait(false);
+        var errors = await stderr.ConfigureAwait(false);
+        if (process.ExitCode != 0)
+            throw new QemuImgException(operation, process.ExitCode, errors);
+        return output;
+    }
+
+    private static string Absolute(string path, string what)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        return Path.GetFullPath(QemuOptionValue.Verbatim(path, what));
+    }
+
+    /// <summary>qemu-img create overwrites without asking; a VM's disk must never be recreated by mistake.</summary>
+    private static string New(string path)
+    {
+        var full = Absolute(path, "new image");
+        if (Path.Exists(full))
+            throw new IOException($"'{full}' already exists; qemu-img create would overwrite it.");
+        return full;
+    }
+
+    private static string Size(long bytes)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(bytes);
+        return bytes.ToString(CultureInfo.InvariantCulture);
+    }
+
+    private static string Format(string format) =>
+        FormatPattern().IsMatch(format ?? "") ? format! : throw new ArgumentException($"'{format}' is not an image format name.", nameof(format));
+
+    [GeneratedRegex(@"^[a-z0-9]{2,16}\z", RegexOptions.CultureInvariant)]
+    private static partial Regex FormatPattern();
+}

@@ -1,0 +1,22 @@
+namespace Paddock.Engine.Qemu;
+
+/// <summary>How <see cref="QemuProcess"/> launches QEMU on this host.</summary>
+public sealed record QemuProcessOptions
+{
+    public static QemuProcessOptions Default { get; } = new();
+
+    public string SetsidPath { get; init; } = "/usr/bin/setsid";
+
+    public string SetprivPath { get; init; } = "/usr/bin/setpriv";
+
+    public string ShellPath { get; init; } = "/bin/sh";
+
+    /// <summary>How long QEMU may take to create its QMP socket.</summary>
+    public TimeSpan StartTimeout { get; init; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>
+    /// Supplementary groups for QEMU (for example the <c>kvm</c> group when /dev/kvm is 0660
+    /// root:kvm); empty clears them all.
+    /// </summary>
+    public IReadOnlyList<int> SupplementaryGroups { get; init; } = [];
+}
