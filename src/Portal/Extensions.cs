@@ -93,6 +93,9 @@ public static class Extensions
 
     public static void AddPortalUi(this WebApplicationBuilder builder)
     {
+        // Run from a build (./paddock up) as well as from published output (docker): a build
+        // serves package assets (MudBlazor, noVNC) through the static web assets manifest.
+        builder.WebHost.UseStaticWebAssets();
         builder.Services.AddRazorComponents().AddInteractiveServerComponents();
         builder.Services.AddMudServices();
     }

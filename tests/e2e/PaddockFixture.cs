@@ -98,8 +98,53 @@ public sealed class PaddockFixture : IAsyncLifetime
         await page.GetByLabel("Password").FillAsync(Password);
         await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
         await page.WaitForURLAsync($"{PortalUrl}/");
-        await page.GetByRole(AriaRole.Heading, new() { Name = "My VMs" }).WaitForAsync();
+        await InteractiveAsync(page);
         return page;
+    }
+
+    /// <summary>Waits until the page's Blazor circuit is up: a click on a prerendered page is lost.</summary>
+    public static async Task InteractiveAsync(IPage page) =>
+        await page.Locator("[data-circuit=on]").WaitForAsync(new() { State = WaitForSelectorState.Attached, Timeout = 30_000 });
+
+    /// <summary>Creates a VM through the UI as the signed-in user of <paramref name="page"/> and returns its id, on its page.</summary>
+    public static async Task<Guid> CreateVmAsync(IPage page, string name)
+    {
+        await page.GetByRole(AriaRole.Button, new() { Name = "New VM" }).ClickAsync();
+        var dialog = page.GetByRole(AriaRole.Dialog);
+        await dialog.GetByLabel("Name").FillAsync(name);
+        await dialog.GetByLabel("vCPUs").FillAsync("1");
+        await dialog.GetByLabel("Memory (MiB)").FillAsync("256");
+        await dialog.GetByRole(AriaRole.Button, new() { Name = "Create" }).ClickAsync();
+        await page.WaitForURLAsync(new System.Text.RegularExpressions.Regex("/vms/[0-9a-f-]{36}$"));
+        return Guid.Parse(page.Url[^36..]);
+    }
+
+    private readonly SemaphoreSlim _sharedLock = new(1, 1);
+    private (IPage Page, Guid VmId)? _shared;
+
+    /// <summary>
+    /// One running VM of <see cref="Carol"/>'s for every test that needs a VM without looking at
+    /// its guest: booted once for the run.
+    /// </summary>
+    public async Task<(IPage Page, Guid VmId)> CarolsRunningVmAsync()
+    {
+        await _sharedLock.WaitAsync();
+        try
+        {
+            if (_shared is null)
+            {
+                var page = await SignInAsync(Carol);
+                var id = await CreateVmAsync(page, "carols-vm");
+                await Assertions.Expect(page.GetByRole(AriaRole.Status, new() { Name = "Status" })).ToHaveTextAsync("Running", new() { Timeout = 120_000 });
+                _shared = (page, id);
+            }
+
+            return _shared.Value;
+        }
+        finally
+        {
+            _sharedLock.Release();
+        }
     }
 
     public async Task<long> ConnectedHostsAsync()
@@ -117,19 +162,19 @@ public sealed class PaddockFixture : IAsyncLifetime
         }
     }
 
-    /// <summary>The first three power states the agent reported for a VM, from its event stream.</summary>
-    public async Task<string[]> ObservedStatesAsync(Guid vmId)
+    /// <summary>The VM's history as the states it went through: created (Creating), then what the agent observed.</summary>
+    public async Task<string[]> HistoryOfStatesAsync(Guid vmId)
     {
         await using var db = new NpgsqlConnection(Connection);
         await db.OpenAsync();
         await using var command = new NpgsqlCommand(
-            "select data->>'State' from paddock.mt_events where stream_id = @id and type = 'vm_status_observed' order by version limit 3", db);
+            "select type, data->>'State' from paddock.mt_events where stream_id = @id and type in ('vm_created', 'vm_status_observed') order by version", db);
         command.Parameters.AddWithValue("id", vmId);
         var states = new List<string>();
         await using var reader = await command.ExecuteReaderAsync();
         while (await reader.ReadAsync())
         {
-            states.Add(reader.GetString(0));
+            states.Add(reader.GetString(0) == "vm_created" ? "Creating" : reader.GetString(1));
         }
 
         return [.. states];

@@ -16,14 +16,7 @@ public sealed partial class WalkingSkeletonTests(PaddockFixture paddock)
         // Create: the dialog, then the VM's page goes Creating -> Starting -> Running by itself.
         await page.EvaluateAsync("window.__paddockMarker = 'no reload'");
         var statuses = await WatchStatusesAsync(page);
-        await page.GetByRole(AriaRole.Button, new() { Name = "New VM" }).ClickAsync();
-        var dialog = page.GetByRole(AriaRole.Dialog);
-        await dialog.GetByLabel("Name").FillAsync("story-vm");
-        await dialog.GetByLabel("vCPUs").FillAsync("1");
-        await dialog.GetByLabel("Memory (MiB)").FillAsync("256");
-        await dialog.GetByRole(AriaRole.Button, new() { Name = "Create" }).ClickAsync();
-        await page.WaitForURLAsync(VmUrl());
-        var vmId = Guid.Parse(VmUrl().Match(page.Url).Groups[1].Value);
+        var vmId = await PaddockFixture.CreateVmAsync(page, "story-vm");
         await ExpectStatusAsync(page, "Running");
 
         // The page showed the statuses in order as they were pushed (how many it caught depends on
@@ -31,7 +24,7 @@ public sealed partial class WalkingSkeletonTests(PaddockFixture paddock)
         var seen = await statuses();
         Assert.True(seen.Length >= 2, $"the status changed live on the page: {string.Join(" -> ", seen)}");
         Assert.Equal(seen, seen.OrderBy(s => Array.IndexOf(["Creating", "Starting", "Running"], s)).ToArray());
-        Assert.Equal(["Creating", "Starting", "Running"], await paddock.ObservedStatesAsync(vmId));
+        Assert.Equal(["Creating", "Starting", "Running"], (await paddock.HistoryOfStatesAsync(vmId)).Take(3));
         await AssertNoReloadAsync(page);
 
         // QEMU runs under the VM's own uid, inside QEMU's seccomp sandbox.
@@ -47,17 +40,20 @@ public sealed partial class WalkingSkeletonTests(PaddockFixture paddock)
         await page.WaitForURLAsync($"{paddock.PortalUrl}/vms/{vmId}/console");
         await Expect(page.GetByRole(AriaRole.Status, new() { Name = "Console state" })).ToHaveTextAsync("Connected", new() { Timeout = 30_000 });
         var serialLog = Path.Combine(paddock.VmsDir, vmId.ToString(), "serial.log");
-        await Eventually.Async(() => File.Exists(serialLog) && File.ReadAllText(serialLog).Contains("paddock-template ready"), Boot, "the guest's shell");
+        await Eventually.Async(() => File.Exists(serialLog) && SerialText(serialLog).Contains("paddock-template ready"), Boot, "the guest's shell");
         var canvas = page.Locator("[aria-label='VM screen'] canvas");
         await Eventually.Async(async () => await canvas.EvaluateAsync<bool>("c => c.width > 0 && c.height > 0"), TimeSpan.FromSeconds(30), "the first frame");
 
         var a = Random.Shared.Next(1000, 9999);
         var b = Random.Shared.Next(1000, 9999);
         await canvas.ClickAsync();
-        await page.Keyboard.TypeAsync($"echo $(({a}*{b})) > /dev/ttyS0", new() { Delay = 40 });
-        await page.Keyboard.PressAsync("Enter");
+        await TypeLikeAPersonAsync(page, $"echo $(({a}*{b})) > /dev/ttyS0\n");
         var product = ((long)a * b).ToString();
-        await Eventually.Async(() => SerialLines(serialLog).Any(line => line.Trim() == product), TimeSpan.FromSeconds(60), $"{product} on the serial port");
+        await page.ScreenshotAsync(new() { Path = Path.Combine(paddock.Artifacts, "console-typed.png") });
+        // The product, not the typed text: the guest's shell computed it. (The serial shell's
+        // prompt leaves a cursor query, ESC[6n, right before it on the same line.)
+        await Eventually.Async(() => Regex.IsMatch(SerialText(serialLog), $@"(?<!\d){product}(?!\d)"), TimeSpan.FromSeconds(60), $"{product} on the serial port");
+        Assert.DoesNotContain($"{a}*{b}", SerialText(serialLog));
         await page.ScreenshotAsync(new() { Path = Path.Combine(paddock.Artifacts, "console.png") });
         await AssertNoReloadAsync(page);
 
@@ -81,6 +77,33 @@ public sealed partial class WalkingSkeletonTests(PaddockFixture paddock)
         Assert.False(Directory.Exists(Path.Combine(paddock.VmsDir, vmId.ToString())));
         await AssertNoReloadAsync(page);
         await page.Context.CloseAsync();
+    }
+
+    /// <summary>
+    /// Presses Shift for shifted characters as a person does: noVNC sends QEMU scancodes, so a
+    /// '$' typed without Shift down reaches the guest as '4'.
+    /// </summary>
+    private static async Task TypeLikeAPersonAsync(IPage page, string text)
+    {
+        foreach (var c in text)
+        {
+            var key = c switch
+            {
+                '$' => "Shift+Digit4",
+                '(' => "Shift+Digit9",
+                ')' => "Shift+Digit0",
+                '*' => "Shift+Digit8",
+                '>' => "Shift+Period",
+                '\n' => "Enter",
+                ' ' => "Space",
+                '/' => "Slash",
+                _ when char.IsAsciiLetterUpper(c) => $"Shift+Key{c}",
+                _ when char.IsAsciiLetterLower(c) => $"Key{char.ToUpperInvariant(c)}",
+                _ when char.IsAsciiDigit(c) => $"Digit{c}",
+                _ => throw new ArgumentException($"No key for '{c}'."),
+            };
+            await page.Keyboard.PressAsync(key, new() { Delay = 20 });
+        }
     }
 
     private static async Task ExpectStatusAsync(IPage page, string status) =>
@@ -107,17 +130,14 @@ public sealed partial class WalkingSkeletonTests(PaddockFixture paddock)
     private static async Task AssertNoReloadAsync(IPage page) =>
         Assert.Equal("no reload", await page.EvaluateAsync<string?>("window.__paddockMarker"));
 
-    private static IEnumerable<string> SerialLines(string path)
+    private static string SerialText(string path)
     {
         using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
         using var reader = new StreamReader(stream);
-        return reader.ReadToEnd().Split('\n');
+        return reader.ReadToEnd();
     }
 
     private static ILocatorAssertions Expect(ILocator locator) => Assertions.Expect(locator);
-
-    [GeneratedRegex(@"/vms/([0-9a-f-]{36})$")]
-    private static partial Regex VmUrl();
 
     [GeneratedRegex(@"uid (\d+)")]
     private static partial Regex UidText();

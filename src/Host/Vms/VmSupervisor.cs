@@ -31,6 +31,7 @@ public sealed class VmSupervisor(
     private readonly TaskCompletionSource _attached = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly CancellationTokenSource _stopping = new();
     private readonly ImageStore _images = new(Directory.CreateDirectory(options.Value.ImagesDir).FullName);
+    private readonly DiskImages _disks = new();
 
     public AcceleratorChoice Accelerator { get; } = Accelerators.Detect(options.Value.Accelerator);
 
@@ -191,14 +192,14 @@ public sealed class VmSupervisor(
                             throw new FileNotFoundException($"Base image '{baseImage}' is not on this host.");
                         }
 
-                        await DiskImages.CreateOverlayAsync(basePath, target, disk.SizeBytes, ct);
+                        await _disks.CreateOverlayAsync(basePath, target, disk.SizeBytes, ct: ct);
                     }
                     else
                     {
-                        await DiskImages.CreateBlankAsync(target, disk.SizeBytes, ct);
+                        await _disks.CreateBlankAsync(target, disk.SizeBytes, ct);
                     }
 
-                    RunDirectory.OwnFile(target, spec.Uid, spec.Uid);
+                    RunDirectory.SecureFile(target, spec.Uid, spec.Uid);
                 }
 
                 // Written last: a run directory with a spec is a VM that was created whole.

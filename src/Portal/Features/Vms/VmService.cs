@@ -97,7 +97,7 @@ public sealed class VmService(
             var host = await PickHostAsync(session, ct);
             var vmId = Guid.NewGuid();
             var labelIndex = RandomNumberGenerator.GetInt32(IsolationLabels.PairCount);
-            var uid = options.Value.VmUidBase + labelIndex;
+            var uid = IsolationLabels.UidFor(IsolationLabels.FromIndex(labelIndex), options.Value.VmUidBase);
             var now = clock.GetUtcNow();
             var created = new VmCreated(
                 vmId, owner, name, template.Name, template.Image, request.VCpus, request.MemoryMiB, template.DiskBytes,
