@@ -61,11 +61,28 @@ public static class Extensions
                 options.Cookie.SameSite = SameSiteMode.Lax;
                 options.SlidingExpiration = true;
                 options.ExpireTimeSpan = TimeSpan.FromHours(8);
+                // The API answers with status codes, not with the sign-in page.
+                options.Events.OnRedirectToLogin = context => ApiOrRedirect(context, StatusCodes.Status401Unauthorized);
+                options.Events.OnRedirectToAccessDenied = context => ApiOrRedirect(context, StatusCodes.Status403Forbidden);
             })
             .AddScheme<AuthenticationSchemeOptions, AgentAuthentication>(AgentAuthentication.SchemeName, null);
         builder.Services.AddAuthorizationBuilder()
             .AddPolicy(AgentAuthentication.Policy, policy => policy.AddAuthenticationSchemes(AgentAuthentication.SchemeName).RequireRole("host-agent"));
         builder.Services.AddCascadingAuthenticationState();
+    }
+
+    private static Task ApiOrRedirect(RedirectContext<CookieAuthenticationOptions> context, int status)
+    {
+        if (context.Request.Path.StartsWithSegments("/api") || context.Request.Path.StartsWithSegments("/console"))
+        {
+            context.Response.StatusCode = status;
+        }
+        else
+        {
+            context.Response.Redirect(context.RedirectUri);
+        }
+
+        return Task.CompletedTask;
     }
 
     public static void AddPortalHosts(this WebApplicationBuilder builder)
@@ -97,6 +114,7 @@ public static class Extensions
         // serves package assets (MudBlazor, noVNC) through the static web assets manifest.
         builder.WebHost.UseStaticWebAssets();
         builder.Services.AddRazorComponents().AddInteractiveServerComponents();
+        builder.Services.AddProblemDetails();
         builder.Services.AddMudServices();
     }
 
@@ -120,6 +138,8 @@ public static class Extensions
         app.MapHub<HostAgentHub>(HostAgentHub.Path).RequireAuthorization(AgentAuthentication.Policy);
 
     public static void MapPortalConsole(this WebApplication app) => app.MapConsoleEndpoints();
+
+    public static void MapPortalVms(this WebApplication app) => app.MapVmEndpoints();
 
     public static void MapPortalUi(this WebApplication app)
     {

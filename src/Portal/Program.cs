@@ -22,6 +22,7 @@ if (args.Length > 0 && args[0] == "accounts")
 app.UsePortalPipeline();
 app.MapPortalAccounts();
 app.MapPortalHosts();
+app.MapPortalVms();
 app.MapPortalConsole();
 app.MapPortalUi();
 

@@ -17,6 +17,8 @@ public sealed class WallsAndTicketsTests(PaddockFixture paddock) : IAsyncLifetim
 
     public Task DisposeAsync() => Task.CompletedTask;
 
+    private static readonly APIRequestContextOptions Api = new() { Headers = new Dictionary<string, string> { ["X-Paddock-Api"] = "1" } };
+
     [Fact]
     public async Task Another_member_gets_the_same_404_for_a_foreign_vm_as_for_a_random_id()
     {
@@ -34,8 +36,8 @@ public sealed class WallsAndTicketsTests(PaddockFixture paddock) : IAsyncLifetim
             Assert.DoesNotContain("carols-vm", foreignText);
         }
 
-        var foreignTicket = await bob.APIRequest.PostAsync($"/api/vms/{_vmId}/console-ticket");
-        var missingTicket = await bob.APIRequest.PostAsync($"/api/vms/{random}/console-ticket");
+        var foreignTicket = await bob.APIRequest.PostAsync($"/api/vms/{_vmId}/console-ticket", Api);
+        var missingTicket = await bob.APIRequest.PostAsync($"/api/vms/{random}/console-ticket", Api);
         Assert.Equal(404, foreignTicket.Status);
         Assert.Equal(404, missingTicket.Status);
         Assert.Equal(await missingTicket.TextAsync(), await foreignTicket.TextAsync());
@@ -108,7 +110,7 @@ public sealed class WallsAndTicketsTests(PaddockFixture paddock) : IAsyncLifetim
 
     private async Task<string> TicketAsync()
     {
-        var response = await _carol.APIRequest.PostAsync($"/api/vms/{_vmId}/console-ticket");
+        var response = await _carol.APIRequest.PostAsync($"/api/vms/{_vmId}/console-ticket", Api);
         Assert.Equal(200, response.Status);
         var json = await response.JsonAsync();
         return json!.Value.GetProperty("ticket").GetString()!;

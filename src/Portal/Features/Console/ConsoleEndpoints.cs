@@ -33,7 +33,7 @@ public static class ConsoleEndpoints
 
             var ticket = await tickets.IssueAsync(http.User.UserId(), vmId, http.RequestAborted);
             return Results.Ok(new ConsoleTicketResponse(ticket, SocketPath(vmId, ticket)));
-        }).RequireAuthorization();
+        }).RequireAuthorization().AddEndpointFilter(VmEndpoints.RequireApiHeader);
 
         app.Map("/console/{vmId:guid}/ws", BrowserAsync).RequireAuthorization();
         app.Map("/console/agent/{nonce}", AgentAsync).RequireAuthorization(AgentAuthentication.Policy);

@@ -1,0 +1,85 @@
+using Marten;
+using Paddock.Engine.Contract;
+
+namespace Paddock.Portal.Features.Vms;
+
+/// <summary>A VM as the API shows it: the same words as the pages.</summary>
+public sealed record VmView(Guid Id, string Name, string Status, string? PendingOperation, string? LastError, int VCpus, int MemoryMiB, string Template, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt)
+{
+    public static VmView Of(Vm vm) => new(
+        vm.Id, vm.Name, vm.Status.ToString(), vm.PendingVerb?.ToString(), vm.LastError, vm.VCpus, vm.MemoryMiB, vm.TemplateName, vm.CreatedAt, vm.UpdatedAt);
+}
+
+/// <summary>
+/// The VM API, for scripts and benchmarks; the pages call <see cref="VmService"/> directly.
+/// Mutating calls need the <c>X-Paddock-Api</c> header: a cross-site form cannot set it, and a
+/// cross-site script cannot send it without a CORS preflight the portal never grants.
+/// </summary>
+public static class VmEndpoints
+{
+    public const string ApiHeader = "X-Paddock-Api";
+
+    public static void MapVmEndpoints(this IEndpointRouteBuilder app)
+    {
+        var api = app.MapGroup("/api/vms").RequireAuthorization();
+
+        api.MapGet("/", async (HttpContext http, IDocumentStore store) =>
+        {
+            await using var session = store.QuerySession();
+            return (await VmService.ListAsync(session, http.User, http.RequestAborted)).Select(VmView.Of);
+        });
+
+        api.MapGet("/{id:guid}", async (Guid id, HttpContext http, IDocumentStore store) =>
+        {
+            await using var session = store.QuerySession();
+            return await VmService.FindAsync(session, http.User, id, http.RequestAborted) is { } vm ? Results.Ok(VmView.Of(vm)) : NotFound();
+        });
+
+        api.MapPost("/", async (NewVm request, HttpContext http, VmService vms) =>
+        {
+            try
+            {
+                var id = await vms.CreateAsync(http.User, request, http.RequestAborted);
+                return Results.Created($"/api/vms/{id}", new { id });
+            }
+            catch (VmRequestException e)
+            {
+                return Refused(e);
+            }
+        }).AddEndpointFilter(RequireApiHeader);
+
+        api.MapPost("/{id:guid}/{verb}", async (Guid id, string verb, HttpContext http, VmService vms) =>
+        {
+            if (!Enum.TryParse<VmVerb>(verb, ignoreCase: true, out var parsed) || parsed == VmVerb.Create)
+            {
+                return Results.Problem(statusCode: 404, title: $"No operation '{verb}'. Use start, shutdown, poweroff or delete.");
+            }
+
+            try
+            {
+                await vms.RequestAsync(http.User, id, parsed, http.RequestAborted);
+                return Results.Accepted($"/api/vms/{id}");
+            }
+            catch (VmNotFoundException)
+            {
+                return NotFound();
+            }
+            catch (VmRequestException e)
+            {
+                return Refused(e);
+            }
+        }).AddEndpointFilter(RequireApiHeader);
+    }
+
+    private static IResult NotFound() => Results.Problem(statusCode: 404, title: "No such VM.");
+
+    private static IResult Refused(VmRequestException e) =>
+        e.Field is { } field
+            ? Results.ValidationProblem(new Dictionary<string, string[]> { [field] = [e.Message] }, title: e.Message)
+            : Results.Problem(statusCode: 409, title: e.Message);
+
+    public static async ValueTask<object?> RequireApiHeader(EndpointFilterInvocationContext context, EndpointFilterDelegate next) =>
+        context.HttpContext.Request.Headers.ContainsKey(ApiHeader)
+            ? await next(context)
+            : Results.Problem(statusCode: 400, title: $"Send the {ApiHeader} header with API calls that change things.");
+}
