@@ -208,7 +208,7 @@ chmod 0755 "$IRD/etc/acpi/power.sh"
 cat > "$IRD/etc/motd" <<'EOF'
 
   Paddock built-in template (busybox shell in RAM; disk is /dev/vda).
-  Power off with the portal's "Shut down" (ACPI) or `poweroff`.
+  Power off with the portal's "Shutdown" (ACPI) or `poweroff`.
 
 EOF
 # Login shells (the "-" in inittab) read /etc/profile: print the banner there

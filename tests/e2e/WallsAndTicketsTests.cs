@@ -40,11 +40,38 @@ public sealed class WallsAndTicketsTests(PaddockFixture paddock) : IAsyncLifetim
         var missingTicket = await bob.APIRequest.PostAsync($"/api/vms/{random}/console-ticket", Api);
         Assert.Equal(404, foreignTicket.Status);
         Assert.Equal(404, missingTicket.Status);
-        Assert.Equal(await missingTicket.TextAsync(), await foreignTicket.TextAsync());
+        Assert.Equal(await WithoutTraceAsync(missingTicket), await WithoutTraceAsync(foreignTicket));
 
         // Bob's own list does not show Carol's VM.
         await bob.GotoAsync("/");
         Assert.DoesNotContain("carols-vm", await bob.Locator("main").InnerTextAsync());
+        await bob.Context.CloseAsync();
+    }
+
+    [Fact]
+    public async Task Api_answers_bad_input_and_refusals_with_problem_details_and_foreign_vms_with_404()
+    {
+        var api = _carol.APIRequest;
+        var noHeader = await api.PostAsync("/api/vms", new() { DataObject = new { name = "x", vCpus = 1, memoryMiB = 256 } });
+        Assert.Equal(400, noHeader.Status);
+        Assert.Contains("X-Paddock-Api", await noHeader.TextAsync());
+
+        var bad = await api.PostAsync("/api/vms", new() { DataObject = new { name = "", vCpus = 0, memoryMiB = 256 }, Headers = Api.Headers });
+        Assert.Equal(400, bad.Status);
+        Assert.StartsWith("application/problem+json", bad.Headers["content-type"]);
+        var problem = (await bad.JsonAsync())!.Value;
+        Assert.Equal("Name: required.", problem.GetProperty("errors").GetProperty("name")[0].GetString());
+
+        var refused = await api.PostAsync($"/api/vms/{_vmId}/start", Api);
+        Assert.Equal(409, refused.Status);
+        Assert.Equal("Start needs the VM Stopped or Crashed; it is Running.", (await refused.JsonAsync())!.Value.GetProperty("title").GetString());
+
+        var bob = await paddock.SignInAsync(PaddockFixture.Bob);
+        var foreign = await bob.APIRequest.PostAsync($"/api/vms/{_vmId}/poweroff", Api);
+        var random = await bob.APIRequest.PostAsync($"/api/vms/{Guid.NewGuid()}/poweroff", Api);
+        Assert.Equal(404, foreign.Status);
+        Assert.Equal(await WithoutTraceAsync(random), await WithoutTraceAsync(foreign));
+        Assert.Equal(404, (await bob.APIRequest.GetAsync($"/api/vms/{_vmId}")).Status);
         await bob.Context.CloseAsync();
     }
 
@@ -106,6 +133,14 @@ public sealed class WallsAndTicketsTests(PaddockFixture paddock) : IAsyncLifetim
         {
             socket?.Dispose();
         }
+    }
+
+    /// <summary>A problem response without its per-request trace id, to compare two answers.</summary>
+    private static async Task<string> WithoutTraceAsync(IAPIResponse response)
+    {
+        var body = System.Text.Json.Nodes.JsonNode.Parse(await response.TextAsync())!.AsObject();
+        body.Remove("traceId");
+        return $"{response.Status} {body.ToJsonString()}";
     }
 
     private async Task<string> TicketAsync()
