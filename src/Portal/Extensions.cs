@@ -71,9 +71,12 @@ public static class Extensions
         builder.Services.AddCascadingAuthenticationState();
     }
 
+    private static bool IsForPrograms(PathString path) =>
+        path.StartsWithSegments("/api") || path.StartsWithSegments("/hubs") || path.StartsWithSegments("/console");
+
     private static Task ApiOrRedirect(RedirectContext<CookieAuthenticationOptions> context, int status)
     {
-        if (context.Request.Path.StartsWithSegments("/api") || context.Request.Path.StartsWithSegments("/console"))
+        if (IsForPrograms(context.Request.Path))
         {
             context.Response.StatusCode = status;
         }
@@ -125,7 +128,10 @@ public static class Extensions
             app.UseExceptionHandler("/not-found", createScopeForErrors: true);
         }
 
-        app.UseStatusCodePagesWithReExecute("/not-found", createScopeForStatusCodePages: true);
+        // People get the not-found page; programs (API, hub, console sockets) get the bare status.
+        app.UseWhen(
+            http => HttpMethods.IsGet(http.Request.Method) && !IsForPrograms(http.Request.Path),
+            branch => branch.UseStatusCodePagesWithReExecute("/not-found", createScopeForStatusCodePages: true));
         app.UseWebSockets();
         app.UseAuthentication();
         app.UseAuthorization();

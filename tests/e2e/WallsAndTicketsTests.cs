@@ -66,7 +66,15 @@ public sealed class WallsAndTicketsTests(PaddockFixture paddock) : IAsyncLifetim
         Assert.Equal(409, refused.Status);
         Assert.Equal("Start needs the VM Stopped or Crashed; it is Running.", (await refused.JsonAsync())!.Value.GetProperty("title").GetString());
 
+        var taken = await api.PostAsync("/api/vms", new() { DataObject = new { name = "carols-vm", vCpus = 1, memoryMiB = 256 }, Headers = Api.Headers });
+        Assert.Equal(400, taken.Status);
+        Assert.Equal("Name: you already have a VM called 'carols-vm'.", (await taken.JsonAsync())!.Value.GetProperty("errors").GetProperty("name")[0].GetString());
+
         var bob = await paddock.SignInAsync(PaddockFixture.Bob);
+
+        // A person's cookie opens nothing on the agents' side.
+        Assert.Equal(401, (await bob.APIRequest.PostAsync("/hubs/hosts/negotiate?negotiateVersion=1")).Status);
+
         var foreign = await bob.APIRequest.PostAsync($"/api/vms/{_vmId}/poweroff", Api);
         var random = await bob.APIRequest.PostAsync($"/api/vms/{Guid.NewGuid()}/poweroff", Api);
         Assert.Equal(404, foreign.Status);

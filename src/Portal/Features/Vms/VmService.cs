@@ -104,6 +104,15 @@ public sealed class VmService(
                 VmSpec.DefaultMachineType, host.Id, labelIndex, uid, RandomMac(), owner, now);
             var operation = Guid.NewGuid();
             var spec = SpecOf(created);
+            try
+            {
+                VmSpecValidator.Validate(spec);
+            }
+            catch (InvalidVmSpecException e)
+            {
+                throw new VmRequestException(e.Message);
+            }
+
             session.Events.StartStream<Vm>(vmId, created, new VmOperationRequested(operation, VmVerb.Create, owner, now));
             session.Insert(NewCommand(operation, created.VmId, host.Id, new VmCommand(operation, vmId, VmVerb.Create, spec, StartAfterCreate: true), now));
             try
