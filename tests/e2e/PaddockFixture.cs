@@ -22,6 +22,7 @@ public sealed class PaddockFixture : IAsyncLifetime
     public static readonly TimeSpan TicketLifetime = TimeSpan.FromSeconds(2);
 
     private readonly List<Process> _processes = [];
+    private readonly Dictionary<Process, string> _names = [];
 
     public string Password { get; } = "pw-" + Convert.ToHexString(RandomNumberGenerator.GetBytes(12));
 
@@ -80,12 +81,24 @@ public sealed class PaddockFixture : IAsyncLifetime
         Playwright?.Dispose();
         foreach (var process in _processes)
         {
-            if (!process.HasExited)
+            // SIGTERM first so that the processes flush their logs, then SIGKILL.
+            using var term = Process.Start("kill", ["-TERM", process.Id.ToString()]);
+            await term.WaitForExitAsync();
+            using var grace = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            try
+            {
+                await process.WaitForExitAsync(grace.Token);
+            }
+            catch (OperationCanceledException)
             {
                 process.Kill(entireProcessTree: true);
                 await process.WaitForExitAsync();
             }
         }
+
+        // VMs outlive their agent by design; the run's own must not outlive the run.
+        using var pkill = Process.Start("pkill", ["-KILL", "-f", $"qemu-system-x86_64 -name guest=.*{VmsDir}"]);
+        await pkill.WaitForExitAsync();
     }
 
     /// <summary>A signed-in browser page for <paramref name="user"/>.</summary>
@@ -147,11 +160,14 @@ public sealed class PaddockFixture : IAsyncLifetime
         }
     }
 
-    public async Task<long> ConnectedHostsAsync()
+    /// <summary>Hosts connected now that registered (again) after <paramref name="since"/>.</summary>
+    public async Task<long> ConnectedHostsAsync(DateTimeOffset? since = null)
     {
         await using var db = new NpgsqlConnection(Connection);
         await db.OpenAsync();
-        await using var command = new NpgsqlCommand("select count(*) from paddock.mt_doc_hostrecord where (data->>'Connected')::boolean", db);
+        await using var command = new NpgsqlCommand(
+            "select count(*) from paddock.mt_doc_hostrecord where (data->>'Connected')::boolean and (data->>'LastSeenAt')::timestamptz > @since", db);
+        command.Parameters.AddWithValue("since", since ?? DateTimeOffset.MinValue.AddYears(2000));
         try
         {
             return (long)(await command.ExecuteScalarAsync())!;
@@ -178,6 +194,18 @@ public sealed class PaddockFixture : IAsyncLifetime
         }
 
         return [.. states];
+    }
+
+    /// <summary>kill -9 of the agent alone (its VMs stay), then a new agent on the same data directory.</summary>
+    public async Task<int> KillAndRestartAgentAsync()
+    {
+        var agent = _processes.Last(p => _names[p] == "agent");
+        var pid = agent.Id;
+        agent.Kill(entireProcessTree: false);
+        await agent.WaitForExitAsync();
+        _processes.Remove(agent);
+        StartAgent();
+        return pid;
     }
 
     public void StartAgent() => Start("agent", Env("PADDOCK_TEST_AGENT_DLL"), [], new()
@@ -217,6 +245,7 @@ public sealed class PaddockFixture : IAsyncLifetime
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         _processes.Add(process);
+        _names[process] = name;
     }
 
     private async Task RunToEndAsync(string dll, string[] args, string input)

@@ -35,6 +35,16 @@ public sealed partial class WalkingSkeletonTests(PaddockFixture paddock)
         Assert.Matches(@"Seccomp:\s+2", status);
         Assert.NotEqual(0, uid);
 
+        // Its run directory and disk are its own (0700/0600); the template's base image it may read, never write.
+        var runDir = Path.Combine(paddock.VmsDir, vmId.ToString());
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(runDir));
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(runDir, "disk-disk0.qcow2")));
+        Assert.Equal($"{uid}:{uid}", await RunAsync("stat", "-c", "%u:%g", runDir));
+        var baseImage = Path.Combine(paddock.DataDir, "images", "builtin-busybox.qcow2");
+        Assert.Equal("readable, not writable", await RunAsync(
+            "setpriv", "--reuid", $"{uid}", "--regid", $"{uid}", "--clear-groups", "--",
+            "sh", "-c", "test -r \"$0\" && ! test -w \"$0\" && echo readable, not writable", baseImage));
+
         // Console: the VM's screen in the same tab; type a sum, the guest writes the product to its serial port.
         await page.GetByRole(AriaRole.Link, new() { Name = "Console" }).ClickAsync();
         await page.WaitForURLAsync($"{paddock.PortalUrl}/vms/{vmId}/console");
@@ -129,6 +139,21 @@ public sealed partial class WalkingSkeletonTests(PaddockFixture paddock)
 
     private static async Task AssertNoReloadAsync(IPage page) =>
         Assert.Equal("no reload", await page.EvaluateAsync<string?>("window.__paddockMarker"));
+
+    private static async Task<string> RunAsync(string program, params string[] args)
+    {
+        var start = new System.Diagnostics.ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        using var process = System.Diagnostics.Process.Start(start)!;
+        var output = await process.StandardOutput.ReadToEndAsync();
+        await process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        return output.Trim();
+    }
 
     private static string SerialText(string path)
     {

@@ -91,7 +91,19 @@ public static class ConsoleEndpoints
         }
 
         using var meeting = rendezvous.Open();
-        var ack = await hub.Clients.Client(connection).OpenConsole(new ConsoleDial(vmId, meeting.Nonce, $"{http.Request.Scheme}://{http.Request.Host}"));
+        CommandAck ack;
+        try
+        {
+            ack = await hub.Clients.Client(connection).OpenConsole(new ConsoleDial(vmId, meeting.Nonce, $"{http.Request.Scheme}://{http.Request.Host}"))
+                .WaitAsync(options.Value.Console.AgentDialTimeout, http.RequestAborted);
+        }
+        catch (Exception e) when (e is TimeoutException or IOException or HubException)
+        {
+            log.LogWarning("The agent of host {Host} did not take the console of {Vm}: {Message}", vm.HostId, vmId, e.Message);
+            http.Response.StatusCode = StatusCodes.Status504GatewayTimeout;
+            return;
+        }
+
         if (!ack.Accepted)
         {
             log.LogWarning("Agent refused the console of {Vm}: {Reason}", vmId, ack.Refusal);
@@ -106,6 +118,7 @@ public static class ConsoleEndpoints
         }
         catch (TimeoutException)
         {
+            log.LogWarning("The agent of host {Host} did not dial back for the console of {Vm}", vm.HostId, vmId);
             http.Response.StatusCode = StatusCodes.Status504GatewayTimeout;
             return;
         }
