@@ -18,6 +18,7 @@ public sealed partial class WalkingSkeletonTests(PaddockFixture paddock)
         var statuses = await WatchStatusesAsync(page);
         var vmId = await PaddockFixture.CreateVmAsync(page, "story-vm");
         await ExpectStatusAsync(page, "Running");
+        await page.ScreenshotAsync(new() { Path = Path.Combine(paddock.Artifacts, "vm.png") });
 
         // The page showed the statuses in order as they were pushed (how many it caught depends on
         // timing), and the agent reported each of them, as the VM's history shows.

@@ -64,5 +64,8 @@ public sealed record HostRegistration(
 
 public sealed record HostWelcome(bool Accepted, string? Refusal = null);
 
-/// <summary>Asks the agent to open <c>{PortalBaseUrl}/console/agent/{Nonce}</c> and splice it to the VM's VNC socket.</summary>
-public sealed record ConsoleDial(Guid VmId, string Nonce, string PortalBaseUrl);
+/// <summary>
+/// Asks the agent to open <c>/console/agent/{Nonce}</c> on the portal it is configured with (never an
+/// address the message names) and splice it to the VM's VNC socket.
+/// </summary>
+public sealed record ConsoleDial(Guid VmId, string Nonce);

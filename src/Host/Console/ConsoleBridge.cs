@@ -34,7 +34,6 @@ public sealed class ConsoleBridge(IOptions<AgentOptions> options, ILogger<Consol
 
             using var portal = new ClientWebSocket();
             portal.Options.SetRequestHeader("Authorization", $"Bearer {options.Value.JoinToken}");
-            // The agent's own setting, not the portal's word, says where the portal is.
             var baseUri = new Uri(options.Value.PortalUrl);
             var scheme = baseUri.Scheme == Uri.UriSchemeHttps ? "wss" : "ws";
             var target = new UriBuilder(baseUri) { Scheme = scheme, Path = $"/console/agent/{Uri.EscapeDataString(dial.Nonce)}" }.Uri;

@@ -94,7 +94,7 @@ public static class ConsoleEndpoints
         CommandAck ack;
         try
         {
-            ack = await hub.Clients.Client(connection).OpenConsole(new ConsoleDial(vmId, meeting.Nonce, $"{http.Request.Scheme}://{http.Request.Host}"))
+            ack = await hub.Clients.Client(connection).OpenConsole(new ConsoleDial(vmId, meeting.Nonce))
                 .WaitAsync(options.Value.Console.AgentDialTimeout, http.RequestAborted);
         }
         catch (Exception e) when (e is TimeoutException or IOException or HubException)
