@@ -1,0 +1,90 @@
+// What a person waits for, beside what QEMU alone needs for the same thing:
+//   ./paddock bench [RUNS] [--warmup W]     (RUNS default 5, W default 1; figures only, no asserts)
+// (1) create -> running: POST /api/vms until the API says Running (and the same span from the
+//     VM's events), beside qemu-img create + the agent's QEMU argv run bare until QMP says running.
+// (2) console connect -> first non-black frame in Chromium: noVNC through the portal's console
+//     page, beside noVNC straight to QEMU's own websocket VNC listener.
+// Starts its own portal and host agent against the instance './paddock bench' prepared.
+using Paddock.Bench;
+
+var runs = 5;
+var warmups = 1;
+for (var i = 0; i < args.Length; i++)
+{
+    if (args[i] == "--warmup" && i + 1 < args.Length)
+    {
+        warmups = int.Parse(args[++i]);
+    }
+    else if (int.TryParse(args[i].Replace("--runs=", "", StringComparison.Ordinal), out var n) && n > 0)
+    {
+        runs = n;
+    }
+    else
+    {
+        Console.Error.WriteLine("usage: ./paddock bench [RUNS] [--warmup W]");
+        return 2;
+    }
+}
+
+if (!OperatingSystem.IsLinux())
+{
+    Console.Error.WriteLine("The benchmark runs QEMU and reads /proc: Linux only.");
+    return 2;
+}
+
+// Bounded whatever happens: every wait inside has its own deadline too.
+using var cancel = new CancellationTokenSource(TimeSpan.FromMinutes(5 + runs + warmups));
+Console.CancelKeyPress += (_, e) =>
+{
+    e.Cancel = true;
+    cancel.Cancel();
+};
+var ct = cancel.Token;
+
+await using var instance = await Instance.StartAsync(ct);
+Console.WriteLine($"portal {instance.PortalUrl}, logs {instance.LogPath("*")}; {runs} runs after {warmups} warm-up run(s) not counted");
+// Other work on the machine (a test run, a build) moves these figures: say how busy it was.
+var loadAtStart = LoadAverage();
+using var api = await PortalApi.SignInAsync(instance.PortalUrl, Instance.User, instance.Password, ct);
+
+var (create, command) = await CreateToRunning.RunAsync(instance, api, runs, warmups, ct);
+var console = await ConsoleFirstFrame.RunAsync(instance, api, command, runs, warmups, ct);
+
+Console.WriteLine();
+Console.WriteLine($"{Environment.ProcessorCount} CPUs; load average (1/5/15 min) at start {loadAtStart}, at end {LoadAverage()}");
+Table.Header($"create -> running (n={runs})");
+Table.Row("portal (API poll, POST to GET says Running)", create.ApiPoll);
+Table.Row("portal (events: vm_created -> Running)", create.EventStream);
+Table.Row("bare qemu-img + qemu to QMP running", create.Bare);
+Table.Ratio("ratio portal API / bare (median)", create.ApiPoll, create.Bare);
+Table.Ratio("ratio portal events / bare (median)", create.EventStream, create.Bare);
+Console.WriteLine();
+Table.Header($"console connect -> first non-black frame (n={runs})");
+Table.Row("portal console page (relay, unix VNC)", console.Portal.Samples);
+Table.Row("noVNC straight to QEMU websocket", console.Bare.Samples);
+Table.Ratio("ratio portal / bare (median)", console.Portal.Samples, console.Bare.Samples);
+foreach (var (side, stuck) in console.Portal.Stuck.Select(s => ("portal", s)).Concat(console.Bare.Stuck.Select(s => ("bare", s))))
+{
+    Console.WriteLine($"  retried, not counted ({side}): {stuck}");
+}
+Console.WriteLine();
+Console.WriteLine("samples (ms):");
+Table.Samples("create, portal API", create.ApiPoll);
+Table.Samples("create, portal events", create.EventStream);
+Table.Samples("create, bare", create.Bare);
+Table.Samples("console, portal", console.Portal.Samples);
+Table.Samples("console, bare", console.Bare.Samples);
+Console.WriteLine();
+Console.WriteLine("""
+    what each row times:
+      portal API     client stopwatch: POST /api/vms sent -> first GET /api/vms/{id} (every ~10 ms) saying Running
+      portal events  vm_created.At (portal, when it decided) -> first vm_status_observed Running .At (agent, QMP said running)
+      bare           qemu-img create overlay -> QEMU spawned as root, no setsid/setpriv/sh -> QMP accepts (retried every ~1 ms)
+                     -> qmp_capabilities -> query-status "running" (no -S, so running once QMP answers)
+      console        performance.now() at new RFB(...) -> first animation frame (~16 ms apart) whose noVNC canvas has a
+                     pixel with RGB != 0 (whole canvas read); page reloaded per run, guest banner printed before
+    """);
+Console.WriteLine($"bare QEMU argv (run directory replaced per run): {string.Join(' ', command.Argv)}");
+return 0;
+
+static string LoadAverage() => string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ')[..3]);
