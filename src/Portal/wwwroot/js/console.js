@@ -1,5 +1,11 @@
 // The VM console: noVNC against the portal's own origin. Sessions are keyed by their screen element.
-import RFB from '../lib/novnc/core/rfb.js';
+
+// noVNC 1.7 probes H.264 decoding at import time (a top-level await on VideoDecoder.flush()) and
+// that probe can hang for good in a browser without a working decoder, so the console never
+// connects. QEMU's VNC server never sends H.264, so the probe is skipped by hiding the decoder
+// before noVNC is loaded.
+try { delete window.VideoDecoder; } catch { /* not configurable here: the probe runs as before */ }
+const { default: RFB } = await import('../lib/novnc/core/rfb.js');
 
 const sessions = new WeakMap();
 
