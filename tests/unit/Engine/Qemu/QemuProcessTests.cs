@@ -3,7 +3,7 @@ using Paddock.Engine.Vms;
 
 namespace Paddock.Unit.Engine.Qemu;
 
-/// <summary>The pure parts of supervision; the real spawn is checked by bench/QemuSmoke against QEMU.</summary>
+/// <summary>The pure parts of supervision; the real spawn is checked against QEMU by the e2e tests.</summary>
 public sealed class QemuProcessTests : IDisposable
 {
     private static readonly Guid VmId = Guid.Parse("0b5c3f4e-7d1a-4c2b-9e8f-1a2b3c4d5e6f");
