@@ -30,9 +30,6 @@ public sealed record AgentOptions
 
     public string QemuBinary { get; init; } = "/usr/bin/qemu-system-x86_64";
 
-    /// <summary>How long a guest may take to power off after an ACPI request before it is powered off.</summary>
-    public TimeSpan ShutdownTimeout { get; init; } = TimeSpan.FromSeconds(60);
-
     public string ImagesDir => Path.Combine(DataDir, "images");
 
     public string VmsDir => Path.Combine(DataDir, "vms");

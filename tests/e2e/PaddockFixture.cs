@@ -17,6 +17,7 @@ public sealed class PaddockFixture : IAsyncLifetime
     public const string Alice = "alice";
     public const string Bob = "bob";
     public const string Carol = "carol";
+    public const string Dave = "dave";
 
     /// <summary>Tests set a short ticket life so that expiry can be observed.</summary>
     public static readonly TimeSpan TicketLifetime = TimeSpan.FromSeconds(2);
@@ -47,7 +48,7 @@ public sealed class PaddockFixture : IAsyncLifetime
         Directory.CreateDirectory(Artifacts);
         PortalUrl = $"http://127.0.0.1:{FreePort()}";
         var portal = Env("PADDOCK_TEST_PORTAL_DLL");
-        foreach (var (user, role) in new[] { (AdminUser, "admin"), (Alice, "member"), (Bob, "member"), (Carol, "member") })
+        foreach (var (user, role) in new[] { (AdminUser, "admin"), (Alice, "member"), (Bob, "member"), (Carol, "member"), (Dave, "member") })
         {
             await RunToEndAsync(portal, ["accounts", "add", "--user", user, "--role", role], Password);
         }
@@ -194,6 +195,18 @@ public sealed class PaddockFixture : IAsyncLifetime
         }
 
         return [.. states];
+    }
+
+    /// <summary>When the agent first observed <paramref name="state"/> for the VM (its own clock, from the VM's history).</summary>
+    public async Task<DateTimeOffset> FirstObservedAtAsync(Guid vmId, string state)
+    {
+        await using var db = new NpgsqlConnection(Connection);
+        await db.OpenAsync();
+        await using var command = new NpgsqlCommand(
+            "select (data->>'At')::timestamptz from paddock.mt_events where stream_id = @id and type = 'vm_status_observed' and data->>'State' = @state order by version limit 1", db);
+        command.Parameters.AddWithValue("id", vmId);
+        command.Parameters.AddWithValue("state", state);
+        return new DateTimeOffset((DateTime)(await command.ExecuteScalarAsync())!, TimeSpan.Zero);
     }
 
     /// <summary>kill -9 of the agent alone (its VMs stay), then a new agent on the same data directory.</summary>

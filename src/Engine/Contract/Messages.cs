@@ -13,9 +13,27 @@ public enum VmVerb
     PowerOff,
     /// <summary>Stop QEMU if it runs and remove every file of the VM.</summary>
     Delete,
+    /// <summary>Ask the guest to restart (Ctrl-Alt-Del); reset after the shutdown timeout.</summary>
+    Reboot,
+    /// <summary>Press the reset button at once.</summary>
+    Reset,
+    /// <summary>Stop the vCPUs; memory is kept.</summary>
+    Pause,
+    Resume,
+    /// <summary>Press <see cref="VmCommand.Keys"/> together and release them (QEMU qcodes).</summary>
+    SendKeys,
+    /// <summary>Replace the agent's copy of the spec (settings such as the restart policy); takes effect at once or at the next start.</summary>
+    Configure,
 }
 
-public sealed record VmCommand(Guid OperationId, Guid VmId, VmVerb Verb, VmSpec? Spec = null, bool StartAfterCreate = false);
+/// <summary>A command for one VM. <paramref name="Spec"/> goes with Create and Configure, <paramref name="Keys"/> with SendKeys.</summary>
+public sealed record VmCommand(
+    Guid OperationId,
+    Guid VmId,
+    VmVerb Verb,
+    VmSpec? Spec = null,
+    bool StartAfterCreate = false,
+    IReadOnlyList<string>? Keys = null);
 
 public sealed record CommandAck(Guid OperationId, bool Accepted, string? Refusal = null)
 {

@@ -215,8 +215,33 @@ public sealed class QemuProcess
                 return false;
             await Task.Delay(TimeSpan.FromMilliseconds(25), ct).ConfigureAwait(false);
         }
+
+        // A child of this agent is reaped by .NET a moment after /proc says it died; wait for
+        // that too, so that ExitCode is known.
+        if (_child is { } child)
+        {
+            using var reaped = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            reaped.CancelAfter(TimeSpan.FromSeconds(1));
+            try
+            {
+                await child.WaitForExitAsync(reaped.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+            {
+                // Not reaped within a second: the exit code stays unknown.
+            }
+        }
+
         return true;
     }
+
+    /// <summary>How QEMU ended, in words: its exit status, the signal that killed it, or unknown (a re-attached QEMU).</summary>
+    public string DescribeExit() => ExitCode switch
+    {
+        null => "exit status unknown",
+        > 128 and < 160 and var code => $"killed by signal {code - 128}",
+        var code => $"exit status {code}",
+    };
 
     /// <summary>The last <paramref name="lines"/> lines of qemu.stderr (empty when there is none).</summary>
     public static IReadOnlyList<string> ReadStderrTail(VmPaths paths, int lines = 20) => ReadStderrTail(paths, lines, 0);

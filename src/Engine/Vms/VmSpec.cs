@@ -15,6 +15,21 @@ public sealed record VmSpec(
     IReadOnlyList<NicSpec> Nics)
 {
     public const string DefaultMachineType = "pc-q35-7.2";
+
+    /// <summary>How long Shutdown and Reboot wait for the guest before they power off or reset.</summary>
+    public int ShutdownTimeoutSeconds { get; init; } = 60;
+
+    /// <summary>What the agent does, on its own, when QEMU ends without being asked to.</summary>
+    public RestartPolicy Restart { get; init; } = RestartPolicy.Never;
+
+    /// <summary>With <see cref="RestartPolicy.OnCrash"/>: at most this many restarts in any hour.</summary>
+    public int MaxRestartsPerHour { get; init; } = 3;
+}
+
+public enum RestartPolicy
+{
+    Never,
+    OnCrash,
 }
 
 /// <summary>A disk: a qcow2 overlay on <paramref name="BaseImage"/> (a file name in the host's image store) or a blank disk.</summary>

@@ -10,6 +10,9 @@ namespace Paddock.Engine.Vms;
 public static partial class VmSpecValidator
 {
     public const int MaxVCpus = 64;
+    public const int MinShutdownTimeoutSeconds = 1;
+    public const int MaxShutdownTimeoutSeconds = 3600;
+    public const int MaxRestartsPerHour = 60;
     public const int MinMemoryMiB = 64;
     public const int MaxMemoryMiB = 262_144;
     public const long MaxDiskBytes = 16L << 40;
@@ -40,6 +43,12 @@ public static partial class VmSpecValidator
             throw Invalid("MachineType", $"MachineType must be a versioned q35 or i440fx type such as '{VmSpec.DefaultMachineType}' (pattern ^pc-(q35|i440fx)-N.N$, was '{Printable(spec.MachineType)}')");
         if (spec.Uid <= 0)
             throw Invalid("Uid", $"Uid must be greater than 0 (was {spec.Uid}); QEMU never runs as root");
+        if (spec.ShutdownTimeoutSeconds is < MinShutdownTimeoutSeconds or > MaxShutdownTimeoutSeconds)
+            throw Invalid("ShutdownTimeoutSeconds", $"ShutdownTimeoutSeconds must be between {MinShutdownTimeoutSeconds} and {MaxShutdownTimeoutSeconds} (was {spec.ShutdownTimeoutSeconds})");
+        if (!Enum.IsDefined(spec.Restart))
+            throw Invalid("Restart", $"Restart must be Never or OnCrash (was {(int)spec.Restart})");
+        if (spec.MaxRestartsPerHour is < 1 or > MaxRestartsPerHour)
+            throw Invalid("MaxRestartsPerHour", $"MaxRestartsPerHour must be between 1 and {MaxRestartsPerHour} (was {spec.MaxRestartsPerHour})");
 
         if (spec.Disks is null || spec.Disks.Count is < 1 or > MaxDisks)
             throw Invalid("Disks", $"Disks must hold between 1 and {MaxDisks} disks (was {spec.Disks?.Count ?? 0})");

@@ -28,6 +28,15 @@ internal sealed class VmRuntime(Guid id, VmPaths paths)
     /// <summary>Completes when the current QEMU has exited and its end has been recorded.</summary>
     public TaskCompletionSource Exited { get; set; } = Finished();
 
+    /// <summary>Cancelled by Power off and Reset: they interrupt a Shutdown or Reboot that waits for the guest.</summary>
+    public CancellationTokenSource Interruptible { get; set; } = new();
+
+    /// <summary>Completes at the next RESET event of this QEMU (a guest reboot or a reset).</summary>
+    public TaskCompletionSource ResetSeen { get; set; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>When the agent restarted this VM after a crash, for the per-hour limit.</summary>
+    public List<DateTimeOffset> Restarts { get; } = [];
+
     /// <summary>One mutating step at a time; never held while waiting for the guest.</summary>
     public SemaphoreSlim Lock { get; } = new(1, 1);
 

@@ -17,7 +17,7 @@ namespace Paddock.Host.Vms;
 /// events and process exit, and are pushed to the portal. At start it re-attaches to the VMs that
 /// kept running while the agent was away.
 /// </summary>
-public sealed class VmSupervisor(
+public sealed partial class VmSupervisor(
     IOptions<AgentOptions> options,
     OperationJournal journal,
     IServiceProvider services,
@@ -150,7 +150,13 @@ public sealed class VmSupervisor(
                 VmVerb.Create => await CreateAsync(vm, command.Spec!, command.StartAfterCreate, ct),
                 VmVerb.Start => await StartAsync(vm, ct),
                 VmVerb.Shutdown => await ShutdownAsync(vm, ct),
-                VmVerb.PowerOff => await PowerOffAsync(vm),
+                VmVerb.Reboot => await RebootAsync(vm, ct),
+                VmVerb.PowerOff => await InterruptAsync(vm, () => PowerOffAsync(vm)),
+                VmVerb.Reset => await InterruptAsync(vm, () => ResetAsync(vm)),
+                VmVerb.Pause => await MonitorCommandAsync(vm, "stop", VmPowerState.Paused),
+                VmVerb.Resume => await MonitorCommandAsync(vm, "cont", VmPowerState.Running),
+                VmVerb.SendKeys => await SendKeysAsync(vm, command.Keys ?? []),
+                VmVerb.Configure => await ConfigureAsync(vm, command.Spec ?? throw new InvalidOperationException("Configure needs a VM spec."), ct),
                 VmVerb.Delete => await DeleteAsync(vm),
                 _ => throw new InvalidOperationException($"Unknown verb {command.Verb}."),
             };
@@ -265,22 +271,136 @@ public sealed class VmSupervisor(
         }
 
         var exited = vm.Exited.Task;
+        var timeout = TimeSpan.FromSeconds(vm.Spec?.ShutdownTimeoutSeconds ?? 60);
+        using var interrupted = CancellationTokenSource.CreateLinkedTokenSource(ct, vm.Interruptible.Token);
         await SetStateAsync(vm, VmPowerState.ShuttingDown);
-        var deadline = clock.GetUtcNow() + options.Value.ShutdownTimeout;
-        // Ask, and ask again: a guest that was still booting may have missed the first press.
-        while (clock.GetUtcNow() < deadline)
+        var deadline = clock.GetUtcNow() + timeout;
+        try
         {
-            await TryAsync(qmp, "system_powerdown");
-            var wait = Min(ShutdownReask, deadline - clock.GetUtcNow());
-            if (await Completes(exited, wait, ct))
+            // Ask, and ask again: a guest that was still booting may have missed the first press.
+            while (clock.GetUtcNow() < deadline)
+            {
+                await TryAsync(qmp, "system_powerdown");
+                var wait = Min(ShutdownReask, deadline - clock.GetUtcNow());
+                if (await Completes(exited, wait, interrupted.Token))
+                {
+                    return null;
+                }
+            }
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            throw new InvalidOperationException("Interrupted by Power off or Reset.");
+        }
+
+        await PowerOffAsync(vm);
+        return $"The guest did not power off within {timeout.TotalSeconds:0} s; it was powered off.";
+    }
+
+    private async Task<string?> RebootAsync(VmRuntime vm, CancellationToken ct)
+    {
+        var qmp = RunningMonitor(vm);
+        var timeout = TimeSpan.FromSeconds(vm.Spec?.ShutdownTimeoutSeconds ?? 60);
+        using var interrupted = CancellationTokenSource.CreateLinkedTokenSource(ct, vm.Interruptible.Token);
+        var reset = vm.ResetSeen.Task;
+        // There is no ACPI reboot button: Ctrl-Alt-Del is how a PC asks its OS to restart.
+        await qmp.ExecuteAsync("send-key", new { keys = Qcodes(["ctrl", "alt", "delete"]) }, ct);
+        try
+        {
+            if (await Completes(reset, timeout, interrupted.Token))
             {
                 return null;
             }
         }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            throw new InvalidOperationException("Interrupted by Power off or Reset.");
+        }
 
-        await PowerOffAsync(vm);
-        return $"The guest did not power off within {options.Value.ShutdownTimeout.TotalSeconds:0} s; it was powered off.";
+        await ResetAsync(vm);
+        return $"The guest did not restart within {timeout.TotalSeconds:0} s; it was reset.";
     }
+
+    /// <summary>Power off and Reset are the way out of a hung guest: they end a Shutdown or Reboot that is waiting.</summary>
+    private static async Task<string?> InterruptAsync(VmRuntime vm, Func<Task<string?>> action)
+    {
+        var waiting = vm.Interruptible;
+        vm.Interruptible = new CancellationTokenSource();
+        await waiting.CancelAsync();
+        waiting.Dispose();
+        return await action();
+    }
+
+    private async Task<string?> ResetAsync(VmRuntime vm)
+    {
+        var qmp = RunningMonitor(vm);
+        await qmp.ExecuteAsync("system_reset");
+        if (vm.State == VmPowerState.Paused)
+        {
+            // A paused guest restarts running; QMP's RESUME event reports it.
+            await qmp.ExecuteAsync("cont");
+        }
+        else if (vm.State != VmPowerState.Running)
+        {
+            // A guest that was shutting down runs again after the reset.
+            await SetStateAsync(vm, VmPowerState.Running);
+        }
+
+        return null;
+    }
+
+    /// <summary>stop or cont; the new state is reported from QMP's own STOP and RESUME events.</summary>
+    private async Task<string?> MonitorCommandAsync(VmRuntime vm, string command, VmPowerState expected)
+    {
+        var qmp = RunningMonitor(vm);
+        if (vm.State == expected)
+        {
+            return $"Already {expected}.";
+        }
+
+        await qmp.ExecuteAsync(command);
+        return null;
+    }
+
+    private async Task<string?> SendKeysAsync(VmRuntime vm, IReadOnlyList<string> keys)
+    {
+        if (keys.Count is 0 or > 8 || keys.Any(k => !QcodePattern().IsMatch(k)))
+        {
+            throw new InvalidOperationException("Keys must be 1 to 8 QEMU key codes such as ctrl, alt, delete, f1.");
+        }
+
+        await RunningMonitor(vm).ExecuteAsync("send-key", new { keys = Qcodes(keys) });
+        return null;
+    }
+
+    private static QmpClient RunningMonitor(VmRuntime vm) =>
+        vm.IsRunning && vm.Qmp is { } qmp ? qmp : throw new InvalidOperationException("The VM is not running.");
+
+    private async Task<string?> ConfigureAsync(VmRuntime vm, VmSpec spec, CancellationToken ct)
+    {
+        VmSpecValidator.Validate(spec);
+        await vm.Lock.WaitAsync(ct);
+        try
+        {
+            if (vm.Spec is null)
+            {
+                throw new InvalidOperationException("The VM has not been created on this host.");
+            }
+
+            await File.WriteAllTextAsync(vm.Paths.SpecFile, JsonSerializer.Serialize(spec), ct);
+            vm.Spec = spec;
+            return null;
+        }
+        finally
+        {
+            vm.Lock.Release();
+        }
+    }
+
+    private static object[] Qcodes(IEnumerable<string> keys) => [.. keys.Select(k => new { type = "qcode", data = k })];
+
+    [System.Text.RegularExpressions.GeneratedRegex("^[a-z0-9_]{1,16}$")]
+    private static partial System.Text.RegularExpressions.Regex QcodePattern();
 
     private async Task<string?> PowerOffAsync(VmRuntime vm)
     {
@@ -363,6 +483,10 @@ public sealed class VmSupervisor(
                     case "RESUME":
                         await SetStateAsync(vm, VmPowerState.Running);
                         break;
+                    case "RESET":
+                        vm.ResetSeen.TrySetResult();
+                        vm.ResetSeen = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                        break;
                 }
             }
         }
@@ -373,10 +497,7 @@ public sealed class VmSupervisor(
 
         // End-of-file on QMP: QEMU is gone (or going). The process table says when it is dead;
         // a zombie counts as dead because PID 1 here may never reap it.
-        for (var i = 0; i < 50 && process.IsRunning; i++)
-        {
-            await Task.Delay(100);
-        }
+        await process.WaitForExitAsync(TimeSpan.FromSeconds(5));
 
         await qmp.DisposeAsync();
         if (_stopping.IsCancellationRequested && !options.Value.StopVmsOnExit)
@@ -393,12 +514,43 @@ public sealed class VmSupervisor(
         else
         {
             var tail = string.Join('\n', QemuProcess.ReadStderrTail(vm.Paths, 10));
-            var code = process.ExitCode is { } exit ? $"exit status {exit}" : "exit status unknown";
+            var code = process.DescribeExit();
             log.LogWarning("QEMU of VM {Vm} ended unexpectedly ({Code})", vm.Id, code);
             await SetStateAsync(vm, VmPowerState.Crashed, $"QEMU ended unexpectedly ({code}). {tail}".Trim());
+            vm.Exited.TrySetResult();
+            await RestartAfterCrashAsync(vm);
+            return;
         }
 
         vm.Exited.TrySetResult();
+    }
+
+    /// <summary>The VM's restart policy, carried out by the agent alone so it holds while the portal is away.</summary>
+    private async Task RestartAfterCrashAsync(VmRuntime vm)
+    {
+        if (vm.Spec is not { Restart: RestartPolicy.OnCrash } spec)
+        {
+            return;
+        }
+
+        var now = clock.GetUtcNow();
+        vm.Restarts.RemoveAll(at => at < now - TimeSpan.FromHours(1));
+        if (vm.Restarts.Count >= spec.MaxRestartsPerHour)
+        {
+            await SetStateAsync(vm, VmPowerState.Crashed, $"{vm.Detail} Not restarted: {spec.MaxRestartsPerHour} restarts in the last hour already.");
+            return;
+        }
+
+        vm.Restarts.Add(now);
+        try
+        {
+            await StartAsync(vm, _stopping.Token);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            log.LogWarning(e, "Restarting VM {Vm} after a crash failed", vm.Id);
+            await SetStateAsync(vm, VmPowerState.Crashed, $"Restart after the crash failed: {e.Message}");
+        }
     }
 
     private async Task SetStateAsync(VmRuntime vm, VmPowerState state, string? detail = null)

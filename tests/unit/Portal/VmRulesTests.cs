@@ -34,6 +34,43 @@ public sealed class VmRulesTests
         Assert.Null(VmRules.Refusal(VmIn(VmStatus.ShuttingDown, VmVerb.Shutdown), VmVerb.PowerOff));
 
     [Fact]
+    public void Reset_may_interrupt_a_reboot_in_progress() =>
+        Assert.Null(VmRules.Refusal(VmIn(VmStatus.Running, VmVerb.Reboot), VmVerb.Reset));
+
+    [Fact]
+    public void Pause_may_not_interrupt_a_shutdown() =>
+        Assert.Equal("Shutdown is in progress; wait for it to finish.", VmRules.Refusal(VmIn(VmStatus.ShuttingDown, VmVerb.Shutdown), VmVerb.Pause));
+
+    [Fact]
+    public void Resume_needs_a_paused_vm() =>
+        Assert.Equal("Resume needs the VM Paused; it is Running.", VmRules.Refusal(VmIn(VmStatus.Running), VmVerb.Resume));
+
+    [Fact]
+    public void Send_keys_does_not_hold_the_vm_but_waits_for_a_create() =>
+        Assert.Multiple(
+            () => Assert.Null(VmRules.Refusal(VmIn(VmStatus.ShuttingDown, VmVerb.Shutdown), VmVerb.SendKeys)),
+            () => Assert.NotNull(VmRules.Refusal(VmIn(VmStatus.Creating, VmVerb.Create), VmVerb.SendKeys)));
+
+    [Fact]
+    public void An_interrupted_task_is_no_error_on_the_vm()
+    {
+        var vm = VmIn(VmStatus.ShuttingDown, VmVerb.Shutdown);
+        var shutdown = vm.PendingOperation!.Value;
+        var powerOff = Guid.NewGuid();
+        vm.Apply(new VmOperationRequested(powerOff, VmVerb.PowerOff, Guid.NewGuid(), DateTimeOffset.UnixEpoch));
+        vm.Apply(new VmOperationCompleted(shutdown, VmVerb.Shutdown, false, "Interrupted by Power off or Reset.", DateTimeOffset.UnixEpoch));
+        Assert.Null(vm.LastError);
+        Assert.Equal(VmVerb.PowerOff, vm.PendingVerb);
+    }
+
+    [Theory]
+    [InlineData(0, Paddock.Engine.Vms.RestartPolicy.Never, 3)]
+    [InlineData(60, Paddock.Engine.Vms.RestartPolicy.OnCrash, 0)]
+    [InlineData(60, (Paddock.Engine.Vms.RestartPolicy)7, 3)]
+    public void Bad_settings_are_refused(int timeout, Paddock.Engine.Vms.RestartPolicy policy, int restarts) =>
+        Assert.NotNull(VmService.ValidateSettings(new VmSettings(timeout, policy, restarts)));
+
+    [Fact]
     public void A_pending_delete_wins_over_what_the_process_does_meanwhile() =>
         Assert.Equal(VmStatus.Deleting, VmRules.StatusAfterObservation(VmIn(VmStatus.Deleting, VmVerb.Delete), VmPowerState.Stopped));
 

@@ -79,18 +79,29 @@ public sealed class CommandDispatcher(
             .OrderBy(c => c.CreatedAt)
             .ToListAsync(ct);
 
-        var busyVms = open.Where(c => c.State == AgentCommandState.Sent).Select(c => c.VmId).ToHashSet();
+        // What each VM is busy with: the oldest task the agent has accepted and not finished.
+        var busy = new Dictionary<Guid, VmVerb>();
+        foreach (var sent in open.Where(c => c.State == AgentCommandState.Sent && VmRules.Occupies(c.Command.Verb)))
+        {
+            busy.TryAdd(sent.VmId, sent.Command.Verb);
+        }
+
         foreach (var command in open.Where(c => c.State == AgentCommandState.Pending))
         {
-            // Power off may overtake a running shutdown: it is the way out of a hung guest.
-            var overtakes = command.Command.Verb == VmVerb.PowerOff;
-            if ((busyVms.Contains(command.VmId) && !overtakes) || connections.ConnectionOf(command.HostId) is not { } connection)
+            var verb = command.Command.Verb;
+            var waits = busy.TryGetValue(command.VmId, out var current) && VmRules.Occupies(verb) && !VmRules.Interrupts(verb, current);
+            if (waits || connections.ConnectionOf(command.HostId) is not { } connection)
             {
-                busyVms.Add(command.VmId);
+                // Later commands for this VM keep their order behind this one.
+                busy.TryAdd(command.VmId, verb);
                 continue;
             }
 
-            busyVms.Add(command.VmId);
+            if (VmRules.Occupies(verb))
+            {
+                busy[command.VmId] = verb;
+            }
+
             await SendAsync(command, connection, ct);
         }
     }

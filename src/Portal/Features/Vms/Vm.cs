@@ -1,9 +1,16 @@
 using Paddock.Engine.Contract;
 using Paddock.Engine.Isolation;
+using Paddock.Engine.Vms;
 
 namespace Paddock.Portal.Features.Vms;
 
 /// <summary>What a person sees of a VM: how it was asked for and how it is.</summary>
+/// <summary>How the VM behaves, as its owner set it.</summary>
+public sealed record VmSettings(int ShutdownTimeoutSeconds, RestartPolicy Restart, int MaxRestartsPerHour)
+{
+    public static readonly VmSettings Default = new(60, RestartPolicy.Never, 3);
+}
+
 public enum VmStatus
 {
     Creating,
@@ -64,6 +71,8 @@ public sealed class Vm
 
     public DateTimeOffset UpdatedAt { get; set; }
 
+    public VmSettings Settings { get; set; } = VmSettings.Default;
+
     /// <summary>Stream version, for optimistic appends.</summary>
     public int Version { get; set; }
 
@@ -91,10 +100,15 @@ public sealed class Vm
 
     public void Apply(VmOperationRequested e)
     {
+        UpdatedAt = e.At;
+        if (!VmRules.Occupies(e.Verb))
+        {
+            return;
+        }
+
         PendingOperation = e.OperationId;
         PendingVerb = e.Verb;
         LastError = null;
-        UpdatedAt = e.At;
         Status = e.Verb switch
         {
             VmVerb.Create => VmStatus.Creating,
@@ -116,13 +130,15 @@ public sealed class Vm
     public void Apply(VmOperationCompleted e)
     {
         UpdatedAt = e.At;
-        if (PendingOperation == e.OperationId)
+        var current = PendingOperation == e.OperationId;
+        if (current)
         {
             PendingOperation = null;
             PendingVerb = null;
         }
 
-        if (!e.Succeeded)
+        // A task that Power off or Reset interrupted was superseded, not a failure to show.
+        if (!e.Succeeded && (current || !VmRules.Occupies(e.Verb)))
         {
             LastError = $"{e.Verb} failed: {e.Message}";
             if (Status is VmStatus.Creating or VmStatus.Deleting)
@@ -130,6 +146,12 @@ public sealed class Vm
                 Status = VmStatus.Unknown;
             }
         }
+    }
+
+    public void Apply(VmSettingsChanged e)
+    {
+        Settings = e.Settings;
+        UpdatedAt = e.At;
     }
 
     public bool ShouldDelete(VmDeleted e) => true;

@@ -3,6 +3,9 @@ using Paddock.Engine.Contract;
 
 namespace Paddock.Portal.Features.Vms;
 
+/// <summary>One of the console menu's key combinations, by its name (for example "Ctrl-Alt-F2").</summary>
+public sealed record KeysRequest(string Combination);
+
 /// <summary>A VM as the API shows it: the same words as the pages.</summary>
 public sealed record VmView(Guid Id, string Name, string Status, string? PendingOperation, string? LastError, int VCpus, int MemoryMiB, string Template, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt)
 {
@@ -48,27 +51,42 @@ public static class VmEndpoints
             }
         }).AddEndpointFilter(RequireApiHeader);
 
-        api.MapPost("/{id:guid}/{verb}", async (Guid id, string verb, HttpContext http, VmService vms) =>
+        api.MapGet("/{id:guid}/tasks", async (Guid id, HttpContext http, IDocumentStore store) =>
         {
-            if (!Enum.TryParse<VmVerb>(verb, ignoreCase: true, out var parsed) || parsed == VmVerb.Create)
-            {
-                return Results.Problem(statusCode: 404, title: $"No operation '{verb}'. Use start, shutdown, poweroff or delete.");
-            }
+            await using var session = store.QuerySession();
+            return await VmService.FindAsync(session, http.User, id, http.RequestAborted) is { } vm
+                ? Results.Ok(await VmTasks.LoadAsync(session, vm.Id, http.RequestAborted))
+                : NotFound();
+        });
 
-            try
-            {
-                await vms.RequestAsync(http.User, id, parsed, http.RequestAborted);
-                return Results.Accepted($"/api/vms/{id}");
-            }
-            catch (VmNotFoundException)
-            {
-                return NotFound();
-            }
-            catch (VmRequestException e)
-            {
-                return Refused(e);
-            }
-        }).AddEndpointFilter(RequireApiHeader);
+        api.MapPost("/{id:guid}/{verb}", (Guid id, string verb, HttpContext http, VmService vms) =>
+            Enum.TryParse<VmVerb>(verb, ignoreCase: true, out var parsed) && parsed is not (VmVerb.Create or VmVerb.SendKeys or VmVerb.Configure)
+                ? Do(() => vms.RequestAsync(http.User, id, parsed, http.RequestAborted), id)
+                : Task.FromResult(Results.Problem(statusCode: 404, title: $"No operation '{verb}'. Use start, shutdown, reboot, pause, resume, reset, poweroff or delete.")))
+            .AddEndpointFilter(RequireApiHeader);
+
+        api.MapPost("/{id:guid}/keys", (Guid id, KeysRequest request, HttpContext http, VmService vms) =>
+            Do(() => vms.SendKeysAsync(http.User, id, request.Combination, http.RequestAborted), id)).AddEndpointFilter(RequireApiHeader);
+
+        api.MapPut("/{id:guid}/settings", (Guid id, VmSettings settings, HttpContext http, VmService vms) =>
+            Do(() => vms.ConfigureAsync(http.User, id, settings, http.RequestAborted), id)).AddEndpointFilter(RequireApiHeader);
+    }
+
+    private static async Task<IResult> Do(Func<Task> request, Guid id)
+    {
+        try
+        {
+            await request();
+            return Results.Accepted($"/api/vms/{id}");
+        }
+        catch (VmNotFoundException)
+        {
+            return NotFound();
+        }
+        catch (VmRequestException e)
+        {
+            return Refused(e);
+        }
     }
 
     private static IResult NotFound() => Results.Problem(statusCode: 404, title: "No such VM.");

@@ -29,5 +29,7 @@ public sealed record VmOperationCompleted(Guid OperationId, VmVerb Verb, bool Su
 
 public sealed record VmDeleted(Guid By, DateTimeOffset At);
 
+public sealed record VmSettingsChanged(VmSettings Settings, Guid By, DateTimeOffset At);
+
 /// <summary>Published to live pages after a VM's stream changed.</summary>
 public sealed record VmChanged(Guid VmId, Guid OwnerId);

@@ -5,26 +5,41 @@ namespace Paddock.Portal.Features.Vms;
 /// <summary>Which operation makes sense in which status: small pure functions, refusals a person can read.</summary>
 public static class VmRules
 {
+    /// <summary>Whether the verb is a task that holds the VM: only one of those at a time.</summary>
+    public static bool Occupies(VmVerb verb) => verb is not (VmVerb.SendKeys or VmVerb.Configure);
+
+    /// <summary>Power off and Reset are the way out of a hung guest: they may interrupt a Shutdown or Reboot.</summary>
+    public static bool Interrupts(VmVerb verb, VmVerb? pending) =>
+        verb is VmVerb.PowerOff or VmVerb.Reset && pending is VmVerb.Shutdown or VmVerb.Reboot;
+
     /// <summary>Null when <paramref name="verb"/> may run now, otherwise why not.</summary>
     public static string? Refusal(Vm vm, VmVerb verb)
     {
-        // Power off is the way out of a hung shutdown, so it may interrupt one.
-        var interruptible = verb == VmVerb.PowerOff && vm.PendingVerb == VmVerb.Shutdown;
-        if (vm.PendingVerb is { } pending && !interruptible)
+        if (vm.PendingVerb is { } pending && Occupies(verb) && !Interrupts(verb, pending))
         {
             return $"{Describe(pending)} is in progress; wait for it to finish.";
         }
 
+        if (vm.PendingVerb is VmVerb.Create or VmVerb.Delete && !Occupies(verb))
+        {
+            return $"{Describe(vm.PendingVerb.Value)} is in progress; wait for it to finish.";
+        }
+
+        var running = vm.Status is VmStatus.Running or VmStatus.ShuttingDown;
         return verb switch
         {
             VmVerb.Start when vm.Status is not (VmStatus.Stopped or VmStatus.Crashed) =>
-                $"Start needs the VM Stopped or Crashed; it is {vm.Status}.",
-            VmVerb.Shutdown when vm.Status is not VmStatus.Running =>
-                $"Shutdown needs the VM Running; it is {vm.Status}.",
+                $"Start needs the VM Stopped or Crashed; it is {Describe(vm.Status)}.",
+            VmVerb.Shutdown or VmVerb.Reboot or VmVerb.Pause when vm.Status is not VmStatus.Running =>
+                $"{Describe(verb)} needs the VM Running; it is {Describe(vm.Status)}.",
+            VmVerb.Resume when vm.Status is not VmStatus.Paused =>
+                $"Resume needs the VM Paused; it is {Describe(vm.Status)}.",
+            VmVerb.Reset or VmVerb.SendKeys when !running && vm.Status is not VmStatus.Paused =>
+                $"{Describe(verb)} needs the VM Running or Paused; it is {Describe(vm.Status)}.",
             VmVerb.PowerOff when vm.Status is not (VmStatus.Running or VmStatus.Paused or VmStatus.Starting or VmStatus.ShuttingDown) =>
-                $"Power off needs the VM Running, Paused, Starting or Shutting down; it is {vm.Status}.",
+                $"Power off needs the VM Running, Paused, Starting or Shutting down; it is {Describe(vm.Status)}.",
             VmVerb.Delete when vm.Status is not (VmStatus.Stopped or VmStatus.Crashed or VmStatus.Unknown) =>
-                $"Delete needs the VM Stopped; it is {vm.Status}. Power it off first.",
+                $"Delete needs the VM Stopped; it is {Describe(vm.Status)}. Power it off first.",
             VmVerb.Create => "The VM exists already.",
             _ => null,
         };
@@ -56,6 +71,7 @@ public static class VmRules
     public static string Describe(VmVerb verb) => verb switch
     {
         VmVerb.PowerOff => "Power off",
+        VmVerb.SendKeys => "Send keys",
         _ => verb.ToString(),
     };
 

@@ -103,7 +103,7 @@ public sealed class VmService(
                 vmId, owner, name, template.Name, template.Image, request.VCpus, request.MemoryMiB, template.DiskBytes,
                 VmSpec.DefaultMachineType, host.Id, labelIndex, uid, RandomMac(), owner, now);
             var operation = Guid.NewGuid();
-            var spec = SpecOf(created);
+            var spec = SpecOf(Vm.Create(created));
             try
             {
                 VmSpecValidator.Validate(spec);
@@ -135,9 +135,52 @@ public sealed class VmService(
         }
     }
 
-    /// <summary>Asks for <paramref name="verb"/> on the caller's VM; refuses with the reason when the VM's status does not allow it.</summary>
-    public async Task RequestAsync(ClaimsPrincipal user, Guid vmId, VmVerb verb, CancellationToken ct = default)
+    /// <summary>The keys a person may send from the console's menu (QEMU qcodes), by the name the menu shows.</summary>
+    public static readonly IReadOnlyDictionary<string, string[]> KeyCombinations = new Dictionary<string, string[]>
     {
+        ["Ctrl-Alt-Del"] = ["ctrl", "alt", "delete"],
+        ["Ctrl-Alt-F1"] = ["ctrl", "alt", "f1"],
+        ["Ctrl-Alt-F2"] = ["ctrl", "alt", "f2"],
+        ["Ctrl-Alt-F3"] = ["ctrl", "alt", "f3"],
+        ["Ctrl-Alt-F4"] = ["ctrl", "alt", "f4"],
+        ["Ctrl-Alt-F5"] = ["ctrl", "alt", "f5"],
+        ["Ctrl-Alt-F6"] = ["ctrl", "alt", "f6"],
+        ["SysRq: show help (Alt-SysRq-H)"] = ["alt", "sysrq", "h"],
+        ["SysRq: sync disks (Alt-SysRq-S)"] = ["alt", "sysrq", "s"],
+        ["SysRq: reboot now (Alt-SysRq-B)"] = ["alt", "sysrq", "b"],
+    };
+
+    public static string? ValidateSettings(VmSettings settings) => settings switch
+    {
+        { ShutdownTimeoutSeconds: < VmSpecValidator.MinShutdownTimeoutSeconds or > VmSpecValidator.MaxShutdownTimeoutSeconds } =>
+            $"Shutdown timeout: between {VmSpecValidator.MinShutdownTimeoutSeconds} and {VmSpecValidator.MaxShutdownTimeoutSeconds} seconds.",
+        { MaxRestartsPerHour: < 1 or > VmSpecValidator.MaxRestartsPerHour } =>
+            $"Restarts per hour: between 1 and {VmSpecValidator.MaxRestartsPerHour}.",
+        _ when !Enum.IsDefined(settings.Restart) => "Restart policy: Never or OnCrash.",
+        _ => null,
+    };
+
+    /// <summary>Sends one of <see cref="KeyCombinations"/> to the guest.</summary>
+    public Task SendKeysAsync(ClaimsPrincipal user, Guid vmId, string combination, CancellationToken ct = default) =>
+        KeyCombinations.TryGetValue(combination, out var keys)
+            ? RequestAsync(user, vmId, VmVerb.SendKeys, ct, keys: keys)
+            : throw new VmRequestException($"Keys: '{combination}' is not one of {string.Join(", ", KeyCombinations.Keys)}.", "keys");
+
+    /// <summary>Changes the VM's settings; the agent gets them at once (restart policy) or at the next boot.</summary>
+    public Task ConfigureAsync(ClaimsPrincipal user, Guid vmId, VmSettings settings, CancellationToken ct = default)
+    {
+        Check(ValidateSettings(settings), "settings");
+        return RequestAsync(user, vmId, VmVerb.Configure, ct, settings: settings);
+    }
+
+    /// <summary>Asks for <paramref name="verb"/> on the caller's VM; refuses with the reason when the VM's status does not allow it.</summary>
+    public async Task RequestAsync(ClaimsPrincipal user, Guid vmId, VmVerb verb, CancellationToken ct = default, string[]? keys = null, VmSettings? settings = null)
+    {
+        if (verb is VmVerb.SendKeys && keys is null || verb is VmVerb.Configure && settings is null)
+        {
+            throw new VmRequestException($"{VmRules.Describe(verb)} needs its details; use its own call.");
+        }
+
         await using var session = store.LightweightSession();
         var stream = await session.Events.FetchForWriting<Vm>(vmId, ct);
         var vm = stream.Aggregate;
@@ -154,7 +197,19 @@ public sealed class VmService(
         var now = clock.GetUtcNow();
         var operation = Guid.NewGuid();
         stream.AppendOne(new VmOperationRequested(operation, verb, user.UserId(), now));
-        session.Insert(NewCommand(operation, vm.Id, vm.HostId, new VmCommand(operation, vm.Id, verb), now));
+        VmSpec? spec = null;
+        if (settings is not null)
+        {
+            stream.AppendOne(new VmSettingsChanged(settings, user.UserId(), now));
+            spec = SpecOf(vm) with
+            {
+                ShutdownTimeoutSeconds = settings.ShutdownTimeoutSeconds,
+                Restart = settings.Restart,
+                MaxRestartsPerHour = settings.MaxRestartsPerHour,
+            };
+        }
+
+        session.Insert(NewCommand(operation, vm.Id, vm.HostId, new VmCommand(operation, vm.Id, verb, spec, Keys: keys), now));
         try
         {
             await session.SaveChangesAsync(ct);
@@ -168,15 +223,20 @@ public sealed class VmService(
         notifier.Publish(new VmChanged(vm.Id, vm.OwnerId));
     }
 
-    public static VmSpec SpecOf(VmCreated e) => new(
-        e.VmId,
-        e.VCpus,
-        Math.Max(e.VCpus, 4),
-        e.MemoryMiB,
-        e.MachineType,
-        e.Uid,
-        [new DiskSpec("disk0", e.DiskBytes, e.BaseImage)],
-        [new NicSpec("net0", e.Mac)]);
+    public static VmSpec SpecOf(Vm vm) => new(
+        vm.Id,
+        vm.VCpus,
+        Math.Max(vm.VCpus, 4),
+        vm.MemoryMiB,
+        vm.MachineType,
+        vm.Uid,
+        [new DiskSpec("disk0", vm.DiskBytes, vm.BaseImage)],
+        [new NicSpec("net0", vm.Mac)])
+    {
+        ShutdownTimeoutSeconds = vm.Settings.ShutdownTimeoutSeconds,
+        Restart = vm.Settings.Restart,
+        MaxRestartsPerHour = vm.Settings.MaxRestartsPerHour,
+    };
 
     private static AgentCommand NewCommand(Guid operation, Guid vmId, Guid hostId, VmCommand command, DateTimeOffset now) => new()
     {

@@ -26,10 +26,6 @@ export function setScale(screen, scale) {
     if (rfb) rfb.scaleViewport = scale;
 }
 
-export function ctrlAltDel(screen) {
-    sessions.get(screen)?.sendCtrlAltDel();
-}
-
 export function fullscreen(screen) {
     screen.requestFullscreen?.();
 }

@@ -1,0 +1,178 @@
+using System.Net.Sockets;
+using System.Text;
+using System.Text.RegularExpressions;
+using Microsoft.Playwright;
+
+namespace Paddock.E2e;
+
+/// <summary>Each power operation with its effect inside the guest, seen through the guest's serial port.</summary>
+[Collection(PaddockCollection.Name)]
+public sealed partial class PowerOperationsTests(PaddockFixture paddock)
+{
+    private static readonly TimeSpan Boot = TimeSpan.FromSeconds(120);
+
+    [Fact]
+    public async Task Pause_resume_reboot_shutdown_timeout_power_off_interrupting_shutdown_and_crash_restart_act_on_the_guest()
+    {
+        var page = await paddock.SignInAsync(PaddockFixture.Dave);
+        var vmId = await PaddockFixture.CreateVmAsync(page, "ops-vm");
+        var runDir = Path.Combine(paddock.VmsDir, vmId.ToString());
+        var serialLog = Path.Combine(runDir, "serial.log");
+        await ExpectStatusAsync(page, "Running");
+        await Eventually.Async(() => Banners(serialLog) == 1, Boot, "the guest's shell");
+
+        // Pause: a counter the guest writes to its serial port stops; Resume: it goes on.
+        await TypeOnSerialAsync(runDir, "i=0; while :; do i=$((i+1)); echo tick-$i; sleep 0.2; done");
+        await Eventually.Async(() => LastTick(serialLog) > 2, TimeSpan.FromSeconds(30), "the counter to run");
+        await ClickAsync(page, "Pause");
+        await ExpectStatusAsync(page, "Paused");
+        var frozen = LastTick(serialLog);
+        await Task.Delay(TimeSpan.FromSeconds(2)); // an absence can only be seen over time
+        Assert.Equal(frozen, LastTick(serialLog));
+        await ClickAsync(page, "Resume");
+        await ExpectStatusAsync(page, "Running");
+        await Eventually.Async(() => LastTick(serialLog) > frozen + 2, TimeSpan.FromSeconds(30), "the counter to go on");
+        await ExpectTaskAsync(page, "Pause", "Done");
+        await ExpectTaskAsync(page, "Resume", "Done");
+
+        // Reboot asks the guest (Ctrl-Alt-Del); the boot banner shows again.
+        await ClickAsync(page, "Reboot");
+        await Eventually.Async(() => Banners(serialLog) == 2, Boot, "the guest to boot again");
+        await ExpectTaskAsync(page, "Reboot", "Done");
+
+        // A guest that ignores ACPI is powered off after the VM's (shortened) shutdown timeout.
+        await SaveSettingsAsync(page, shutdownTimeout: 3, restartOnCrash: false);
+        await TypeOnSerialAsync(runDir, "killall acpid");
+        await Eventually.Async(async () => !(await SerialAsync(runDir, "pidof acpid >/dev/null && echo acpid-\"running\"; echo done-\"pidof\"")).Contains("acpid-running"), TimeSpan.FromSeconds(10), "acpid gone");
+        await ClickAsync(page, "Shutdown");
+        await ExpectStatusAsync(page, "Stopped");
+        await ExpectTaskAsync(page, "Shutdown", "did not power off within 3 s");
+
+        // Power off interrupts a Shutdown in progress.
+        await SaveSettingsAsync(page, shutdownTimeout: 600, restartOnCrash: false);
+        await ClickAsync(page, "Start");
+        await ExpectStatusAsync(page, "Running");
+        await Eventually.Async(() => Banners(serialLog) == 3, Boot, "the guest's shell");
+        await TypeOnSerialAsync(runDir, "killall acpid");
+        await ClickAsync(page, "Shutdown");
+        await ExpectStatusAsync(page, "Shutting down");
+        await ClickAsync(page, "Power off");
+        await page.GetByRole(AriaRole.Dialog).GetByRole(AriaRole.Button, new() { Name = "Power off" }).ClickAsync();
+        await ExpectStatusAsync(page, "Stopped");
+        await ExpectTaskAsync(page, "Shutdown", "Interrupted by Power off or Reset");
+
+        // QEMU killed from outside: Crashed, then running again under the restart-on-crash policy.
+        await SaveSettingsAsync(page, shutdownTimeout: 60, restartOnCrash: true);
+        await ClickAsync(page, "Start");
+        await ExpectStatusAsync(page, "Running");
+        var pid = int.Parse(File.ReadAllText(Path.Combine(runDir, "qemu.pid")).Trim());
+        var killedAt = DateTimeOffset.UtcNow;
+        using (var kill = System.Diagnostics.Process.Start("kill", ["-KILL", pid.ToString()]))
+        {
+            await kill.WaitForExitAsync();
+        }
+
+        await Eventually.Async(async () => (await paddock.HistoryOfStatesAsync(vmId)).Contains("Crashed"), TimeSpan.FromSeconds(10), "the crash to be noticed");
+        var noticed = await paddock.FirstObservedAtAsync(vmId, "Crashed");
+        Assert.True(noticed - killedAt < TimeSpan.FromSeconds(2), $"the crash was noticed after {(noticed - killedAt).TotalMilliseconds:0} ms");
+        await Eventually.Async(() => File.Exists(Path.Combine(runDir, "qemu.pid")) && File.ReadAllText(Path.Combine(runDir, "qemu.pid")).Trim() != pid.ToString(), Boot, "QEMU to be restarted");
+        await ExpectStatusAsync(page, "Running");
+
+        // Without the policy the VM stays Crashed and says how QEMU ended.
+        await SaveSettingsAsync(page, shutdownTimeout: 60, restartOnCrash: false);
+        var second = int.Parse(File.ReadAllText(Path.Combine(runDir, "qemu.pid")).Trim());
+        using (var kill = System.Diagnostics.Process.Start("kill", ["-KILL", second.ToString()]))
+        {
+            await kill.WaitForExitAsync();
+        }
+
+        await ExpectStatusAsync(page, "Crashed");
+        await Assertions.Expect(page.GetByText("QEMU ended unexpectedly (killed by signal 9)")).ToBeVisibleAsync();
+        await page.ScreenshotAsync(new() { Path = Path.Combine(paddock.Artifacts, "vm-crashed.png") });
+
+        await ClickAsync(page, "Delete");
+        await page.GetByRole(AriaRole.Dialog).GetByRole(AriaRole.Button, new() { Name = "Delete" }).ClickAsync();
+        await Assertions.Expect(page.GetByText("The VM has been deleted")).ToBeVisibleAsync(new() { Timeout = 30_000 });
+        await page.Context.CloseAsync();
+    }
+
+    private static async Task ClickAsync(IPage page, string button) =>
+        await page.GetByRole(AriaRole.Button, new() { Name = button, Exact = true }).ClickAsync();
+
+    private static async Task ExpectStatusAsync(IPage page, string status) =>
+        await Assertions.Expect(page.GetByRole(AriaRole.Status, new() { Name = "Status" })).ToHaveTextAsync(status, new() { Timeout = (int)Boot.TotalMilliseconds });
+
+    /// <summary>The newest task named <paramref name="task"/> in the VM's task list ends with an outcome containing <paramref name="outcome"/>.</summary>
+    private static async Task ExpectTaskAsync(IPage page, string task, string outcome)
+    {
+        var row = page.GetByRole(AriaRole.Table, new() { Name = "Tasks" }).GetByRole(AriaRole.Row).Filter(new() { Has = page.GetByRole(AriaRole.Cell, new() { Name = task, Exact = true }) }).First;
+        await Assertions.Expect(row).ToContainTextAsync(outcome, new() { Timeout = (int)Boot.TotalMilliseconds });
+    }
+
+    private static async Task SaveSettingsAsync(IPage page, int shutdownTimeout, bool restartOnCrash)
+    {
+        await page.GetByLabel("Shutdown timeout (s)").FillAsync(shutdownTimeout.ToString());
+        await page.GetByLabel("Restart after a crash").ClickAsync();
+        await page.GetByRole(AriaRole.Option, new() { Name = restartOnCrash ? "On crash" : "Never", Exact = true }).ClickAsync();
+        await ClickAsync(page, "Save settings");
+        await ExpectTaskAsync(page, "Configure", "Done");
+    }
+
+    private static int Banners(string serialLog) => Regex.Count(Read(serialLog), "paddock-template ready");
+
+    private static int LastTick(string serialLog) =>
+        TickPattern().Matches(Read(serialLog)).Select(m => int.Parse(m.Groups[1].Value)).DefaultIfEmpty(0).Max();
+
+    private static string Read(string path)
+    {
+        if (!File.Exists(path))
+        {
+            return "";
+        }
+
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        using var reader = new StreamReader(stream);
+        return reader.ReadToEnd();
+    }
+
+    /// <summary>Types a line into the guest's serial shell through the VM's serial socket (which only root can open).</summary>
+    private static async Task TypeOnSerialAsync(string runDir, string line) => await SerialAsync(runDir, line, wait: false);
+
+    /// <summary>Runs a line on the serial shell and returns what the serial port printed meanwhile.</summary>
+    private static async Task<string> SerialAsync(string runDir, string line, bool wait = true)
+    {
+        using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        await socket.ConnectAsync(new UnixDomainSocketEndPoint(Path.Combine(runDir, "serial.sock")));
+        // Ctrl-C first: ends a loop left running by an earlier line.
+        await socket.SendAsync(Encoding.ASCII.GetBytes("\u0003" + line + "\r"));
+        var seen = new StringBuilder();
+        var buffer = new byte[4096];
+        using var enough = new CancellationTokenSource(TimeSpan.FromSeconds(wait ? 5 : 1));
+        try
+        {
+            while (!enough.IsCancellationRequested)
+            {
+                var read = await socket.ReceiveAsync(buffer, SocketFlags.None, enough.Token);
+                if (read == 0)
+                {
+                    break;
+                }
+
+                seen.Append(Encoding.ASCII.GetString(buffer, 0, read));
+                if (wait && seen.ToString().Contains("done-pidof"))
+                {
+                    break;
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // Read for a while: QEMU drops serial output when its one client stops reading.
+        }
+
+        return seen.ToString();
+    }
+
+    [GeneratedRegex(@"tick-(\d+)")]
+    private static partial Regex TickPattern();
+}
