@@ -109,6 +109,7 @@ public static class Extensions
     {
         builder.Services.AddSingleton<ConsoleTickets>();
         builder.Services.AddSingleton<ConsoleRendezvous>();
+        builder.Services.AddSingleton<ConsoleRelay>();
     }
 
     public static void AddPortalUi(this WebApplicationBuilder builder)

@@ -26,7 +26,7 @@ public sealed class AgentRestartTests(PaddockFixture paddock)
         Assert.Equal(qemu, int.Parse(File.ReadAllText(pidFile).Trim()));
 
         // It can still act on the VM: the console works through the new agent.
-        await page.GetByRole(AriaRole.Link, new() { Name = "Console" }).ClickAsync();
+        await page.GetByRole(AriaRole.Link, new() { Name = "Console", Exact = true }).ClickAsync();
         await Assertions.Expect(page.GetByRole(AriaRole.Status, new() { Name = "Console state" })).ToHaveTextAsync("Connected", new() { Timeout = 30_000 });
         await page.GetByRole(AriaRole.Link, new() { Name = "Back to the VM" }).ClickAsync();
     }

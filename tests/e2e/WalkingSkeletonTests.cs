@@ -47,7 +47,7 @@ public sealed partial class WalkingSkeletonTests(PaddockFixture paddock)
             "sh", "-c", "test -r \"$0\" && ! test -w \"$0\" && echo readable, not writable", baseImage));
 
         // Console: the VM's screen in the same tab; type a sum, the guest writes the product to its serial port.
-        await page.GetByRole(AriaRole.Link, new() { Name = "Console" }).ClickAsync();
+        await page.GetByRole(AriaRole.Link, new() { Name = "Console", Exact = true }).ClickAsync();
         await page.WaitForURLAsync($"{paddock.PortalUrl}/vms/{vmId}/console");
         await Expect(page.GetByRole(AriaRole.Status, new() { Name = "Console state" })).ToHaveTextAsync("Connected", new() { Timeout = 30_000 });
         var serialLog = Path.Combine(paddock.VmsDir, vmId.ToString(), "serial.log");

@@ -82,8 +82,19 @@ public sealed record HostRegistration(
 
 public sealed record HostWelcome(bool Accepted, string? Refusal = null);
 
+/// <summary>What a console session carries.</summary>
+public enum ConsoleKind
+{
+    /// <summary>The VM's screen: its VNC socket, both ways.</summary>
+    Vnc,
+    /// <summary>The VM's first serial port, both ways.</summary>
+    Serial,
+    /// <summary>The serial port's whole log so far, one way, then the socket closes.</summary>
+    SerialLog,
+}
+
 /// <summary>
 /// Asks the agent to open <c>/console/agent/{Nonce}</c> on the portal it is configured with (never an
-/// address the message names) and splice it to the VM's VNC socket.
+/// address the message names) and splice it to what <paramref name="Kind"/> names.
 /// </summary>
-public sealed record ConsoleDial(Guid VmId, string Nonce);
+public sealed record ConsoleDial(Guid VmId, string Nonce, ConsoleKind Kind = ConsoleKind.Vnc);

@@ -8,47 +8,75 @@ namespace Paddock.Host.Console;
 
 /// <summary>
 /// One console session: the agent dials a binary WebSocket back to the portal (the host needs no
-/// inbound port) and splices it to the VM's VNC unix socket, which only the agent can open.
+/// inbound port) and splices it to the VM's VNC or serial unix socket, which only the agent can
+/// open, or sends the serial log down it.
 /// </summary>
 public sealed class ConsoleBridge(IOptions<AgentOptions> options, ILogger<ConsoleBridge> log)
 {
     public CommandAck Accept(ConsoleDial dial)
     {
         var paths = VmPaths.For(options.Value.VmsDir, dial.VmId);
-        if (!File.Exists(paths.VncSocket))
+        var source = Source(dial.Kind, paths);
+        if (!File.Exists(source))
         {
-            return CommandAck.Refuse(Guid.Empty, "The VM is not running on this host.");
+            return CommandAck.Refuse(Guid.Empty, dial.Kind == ConsoleKind.SerialLog ? "The VM has no serial log yet." : "The VM is not running on this host.");
         }
 
-        _ = Task.Run(() => RunAsync(dial, paths));
+        _ = Task.Run(() => RunAsync(dial, source));
         return CommandAck.Accept(Guid.Empty);
     }
 
-    private async Task RunAsync(ConsoleDial dial, VmPaths paths)
+    private static string Source(ConsoleKind kind, VmPaths paths) => kind switch
+    {
+        ConsoleKind.Vnc => paths.VncSocket,
+        ConsoleKind.Serial => paths.SerialSocket,
+        _ => paths.SerialLog,
+    };
+
+    private static async Task<Stream> OpenAsync(ConsoleKind kind, string source)
+    {
+        if (kind == ConsoleKind.SerialLog)
+        {
+            // QEMU keeps appending while we read: what was there when the download began is sent.
+            return new FileStream(source, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 64 * 1024, useAsync: true);
+        }
+
+        var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            await socket.ConnectAsync(new UnixDomainSocketEndPoint(source));
+            return new NetworkStream(socket, ownsSocket: true);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    private async Task RunAsync(ConsoleDial dial, string source)
     {
         try
         {
-            using var vnc = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-            await vnc.ConnectAsync(new UnixDomainSocketEndPoint(paths.VncSocket));
-            await using var vncStream = new NetworkStream(vnc, ownsSocket: false);
+            await using var target = await OpenAsync(dial.Kind, source);
 
             using var portal = new ClientWebSocket();
             portal.Options.SetRequestHeader("Authorization", $"Bearer {options.Value.JoinToken}");
             var baseUri = new Uri(options.Value.PortalUrl);
             var scheme = baseUri.Scheme == Uri.UriSchemeHttps ? "wss" : "ws";
-            var target = new UriBuilder(baseUri) { Scheme = scheme, Path = $"/console/agent/{Uri.EscapeDataString(dial.Nonce)}" }.Uri;
+            var meeting = new UriBuilder(baseUri) { Scheme = scheme, Path = $"/console/agent/{Uri.EscapeDataString(dial.Nonce)}" }.Uri;
             using var connect = new CancellationTokenSource(TimeSpan.FromSeconds(15));
-            await portal.ConnectAsync(target, connect.Token);
+            await portal.ConnectAsync(meeting, connect.Token);
 
             using var stop = new CancellationTokenSource();
-            var toPortal = PumpToWebSocketAsync(vncStream, portal, stop.Token);
-            var toVnc = PumpToStreamAsync(portal, vncStream, stop.Token);
-            await Task.WhenAny(toPortal, toVnc);
+            var toPortal = PumpToWebSocketAsync(target, portal, stop.Token);
+            var toTarget = dial.Kind == ConsoleKind.SerialLog ? Task.Delay(Timeout.Infinite, stop.Token) : PumpToStreamAsync(portal, target, stop.Token);
+            await Task.WhenAny(toPortal, toTarget);
             await stop.CancelAsync();
             if (portal.State == WebSocketState.Open)
             {
                 using var close = new CancellationTokenSource(TimeSpan.FromSeconds(2));
-                await portal.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "vnc closed", close.Token).ContinueWith(_ => { }, CancellationToken.None);
+                await portal.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "source closed", close.Token).ContinueWith(_ => { }, CancellationToken.None);
             }
         }
         catch (Exception e) when (e is SocketException or WebSocketException or IOException or OperationCanceledException)

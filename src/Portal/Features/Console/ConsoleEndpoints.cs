@@ -13,44 +13,40 @@ public sealed record ConsoleTicketResponse(string Ticket, string Path);
 
 /// <summary>
 /// The console relay. The browser's socket is admitted only for a user who may use the VM, from
-/// the portal's own Origin (CVE-2015-0259), with a live single-use ticket. The agent then dials a
-/// binary WebSocket back for this session and the two are spliced: no VNC port on any network,
-/// no framebuffer bytes in SignalR messages.
+/// the portal's own Origin (CVE-2015-0259), with a live single-use ticket for that kind of console.
+/// The agent then dials a binary WebSocket back for this session and the two are spliced: no VNC
+/// or serial port on any network, no console bytes in SignalR messages.
 /// </summary>
 public static class ConsoleEndpoints
 {
-    public static string SocketPath(Guid vmId, string ticket) => $"/console/{vmId}/ws?ticket={Uri.EscapeDataString(ticket)}";
+    public static string SocketPath(Guid vmId, string ticket, ConsoleKind kind = ConsoleKind.Vnc) =>
+        $"/console/{vmId}/{(kind == ConsoleKind.Serial ? "serial" : "ws")}?ticket={Uri.EscapeDataString(ticket)}";
 
     public static void MapConsoleEndpoints(this IEndpointRouteBuilder app)
     {
-        app.MapPost("/api/vms/{vmId:guid}/console-ticket", async (Guid vmId, HttpContext http, IDocumentStore store, ConsoleTickets tickets) =>
+        app.MapPost("/api/vms/{vmId:guid}/console-ticket", async (Guid vmId, string? kind, HttpContext http, IDocumentStore store, ConsoleTickets tickets) =>
         {
+            var wanted = string.Equals(kind, "serial", StringComparison.OrdinalIgnoreCase) ? ConsoleKind.Serial : ConsoleKind.Vnc;
             await using var session = store.QuerySession();
             if (await VmService.FindAsync(session, http.User, vmId, http.RequestAborted) is null)
             {
                 return Results.Problem(statusCode: 404, title: "No such VM.");
             }
 
-            var ticket = await tickets.IssueAsync(http.User.UserId(), vmId, http.RequestAborted);
-            return Results.Ok(new ConsoleTicketResponse(ticket, SocketPath(vmId, ticket)));
+            var ticket = await tickets.IssueAsync(http.User.UserId(), vmId, wanted, http.RequestAborted);
+            return Results.Ok(new ConsoleTicketResponse(ticket, SocketPath(vmId, ticket, wanted)));
         }).RequireAuthorization().AddEndpointFilter(VmEndpoints.RequireApiHeader);
 
-        app.Map("/console/{vmId:guid}/ws", BrowserAsync).RequireAuthorization();
+        app.Map("/console/{vmId:guid}/ws", (Guid vmId, HttpContext http, IDocumentStore store, ConsoleTickets tickets, ConsoleRelay relay) =>
+            BrowserAsync(vmId, ConsoleKind.Vnc, http, store, tickets, relay)).RequireAuthorization();
+        app.Map("/console/{vmId:guid}/serial", (Guid vmId, HttpContext http, IDocumentStore store, ConsoleTickets tickets, ConsoleRelay relay) =>
+            BrowserAsync(vmId, ConsoleKind.Serial, http, store, tickets, relay)).RequireAuthorization();
+        app.MapGet("/api/vms/{vmId:guid}/serial-log", SerialLogAsync).RequireAuthorization();
         app.Map("/console/agent/{nonce}", AgentAsync).RequireAuthorization(AgentAuthentication.Policy);
     }
 
-    private static async Task BrowserAsync(
-        Guid vmId,
-        HttpContext http,
-        IDocumentStore store,
-        ConsoleTickets tickets,
-        ConsoleRendezvous rendezvous,
-        HostConnections connections,
-        IHubContext<HostAgentHub, IHostAgent> hub,
-        IOptions<PortalOptions> options,
-        ILoggerFactory logs)
+    private static async Task BrowserAsync(Guid vmId, ConsoleKind kind, HttpContext http, IDocumentStore store, ConsoleTickets tickets, ConsoleRelay relay)
     {
-        var log = logs.CreateLogger("Paddock.Console");
         if (!http.WebSockets.IsWebSocketRequest)
         {
             http.Response.StatusCode = StatusCodes.Status400BadRequest;
@@ -60,74 +56,80 @@ public static class ConsoleEndpoints
         var origin = http.Request.Headers.Origin.ToString();
         if (!string.Equals(origin, $"{http.Request.Scheme}://{http.Request.Host}", StringComparison.OrdinalIgnoreCase))
         {
-            log.LogWarning("Console for {Vm} refused: Origin '{Origin}' is not the portal's", vmId, origin);
+            relay.Log.LogWarning("Console for {Vm} refused: Origin '{Origin}' is not the portal's", vmId, origin);
             http.Response.StatusCode = StatusCodes.Status403Forbidden;
             return;
         }
 
-        Vm? vm;
-        await using (var session = store.QuerySession())
-        {
-            vm = await VmService.FindAsync(session, http.User, vmId, http.RequestAborted);
-        }
-
-        if (vm is null)
+        if (await FindAsync(store, http, vmId) is not { } vm)
         {
             http.Response.StatusCode = StatusCodes.Status404NotFound;
             return;
         }
 
-        if (!await tickets.ConsumeAsync(http.Request.Query["ticket"], http.User.UserId(), vmId, http.RequestAborted))
+        if (!await tickets.ConsumeAsync(http.Request.Query["ticket"], http.User.UserId(), vmId, kind, http.RequestAborted))
         {
-            log.LogWarning("Console for {Vm} refused: ticket missing, used, expired or not this user's", vmId);
+            relay.Log.LogWarning("Console for {Vm} refused: ticket missing, used, expired, for another console or not this user's", vmId);
             http.Response.StatusCode = StatusCodes.Status403Forbidden;
             return;
         }
 
-        if (connections.ConnectionOf(vm.HostId) is not { } connection)
+        var (meeting, agentSocket, status) = await relay.DialAsync(vm, kind, http.RequestAborted);
+        using (meeting)
         {
-            http.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+            if (agentSocket is null)
+            {
+                http.Response.StatusCode = status;
+                return;
+            }
+
+            // Echo a subprotocol only if the browser offered one (noVNC may offer "binary" or none).
+            var protocol = http.WebSockets.WebSocketRequestedProtocols.Contains("binary") ? "binary" : null;
+            using var browser = await http.WebSockets.AcceptWebSocketAsync(protocol);
+            await SocketSplice.RunAsync(browser, agentSocket, http.RequestAborted);
+        }
+    }
+
+    /// <summary>The serial port's whole log, as a download, for those who may use the VM.</summary>
+    private static async Task SerialLogAsync(Guid vmId, HttpContext http, IDocumentStore store, ConsoleRelay relay)
+    {
+        if (await FindAsync(store, http, vmId) is not { } vm)
+        {
+            await Results.Problem(statusCode: 404, title: "No such VM.").ExecuteAsync(http);
             return;
         }
 
-        using var meeting = rendezvous.Open();
-        CommandAck ack;
-        try
+        var (meeting, agentSocket, status) = await relay.DialAsync(vm, ConsoleKind.SerialLog, http.RequestAborted);
+        using (meeting)
         {
-            ack = await hub.Clients.Client(connection).OpenConsole(new ConsoleDial(vmId, meeting.Nonce))
-                .WaitAsync(options.Value.Console.AgentDialTimeout, http.RequestAborted);
-        }
-        catch (Exception e) when (e is TimeoutException or IOException or HubException)
-        {
-            log.LogWarning("The agent of host {Host} did not take the console of {Vm}: {Message}", vm.HostId, vmId, e.Message);
-            http.Response.StatusCode = StatusCodes.Status504GatewayTimeout;
-            return;
-        }
+            if (agentSocket is null)
+            {
+                await Results.Problem(statusCode: status, title: "The VM's host cannot send its serial log now.").ExecuteAsync(http);
+                return;
+            }
 
-        if (!ack.Accepted)
-        {
-            log.LogWarning("Agent refused the console of {Vm}: {Reason}", vmId, ack.Refusal);
-            http.Response.StatusCode = StatusCodes.Status409Conflict;
-            return;
-        }
+            // Guest output is hostile text: served as a plain-text attachment, never rendered as a page.
+            http.Response.ContentType = "text/plain; charset=utf-8";
+            http.Response.Headers.ContentDisposition = $"attachment; filename=\"serial-{vm.Id}.log\"";
+            http.Response.Headers.XContentTypeOptions = "nosniff";
+            var buffer = new byte[64 * 1024];
+            while (true)
+            {
+                var received = await agentSocket.ReceiveAsync(buffer, http.RequestAborted);
+                if (received.MessageType == WebSocketMessageType.Close)
+                {
+                    break;
+                }
 
-        WebSocket agentSocket;
-        try
-        {
-            agentSocket = await meeting.AgentSocket.WaitAsync(options.Value.Console.AgentDialTimeout, http.RequestAborted);
+                await http.Response.Body.WriteAsync(buffer.AsMemory(0, received.Count), http.RequestAborted);
+            }
         }
-        catch (TimeoutException)
-        {
-            log.LogWarning("The agent of host {Host} did not dial back for the console of {Vm}", vm.HostId, vmId);
-            http.Response.StatusCode = StatusCodes.Status504GatewayTimeout;
-            return;
-        }
+    }
 
-        // Echo a subprotocol only if the browser offered one (noVNC may offer "binary" or none).
-        var offered = http.WebSockets.WebSocketRequestedProtocols;
-        var protocol = offered.Contains("binary") ? "binary" : null;
-        using var browser = await http.WebSockets.AcceptWebSocketAsync(protocol);
-        await SocketSplice.RunAsync(browser, agentSocket, http.RequestAborted);
+    private static async Task<Vm?> FindAsync(IDocumentStore store, HttpContext http, Guid vmId)
+    {
+        await using var session = store.QuerySession();
+        return await VmService.FindAsync(session, http.User, vmId, http.RequestAborted);
     }
 
     private static async Task AgentAsync(string nonce, HttpContext http, ConsoleRendezvous rendezvous)
@@ -141,5 +143,44 @@ public static class ConsoleEndpoints
         using var socket = await http.WebSockets.AcceptWebSocketAsync();
         meeting.AgentArrived(socket);
         await meeting.Ended;
+    }
+}
+
+/// <summary>Asks a VM's agent to dial back for one console session and waits for its socket.</summary>
+public sealed class ConsoleRelay(
+    ConsoleRendezvous rendezvous,
+    HostConnections connections,
+    IHubContext<HostAgentHub, IHostAgent> hub,
+    IOptions<PortalOptions> options,
+    ILoggerFactory logs)
+{
+    public ILogger Log { get; } = logs.CreateLogger("Paddock.Console");
+
+    /// <summary>The meeting (dispose it when the session ends) and the agent's socket, or a status code saying why not.</summary>
+    public async Task<(ConsoleRendezvous.Meeting? Meeting, WebSocket? Socket, int Status)> DialAsync(Vm vm, ConsoleKind kind, CancellationToken ct)
+    {
+        if (connections.ConnectionOf(vm.HostId) is not { } connection)
+        {
+            return (null, null, StatusCodes.Status503ServiceUnavailable);
+        }
+
+        var meeting = rendezvous.Open();
+        var timeout = options.Value.Console.AgentDialTimeout;
+        try
+        {
+            var ack = await hub.Clients.Client(connection).OpenConsole(new ConsoleDial(vm.Id, meeting.Nonce, kind)).WaitAsync(timeout, ct);
+            if (!ack.Accepted)
+            {
+                Log.LogWarning("The agent refused the {Kind} console of {Vm}: {Reason}", kind, vm.Id, ack.Refusal);
+                return (meeting, null, StatusCodes.Status409Conflict);
+            }
+
+            return (meeting, await meeting.AgentSocket.WaitAsync(timeout, ct), StatusCodes.Status101SwitchingProtocols);
+        }
+        catch (Exception e) when (e is TimeoutException or IOException or HubException)
+        {
+            Log.LogWarning("The agent of host {Host} did not open the {Kind} console of {Vm}: {Message}", vm.HostId, kind, vm.Id, e.Message);
+            return (meeting, null, StatusCodes.Status504GatewayTimeout);
+        }
     }
 }

@@ -4,6 +4,7 @@ using Marten;
 using JasperFx;
 using Marten.Exceptions;
 using Microsoft.Extensions.Options;
+using Paddock.Engine.Contract;
 
 namespace Paddock.Portal.Features.Console;
 
@@ -17,6 +18,9 @@ public sealed class ConsoleTicket
 
     public Guid VmId { get; set; }
 
+    /// <summary>A ticket for the screen does not open the serial port, nor the other way round.</summary>
+    public ConsoleKind Kind { get; set; }
+
     public DateTimeOffset ExpiresAt { get; set; }
 
     public bool Used { get; set; }
@@ -29,7 +33,7 @@ public sealed class ConsoleTicket
 /// </summary>
 public sealed class ConsoleTickets(IDocumentStore store, IOptions<PortalOptions> options, TimeProvider clock)
 {
-    public async Task<string> IssueAsync(Guid userId, Guid vmId, CancellationToken ct = default)
+    public async Task<string> IssueAsync(Guid userId, Guid vmId, ConsoleKind kind, CancellationToken ct = default)
     {
         var ticket = Convert.ToHexString(RandomNumberGenerator.GetBytes(32)).ToLowerInvariant();
         await using var session = store.LightweightSession();
@@ -38,6 +42,7 @@ public sealed class ConsoleTickets(IDocumentStore store, IOptions<PortalOptions>
             Id = Hash(ticket),
             UserId = userId,
             VmId = vmId,
+            Kind = kind,
             ExpiresAt = clock.GetUtcNow() + options.Value.Console.TicketLifetime,
         });
         await session.SaveChangesAsync(ct);
@@ -45,7 +50,7 @@ public sealed class ConsoleTickets(IDocumentStore store, IOptions<PortalOptions>
     }
 
     /// <summary>True exactly once for a live ticket issued to this user for this VM.</summary>
-    public async Task<bool> ConsumeAsync(string? ticket, Guid userId, Guid vmId, CancellationToken ct = default)
+    public async Task<bool> ConsumeAsync(string? ticket, Guid userId, Guid vmId, ConsoleKind kind, CancellationToken ct = default)
     {
         if (string.IsNullOrEmpty(ticket) || ticket.Length > 128)
         {
@@ -54,7 +59,7 @@ public sealed class ConsoleTickets(IDocumentStore store, IOptions<PortalOptions>
 
         await using var session = store.LightweightSession();
         var stored = await session.LoadAsync<ConsoleTicket>(Hash(ticket), ct);
-        if (stored is null || stored.Used || stored.UserId != userId || stored.VmId != vmId || stored.ExpiresAt <= clock.GetUtcNow())
+        if (stored is null || stored.Used || stored.UserId != userId || stored.VmId != vmId || stored.Kind != kind || stored.ExpiresAt <= clock.GetUtcNow())
         {
             return false;
         }
