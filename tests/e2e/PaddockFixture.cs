@@ -18,6 +18,7 @@ public sealed class PaddockFixture : IAsyncLifetime
     public const string Bob = "bob";
     public const string Carol = "carol";
     public const string Dave = "dave";
+    public const string Erin = "erin";
 
     /// <summary>Tests set a short ticket life so that expiry can be observed.</summary>
     public static readonly TimeSpan TicketLifetime = TimeSpan.FromSeconds(2);
@@ -48,7 +49,7 @@ public sealed class PaddockFixture : IAsyncLifetime
         Directory.CreateDirectory(Artifacts);
         PortalUrl = $"http://127.0.0.1:{FreePort()}";
         var portal = Env("PADDOCK_TEST_PORTAL_DLL");
-        foreach (var (user, role) in new[] { (AdminUser, "admin"), (Alice, "member"), (Bob, "member"), (Carol, "member"), (Dave, "member") })
+        foreach (var (user, role) in new[] { (AdminUser, "admin"), (Alice, "member"), (Bob, "member"), (Carol, "member"), (Dave, "member"), (Erin, "member") })
         {
             await RunToEndAsync(portal, ["accounts", "add", "--user", user, "--role", role], Password);
         }
@@ -212,13 +213,32 @@ public sealed class PaddockFixture : IAsyncLifetime
     /// <summary>kill -9 of the agent alone (its VMs stay), then a new agent on the same data directory.</summary>
     public async Task<int> KillAndRestartAgentAsync()
     {
+        var pid = await KillAgentAsync();
+        StartAgent();
+        return pid;
+    }
+
+    /// <summary>kill -9 of the agent alone; its VMs stay. Returns the agent's pid.</summary>
+    public async Task<int> KillAgentAsync()
+    {
         var agent = _processes.Last(p => _names[p] == "agent");
         var pid = agent.Id;
         agent.Kill(entireProcessTree: false);
         await agent.WaitForExitAsync();
         _processes.Remove(agent);
-        StartAgent();
         return pid;
+    }
+
+    /// <summary>How many times the VM's history records the outcome of <paramref name="operation"/>.</summary>
+    public async Task<long> CompletionsAsync(Guid vmId, Guid operation)
+    {
+        await using var db = new NpgsqlConnection(Connection);
+        await db.OpenAsync();
+        await using var command = new NpgsqlCommand(
+            "select count(*) from paddock.mt_events where stream_id = @id and type = 'vm_operation_completed' and data->>'OperationId' = @op", db);
+        command.Parameters.AddWithValue("id", vmId);
+        command.Parameters.AddWithValue("op", operation.ToString());
+        return (long)(await command.ExecuteScalarAsync())!;
     }
 
     public void StartAgent() => Start("agent", Env("PADDOCK_TEST_AGENT_DLL"), [], new()

@@ -7,7 +7,7 @@ namespace Paddock.E2e;
 
 /// <summary>Each power operation with its effect inside the guest, seen through the guest's serial port.</summary>
 [Collection(PaddockCollection.Name)]
-public sealed partial class PowerOperationsTests(PaddockFixture paddock)
+public sealed class PowerOperationsTests(PaddockFixture paddock)
 {
     private static readonly TimeSpan Boot = TimeSpan.FromSeconds(120);
 
@@ -19,31 +19,31 @@ public sealed partial class PowerOperationsTests(PaddockFixture paddock)
         var runDir = Path.Combine(paddock.VmsDir, vmId.ToString());
         var serialLog = Path.Combine(runDir, "serial.log");
         await ExpectStatusAsync(page, "Running");
-        await Eventually.Async(() => Banners(serialLog) == 1, Boot, "the guest's shell");
+        await Eventually.Async(() => GuestSerial.Banners(serialLog) == 1, Boot, "the guest's shell");
 
         // Pause: a counter the guest writes to its serial port stops; Resume: it goes on.
-        await TypeOnSerialAsync(runDir, "i=0; while :; do i=$((i+1)); echo tick-$i; sleep 0.2; done");
-        await Eventually.Async(() => LastTick(serialLog) > 2, TimeSpan.FromSeconds(30), "the counter to run");
+        await GuestSerial.StartCounterAsync(runDir);
+        await Eventually.Async(() => GuestSerial.LastTick(serialLog) > 2, TimeSpan.FromSeconds(30), "the counter to run");
         await ClickAsync(page, "Pause");
         await ExpectStatusAsync(page, "Paused");
-        var frozen = LastTick(serialLog);
+        var frozen = GuestSerial.LastTick(serialLog);
         await Task.Delay(TimeSpan.FromSeconds(2)); // an absence can only be seen over time
-        Assert.Equal(frozen, LastTick(serialLog));
+        Assert.Equal(frozen, GuestSerial.LastTick(serialLog));
         await ClickAsync(page, "Resume");
         await ExpectStatusAsync(page, "Running");
-        await Eventually.Async(() => LastTick(serialLog) > frozen + 2, TimeSpan.FromSeconds(30), "the counter to go on");
+        await Eventually.Async(() => GuestSerial.LastTick(serialLog) > frozen + 2, TimeSpan.FromSeconds(30), "the counter to go on");
         await ExpectTaskAsync(page, "Pause", "Done");
         await ExpectTaskAsync(page, "Resume", "Done");
 
         // Reboot asks the guest (Ctrl-Alt-Del); the boot banner shows again.
         await ClickAsync(page, "Reboot");
-        await Eventually.Async(() => Banners(serialLog) == 2, Boot, "the guest to boot again");
+        await Eventually.Async(() => GuestSerial.Banners(serialLog) == 2, Boot, "the guest to boot again");
         await ExpectTaskAsync(page, "Reboot", "Done");
 
         // A guest that ignores ACPI is powered off after the VM's (shortened) shutdown timeout.
         await SaveSettingsAsync(page, shutdownTimeout: 3, restartOnCrash: false);
-        await TypeOnSerialAsync(runDir, "killall acpid");
-        await Eventually.Async(async () => !(await SerialAsync(runDir, "pidof acpid >/dev/null && echo acpid-\"running\"; echo done-\"pidof\"")).Contains("acpid-running"), TimeSpan.FromSeconds(10), "acpid gone");
+        await GuestSerial.TypeAsync(runDir, "killall acpid");
+        await Eventually.Async(async () => !(await GuestSerial.RunAsync(runDir, "pidof acpid >/dev/null && echo acpid-\"running\"; echo done-\"pidof\"")).Contains("acpid-running"), TimeSpan.FromSeconds(10), "acpid gone");
         await ClickAsync(page, "Shutdown");
         await ExpectStatusAsync(page, "Stopped");
         await ExpectTaskAsync(page, "Shutdown", "did not power off within 3 s");
@@ -52,8 +52,8 @@ public sealed partial class PowerOperationsTests(PaddockFixture paddock)
         await SaveSettingsAsync(page, shutdownTimeout: 600, restartOnCrash: false);
         await ClickAsync(page, "Start");
         await ExpectStatusAsync(page, "Running");
-        await Eventually.Async(() => Banners(serialLog) == 3, Boot, "the guest's shell");
-        await TypeOnSerialAsync(runDir, "killall acpid");
+        await Eventually.Async(() => GuestSerial.Banners(serialLog) == 3, Boot, "the guest's shell");
+        await GuestSerial.TypeAsync(runDir, "killall acpid");
         await ClickAsync(page, "Shutdown");
         await ExpectStatusAsync(page, "Shutting down");
         await ClickAsync(page, "Power off");
@@ -118,61 +118,4 @@ public sealed partial class PowerOperationsTests(PaddockFixture paddock)
         await ExpectTaskAsync(page, "Configure", "Done");
     }
 
-    private static int Banners(string serialLog) => Regex.Count(Read(serialLog), "paddock-template ready");
-
-    private static int LastTick(string serialLog) =>
-        TickPattern().Matches(Read(serialLog)).Select(m => int.Parse(m.Groups[1].Value)).DefaultIfEmpty(0).Max();
-
-    private static string Read(string path)
-    {
-        if (!File.Exists(path))
-        {
-            return "";
-        }
-
-        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-        using var reader = new StreamReader(stream);
-        return reader.ReadToEnd();
-    }
-
-    /// <summary>Types a line into the guest's serial shell through the VM's serial socket (which only root can open).</summary>
-    private static async Task TypeOnSerialAsync(string runDir, string line) => await SerialAsync(runDir, line, wait: false);
-
-    /// <summary>Runs a line on the serial shell and returns what the serial port printed meanwhile.</summary>
-    private static async Task<string> SerialAsync(string runDir, string line, bool wait = true)
-    {
-        using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        await socket.ConnectAsync(new UnixDomainSocketEndPoint(Path.Combine(runDir, "serial.sock")));
-        // Ctrl-C first: ends a loop left running by an earlier line.
-        await socket.SendAsync(Encoding.ASCII.GetBytes("\u0003" + line + "\r"));
-        var seen = new StringBuilder();
-        var buffer = new byte[4096];
-        using var enough = new CancellationTokenSource(TimeSpan.FromSeconds(wait ? 5 : 1));
-        try
-        {
-            while (!enough.IsCancellationRequested)
-            {
-                var read = await socket.ReceiveAsync(buffer, SocketFlags.None, enough.Token);
-                if (read == 0)
-                {
-                    break;
-                }
-
-                seen.Append(Encoding.ASCII.GetString(buffer, 0, read));
-                if (wait && seen.ToString().Contains("done-pidof"))
-                {
-                    break;
-                }
-            }
-        }
-        catch (OperationCanceledException)
-        {
-            // Read for a while: QEMU drops serial output when its one client stops reading.
-        }
-
-        return seen.ToString();
-    }
-
-    [GeneratedRegex(@"tick-(\d+)")]
-    private static partial Regex TickPattern();
 }

@@ -1,0 +1,78 @@
+using System.Net.Sockets;
+using System.Text;
+using System.Text.RegularExpressions;
+
+namespace Paddock.E2e;
+
+/// <summary>What the tests read from and type into a guest's first serial port (its log and its socket).</summary>
+public static partial class GuestSerial
+{
+    public static int Banners(string serialLog) => Regex.Count(Read(serialLog), "paddock-template ready");
+
+    public static int LastTick(string serialLog) =>
+        TickPattern().Matches(Read(serialLog)).Select(m => int.Parse(m.Groups[1].Value)).DefaultIfEmpty(0).Max();
+
+    public static string Read(string path)
+    {
+        if (!File.Exists(path))
+        {
+            return "";
+        }
+
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        using var reader = new StreamReader(stream);
+        return reader.ReadToEnd();
+    }
+
+    /// <summary>Types a line into the guest's serial shell through the VM's serial socket (which only root can open).</summary>
+    public static async Task TypeAsync(string runDir, string line) => await RunAsync(runDir, line, wait: false);
+
+    /// <summary>Runs a line on the serial shell and returns what the serial port printed meanwhile.</summary>
+    public static async Task<string> RunAsync(string runDir, string line, bool wait = true)
+    {
+        using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        await socket.ConnectAsync(new UnixDomainSocketEndPoint(Path.Combine(runDir, "serial.sock")));
+        // Ctrl-C first: ends a loop left running by an earlier line.
+        await socket.SendAsync(Encoding.ASCII.GetBytes("\u0003" + line + "\r"));
+        var seen = new StringBuilder();
+        var buffer = new byte[4096];
+        using var enough = new CancellationTokenSource(TimeSpan.FromSeconds(wait ? 5 : 1));
+        try
+        {
+            while (!enough.IsCancellationRequested)
+            {
+                var read = await socket.ReceiveAsync(buffer, SocketFlags.None, enough.Token);
+                if (read == 0)
+                {
+                    break;
+                }
+
+                seen.Append(Encoding.ASCII.GetString(buffer, 0, read));
+                if (wait && seen.ToString().Contains("done-pidof"))
+                {
+                    break;
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // Read for a while: QEMU drops serial output when its one client stops reading.
+        }
+
+        return seen.ToString();
+    }
+
+    /// <summary>Starts a counter on the serial shell: "tick-1", "tick-2", ... five a second.</summary>
+    public static Task StartCounterAsync(string runDir) =>
+        TypeAsync(runDir, "i=0; while :; do i=$((i+1)); echo tick-$i; sleep 0.2; done");
+
+    /// <summary>Every tick from the first to the last is in the log: the guest never stopped counting.</summary>
+    public static bool TicksWithoutGap(string serialLog)
+    {
+        var ticks = TickPattern().Matches(Read(serialLog)).Select(m => int.Parse(m.Groups[1].Value)).ToHashSet();
+        return ticks.Count > 0 && Enumerable.Range(ticks.Min(), ticks.Max() - ticks.Min() + 1).All(ticks.Contains);
+    }
+
+    [GeneratedRegex(@"tick-(\d+)")]
+    private static partial Regex TickPattern();
+}
