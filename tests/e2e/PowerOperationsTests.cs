@@ -40,6 +40,15 @@ public sealed class PowerOperationsTests(PaddockFixture paddock)
         await Eventually.Async(() => GuestSerial.Banners(serialLog) == 2, Boot, "the guest to boot again");
         await ExpectTaskAsync(page, "Reboot", "Done");
 
+        // Send keys from the console's menu reach the guest: Ctrl-Alt-Del makes its init reboot.
+        await page.GetByRole(AriaRole.Link, new() { Name = "Console", Exact = true }).ClickAsync();
+        await Assertions.Expect(page.GetByRole(AriaRole.Status, new() { Name = "Console state" })).ToHaveTextAsync("Connected", new() { Timeout = 30_000 });
+        await page.GetByRole(AriaRole.Button, new() { Name = "Send keys" }).ClickAsync();
+        await page.GetByRole(AriaRole.Menuitem, new() { Name = "Ctrl-Alt-Del" }).ClickAsync();
+        await Eventually.Async(() => GuestSerial.Banners(serialLog) == 3, Boot, "the guest to boot after Ctrl-Alt-Del");
+        await page.GetByRole(AriaRole.Link, new() { Name = "Back to the VM" }).ClickAsync();
+        await ExpectTaskAsync(page, "Send keys", "Done");
+
         // A guest that ignores ACPI is powered off after the VM's (shortened) shutdown timeout.
         await SaveSettingsAsync(page, shutdownTimeout: 3, restartOnCrash: false);
         await GuestSerial.TypeAsync(runDir, "killall acpid");
@@ -52,7 +61,7 @@ public sealed class PowerOperationsTests(PaddockFixture paddock)
         await SaveSettingsAsync(page, shutdownTimeout: 600, restartOnCrash: false);
         await ClickAsync(page, "Start");
         await ExpectStatusAsync(page, "Running");
-        await Eventually.Async(() => GuestSerial.Banners(serialLog) == 3, Boot, "the guest's shell");
+        await Eventually.Async(() => GuestSerial.Banners(serialLog) == 4, Boot, "the guest's shell");
         await GuestSerial.TypeAsync(runDir, "killall acpid");
         await ClickAsync(page, "Shutdown");
         await ExpectStatusAsync(page, "Shutting down");
