@@ -1,4 +1,3 @@
-using System.Net.WebSockets;
 using System.Text;
 using System.Text.Json;
 using Microsoft.Playwright;
@@ -8,7 +7,7 @@ namespace Paddock.E2e;
 [Collection(PaddockCollection.Name)]
 public sealed class AgentKillTests(PaddockFixture paddock)
 {
-    private static readonly Dictionary<string, string> Api = new() { ["X-Paddock-Api"] = "1" };
+    private static readonly Dictionary<string, string> Api = PaddockFixture.ApiHeaders;
 
     [Fact]
     public async Task After_kill_9_of_the_agent_both_vms_run_on_are_reattached_and_a_command_sent_meanwhile_runs_exactly_once()
@@ -83,6 +82,8 @@ public sealed class AgentKillTests(PaddockFixture paddock)
             await RequestAsync(page, vm, "delete");
         }
 
+        // However often commands were resent, no operation's outcome is recorded twice anywhere.
+        Assert.Empty(await paddock.DuplicatedCompletionsAsync());
         await page.Context.CloseAsync();
     }
 
@@ -104,22 +105,16 @@ public sealed class AgentKillTests(PaddockFixture paddock)
     private static async Task RequestAsync(IPage page, Guid vm, string verb) =>
         Assert.Equal(202, (await page.APIRequest.PostAsync($"/api/vms/{vm}/{verb}", new() { Headers = Api })).Status);
 
-    private static async Task<string?> StatusAsync(IPage page, Guid vm) =>
-        (await (await page.APIRequest.GetAsync($"/api/vms/{vm}")).JsonAsync())?.GetProperty("status").GetString();
+    private static Task<string?> StatusAsync(IPage page, Guid vm) => PaddockFixture.VmStatusAsync(page, vm);
 
     private static async Task<List<JsonElement>> TasksAsync(IPage page, Guid vm) =>
         [.. (await (await page.APIRequest.GetAsync($"/api/vms/{vm}/tasks")).JsonAsync())!.Value.EnumerateArray()];
 
     private async Task<string> RfbGreetingAsync(IPage page, Guid vm)
     {
-        var ticket = (await (await page.APIRequest.PostAsync($"/api/vms/{vm}/console-ticket", new() { Headers = Api })).JsonAsync())!.Value.GetProperty("ticket").GetString()!;
-        var cookies = await page.Context.CookiesAsync();
-        using var socket = new ClientWebSocket();
-        socket.Options.SetRequestHeader("Cookie", string.Join("; ", cookies.Select(c => $"{c.Name}={c.Value}")));
-        socket.Options.SetRequestHeader("Origin", paddock.PortalUrl);
-        await socket.ConnectAsync(new Uri($"{paddock.PortalUrl.Replace("http", "ws")}/console/{vm}/ws?ticket={ticket}"), CancellationToken.None);
+        using var socket = await paddock.OpenConsoleAsync(page, $"/console/{vm}/ws?ticket={await PaddockFixture.ConsoleTicketAsync(page, vm)}", paddock.PortalUrl);
         var greeting = new byte[12];
-        var received = await socket.ReceiveAsync(greeting, CancellationToken.None);
+        var received = await socket!.ReceiveAsync(greeting, CancellationToken.None);
         return Encoding.ASCII.GetString(greeting, 0, Math.Min(8, received.Count));
     }
 }

@@ -5,7 +5,7 @@ namespace Paddock.E2e;
 [Collection(PaddockCollection.Name)]
 public sealed class NamesTests(PaddockFixture paddock)
 {
-    private static readonly Dictionary<string, string> Api = new() { ["X-Paddock-Api"] = "1" };
+    private static readonly Dictionary<string, string> Api = PaddockFixture.ApiHeaders;
 
     [Fact]
     public async Task Concurrent_creates_with_one_name_leave_exactly_one_vm_because_the_database_says_so()
@@ -30,6 +30,5 @@ public sealed class NamesTests(PaddockFixture paddock)
         await page.Context.CloseAsync();
     }
 
-    private static async Task<string?> StatusAsync(IPage page, string? id) =>
-        (await (await page.APIRequest.GetAsync($"/api/vms/{id}")).JsonAsync())?.GetProperty("status").GetString();
+    private static Task<string?> StatusAsync(IPage page, string? id) => PaddockFixture.VmStatusAsync(page, Guid.Parse(id!));
 }

@@ -117,6 +117,41 @@ public sealed class PaddockFixture : IAsyncLifetime
         return page;
     }
 
+    /// <summary>The header every mutating API call carries.</summary>
+    public static readonly Dictionary<string, string> ApiHeaders = new() { ["X-Paddock-Api"] = "1" };
+
+    /// <summary>The VM's status as the API tells it to the page's user.</summary>
+    public static async Task<string?> VmStatusAsync(IPage page, Guid vmId) =>
+        (await (await page.APIRequest.GetAsync($"/api/vms/{vmId}")).JsonAsync())?.GetProperty("status").GetString();
+
+    /// <summary>A console ticket of the page's user for the VM (kind "vnc" or "serial").</summary>
+    public static async Task<string> ConsoleTicketAsync(IPage page, Guid vmId, string kind = "vnc") =>
+        (await (await page.APIRequest.PostAsync($"/api/vms/{vmId}/console-ticket?kind={kind}", new() { Headers = ApiHeaders })).JsonAsync())!.Value
+            .GetProperty("ticket").GetString()!;
+
+    /// <summary>Opens a console socket as the page's user (its cookies) with the given Origin; null when the portal refuses the upgrade.</summary>
+    public async Task<System.Net.WebSockets.ClientWebSocket?> OpenConsoleAsync(IPage page, string path, string? origin)
+    {
+        var cookies = await page.Context.CookiesAsync();
+        var socket = new System.Net.WebSockets.ClientWebSocket();
+        socket.Options.SetRequestHeader("Cookie", string.Join("; ", cookies.Select(c => $"{c.Name}={c.Value}")));
+        if (origin is not null)
+        {
+            socket.Options.SetRequestHeader("Origin", origin);
+        }
+
+        try
+        {
+            await socket.ConnectAsync(new Uri($"{PortalUrl.Replace("http", "ws")}{path}"), CancellationToken.None);
+            return socket;
+        }
+        catch (System.Net.WebSockets.WebSocketException)
+        {
+            socket.Dispose();
+            return null;
+        }
+    }
+
     /// <summary>Waits until the page's Blazor circuit is up: a click on a prerendered page is lost.</summary>
     public static async Task InteractiveAsync(IPage page) =>
         await page.Locator("[data-circuit=on]").WaitForAsync(new() { State = WaitForSelectorState.Attached, Timeout = 30_000 });
@@ -227,6 +262,23 @@ public sealed class PaddockFixture : IAsyncLifetime
         await agent.WaitForExitAsync();
         _processes.Remove(agent);
         return pid;
+    }
+
+    /// <summary>Operations whose outcome any VM's history records more than once (there must be none).</summary>
+    public async Task<IReadOnlyList<string>> DuplicatedCompletionsAsync()
+    {
+        await using var db = new NpgsqlConnection(Connection);
+        await db.OpenAsync();
+        await using var command = new NpgsqlCommand(
+            "select data->>'OperationId' from paddock.mt_events where type = 'vm_operation_completed' group by stream_id, data->>'OperationId' having count(*) > 1", db);
+        var duplicates = new List<string>();
+        await using var reader = await command.ExecuteReaderAsync();
+        while (await reader.ReadAsync())
+        {
+            duplicates.Add(reader.GetString(0));
+        }
+
+        return duplicates;
     }
 
     /// <summary>How many times the VM's history records the outcome of <paramref name="operation"/>.</summary>

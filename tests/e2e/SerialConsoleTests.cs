@@ -1,4 +1,3 @@
-using System.Net.WebSockets;
 using System.Text.RegularExpressions;
 using Microsoft.Playwright;
 
@@ -7,8 +6,6 @@ namespace Paddock.E2e;
 [Collection(PaddockCollection.Name)]
 public sealed class SerialConsoleTests(PaddockFixture paddock)
 {
-    private static readonly Dictionary<string, string> Api = new() { ["X-Paddock-Api"] = "1" };
-
     [Fact]
     public async Task The_serial_console_types_into_the_guest_and_its_whole_log_downloads_for_the_owner_only()
     {
@@ -40,13 +37,8 @@ public sealed class SerialConsoleTests(PaddockFixture paddock)
 
         // A ticket for the screen does not open the serial port.
         await page.GetByRole(AriaRole.Link, new() { Name = "Back to the VM" }).ClickAsync();
-        var vncTicket = (await (await page.APIRequest.PostAsync($"/api/vms/{vmId}/console-ticket", new() { Headers = Api })).JsonAsync())!.Value.GetProperty("ticket").GetString()!;
-        var cookies = await page.Context.CookiesAsync();
-        using var socket = new ClientWebSocket();
-        socket.Options.SetRequestHeader("Cookie", string.Join("; ", cookies.Select(c => $"{c.Name}={c.Value}")));
-        socket.Options.SetRequestHeader("Origin", paddock.PortalUrl);
-        await Assert.ThrowsAsync<WebSocketException>(() =>
-            socket.ConnectAsync(new Uri($"{paddock.PortalUrl.Replace("http", "ws")}/console/{vmId}/serial?ticket={vncTicket}"), CancellationToken.None));
+        var vncTicket = await PaddockFixture.ConsoleTicketAsync(page, vmId, "vnc");
+        Assert.Null(await paddock.OpenConsoleAsync(page, $"/console/{vmId}/serial?ticket={vncTicket}", paddock.PortalUrl));
     }
 
     private static string Read(string path)

@@ -17,7 +17,7 @@ public sealed class WallsAndTicketsTests(PaddockFixture paddock) : IAsyncLifetim
 
     public Task DisposeAsync() => Task.CompletedTask;
 
-    private static readonly APIRequestContextOptions Api = new() { Headers = new Dictionary<string, string> { ["X-Paddock-Api"] = "1" } };
+    private static readonly APIRequestContextOptions Api = new() { Headers = PaddockFixture.ApiHeaders };
 
     [Fact]
     public async Task Another_member_gets_the_same_404_for_a_foreign_vm_as_for_a_random_id()
@@ -151,35 +151,8 @@ public sealed class WallsAndTicketsTests(PaddockFixture paddock) : IAsyncLifetim
         return $"{response.Status} {body.ToJsonString()}";
     }
 
-    private async Task<string> TicketAsync()
-    {
-        var response = await _carol.APIRequest.PostAsync($"/api/vms/{_vmId}/console-ticket", Api);
-        Assert.Equal(200, response.Status);
-        var json = await response.JsonAsync();
-        return json!.Value.GetProperty("ticket").GetString()!;
-    }
+    private Task<string> TicketAsync() => PaddockFixture.ConsoleTicketAsync(_carol, _vmId);
 
-    /// <summary>The open socket, or null when the portal refused the upgrade.</summary>
-    private async Task<ClientWebSocket?> OpenAsync(string ticket, string? origin)
-    {
-        var cookies = await _carol.Context.CookiesAsync();
-        var socket = new ClientWebSocket();
-        socket.Options.SetRequestHeader("Cookie", string.Join("; ", cookies.Select(c => $"{c.Name}={c.Value}")));
-        if (origin is not null)
-        {
-            socket.Options.SetRequestHeader("Origin", origin);
-        }
-
-        var uri = new Uri($"{paddock.PortalUrl.Replace("http", "ws")}/console/{_vmId}/ws?ticket={Uri.EscapeDataString(ticket)}");
-        try
-        {
-            await socket.ConnectAsync(uri, CancellationToken.None);
-            return socket;
-        }
-        catch (WebSocketException)
-        {
-            socket.Dispose();
-            return null;
-        }
-    }
+    private Task<System.Net.WebSockets.ClientWebSocket?> OpenAsync(string ticket, string? origin) =>
+        paddock.OpenConsoleAsync(_carol, $"/console/{_vmId}/ws?ticket={Uri.EscapeDataString(ticket)}", origin);
 }

@@ -41,16 +41,43 @@ public sealed class CommandDispatcher(
     /// <summary>A host (re)registered: what it accepted but did not report on is sent again.</summary>
     public async Task HostReturnedAsync(Guid hostId)
     {
-        await using var session = store.LightweightSession();
-        var unfinished = await session.Query<AgentCommand>().Where(c => c.HostId == hostId && c.State == AgentCommandState.Sent).ToListAsync();
-        foreach (var command in unfinished)
+        await using (var query = store.QuerySession())
         {
-            command.State = AgentCommandState.Pending;
-            session.Store(command);
+            var unfinished = await query.Query<AgentCommand>().Where(c => c.HostId == hostId && c.State == AgentCommandState.Sent).Select(c => c.Id).ToListAsync();
+            foreach (var id in unfinished)
+            {
+                await TryMoveAsync(id, AgentCommandState.Sent, AgentCommandState.Pending, CancellationToken.None);
+            }
         }
 
-        await session.SaveChangesAsync();
         Wake();
+    }
+
+    /// <summary>
+    /// Moves a command from one state to another unless someone else changed it meanwhile (its
+    /// outcome arrived, say): a version-checked write, never a lost update.
+    /// </summary>
+    private async Task<bool> TryMoveAsync(Guid id, AgentCommandState from, AgentCommandState to, CancellationToken ct)
+    {
+        await using var session = store.LightweightSession();
+        var command = await session.LoadAsync<AgentCommand>(id, ct);
+        if (command?.State != from)
+        {
+            return false;
+        }
+
+        command.State = to;
+        command.SentAt = to == AgentCommandState.Sent ? clock.GetUtcNow() : command.SentAt;
+        session.Store(command);
+        try
+        {
+            await session.SaveChangesAsync(ct);
+            return true;
+        }
+        catch (JasperFx.ConcurrencyException)
+        {
+            return false;
+        }
     }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -108,6 +135,12 @@ public sealed class CommandDispatcher(
 
     private async Task SendAsync(AgentCommand command, string connection, CancellationToken ct)
     {
+        // Marked Sent before it goes, so that its outcome, however fast, always lands on a Sent command.
+        if (!await TryMoveAsync(command.Id, AgentCommandState.Pending, AgentCommandState.Sent, ct))
+        {
+            return;
+        }
+
         CommandAck ack;
         try
         {
@@ -117,27 +150,17 @@ public sealed class CommandDispatcher(
         }
         catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
         {
-            // The agent went away or did not answer: the command stays pending and is sent when it returns.
+            // The agent went away or did not answer: pending again, sent when it returns (it
+            // recognises a resend by the operation id).
             log.LogWarning(e, "Host {Host} did not accept {Verb} of VM {Vm}", command.HostId, command.Command.Verb, command.VmId);
+            await TryMoveAsync(command.Id, AgentCommandState.Sent, AgentCommandState.Pending, ct);
             return;
         }
 
-        if (ack.Accepted)
+        if (!ack.Accepted)
         {
-            await using var session = store.LightweightSession();
-            var current = await session.LoadAsync<AgentCommand>(command.Id, ct);
-            if (current is { State: AgentCommandState.Pending })
-            {
-                current.State = AgentCommandState.Sent;
-                current.SentAt = clock.GetUtcNow();
-                session.Store(current);
-                await session.SaveChangesAsync(ct);
-            }
-
-            return;
+            await services.GetRequiredService<VmObservations>().CompleteAsync(
+                command.HostId, new OperationReport(command.Id, command.VmId, OperationState.Failed, ack.Refusal), ct);
         }
-
-        await services.GetRequiredService<VmObservations>().CompleteAsync(
-            command.HostId, new OperationReport(command.Id, command.VmId, OperationState.Failed, ack.Refusal), ct);
     }
 }
