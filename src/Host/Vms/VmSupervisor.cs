@@ -534,14 +534,12 @@ public sealed partial class VmSupervisor(
         }
 
         var now = clock.GetUtcNow();
-        vm.Restarts.RemoveAll(at => at < now - TimeSpan.FromHours(1));
-        if (vm.Restarts.Count >= spec.MaxRestartsPerHour)
+        if (!RestartBudget.TryTake(vm.Restarts, now, spec.MaxRestartsPerHour))
         {
             await SetStateAsync(vm, VmPowerState.Crashed, $"{vm.Detail} Not restarted: {spec.MaxRestartsPerHour} restarts in the last hour already.");
             return;
         }
 
-        vm.Restarts.Add(now);
         try
         {
             await StartAsync(vm, _stopping.Token);
@@ -595,4 +593,21 @@ public sealed partial class VmSupervisor(
     }
 
     private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
+}
+
+/// <summary>At most so many restarts after crashes in any hour: a guest that crashes at boot must not spin forever.</summary>
+public static class RestartBudget
+{
+    /// <summary>Records a restart at <paramref name="now"/> and says yes, or says no when the last hour used them all.</summary>
+    public static bool TryTake(List<DateTimeOffset> restarts, DateTimeOffset now, int perHour)
+    {
+        restarts.RemoveAll(at => at <= now - TimeSpan.FromHours(1));
+        if (restarts.Count >= perHour)
+        {
+            return false;
+        }
+
+        restarts.Add(now);
+        return true;
+    }
 }
