@@ -28,7 +28,7 @@ public static partial class GuestSerial
     public static async Task TypeAsync(string runDir, string line) => await RunAsync(runDir, line, wait: false);
 
     /// <summary>Runs a line on the serial shell and returns what the serial port printed meanwhile.</summary>
-    public static async Task<string> RunAsync(string runDir, string line, bool wait = true)
+    public static async Task<string> RunAsync(string runDir, string line, bool wait = true, string until = "done-pidof")
     {
         using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         await socket.ConnectAsync(new UnixDomainSocketEndPoint(Path.Combine(runDir, "serial.sock")));
@@ -48,7 +48,7 @@ public static partial class GuestSerial
                 }
 
                 seen.Append(Encoding.ASCII.GetString(buffer, 0, read));
-                if (wait && seen.ToString().Contains("done-pidof"))
+                if (wait && seen.ToString().Contains(until))
                 {
                     break;
                 }

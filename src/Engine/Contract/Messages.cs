@@ -22,6 +22,10 @@ public enum VmVerb
     Resume,
     /// <summary>Press <see cref="VmCommand.Keys"/> together and release them (QEMU qcodes).</summary>
     SendKeys,
+    /// <summary>Write the whole running state to the VM's directory and end QEMU (hibernate).</summary>
+    Save,
+    /// <summary>Start QEMU from the saved state: the guest goes on where it was.</summary>
+    Restore,
     /// <summary>Replace the agent's copy of the spec (settings such as the restart policy); takes effect at once or at the next start.</summary>
     Configure,
 }
@@ -63,9 +67,11 @@ public enum VmPowerState
     Paused,
     ShuttingDown,
     Crashed,
+    /// <summary>Not running; its whole state is saved on disk (see <see cref="VmReport.SavedBytes"/>).</summary>
+    Saved,
 }
 
-public sealed record VmReport(Guid VmId, VmPowerState State, DateTimeOffset ObservedAt, string? Detail = null, int? Pid = null, int? Uid = null);
+public sealed record VmReport(Guid VmId, VmPowerState State, DateTimeOffset ObservedAt, string? Detail = null, int? Pid = null, int? Uid = null, long? SavedBytes = null);
 
 public sealed record HostRegistration(
     Guid HostId,

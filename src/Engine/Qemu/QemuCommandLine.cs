@@ -88,6 +88,9 @@ public static class QemuCommandLine
 
         if (options.StartPaused)
             Add("-S");
+        // Restore: QEMU waits for migrate-incoming on QMP; the agent then streams the saved state in.
+        if (options.IncomingDeferred)
+            Add("-incoming", "defer");
 
         return argv.AsReadOnly();
     }

@@ -10,6 +10,9 @@ public sealed record QemuLaunchOptions
     /// <summary>Add <c>-S</c>: vCPUs stay stopped until QMP <c>cont</c>.</summary>
     public bool StartPaused { get; init; }
 
+    /// <summary>Add <c>-incoming defer</c>: the guest's state comes later through QMP <c>migrate-incoming</c> (Restore).</summary>
+    public bool IncomingDeferred { get; init; }
+
     /// <summary>
     /// Add QEMU's seccomp filter. Only for debugging: with it off a compromised QEMU can spawn
     /// processes and change ids.

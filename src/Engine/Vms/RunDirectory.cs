@@ -57,6 +57,19 @@ public static class RunDirectory
     }
 
     /// <summary>Deletes the run directory and everything in it (links are removed, not followed). Missing is fine.</summary>
+    /// <summary>
+    /// A unix socket the agent made for QEMU to open (save): owned by the VM's uid, 0600. Sockets
+    /// cannot be opened like files, so this changes the path itself, never following a symlink.
+    /// </summary>
+    public static void SecureSocket(string path, int uid, int gid)
+    {
+        if (OperatingSystem.IsWindows())
+            return;
+
+        Libc.LChown(path, uid, gid);
+        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+    }
+
     public static void Delete(VmPaths paths)
     {
         ArgumentNullException.ThrowIfNull(paths);

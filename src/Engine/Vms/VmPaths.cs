@@ -51,6 +51,15 @@ public sealed record VmPaths
 
     public string SpecFile => Combine("spec.json");
 
+    /// <summary>The whole running state written by Save and read by Restore.</summary>
+    public string StateFile => Combine("state.sav");
+
+    /// <summary>Where QEMU streams its state to the agent during Save (the agent listens).</summary>
+    public string SaveSocket => Combine("save.sock");
+
+    /// <summary>Where QEMU listens for its saved state during Restore (the agent sends).</summary>
+    public string RestoreSocket => Combine("restore.sock");
+
     /// <summary><c>disk-{id}.qcow2</c>; the id must be well formed, so it can never climb out of the run directory.</summary>
     public string Disk(string diskId)
     {

@@ -25,6 +25,9 @@ internal sealed class VmRuntime(Guid id, VmPaths paths)
     /// <summary>Set when the agent itself ends QEMU (power off, quit after a guest shutdown), so its exit is no crash.</summary>
     public bool Stopping { get; set; }
 
+    /// <summary>Set while Save ends QEMU: its end leaves the VM Saved.</summary>
+    public bool Saving { get; set; }
+
     /// <summary>Completes when the current QEMU has exited and its end has been recorded.</summary>
     public TaskCompletionSource Exited { get; set; } = Finished();
 

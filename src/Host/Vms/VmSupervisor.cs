@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Net.Sockets;
 using System.Text.Json;
 using Microsoft.Extensions.Options;
 using Paddock.Engine.Contract;
@@ -119,7 +120,7 @@ public sealed partial class VmSupervisor(
             }
 
             vm.Spec = JsonSerializer.Deserialize<VmSpec>(await File.ReadAllTextAsync(vm.Paths.SpecFile, ct));
-            vm.State = VmPowerState.Stopped;
+            vm.State = File.Exists(vm.Paths.StateFile) ? VmPowerState.Saved : VmPowerState.Stopped;
             _vms[id] = vm;
             if (QemuProcess.Attach(id, vm.Paths, vm.Spec?.Uid) is { } process)
             {
@@ -156,6 +157,8 @@ public sealed partial class VmSupervisor(
                 VmVerb.Pause => await MonitorCommandAsync(vm, "stop", VmPowerState.Paused),
                 VmVerb.Resume => await MonitorCommandAsync(vm, "cont", VmPowerState.Running),
                 VmVerb.SendKeys => await SendKeysAsync(vm, command.Keys ?? []),
+                VmVerb.Save => await SaveAsync(vm, ct),
+                VmVerb.Restore => await StartAsync(vm, ct, restore: true),
                 VmVerb.Configure => await ConfigureAsync(vm, command.Spec ?? throw new InvalidOperationException("Configure needs a VM spec."), ct),
                 VmVerb.Delete => await DeleteAsync(vm),
                 _ => throw new InvalidOperationException($"Unknown verb {command.Verb}."),
@@ -228,7 +231,7 @@ public sealed partial class VmSupervisor(
         return null;
     }
 
-    private async Task<string?> StartAsync(VmRuntime vm, CancellationToken ct)
+    private async Task<string?> StartAsync(VmRuntime vm, CancellationToken ct, bool restore = false)
     {
         await vm.Lock.WaitAsync(ct);
         try
@@ -239,8 +242,17 @@ public sealed partial class VmSupervisor(
             }
 
             var spec = vm.Spec ?? throw new InvalidOperationException("The VM has not been created on this host.");
+            var saved = File.Exists(vm.Paths.StateFile);
+            if (saved != restore)
+            {
+                throw new InvalidOperationException(saved
+                    ? "The VM has a saved state: Restore it, or delete the VM."
+                    : "The VM has no saved state to restore.");
+            }
+
+            var stateBefore = vm.State;
             await SetStateAsync(vm, VmPowerState.Starting);
-            var argv = QemuCommandLine.Build(spec, vm.Paths, Accelerator.Accelerator, new QemuLaunchOptions { QemuBinary = options.Value.QemuBinary });
+            var argv = QemuCommandLine.Build(spec, vm.Paths, Accelerator.Accelerator, new QemuLaunchOptions { QemuBinary = options.Value.QemuBinary, IncomingDeferred = restore });
             QemuProcess process;
             try
             {
@@ -248,11 +260,16 @@ public sealed partial class VmSupervisor(
             }
             catch (QemuStartException)
             {
-                await SetStateAsync(vm, VmPowerState.Stopped);
+                await SetStateAsync(vm, stateBefore);
                 throw;
             }
 
             var qmp = await process.ConnectQmpAsync(ct);
+            if (restore)
+            {
+                await RestoreStateAsync(vm, qmp, ct);
+            }
+
             await WatchAsync(vm, process, qmp, ct);
             await SetStateAsync(vm, vm.State);
             return null;
@@ -261,6 +278,106 @@ public sealed partial class VmSupervisor(
         {
             vm.Lock.Release();
         }
+    }
+
+    /// <summary>
+    /// Save: QEMU streams its whole state into a unix socket the agent listens on; the agent writes
+    /// the file. The sandbox forbids QEMU to spawn (no exec: migration) and .NET cannot pass a file
+    /// descriptor, so the socket is the way that keeps the sandbox.
+    /// </summary>
+    private async Task<string?> SaveAsync(VmRuntime vm, CancellationToken ct)
+    {
+        var qmp = RunningMonitor(vm);
+        var spec = vm.Spec!;
+        var partial = vm.Paths.StateFile + ".partial";
+        vm.Saving = true;
+        try
+        {
+            await WriteStateAsync(vm, qmp, spec, partial, ct);
+        }
+        catch
+        {
+            // Still running as before: a failed save changes nothing but leaves no partial file.
+            vm.Saving = false;
+            File.Delete(partial);
+            File.Delete(vm.Paths.SaveSocket);
+            if (vm.IsRunning)
+            {
+                await TryAsync(qmp, "cont");
+            }
+
+            throw;
+        }
+
+        // The state is on disk: end QEMU, freeing the host's memory. Its end is a save, not a stop.
+        await PowerOffAsync(vm);
+        return $"Saved {new FileInfo(vm.Paths.StateFile).Length / (1024 * 1024)} MiB.";
+    }
+
+    private async Task WriteStateAsync(VmRuntime vm, QmpClient qmp, VmSpec spec, string partial, CancellationToken ct)
+    {
+        File.Delete(vm.Paths.SaveSocket);
+        using (var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified))
+        {
+            listener.Bind(new UnixDomainSocketEndPoint(vm.Paths.SaveSocket));
+            listener.Listen(1);
+            // QEMU runs as the VM's uid: the socket is its to open, and nobody else's.
+            RunDirectory.SecureSocket(vm.Paths.SaveSocket, spec.Uid, spec.Uid);
+            var accept = listener.AcceptAsync(ct).AsTask();
+            await qmp.ExecuteAsync("migrate", new { uri = $"unix:{vm.Paths.SaveSocket}" }, ct);
+            using var connection = await accept.WaitAsync(TimeSpan.FromSeconds(30), ct);
+            await using (var file = new FileStream(partial, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20, useAsync: true))
+            await using (var stream = new NetworkStream(connection, ownsSocket: false))
+            {
+                await stream.CopyToAsync(file, ct);
+            }
+
+            File.Delete(vm.Paths.SaveSocket);
+        }
+
+        await WaitForMigrationAsync(qmp, ct);
+        RunDirectory.SecureFile(partial, spec.Uid, spec.Uid);
+        File.Move(partial, vm.Paths.StateFile, overwrite: true);
+    }
+
+    /// <summary>Restore: QEMU listens (as the VM's uid) for its saved state; the agent sends the file in.</summary>
+    private async Task RestoreStateAsync(VmRuntime vm, QmpClient qmp, CancellationToken ct)
+    {
+        await qmp.ExecuteAsync("migrate-incoming", new { uri = $"unix:{vm.Paths.RestoreSocket}" }, ct);
+        using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        await socket.ConnectAsync(new UnixDomainSocketEndPoint(vm.Paths.RestoreSocket), ct);
+        await using (var file = new FileStream(vm.Paths.StateFile, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, useAsync: true))
+        await using (var stream = new NetworkStream(socket, ownsSocket: false))
+        {
+            await file.CopyToAsync(stream, ct);
+        }
+
+        socket.Shutdown(SocketShutdown.Send);
+        await WaitForMigrationAsync(qmp, ct);
+        // The guest runs again: its saved state is spent (starting from it twice would fork its history).
+        File.Delete(vm.Paths.StateFile);
+        File.Delete(vm.Paths.RestoreSocket);
+    }
+
+    /// <summary>Until query-migrate says completed; its error, when it failed.</summary>
+    private static async Task WaitForMigrationAsync(QmpClient qmp, CancellationToken ct)
+    {
+        var deadline = DateTimeOffset.UtcNow + TimeSpan.FromMinutes(10);
+        while (DateTimeOffset.UtcNow < deadline)
+        {
+            var status = await qmp.ExecuteAsync("query-migrate", ct: ct);
+            switch (status.TryGetProperty("status", out var s) ? s.GetString() : null)
+            {
+                case "completed":
+                    return;
+                case "failed" or "cancelled":
+                    throw new InvalidOperationException($"QEMU could not move the state: {(status.TryGetProperty("error-desc", out var e) ? e.GetString() : "no reason given")}");
+            }
+
+            await Task.Delay(50, ct);
+        }
+
+        throw new TimeoutException("Moving the VM's state took over 10 minutes.");
     }
 
     private async Task<string?> ShutdownAsync(VmRuntime vm, CancellationToken ct)
@@ -477,7 +594,7 @@ public sealed partial class VmSupervisor(
                         vm.Stopping = true;
                         await TryAsync(qmp, "quit");
                         break;
-                    case "STOP" when !vm.Stopping:
+                    case "STOP" when !vm.Stopping && !vm.Saving:
                         await SetStateAsync(vm, VmPowerState.Paused);
                         break;
                     case "RESUME":
@@ -509,7 +626,8 @@ public sealed partial class VmSupervisor(
         vm.Qmp = null;
         if (vm.Stopping)
         {
-            await SetStateAsync(vm, VmPowerState.Stopped);
+            await SetStateAsync(vm, vm.Saving || File.Exists(vm.Paths.StateFile) ? VmPowerState.Saved : VmPowerState.Stopped);
+            vm.Saving = false;
         }
         else
         {
@@ -559,7 +677,8 @@ public sealed partial class VmSupervisor(
     }
 
     private VmReport Snapshot(VmRuntime vm) =>
-        new(vm.Id, vm.State, clock.GetUtcNow(), vm.Detail, vm.Process?.Pid, vm.Spec?.Uid);
+        new(vm.Id, vm.State, clock.GetUtcNow(), vm.Detail, vm.Process?.Pid, vm.Spec?.Uid,
+            vm.State == VmPowerState.Saved && File.Exists(vm.Paths.StateFile) ? new FileInfo(vm.Paths.StateFile).Length : null);
 
     private async Task TryAsync(QmpClient qmp, string command)
     {

@@ -34,6 +34,27 @@ public sealed class VmRulesTests
         Assert.Null(VmRules.Refusal(VmIn(VmStatus.ShuttingDown, VmVerb.Shutdown), VmVerb.PowerOff));
 
     [Fact]
+    public void A_saved_vm_is_restored_not_started_and_may_be_deleted() =>
+        Assert.Multiple(
+            () => Assert.Equal("Start needs the VM Stopped or Crashed; it is Saved. Restore it to go on where it was.", VmRules.Refusal(VmIn(VmStatus.Saved), VmVerb.Start)),
+            () => Assert.Null(VmRules.Refusal(VmIn(VmStatus.Saved), VmVerb.Restore)),
+            () => Assert.Null(VmRules.Refusal(VmIn(VmStatus.Saved), VmVerb.Delete)),
+            () => Assert.Equal("Save needs the VM Running or Paused; it is Stopped.", VmRules.Refusal(VmIn(VmStatus.Stopped), VmVerb.Save)));
+
+    [Fact]
+    public void A_failed_save_leaves_the_status_the_agent_last_saw()
+    {
+        var vm = VmIn(VmStatus.Running);
+        vm.Apply(new VmStatusObserved(VmPowerState.Running, null, DateTimeOffset.UnixEpoch));
+        var save = Guid.NewGuid();
+        vm.Apply(new VmOperationRequested(save, VmVerb.Save, Guid.NewGuid(), DateTimeOffset.UnixEpoch));
+        Assert.Equal(VmStatus.Saving, vm.Status);
+        vm.Apply(new VmOperationCompleted(save, VmVerb.Save, false, "disk full", DateTimeOffset.UnixEpoch));
+        Assert.Equal(VmStatus.Running, vm.Status);
+        Assert.Equal("Save failed: disk full", vm.LastError);
+    }
+
+    [Fact]
     public void Reset_may_interrupt_a_reboot_in_progress() =>
         Assert.Null(VmRules.Refusal(VmIn(VmStatus.Running, VmVerb.Reboot), VmVerb.Reset));
 

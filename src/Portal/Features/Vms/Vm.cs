@@ -22,6 +22,9 @@ public enum VmStatus
     Stopped,
     Crashed,
     Deleting,
+    Saving,
+    Saved,
+    Restoring,
     Unknown,
 }
 
@@ -68,6 +71,12 @@ public sealed class Vm
     public VmVerb? PendingVerb { get; set; }
 
     public string? LastError { get; set; }
+
+    /// <summary>What the agent last reported, to fall back on when a task fails half-way.</summary>
+    public VmPowerState? LastObserved { get; set; }
+
+    /// <summary>Size of the saved state while the VM is Saved.</summary>
+    public long? SavedBytes { get; set; }
 
     public DateTimeOffset UpdatedAt { get; set; }
 
@@ -116,6 +125,8 @@ public sealed class Vm
             VmVerb.Shutdown => VmStatus.ShuttingDown,
             VmVerb.PowerOff => VmStatus.Stopping,
             VmVerb.Delete => VmStatus.Deleting,
+            VmVerb.Save => VmStatus.Saving,
+            VmVerb.Restore => VmStatus.Restoring,
             _ => Status,
         };
     }
@@ -124,6 +135,8 @@ public sealed class Vm
     {
         UpdatedAt = e.At;
         StatusDetail = e.Detail;
+        SavedBytes = e.SavedBytes;
+        LastObserved = e.State;
         Status = VmRules.StatusAfterObservation(this, e.State);
     }
 
@@ -140,11 +153,9 @@ public sealed class Vm
         // A task that Power off or Reset interrupted was superseded, not a failure to show.
         if (!e.Succeeded && (current || !VmRules.Occupies(e.Verb)))
         {
-            LastError = $"{e.Verb} failed: {e.Message}";
-            if (Status is VmStatus.Creating or VmStatus.Deleting)
-            {
-                Status = VmStatus.Unknown;
-            }
+            LastError = $"{VmRules.Describe(e.Verb)} failed: {e.Message}";
+            // The task's own status ("Saving") is over: show what the agent last saw.
+            Status = LastObserved is { } observed ? VmRules.StatusAfterObservation(this, observed) : VmStatus.Unknown;
         }
     }
 

@@ -23,7 +23,7 @@ public sealed record VmCreated(
 
 public sealed record VmOperationRequested(Guid OperationId, VmVerb Verb, Guid By, DateTimeOffset At);
 
-public sealed record VmStatusObserved(VmPowerState State, string? Detail, DateTimeOffset At);
+public sealed record VmStatusObserved(VmPowerState State, string? Detail, DateTimeOffset At, long? SavedBytes = null);
 
 public sealed record VmOperationCompleted(Guid OperationId, VmVerb Verb, bool Succeeded, string? Message, DateTimeOffset At);
 

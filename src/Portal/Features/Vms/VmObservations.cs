@@ -22,12 +22,12 @@ public sealed class VmObservations(IDocumentStore store, ChangeNotifier<VmChange
                 return;
             }
 
-            if (VmRules.StatusAfterObservation(vm, report.State) == vm.Status && report.Detail == vm.StatusDetail)
+            if (VmRules.StatusAfterObservation(vm, report.State) == vm.Status && report.Detail == vm.StatusDetail && report.SavedBytes == vm.SavedBytes)
             {
                 return;
             }
 
-            stream.AppendOne(new VmStatusObserved(report.State, report.Detail, report.ObservedAt));
+            stream.AppendOne(new VmStatusObserved(report.State, report.Detail, report.ObservedAt, report.SavedBytes));
             await session.SaveChangesAsync(ct);
             notifier.Publish(new VmChanged(vm.Id, vm.OwnerId));
         });

@@ -28,8 +28,14 @@ public static class VmRules
         var running = vm.Status is VmStatus.Running or VmStatus.ShuttingDown;
         return verb switch
         {
+            VmVerb.Start when vm.Status is VmStatus.Saved =>
+                "Start needs the VM Stopped or Crashed; it is Saved. Restore it to go on where it was.",
             VmVerb.Start when vm.Status is not (VmStatus.Stopped or VmStatus.Crashed) =>
                 $"Start needs the VM Stopped or Crashed; it is {Describe(vm.Status)}.",
+            VmVerb.Save when vm.Status is not (VmStatus.Running or VmStatus.Paused) =>
+                $"Save needs the VM Running or Paused; it is {Describe(vm.Status)}.",
+            VmVerb.Restore when vm.Status is not VmStatus.Saved =>
+                $"Restore needs the VM Saved; it is {Describe(vm.Status)}.",
             VmVerb.Shutdown or VmVerb.Reboot or VmVerb.Pause when vm.Status is not VmStatus.Running =>
                 $"{Describe(verb)} needs the VM Running; it is {Describe(vm.Status)}.",
             VmVerb.Resume when vm.Status is not VmStatus.Paused =>
@@ -38,7 +44,7 @@ public static class VmRules
                 $"{Describe(verb)} needs the VM Running or Paused; it is {Describe(vm.Status)}.",
             VmVerb.PowerOff when vm.Status is not (VmStatus.Running or VmStatus.Paused or VmStatus.Starting or VmStatus.ShuttingDown) =>
                 $"Power off needs the VM Running, Paused, Starting or Shutting down; it is {Describe(vm.Status)}.",
-            VmVerb.Delete when vm.Status is not (VmStatus.Stopped or VmStatus.Crashed or VmStatus.Unknown) =>
+            VmVerb.Delete when vm.Status is not (VmStatus.Stopped or VmStatus.Crashed or VmStatus.Saved or VmStatus.Unknown) =>
                 $"Delete needs the VM Stopped; it is {Describe(vm.Status)}. Power it off first.",
             VmVerb.Create => "The VM exists already.",
             _ => null,
@@ -55,16 +61,18 @@ public static class VmRules
             {
                 VmPowerState.Creating => VmStatus.Creating,
                 VmPowerState.Stopped => VmStatus.Stopped,
-                VmPowerState.Starting => VmStatus.Starting,
+                VmPowerState.Starting => vm.PendingVerb == VmVerb.Restore ? VmStatus.Restoring : VmStatus.Starting,
                 VmPowerState.Running => vm.PendingVerb switch
                 {
                     VmVerb.Shutdown => VmStatus.ShuttingDown,
+                    VmVerb.Save => VmStatus.Saving,
                     VmVerb.PowerOff => VmStatus.Stopping,
                     _ => VmStatus.Running,
                 },
                 VmPowerState.Paused => VmStatus.Paused,
                 VmPowerState.ShuttingDown => VmStatus.ShuttingDown,
                 VmPowerState.Crashed => VmStatus.Crashed,
+                VmPowerState.Saved => VmStatus.Saved,
                 _ => vm.PendingVerb == VmVerb.Create ? VmStatus.Creating : VmStatus.Unknown,
             };
 

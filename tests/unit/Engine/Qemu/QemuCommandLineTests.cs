@@ -173,6 +173,15 @@ public sealed class QemuCommandLineTests
     }
 
     [Fact]
+    public void Restore_waits_for_its_state_with_incoming_defer_and_a_normal_start_does_not()
+    {
+        var restore = QemuCommandLine.Build(Small(), new VmPaths("/run/vm"), Accelerator.Tcg, new QemuLaunchOptions { IncomingDeferred = true });
+        var start = QemuCommandLine.Build(Small(), new VmPaths("/run/vm"), Accelerator.Tcg, QemuLaunchOptions.Default);
+        Assert.Contains("-incoming defer", string.Join(' ', restore));
+        Assert.DoesNotContain("-incoming", start);
+    }
+
+    [Fact]
     public void Start_paused_adds_S_and_sandbox_can_be_turned_off()
     {
         var argv = QemuCommandLine.Build(Small(), new VmPaths("/run/vm"), Accelerator.Tcg, new QemuLaunchOptions { StartPaused = true, Sandbox = false });
