@@ -43,6 +43,7 @@ public static class Extensions
                 .Index(v => v.OwnerId);
             options.Schema.For<PortalUser>().UniqueIndex(UniqueIndexType.Computed, "uq_user_name", u => u.UserName);
             options.Schema.For<ConsoleTicket>().UseOptimisticConcurrency(true);
+            options.Schema.For<HostRecord>().UseOptimisticConcurrency(true);
             // Dispatcher, reports and reconnects all write a command's state: a version check keeps one
             // from overwriting another (a lost "Succeeded" made a VM look busy for good).
             options.Schema.For<AgentCommand>().Index(c => c.State).UseOptimisticConcurrency(true);

@@ -20,6 +20,7 @@ public sealed class PaddockFixture : IAsyncLifetime
     public const string Dave = "dave";
     public const string Erin = "erin";
     public const string Frank = "frank";
+    public const string Gina = "gina";
 
     /// <summary>Tests set a short ticket life so that expiry can be observed.</summary>
     public static readonly TimeSpan TicketLifetime = TimeSpan.FromSeconds(2);
@@ -50,7 +51,7 @@ public sealed class PaddockFixture : IAsyncLifetime
         Directory.CreateDirectory(Artifacts);
         PortalUrl = $"http://127.0.0.1:{FreePort()}";
         var portal = Env("PADDOCK_TEST_PORTAL_DLL");
-        foreach (var (user, role) in new[] { (AdminUser, "admin"), (Alice, "member"), (Bob, "member"), (Carol, "member"), (Dave, "member"), (Erin, "member"), (Frank, "member") })
+        foreach (var (user, role) in new[] { (AdminUser, "admin"), (Alice, "member"), (Bob, "member"), (Carol, "member"), (Dave, "member"), (Erin, "member"), (Frank, "member"), (Gina, "member") })
         {
             await RunToEndAsync(portal, ["accounts", "add", "--user", user, "--role", role], Password);
         }
@@ -188,6 +189,14 @@ public sealed class PaddockFixture : IAsyncLifetime
                 var id = await CreateVmAsync(page, "carols-vm");
                 await Assertions.Expect(page.GetByRole(AriaRole.Status, new() { Name = "Status" })).ToHaveTextAsync("Running", new() { Timeout = 120_000 });
                 _shared = (page, id);
+            }
+
+            // Whatever an earlier test left it on, each test starts on the VM's page.
+            var (shared, vmId) = _shared.Value;
+            if (!shared.Url.EndsWith($"/vms/{vmId}", StringComparison.Ordinal))
+            {
+                await shared.GotoAsync($"/vms/{vmId}");
+                await InteractiveAsync(shared);
             }
 
             return _shared.Value;

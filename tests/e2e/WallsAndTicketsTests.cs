@@ -27,8 +27,12 @@ public sealed class WallsAndTicketsTests(PaddockFixture paddock) : IAsyncLifetim
         foreach (var path in new[] { "/vms/{0}", "/vms/{0}/console" })
         {
             var foreign = await bob.GotoAsync(string.Format(path, _vmId));
+            await PaddockFixture.InteractiveAsync(bob);
+            await bob.GetByRole(AriaRole.Heading, new() { Name = "Not found" }).WaitForAsync();
             var foreignText = await bob.Locator("main").InnerTextAsync();
             var missing = await bob.GotoAsync(string.Format(path, random));
+            await PaddockFixture.InteractiveAsync(bob);
+            await bob.GetByRole(AriaRole.Heading, new() { Name = "Not found" }).WaitForAsync();
             var missingText = await bob.Locator("main").InnerTextAsync();
             Assert.Equal(404, foreign!.Status);
             Assert.Equal(404, missing!.Status);

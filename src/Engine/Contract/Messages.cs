@@ -26,18 +26,24 @@ public enum VmVerb
     Save,
     /// <summary>Start QEMU from the saved state: the guest goes on where it was.</summary>
     Restore,
+    /// <summary>Take snapshot <see cref="VmCommand.Snapshot"/>: with RAM when running (QEMU's snapshot-save job), of the disks when stopped (qemu-img).</summary>
+    Snapshot,
+    /// <summary>Go back to snapshot <see cref="VmCommand.Snapshot"/>; what happened since is lost.</summary>
+    RevertSnapshot,
+    DeleteSnapshot,
     /// <summary>Replace the agent's copy of the spec (settings such as the restart policy); takes effect at once or at the next start.</summary>
     Configure,
 }
 
-/// <summary>A command for one VM. <paramref name="Spec"/> goes with Create and Configure, <paramref name="Keys"/> with SendKeys.</summary>
+/// <summary>A command for one VM. <paramref name="Spec"/> goes with Create and Configure, <paramref name="Keys"/> with SendKeys, <paramref name="Snapshot"/> (a name) with the snapshot verbs.</summary>
 public sealed record VmCommand(
     Guid OperationId,
     Guid VmId,
     VmVerb Verb,
     VmSpec? Spec = null,
     bool StartAfterCreate = false,
-    IReadOnlyList<string>? Keys = null);
+    IReadOnlyList<string>? Keys = null,
+    string? Snapshot = null);
 
 public sealed record CommandAck(Guid OperationId, bool Accepted, string? Refusal = null)
 {

@@ -40,6 +40,16 @@ public sealed partial class DiskImages(string qemuImgPath = "/usr/bin/qemu-img")
     internal static IReadOnlyList<string> BlankArgs(string path, long sizeBytes) =>
         ["create", "-f", "qcow2", New(path), Size(sizeBytes)];
 
+    /// <summary>qemu-img snapshot on a stopped VM's qcow2 disk: <paramref name="action"/> is -c (create), -a (apply) or -d (delete).</summary>
+    public Task SnapshotAsync(string path, char action, string tag, CancellationToken ct = default) =>
+        RunAsync("snapshot", SnapshotArgs(path, action, tag), ct);
+
+    internal static IReadOnlyList<string> SnapshotArgs(string path, char action, string tag) =>
+        action is 'c' or 'a' or 'd'
+            // qemu-img snapshot has no -f: --image-opts states the format all the same (never probe it).
+            ? ["snapshot", $"-{action}", tag, "--image-opts", $"driver=qcow2,file.driver=file,file.filename={Qemu.QemuOptionValue.Escape(Absolute(path, "image"), "image")}"]
+            : throw new ArgumentOutOfRangeException(nameof(action), action, "c, a or d");
+
     internal static IReadOnlyList<string> InfoArgs(string path, string format) =>
         ["info", "-U", "-f", Format(format), "--output=json", Absolute(path, "image")];
 

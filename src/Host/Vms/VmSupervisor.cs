@@ -159,6 +159,9 @@ public sealed partial class VmSupervisor(
                 VmVerb.SendKeys => await SendKeysAsync(vm, command.Keys ?? []),
                 VmVerb.Save => await SaveAsync(vm, ct),
                 VmVerb.Restore => await StartAsync(vm, ct, restore: true),
+                VmVerb.Snapshot => await SnapshotAsync(vm, 'c', "snapshot-save", SnapshotName(command), ct),
+                VmVerb.RevertSnapshot => await SnapshotAsync(vm, 'a', "snapshot-load", SnapshotName(command), ct),
+                VmVerb.DeleteSnapshot => await SnapshotAsync(vm, 'd', "snapshot-delete", SnapshotName(command), ct),
                 VmVerb.Configure => await ConfigureAsync(vm, command.Spec ?? throw new InvalidOperationException("Configure needs a VM spec."), ct),
                 VmVerb.Delete => await DeleteAsync(vm),
                 _ => throw new InvalidOperationException($"Unknown verb {command.Verb}."),
@@ -513,6 +516,84 @@ public sealed partial class VmSupervisor(
             vm.Lock.Release();
         }
     }
+
+    private static string SnapshotName(VmCommand command) =>
+        command.Snapshot is { } name && SnapshotPattern().IsMatch(name)
+            ? name
+            : throw new InvalidOperationException("A snapshot name is 1-32 characters: letters, digits, '.', '_' or '-'.");
+
+    /// <summary>
+    /// Snapshots live inside the VM's qcow2 disks. A running VM's go through QEMU's snapshot jobs
+    /// (with its RAM); a stopped VM's through qemu-img (disks only). The jobs answer {} at once and
+    /// report failure only in query-jobs (REFERENCE.md, QEMU 7.2).
+    /// </summary>
+    private async Task<string?> SnapshotAsync(VmRuntime vm, char diskAction, string job, string name, CancellationToken ct)
+    {
+        var spec = vm.Spec ?? throw new InvalidOperationException("The VM has not been created on this host.");
+        await vm.Lock.WaitAsync(ct);
+        try
+        {
+            if (vm.IsRunning && vm.Qmp is { } qmp)
+            {
+                var devices = spec.Disks.Select(d => d.Id).ToArray();
+                var id = $"{job}-{Guid.NewGuid():N}";
+                object arguments = job == "snapshot-delete"
+                    ? new Dictionary<string, object> { ["job-id"] = id, ["tag"] = name, ["devices"] = devices }
+                    : new Dictionary<string, object> { ["job-id"] = id, ["tag"] = name, ["vmstate"] = devices[0], ["devices"] = devices };
+                await qmp.ExecuteAsync(job, arguments, ct);
+                await WaitForJobAsync(qmp, id, ct);
+                return null;
+            }
+
+            if (File.Exists(vm.Paths.StateFile))
+            {
+                throw new InvalidOperationException("The VM is Saved: restore it first.");
+            }
+
+            foreach (var disk in spec.Disks)
+            {
+                await _disks.SnapshotAsync(vm.Paths.Disk(disk.Id), diskAction, name, ct);
+            }
+
+            return null;
+        }
+        finally
+        {
+            vm.Lock.Release();
+        }
+    }
+
+    private static async Task WaitForJobAsync(QmpClient qmp, string id, CancellationToken ct)
+    {
+        var deadline = DateTimeOffset.UtcNow + TimeSpan.FromMinutes(10);
+        while (DateTimeOffset.UtcNow < deadline)
+        {
+            var jobs = await qmp.ExecuteAsync("query-jobs", ct: ct);
+            var job = jobs.EnumerateArray().FirstOrDefault(j => j.GetProperty("id").GetString() == id);
+            if (job.ValueKind == System.Text.Json.JsonValueKind.Undefined)
+            {
+                throw new InvalidOperationException($"QEMU lost track of job {id}.");
+            }
+
+            if (job.GetProperty("status").GetString() == "concluded")
+            {
+                await qmp.ExecuteAsync("job-dismiss", new { id }, ct);
+                if (job.TryGetProperty("error", out var error))
+                {
+                    throw new InvalidOperationException(error.GetString());
+                }
+
+                return;
+            }
+
+            await Task.Delay(50, ct);
+        }
+
+        throw new TimeoutException($"QEMU's {id} took over 10 minutes.");
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")]
+    private static partial System.Text.RegularExpressions.Regex SnapshotPattern();
 
     private static object[] Qcodes(IEnumerable<string> keys) => [.. keys.Select(k => new { type = "qcode", data = k })];
 

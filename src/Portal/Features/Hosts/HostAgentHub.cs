@@ -29,8 +29,9 @@ public sealed class HostAgentHub(
         }
 
         var now = clock.GetUtcNow();
-        await using (var session = store.LightweightSession())
+        for (var attempt = 1; ; attempt++)
         {
+            await using var session = store.LightweightSession();
             var host = await session.LoadAsync<HostRecord>(registration.HostId) ?? new HostRecord { Id = registration.HostId, RegisteredAt = now };
             host.Name = registration.Name;
             host.ContractVersion = registration.ContractVersion;
@@ -42,9 +43,18 @@ public sealed class HostAgentHub(
             host.QemuVersion = registration.QemuVersion;
             host.Confinement = registration.Confinement;
             host.Connected = true;
+            host.ConnectionId = Context.ConnectionId;
             host.LastSeenAt = now;
             session.Store(host);
-            await session.SaveChangesAsync();
+            try
+            {
+                await session.SaveChangesAsync();
+                break;
+            }
+            catch (JasperFx.ConcurrencyException) when (attempt < 5)
+            {
+                // The old connection's goodbye landed meanwhile; write again on top of it.
+            }
         }
 
         Context.Items[HostIdKey] = registration.HostId;
@@ -74,12 +84,20 @@ public sealed class HostAgentHub(
         if (connections.Disconnected(Context.ConnectionId) is { } hostId)
         {
             await using var session = store.LightweightSession();
-            if (await session.LoadAsync<HostRecord>(hostId) is { } host)
+            // Only if the host has not come back on a new connection meanwhile (version-checked).
+            if (await session.LoadAsync<HostRecord>(hostId) is { } host && host.ConnectionId == Context.ConnectionId)
             {
                 host.Connected = false;
                 host.LastSeenAt = clock.GetUtcNow();
                 session.Store(host);
-                await session.SaveChangesAsync();
+                try
+                {
+                    await session.SaveChangesAsync();
+                }
+                catch (JasperFx.ConcurrencyException)
+                {
+                    // It registered again just now: it is connected.
+                }
             }
 
             hostNotifier.Publish(new HostsChanged());

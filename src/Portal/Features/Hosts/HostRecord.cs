@@ -25,6 +25,9 @@ public sealed class HostRecord
 
     public bool Connected { get; set; }
 
+    /// <summary>The SignalR connection the host is on: a late disconnect of an older one must not mark it away.</summary>
+    public string? ConnectionId { get; set; }
+
     public DateTimeOffset RegisteredAt { get; set; }
 
     public DateTimeOffset LastSeenAt { get; set; }

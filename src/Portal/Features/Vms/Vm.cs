@@ -5,6 +5,9 @@ using Paddock.Engine.Vms;
 namespace Paddock.Portal.Features.Vms;
 
 /// <summary>What a person sees of a VM: how it was asked for and how it is.</summary>
+/// <summary>A snapshot inside the VM's disks: with its memory (taken while it ran) or of its disks only.</summary>
+public sealed record VmSnapshot(string Name, bool WithMemory, DateTimeOffset TakenAt);
+
 /// <summary>How the VM behaves, as its owner set it.</summary>
 public sealed record VmSettings(int ShutdownTimeoutSeconds, RestartPolicy Restart, int MaxRestartsPerHour)
 {
@@ -82,6 +85,11 @@ public sealed class Vm
 
     public VmSettings Settings { get; set; } = VmSettings.Default;
 
+    public List<VmSnapshot> Snapshots { get; set; } = [];
+
+    /// <summary>The snapshot the VM last went back to or took: what a revert would return to.</summary>
+    public string? CurrentSnapshot { get; set; }
+
     /// <summary>Stream version, for optimistic appends.</summary>
     public int Version { get; set; }
 
@@ -157,6 +165,20 @@ public sealed class Vm
             // The task's own status ("Saving") is over: show what the agent last saw.
             Status = LastObserved is { } observed ? VmRules.StatusAfterObservation(this, observed) : VmStatus.Unknown;
         }
+    }
+
+    public void Apply(VmSnapshotTaken e)
+    {
+        Snapshots.Add(new VmSnapshot(e.Name, e.WithMemory, e.At));
+        CurrentSnapshot = e.Name;
+    }
+
+    public void Apply(VmSnapshotReverted e) => CurrentSnapshot = e.Name;
+
+    public void Apply(VmSnapshotDeleted e)
+    {
+        Snapshots.RemoveAll(s => s.Name == e.Name);
+        CurrentSnapshot = CurrentSnapshot == e.Name ? null : CurrentSnapshot;
     }
 
     public void Apply(VmSettingsChanged e)

@@ -3,14 +3,19 @@ using Paddock.Engine.Contract;
 
 namespace Paddock.Portal.Features.Vms;
 
+public sealed record SnapshotRequest(string Name);
+
 /// <summary>One of the console menu's key combinations, by its name (for example "Ctrl-Alt-F2").</summary>
 public sealed record KeysRequest(string Combination);
 
 /// <summary>A VM as the API shows it: the same words as the pages.</summary>
-public sealed record VmView(Guid Id, string Name, string Status, string? PendingOperation, string? LastError, int VCpus, int MemoryMiB, string Template, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt)
+public sealed record VmView(
+    Guid Id, string Name, string Status, string? PendingOperation, string? LastError, int VCpus, int MemoryMiB, string Template,
+    DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt, long? SavedBytes, IReadOnlyList<VmSnapshot> Snapshots, string? CurrentSnapshot)
 {
     public static VmView Of(Vm vm) => new(
-        vm.Id, vm.Name, vm.Status.ToString(), vm.PendingVerb?.ToString(), vm.LastError, vm.VCpus, vm.MemoryMiB, vm.TemplateName, vm.CreatedAt, vm.UpdatedAt);
+        vm.Id, vm.Name, vm.Status.ToString(), vm.PendingVerb?.ToString(), vm.LastError, vm.VCpus, vm.MemoryMiB, vm.TemplateName,
+        vm.CreatedAt, vm.UpdatedAt, vm.SavedBytes, vm.Snapshots, vm.CurrentSnapshot);
 }
 
 /// <summary>
@@ -60,13 +65,22 @@ public static class VmEndpoints
         });
 
         api.MapPost("/{id:guid}/{verb}", (Guid id, string verb, HttpContext http, VmService vms) =>
-            Enum.TryParse<VmVerb>(verb, ignoreCase: true, out var parsed) && parsed is not (VmVerb.Create or VmVerb.SendKeys or VmVerb.Configure)
+            Enum.TryParse<VmVerb>(verb, ignoreCase: true, out var parsed) && parsed is not (VmVerb.Create or VmVerb.SendKeys or VmVerb.Configure or VmVerb.Snapshot or VmVerb.RevertSnapshot or VmVerb.DeleteSnapshot)
                 ? Do(() => vms.RequestAsync(http.User, id, parsed, http.RequestAborted), id)
                 : Task.FromResult(Results.Problem(statusCode: 404, title: $"No operation '{verb}'. Use start, shutdown, reboot, pause, resume, reset, poweroff or delete.")))
             .AddEndpointFilter(RequireApiHeader);
 
         api.MapPost("/{id:guid}/keys", (Guid id, KeysRequest request, HttpContext http, VmService vms) =>
             Do(() => vms.SendKeysAsync(http.User, id, request.Combination, http.RequestAborted), id)).AddEndpointFilter(RequireApiHeader);
+
+        api.MapPost("/{id:guid}/snapshots", (Guid id, SnapshotRequest request, HttpContext http, VmService vms) =>
+            Do(() => vms.SnapshotAsync(http.User, id, VmVerb.Snapshot, request.Name, http.RequestAborted), id)).AddEndpointFilter(RequireApiHeader);
+
+        api.MapPost("/{id:guid}/snapshots/{name}/revert", (Guid id, string name, HttpContext http, VmService vms) =>
+            Do(() => vms.SnapshotAsync(http.User, id, VmVerb.RevertSnapshot, name, http.RequestAborted), id)).AddEndpointFilter(RequireApiHeader);
+
+        api.MapDelete("/{id:guid}/snapshots/{name}", (Guid id, string name, HttpContext http, VmService vms) =>
+            Do(() => vms.SnapshotAsync(http.User, id, VmVerb.DeleteSnapshot, name, http.RequestAborted), id)).AddEndpointFilter(RequireApiHeader);
 
         api.MapPut("/{id:guid}/settings", (Guid id, VmSettings settings, HttpContext http, VmService vms) =>
             Do(() => vms.ConfigureAsync(http.User, id, settings, http.RequestAborted), id)).AddEndpointFilter(RequireApiHeader);

@@ -29,6 +29,12 @@ public sealed record VmOperationCompleted(Guid OperationId, VmVerb Verb, bool Su
 
 public sealed record VmDeleted(Guid By, DateTimeOffset At);
 
+public sealed record VmSnapshotTaken(string Name, bool WithMemory, Guid OperationId, DateTimeOffset At);
+
+public sealed record VmSnapshotReverted(string Name, Guid OperationId, DateTimeOffset At);
+
+public sealed record VmSnapshotDeleted(string Name, Guid OperationId, DateTimeOffset At);
+
 public sealed record VmSettingsChanged(VmSettings Settings, Guid By, DateTimeOffset At);
 
 /// <summary>Published to live pages after a VM's stream changed.</summary>

@@ -60,6 +60,11 @@ public sealed class VmObservations(IDocumentStore store, ChangeNotifier<VmChange
             if (stream.Aggregate is { } vm)
             {
                 stream.AppendOne(new VmOperationCompleted(command.Id, command.Command.Verb, succeeded, report.Message, now));
+                if (succeeded && SnapshotEvent(command, vm, now) is { } snapshotEvent)
+                {
+                    stream.AppendOne(snapshotEvent);
+                }
+
                 if (succeeded && command.Command.Verb == VmVerb.Delete)
                 {
                     stream.AppendOne(new VmDeleted(command.Id, now));
@@ -73,6 +78,15 @@ public sealed class VmObservations(IDocumentStore store, ChangeNotifier<VmChange
             }
         });
     }
+
+    /// <summary>What a finished snapshot task changed in the VM's list of snapshots.</summary>
+    private static object? SnapshotEvent(AgentCommand command, Vm vm, DateTimeOffset now) => (command.Command.Verb, command.Command.Snapshot) switch
+    {
+        (VmVerb.Snapshot, { } name) => new VmSnapshotTaken(name, vm.LastObserved is VmPowerState.Running or VmPowerState.Paused, command.Id, now),
+        (VmVerb.RevertSnapshot, { } name) => new VmSnapshotReverted(name, command.Id, now),
+        (VmVerb.DeleteSnapshot, { } name) => new VmSnapshotDeleted(name, command.Id, now),
+        _ => null,
+    };
 
     private static async Task RetryOnConflict(Func<Task> work)
     {

@@ -46,12 +46,31 @@ public static class VmRules
                 $"Power off needs the VM Running, Paused, Starting or Shutting down; it is {Describe(vm.Status)}.",
             VmVerb.Delete when vm.Status is not (VmStatus.Stopped or VmStatus.Crashed or VmStatus.Saved or VmStatus.Unknown) =>
                 $"Delete needs the VM Stopped; it is {Describe(vm.Status)}. Power it off first.",
+            VmVerb.Snapshot or VmVerb.RevertSnapshot or VmVerb.DeleteSnapshot when vm.Status is not (VmStatus.Running or VmStatus.Paused or VmStatus.Stopped) =>
+                $"{Describe(verb)} needs the VM Running, Paused or Stopped; it is {Describe(vm.Status)}.",
             VmVerb.Create => "The VM exists already.",
             _ => null,
         };
     }
 
     public static bool Allows(Vm vm, VmVerb verb) => Refusal(vm, verb) is null;
+
+    /// <summary>Null when the snapshot operation fits the VM's snapshots, otherwise why not.</summary>
+    public static string? SnapshotRefusal(Vm vm, VmVerb verb, string name)
+    {
+        var existing = vm.Snapshots.FirstOrDefault(s => s.Name == name);
+        return verb switch
+        {
+            VmVerb.Snapshot when existing is not null => $"Snapshot name: '{name}' is taken.",
+            VmVerb.RevertSnapshot or VmVerb.DeleteSnapshot when existing is null => $"No snapshot '{name}'.",
+            // A snapshot with memory brings back a running guest; one without, powered-off disks.
+            VmVerb.RevertSnapshot when existing!.WithMemory && vm.Status is VmStatus.Stopped =>
+                $"'{name}' holds the guest's memory: start the VM, then revert.",
+            VmVerb.RevertSnapshot when !existing!.WithMemory && vm.Status is not VmStatus.Stopped =>
+                $"'{name}' holds only the disks: power the VM off, then revert.",
+            _ => null,
+        };
+    }
 
     /// <summary>The status after the agent reported <paramref name="state"/>: a pending delete wins over what the process does meanwhile.</summary>
     public static VmStatus StatusAfterObservation(Vm vm, VmPowerState state) =>
@@ -80,6 +99,8 @@ public static class VmRules
     {
         VmVerb.PowerOff => "Power off",
         VmVerb.SendKeys => "Send keys",
+        VmVerb.RevertSnapshot => "Revert to snapshot",
+        VmVerb.DeleteSnapshot => "Delete snapshot",
         _ => verb.ToString(),
     };
 

@@ -25,7 +25,7 @@ public sealed class VmRequestException(string message, string? field = null) : E
 public sealed class VmNotFoundException() : Exception("No such VM.");
 
 /// <summary>Decides what people ask of their VMs: load, decide, append, save, then tell the agent.</summary>
-public sealed class VmService(
+public sealed partial class VmService(
     IDocumentStore store,
     IOptions<PortalOptions> options,
     CommandDispatcher dispatcher,
@@ -166,6 +166,21 @@ public sealed class VmService(
             ? RequestAsync(user, vmId, VmVerb.SendKeys, ct, keys: keys)
             : throw new VmRequestException($"Keys: '{combination}' is not one of {string.Join(", ", KeyCombinations.Keys)}.", "keys");
 
+    [System.Text.RegularExpressions.GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")]
+    private static partial System.Text.RegularExpressions.Regex SnapshotName();
+
+    public static string? ValidateSnapshotName(string? name) =>
+        name is not null && SnapshotName().IsMatch(name) ? null : "Snapshot name: 1-32 letters, digits, '.', '_' or '-', starting with a letter or digit.";
+
+    /// <summary>Takes, reverts to or deletes a snapshot of the caller's VM.</summary>
+    public Task SnapshotAsync(ClaimsPrincipal user, Guid vmId, VmVerb verb, string name, CancellationToken ct = default)
+    {
+        Check(ValidateSnapshotName(name), "name");
+        return verb is VmVerb.Snapshot or VmVerb.RevertSnapshot or VmVerb.DeleteSnapshot
+            ? RequestAsync(user, vmId, verb, ct, snapshot: name)
+            : throw new ArgumentOutOfRangeException(nameof(verb));
+    }
+
     /// <summary>Changes the VM's settings; the agent gets them at once (restart policy) or at the next boot.</summary>
     public Task ConfigureAsync(ClaimsPrincipal user, Guid vmId, VmSettings settings, CancellationToken ct = default)
     {
@@ -174,9 +189,10 @@ public sealed class VmService(
     }
 
     /// <summary>Asks for <paramref name="verb"/> on the caller's VM; refuses with the reason when the VM's status does not allow it.</summary>
-    public async Task RequestAsync(ClaimsPrincipal user, Guid vmId, VmVerb verb, CancellationToken ct = default, string[]? keys = null, VmSettings? settings = null)
+    public async Task RequestAsync(ClaimsPrincipal user, Guid vmId, VmVerb verb, CancellationToken ct = default, string[]? keys = null, VmSettings? settings = null, string? snapshot = null)
     {
-        if (verb is VmVerb.SendKeys && keys is null || verb is VmVerb.Configure && settings is null)
+        if (verb is VmVerb.SendKeys && keys is null || verb is VmVerb.Configure && settings is null
+            || verb is VmVerb.Snapshot or VmVerb.RevertSnapshot or VmVerb.DeleteSnapshot && snapshot is null)
         {
             throw new VmRequestException($"{VmRules.Describe(verb)} needs its details; use its own call.");
         }
@@ -189,9 +205,9 @@ public sealed class VmService(
             throw new VmNotFoundException();
         }
 
-        if (VmRules.Refusal(vm, verb) is { } refusal)
+        if ((VmRules.Refusal(vm, verb) ?? (snapshot is null ? null : VmRules.SnapshotRefusal(vm, verb, snapshot))) is { } refusal)
         {
-            throw new VmRequestException(refusal);
+            throw new VmRequestException(refusal, refusal.StartsWith("Snapshot name", StringComparison.Ordinal) ? "name" : null);
         }
 
         var now = clock.GetUtcNow();
@@ -209,7 +225,7 @@ public sealed class VmService(
             };
         }
 
-        session.Insert(NewCommand(operation, vm.Id, vm.HostId, new VmCommand(operation, vm.Id, verb, spec, Keys: keys), now));
+        session.Insert(NewCommand(operation, vm.Id, vm.HostId, new VmCommand(operation, vm.Id, verb, spec, Keys: keys, Snapshot: snapshot), now));
         try
         {
             await session.SaveChangesAsync(ct);
