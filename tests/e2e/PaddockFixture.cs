@@ -21,6 +21,7 @@ public sealed class PaddockFixture : IAsyncLifetime
     public const string Erin = "erin";
     public const string Frank = "frank";
     public const string Gina = "gina";
+    public const string Hank = "hank";
 
     /// <summary>Tests set a short ticket life so that expiry can be observed.</summary>
     public static readonly TimeSpan TicketLifetime = TimeSpan.FromSeconds(2);
@@ -51,7 +52,7 @@ public sealed class PaddockFixture : IAsyncLifetime
         Directory.CreateDirectory(Artifacts);
         PortalUrl = $"http://127.0.0.1:{FreePort()}";
         var portal = Env("PADDOCK_TEST_PORTAL_DLL");
-        foreach (var (user, role) in new[] { (AdminUser, "admin"), (Alice, "member"), (Bob, "member"), (Carol, "member"), (Dave, "member"), (Erin, "member"), (Frank, "member"), (Gina, "member") })
+        foreach (var (user, role) in new[] { (AdminUser, "admin"), (Alice, "member"), (Bob, "member"), (Carol, "member"), (Dave, "member"), (Erin, "member"), (Frank, "member"), (Gina, "member"), (Hank, "member") })
         {
             await RunToEndAsync(portal, ["accounts", "add", "--user", user, "--role", role], Password);
         }

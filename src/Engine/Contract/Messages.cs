@@ -35,7 +35,7 @@ public enum VmVerb
     Configure,
 }
 
-/// <summary>A command for one VM. <paramref name="Spec"/> goes with Create and Configure, <paramref name="Keys"/> with SendKeys, <paramref name="Snapshot"/> (a name) with the snapshot verbs.</summary>
+/// <summary>A command for one VM. <paramref name="Spec"/> goes with Create and Configure, <paramref name="Keys"/> with SendKeys, <paramref name="Snapshot"/> (a name) with the snapshot verbs; a Create with <paramref name="CloneFrom"/> copies that stopped VM's disks in full.</summary>
 public sealed record VmCommand(
     Guid OperationId,
     Guid VmId,
@@ -43,7 +43,8 @@ public sealed record VmCommand(
     VmSpec? Spec = null,
     bool StartAfterCreate = false,
     IReadOnlyList<string>? Keys = null,
-    string? Snapshot = null);
+    string? Snapshot = null,
+    Guid? CloneFrom = null);
 
 public sealed record CommandAck(Guid OperationId, bool Accepted, string? Refusal = null)
 {

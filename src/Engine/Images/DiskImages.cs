@@ -40,6 +40,13 @@ public sealed partial class DiskImages(string qemuImgPath = "/usr/bin/qemu-img")
     internal static IReadOnlyList<string> BlankArgs(string path, long sizeBytes) =>
         ["create", "-f", "qcow2", New(path), Size(sizeBytes)];
 
+    /// <summary>A full, independent copy of a qcow2 disk: its backing chain is merged in, so the copy needs no base image.</summary>
+    public Task CopyAsync(string sourcePath, string targetPath, CancellationToken ct = default) =>
+        RunAsync("convert", CopyArgs(sourcePath, targetPath), ct);
+
+    internal static IReadOnlyList<string> CopyArgs(string sourcePath, string targetPath) =>
+        ["convert", "-f", "qcow2", "-O", "qcow2", Absolute(sourcePath, "source image"), New(targetPath)];
+
     /// <summary>qemu-img snapshot on a stopped VM's qcow2 disk: <paramref name="action"/> is -c (create), -a (apply) or -d (delete).</summary>
     public Task SnapshotAsync(string path, char action, string tag, CancellationToken ct = default) =>
         RunAsync("snapshot", SnapshotArgs(path, action, tag), ct);

@@ -148,7 +148,7 @@ public sealed partial class VmSupervisor(
         {
             var message = command.Verb switch
             {
-                VmVerb.Create => await CreateAsync(vm, command.Spec!, command.StartAfterCreate, ct),
+                VmVerb.Create => await CreateAsync(vm, command.Spec!, command.StartAfterCreate, ct, command.CloneFrom),
                 VmVerb.Start => await StartAsync(vm, ct),
                 VmVerb.Shutdown => await ShutdownAsync(vm, ct),
                 VmVerb.Reboot => await RebootAsync(vm, ct),
@@ -183,12 +183,26 @@ public sealed partial class VmSupervisor(
         await Reporter.ReportOperationAsync(outcome);
     }
 
-    private async Task<string?> CreateAsync(VmRuntime vm, VmSpec spec, bool start, CancellationToken ct)
+    private async Task<string?> CreateAsync(VmRuntime vm, VmSpec spec, bool start, CancellationToken ct, Guid? cloneFrom = null)
     {
         VmSpecValidator.Validate(spec);
+        // A clone copies its source's disks: the source stays stopped meanwhile (its lock is held).
+        var source = cloneFrom is { } sourceId
+            ? _vms.GetValueOrDefault(sourceId) ?? throw new InvalidOperationException("The VM to clone is not on this host.")
+            : null;
+        if (source is not null)
+        {
+            await source.Lock.WaitAsync(ct);
+        }
+
         await vm.Lock.WaitAsync(ct);
         try
         {
+            if (source is { IsRunning: true } or { State: VmPowerState.Saved })
+            {
+                throw new InvalidOperationException("The VM to clone must be stopped.");
+            }
+
             if (vm.Spec is null)
             {
                 await SetStateAsync(vm, VmPowerState.Creating);
@@ -196,7 +210,11 @@ public sealed partial class VmSupervisor(
                 foreach (var disk in spec.Disks)
                 {
                     var target = vm.Paths.Disk(disk.Id);
-                    if (disk.BaseImage is { } baseImage)
+                    if (source is not null)
+                    {
+                        await _disks.CopyAsync(source.Paths.Disk(disk.Id), target, ct);
+                    }
+                    else if (disk.BaseImage is { } baseImage)
                     {
                         var basePath = _images.Resolve(baseImage);
                         if (!File.Exists(basePath))
@@ -223,6 +241,7 @@ public sealed partial class VmSupervisor(
         finally
         {
             vm.Lock.Release();
+            source?.Lock.Release();
         }
 
         if (start)

@@ -65,6 +65,9 @@ public sealed class Vm
 
     public DateTimeOffset CreatedAt { get; set; }
 
+    /// <summary>The VM this one was cloned from, if it was.</summary>
+    public Guid? ClonedFrom { get; set; }
+
     public VmStatus Status { get; set; }
 
     public string? StatusDetail { get; set; }
@@ -111,6 +114,7 @@ public sealed class Vm
         Uid = e.Uid,
         Mac = e.Mac,
         CreatedAt = e.At,
+        ClonedFrom = e.ClonedFrom,
         UpdatedAt = e.At,
         Status = VmStatus.Creating,
     };

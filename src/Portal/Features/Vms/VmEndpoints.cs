@@ -5,6 +5,8 @@ namespace Paddock.Portal.Features.Vms;
 
 public sealed record SnapshotRequest(string Name);
 
+public sealed record CloneRequest(string Name);
+
 /// <summary>One of the console menu's key combinations, by its name (for example "Ctrl-Alt-F2").</summary>
 public sealed record KeysRequest(string Combination);
 
@@ -81,6 +83,23 @@ public static class VmEndpoints
 
         api.MapDelete("/{id:guid}/snapshots/{name}", (Guid id, string name, HttpContext http, VmService vms) =>
             Do(() => vms.SnapshotAsync(http.User, id, VmVerb.DeleteSnapshot, name, http.RequestAborted), id)).AddEndpointFilter(RequireApiHeader);
+
+        api.MapPost("/{id:guid}/clone", async (Guid id, CloneRequest request, HttpContext http, VmService vms) =>
+        {
+            try
+            {
+                var clone = await vms.CloneAsync(http.User, id, request.Name, http.RequestAborted);
+                return Results.Created($"/api/vms/{clone}", new { id = clone });
+            }
+            catch (VmNotFoundException)
+            {
+                return NotFound();
+            }
+            catch (VmRequestException e)
+            {
+                return Refused(e);
+            }
+        }).AddEndpointFilter(RequireApiHeader);
 
         api.MapPut("/{id:guid}/settings", (Guid id, VmSettings settings, HttpContext http, VmService vms) =>
             Do(() => vms.ConfigureAsync(http.User, id, settings, http.RequestAborted), id)).AddEndpointFilter(RequireApiHeader);

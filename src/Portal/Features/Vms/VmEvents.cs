@@ -19,7 +19,8 @@ public sealed record VmCreated(
     int Uid,
     string Mac,
     Guid By,
-    DateTimeOffset At);
+    DateTimeOffset At,
+    Guid? ClonedFrom = null);
 
 public sealed record VmOperationRequested(Guid OperationId, VmVerb Verb, Guid By, DateTimeOffset At);
 

@@ -79,10 +79,35 @@ public sealed partial class VmService(
         Check(ValidateName(request.Name), "name");
         Check(ValidateVCpus(request.VCpus), "vcpus");
         Check(ValidateMemory(request.MemoryMiB), "memory");
-
-        var owner = user.UserId();
         var template = options.Value.Template;
-        var name = request.Name.Trim();
+        return await DefineAsync(user, request.Name.Trim(), template.Name, template.Image, request.VCpus, request.MemoryMiB, template.DiskBytes, null, ct);
+    }
+
+    /// <summary>
+    /// A full copy of the caller's stopped VM with a new identity: id, name, MAC address, label and
+    /// uid. It lands on the source's host (the disks are there) and stays stopped.
+    /// </summary>
+    public async Task<Guid> CloneAsync(ClaimsPrincipal user, Guid sourceId, string name, CancellationToken ct = default)
+    {
+        Check(ValidateName(name), "name");
+        Vm source;
+        await using (var session = store.QuerySession())
+        {
+            source = await FindAsync(session, user, sourceId, ct) ?? throw new VmNotFoundException();
+        }
+
+        if (source.Status is not VmStatus.Stopped || source.PendingVerb is not null)
+        {
+            throw new VmRequestException($"Clone needs the VM Stopped; it is {VmRules.Describe(source.Status)}.");
+        }
+
+        return await DefineAsync(user, name.Trim(), source.TemplateName, source.BaseImage, source.VCpus, source.MemoryMiB, source.DiskBytes, source, ct);
+    }
+
+    private async Task<Guid> DefineAsync(
+        ClaimsPrincipal user, string name, string templateName, string baseImage, int vcpus, int memoryMiB, long diskBytes, Vm? cloneOf, CancellationToken ct)
+    {
+        var owner = user.UserId();
 
         // A label collision (two creates drew the same pair) is retried with a fresh draw; the
         // database's unique index, not this process, is what makes the pair the VM's alone.
@@ -94,16 +119,22 @@ public sealed partial class VmService(
                 throw NameTaken(name);
             }
 
-            var host = await PickHostAsync(session, ct);
+            var hostId = cloneOf?.HostId ?? (await PickHostAsync(session, ct)).Id;
             var vmId = Guid.NewGuid();
             var labelIndex = RandomNumberGenerator.GetInt32(IsolationLabels.PairCount);
             var uid = IsolationLabels.UidFor(IsolationLabels.FromIndex(labelIndex), options.Value.VmUidBase);
             var now = clock.GetUtcNow();
             var created = new VmCreated(
-                vmId, owner, name, template.Name, template.Image, request.VCpus, request.MemoryMiB, template.DiskBytes,
-                VmSpec.DefaultMachineType, host.Id, labelIndex, uid, RandomMac(), owner, now);
+                vmId, owner, name, templateName, baseImage, vcpus, memoryMiB, diskBytes,
+                cloneOf?.MachineType ?? VmSpec.DefaultMachineType, hostId, labelIndex, uid, RandomMac(), owner, now, cloneOf?.Id);
             var operation = Guid.NewGuid();
             var spec = SpecOf(Vm.Create(created));
+            if (cloneOf is not null)
+            {
+                // The clone's disks are full copies: they need no base image.
+                spec = spec with { Disks = [.. spec.Disks.Select(d => d with { BaseImage = null })] };
+            }
+
             try
             {
                 VmSpecValidator.Validate(spec);
@@ -114,7 +145,8 @@ public sealed partial class VmService(
             }
 
             session.Events.StartStream<Vm>(vmId, created, new VmOperationRequested(operation, VmVerb.Create, owner, now));
-            session.Insert(NewCommand(operation, created.VmId, host.Id, new VmCommand(operation, vmId, VmVerb.Create, spec, StartAfterCreate: true), now));
+            session.Insert(NewCommand(operation, created.VmId, hostId,
+                new VmCommand(operation, vmId, VmVerb.Create, spec, StartAfterCreate: cloneOf is null, CloneFrom: cloneOf?.Id), now));
             try
             {
                 await session.SaveChangesAsync(ct);
