@@ -7,22 +7,20 @@ namespace Paddock.E2e;
 [Collection(PaddockCollection.Name)]
 public sealed partial class CloneTests(PaddockFixture paddock)
 {
-    private static readonly TimeSpan Boot = TimeSpan.FromSeconds(120);
-
     [Fact]
     public async Task A_clone_of_a_stopped_vm_is_a_full_copy_with_its_own_identity_and_boots()
     {
         var page = await paddock.SignInAsync(PaddockFixture.Hank);
         var sourceId = await PaddockFixture.CreateVmAsync(page, "origin");
         var sourceDir = Path.Combine(paddock.VmsDir, sourceId.ToString());
-        await ExpectStatusAsync(page, "Running");
-        await Eventually.Async(() => GuestSerial.Banners(Path.Combine(sourceDir, "serial.log")) == 1, Boot, "the guest's shell");
+        await PaddockFixture.ExpectStatusAsync(page, "Running");
+        await Eventually.Async(() => GuestSerial.Banners(Path.Combine(sourceDir, "serial.log")) == 1, PaddockFixture.Boot, "the guest's shell");
 
         // Something the guest wrote onto its own disk, 100 MiB in.
         await GuestSerial.RunAsync(sourceDir, "echo clone-marker | dd of=/dev/vda bs=1M seek=100 conv=fsync 2>/dev/null; echo done-\"dd\"", until: "done-dd");
         await page.GetByRole(AriaRole.Button, new() { Name = "Power off" }).ClickAsync();
         await page.GetByRole(AriaRole.Dialog).GetByRole(AriaRole.Button, new() { Name = "Power off" }).ClickAsync();
-        await ExpectStatusAsync(page, "Stopped");
+        await PaddockFixture.ExpectStatusAsync(page, "Stopped");
         var sourceDetails = await page.GetByRole(AriaRole.Table, new() { Name = "Details" }).InnerTextAsync();
 
         await page.GetByRole(AriaRole.Button, new() { Name = "Clone" }).ClickAsync();
@@ -31,7 +29,7 @@ public sealed partial class CloneTests(PaddockFixture paddock)
         await page.WaitForURLAsync(new Regex($"/vms/(?!{sourceId})[0-9a-f-]{{36}}$"));
         var cloneId = Guid.Parse(page.Url[^36..]);
         await Assertions.Expect(page.GetByRole(AriaRole.Heading, new() { Name = "copy" })).ToBeVisibleAsync();
-        await ExpectStatusAsync(page, "Stopped");
+        await PaddockFixture.ExpectStatusAsync(page, "Stopped");
 
         // Its own identity: MAC, uid and label differ from the source's.
         var cloneDetails = await page.GetByRole(AriaRole.Table, new() { Name = "Details" }).InnerTextAsync();
@@ -42,17 +40,17 @@ public sealed partial class CloneTests(PaddockFixture paddock)
 
         // A full copy: no backing file, and the guest's bytes are in it.
         var cloneDisk = Path.Combine(paddock.VmsDir, cloneId.ToString(), "disk-disk0.qcow2");
-        Assert.DoesNotContain("backing", await RunAsync("qemu-img", "info", "-U", "-f", "qcow2", cloneDisk));
+        Assert.DoesNotContain("backing", await PaddockFixture.RunAsync("qemu-img", "info", "-U", "-f", "qcow2", cloneDisk));
         var extract = Path.Combine(Path.GetTempPath(), $"clone-{cloneId}.raw");
         // qemu-img 7.2's dd counts the skipped blocks into count: 101 reads the 100th MiB.
-        await RunAsync("qemu-img", "dd", "-f", "qcow2", "-O", "raw", "bs=1M", "skip=100", "count=101", $"if={cloneDisk}", $"of={extract}");
+        await PaddockFixture.RunAsync("qemu-img", "dd", "-f", "qcow2", "-O", "raw", "bs=1M", "skip=100", "count=101", $"if={cloneDisk}", $"of={extract}");
         Assert.Contains("clone-marker", File.ReadAllText(extract));
         File.Delete(extract);
 
         // And it boots under its own uid.
         await page.GetByRole(AriaRole.Button, new() { Name = "Start" }).ClickAsync();
-        await ExpectStatusAsync(page, "Running");
-        await Eventually.Async(() => GuestSerial.Banners(Path.Combine(paddock.VmsDir, cloneId.ToString(), "serial.log")) == 1, Boot, "the clone's shell");
+        await PaddockFixture.ExpectStatusAsync(page, "Running");
+        await Eventually.Async(() => GuestSerial.Banners(Path.Combine(paddock.VmsDir, cloneId.ToString(), "serial.log")) == 1, PaddockFixture.Boot, "the clone's shell");
 
         var api = page.APIRequest;
         Assert.Equal(202, (await api.PostAsync($"/api/vms/{cloneId}/poweroff", new() { Headers = PaddockFixture.ApiHeaders })).Status);
@@ -63,25 +61,6 @@ public sealed partial class CloneTests(PaddockFixture paddock)
         }
 
         await page.Context.CloseAsync();
-    }
-
-    private static async Task ExpectStatusAsync(IPage page, string status) =>
-        await Assertions.Expect(page.GetByRole(AriaRole.Status, new() { Name = "Status" })).ToHaveTextAsync(status, new() { Timeout = (int)Boot.TotalMilliseconds });
-
-    private static async Task<string> RunAsync(string program, params string[] args)
-    {
-        var start = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in args)
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        using var process = Process.Start(start)!;
-        var output = await process.StandardOutput.ReadToEndAsync();
-        var error = await process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        Assert.True(process.ExitCode == 0, $"{program} failed: {error}");
-        return output;
     }
 
     [GeneratedRegex(@"52:54:00(:[0-9a-f]{2}){3}")]

@@ -120,6 +120,38 @@ public sealed class PaddockFixture : IAsyncLifetime
         return page;
     }
 
+    /// <summary>How long a page may take to show a status that needs a guest to boot (TCG on two busy cores).</summary>
+    public static readonly TimeSpan Boot = TimeSpan.FromSeconds(120);
+
+    /// <summary>The VM page's status chip comes to say <paramref name="status"/>, pushed, without a reload.</summary>
+    public static async Task ExpectStatusAsync(IPage page, string status) =>
+        await Assertions.Expect(page.GetByRole(AriaRole.Status, new() { Name = "Status" })).ToHaveTextAsync(status, new() { Timeout = (int)Boot.TotalMilliseconds });
+
+    /// <summary>The newest task named <paramref name="task"/> in the VM page's task list ends with an outcome containing <paramref name="outcome"/>.</summary>
+    public static async Task ExpectTaskAsync(IPage page, string task, string outcome)
+    {
+        var row = page.GetByRole(AriaRole.Table, new() { Name = "Tasks" }).GetByRole(AriaRole.Row)
+            .Filter(new() { Has = page.GetByRole(AriaRole.Cell, new() { Name = task, Exact = true }) }).First;
+        await Assertions.Expect(row).ToContainTextAsync(outcome, new() { Timeout = (int)Boot.TotalMilliseconds });
+    }
+
+    /// <summary>Runs a host program to its end and returns its output; a failure fails the test with its error output.</summary>
+    public static async Task<string> RunAsync(string program, params string[] args)
+    {
+        var start = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        using var process = Process.Start(start)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        Assert.True(process.ExitCode == 0, $"{program} failed: {await error}");
+        return (await output).Trim();
+    }
+
     /// <summary>The header every mutating API call carries.</summary>
     public static readonly Dictionary<string, string> ApiHeaders = new() { ["X-Paddock-Api"] = "1" };
 

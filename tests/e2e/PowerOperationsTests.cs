@@ -9,8 +9,6 @@ namespace Paddock.E2e;
 [Collection(PaddockCollection.Name)]
 public sealed class PowerOperationsTests(PaddockFixture paddock)
 {
-    private static readonly TimeSpan Boot = TimeSpan.FromSeconds(120);
-
     [Fact]
     public async Task Pause_resume_reboot_shutdown_timeout_power_off_interrupting_shutdown_and_crash_restart_act_on_the_guest()
     {
@@ -18,62 +16,62 @@ public sealed class PowerOperationsTests(PaddockFixture paddock)
         var vmId = await PaddockFixture.CreateVmAsync(page, "ops-vm");
         var runDir = Path.Combine(paddock.VmsDir, vmId.ToString());
         var serialLog = Path.Combine(runDir, "serial.log");
-        await ExpectStatusAsync(page, "Running");
-        await Eventually.Async(() => GuestSerial.Banners(serialLog) == 1, Boot, "the guest's shell");
+        await PaddockFixture.ExpectStatusAsync(page, "Running");
+        await Eventually.Async(() => GuestSerial.Banners(serialLog) == 1, PaddockFixture.Boot, "the guest's shell");
 
         // Pause: a counter the guest writes to its serial port stops; Resume: it goes on.
         await GuestSerial.StartCounterAsync(runDir);
         await Eventually.Async(() => GuestSerial.LastTick(serialLog) > 2, TimeSpan.FromSeconds(30), "the counter to run");
         await ClickAsync(page, "Pause");
-        await ExpectStatusAsync(page, "Paused");
+        await PaddockFixture.ExpectStatusAsync(page, "Paused");
         var frozen = GuestSerial.LastTick(serialLog);
         await Task.Delay(TimeSpan.FromSeconds(2)); // an absence can only be seen over time
         Assert.Equal(frozen, GuestSerial.LastTick(serialLog));
         await ClickAsync(page, "Resume");
-        await ExpectStatusAsync(page, "Running");
+        await PaddockFixture.ExpectStatusAsync(page, "Running");
         await Eventually.Async(() => GuestSerial.LastTick(serialLog) > frozen + 2, TimeSpan.FromSeconds(30), "the counter to go on");
-        await ExpectTaskAsync(page, "Pause", "Done");
-        await ExpectTaskAsync(page, "Resume", "Done");
+        await PaddockFixture.ExpectTaskAsync(page, "Pause", "Done");
+        await PaddockFixture.ExpectTaskAsync(page, "Resume", "Done");
 
         // Reboot asks the guest (Ctrl-Alt-Del); the boot banner shows again.
         await ClickAsync(page, "Reboot");
-        await Eventually.Async(() => GuestSerial.Banners(serialLog) == 2, Boot, "the guest to boot again");
-        await ExpectTaskAsync(page, "Reboot", "Done");
+        await Eventually.Async(() => GuestSerial.Banners(serialLog) == 2, PaddockFixture.Boot, "the guest to boot again");
+        await PaddockFixture.ExpectTaskAsync(page, "Reboot", "Done");
 
         // Send keys from the console's menu reach the guest: Ctrl-Alt-Del makes its init reboot.
         await page.GetByRole(AriaRole.Link, new() { Name = "Console", Exact = true }).ClickAsync();
         await Assertions.Expect(page.GetByRole(AriaRole.Status, new() { Name = "Console state" })).ToHaveTextAsync("Connected", new() { Timeout = 30_000 });
         await page.GetByRole(AriaRole.Button, new() { Name = "Send keys" }).ClickAsync();
         await page.GetByRole(AriaRole.Menuitem, new() { Name = "Ctrl-Alt-Del" }).ClickAsync();
-        await Eventually.Async(() => GuestSerial.Banners(serialLog) == 3, Boot, "the guest to boot after Ctrl-Alt-Del");
+        await Eventually.Async(() => GuestSerial.Banners(serialLog) == 3, PaddockFixture.Boot, "the guest to boot after Ctrl-Alt-Del");
         await page.GetByRole(AriaRole.Link, new() { Name = "Back to the VM" }).ClickAsync();
-        await ExpectTaskAsync(page, "Send keys", "Done");
+        await PaddockFixture.ExpectTaskAsync(page, "Send keys", "Done");
 
         // A guest that ignores ACPI is powered off after the VM's (shortened) shutdown timeout.
         await SaveSettingsAsync(page, shutdownTimeout: 3, restartOnCrash: false);
         await GuestSerial.TypeAsync(runDir, "killall acpid");
         await Eventually.Async(async () => !(await GuestSerial.RunAsync(runDir, "pidof acpid >/dev/null && echo acpid-\"running\"; echo done-\"pidof\"")).Contains("acpid-running"), TimeSpan.FromSeconds(10), "acpid gone");
         await ClickAsync(page, "Shutdown");
-        await ExpectStatusAsync(page, "Stopped");
-        await ExpectTaskAsync(page, "Shutdown", "did not power off within 3 s");
+        await PaddockFixture.ExpectStatusAsync(page, "Stopped");
+        await PaddockFixture.ExpectTaskAsync(page, "Shutdown", "did not power off within 3 s");
 
         // Power off interrupts a Shutdown in progress.
         await SaveSettingsAsync(page, shutdownTimeout: 600, restartOnCrash: false);
         await ClickAsync(page, "Start");
-        await ExpectStatusAsync(page, "Running");
-        await Eventually.Async(() => GuestSerial.Banners(serialLog) == 4, Boot, "the guest's shell");
+        await PaddockFixture.ExpectStatusAsync(page, "Running");
+        await Eventually.Async(() => GuestSerial.Banners(serialLog) == 4, PaddockFixture.Boot, "the guest's shell");
         await GuestSerial.TypeAsync(runDir, "killall acpid");
         await ClickAsync(page, "Shutdown");
-        await ExpectStatusAsync(page, "Shutting down");
+        await PaddockFixture.ExpectStatusAsync(page, "Shutting down");
         await ClickAsync(page, "Power off");
         await page.GetByRole(AriaRole.Dialog).GetByRole(AriaRole.Button, new() { Name = "Power off" }).ClickAsync();
-        await ExpectStatusAsync(page, "Stopped");
-        await ExpectTaskAsync(page, "Shutdown", "Interrupted by Power off or Reset");
+        await PaddockFixture.ExpectStatusAsync(page, "Stopped");
+        await PaddockFixture.ExpectTaskAsync(page, "Shutdown", "Interrupted by Power off or Reset");
 
         // QEMU killed from outside: Crashed, then running again under the restart-on-crash policy.
         await SaveSettingsAsync(page, shutdownTimeout: 60, restartOnCrash: true);
         await ClickAsync(page, "Start");
-        await ExpectStatusAsync(page, "Running");
+        await PaddockFixture.ExpectStatusAsync(page, "Running");
         var pid = int.Parse(File.ReadAllText(Path.Combine(runDir, "qemu.pid")).Trim());
         var killedAt = DateTimeOffset.UtcNow;
         using (var kill = System.Diagnostics.Process.Start("kill", ["-KILL", pid.ToString()]))
@@ -84,8 +82,8 @@ public sealed class PowerOperationsTests(PaddockFixture paddock)
         await Eventually.Async(async () => (await paddock.HistoryOfStatesAsync(vmId)).Contains("Crashed"), TimeSpan.FromSeconds(10), "the crash to be noticed");
         var noticed = await paddock.FirstObservedAtAsync(vmId, "Crashed");
         Assert.True(noticed - killedAt < TimeSpan.FromSeconds(2), $"the crash was noticed after {(noticed - killedAt).TotalMilliseconds:0} ms");
-        await Eventually.Async(() => File.Exists(Path.Combine(runDir, "qemu.pid")) && File.ReadAllText(Path.Combine(runDir, "qemu.pid")).Trim() != pid.ToString(), Boot, "QEMU to be restarted");
-        await ExpectStatusAsync(page, "Running");
+        await Eventually.Async(() => File.Exists(Path.Combine(runDir, "qemu.pid")) && File.ReadAllText(Path.Combine(runDir, "qemu.pid")).Trim() != pid.ToString(), PaddockFixture.Boot, "QEMU to be restarted");
+        await PaddockFixture.ExpectStatusAsync(page, "Running");
 
         // Without the policy the VM stays Crashed and says how QEMU ended.
         await SaveSettingsAsync(page, shutdownTimeout: 60, restartOnCrash: false);
@@ -95,7 +93,7 @@ public sealed class PowerOperationsTests(PaddockFixture paddock)
             await kill.WaitForExitAsync();
         }
 
-        await ExpectStatusAsync(page, "Crashed");
+        await PaddockFixture.ExpectStatusAsync(page, "Crashed");
         await Assertions.Expect(page.GetByText("QEMU ended unexpectedly (killed by signal 9)")).ToBeVisibleAsync();
         await page.ScreenshotAsync(new() { Path = Path.Combine(paddock.Artifacts, "vm-crashed.png") });
 
@@ -108,23 +106,13 @@ public sealed class PowerOperationsTests(PaddockFixture paddock)
     private static async Task ClickAsync(IPage page, string button) =>
         await page.GetByRole(AriaRole.Button, new() { Name = button, Exact = true }).ClickAsync();
 
-    private static async Task ExpectStatusAsync(IPage page, string status) =>
-        await Assertions.Expect(page.GetByRole(AriaRole.Status, new() { Name = "Status" })).ToHaveTextAsync(status, new() { Timeout = (int)Boot.TotalMilliseconds });
-
-    /// <summary>The newest task named <paramref name="task"/> in the VM's task list ends with an outcome containing <paramref name="outcome"/>.</summary>
-    private static async Task ExpectTaskAsync(IPage page, string task, string outcome)
-    {
-        var row = page.GetByRole(AriaRole.Table, new() { Name = "Tasks" }).GetByRole(AriaRole.Row).Filter(new() { Has = page.GetByRole(AriaRole.Cell, new() { Name = task, Exact = true }) }).First;
-        await Assertions.Expect(row).ToContainTextAsync(outcome, new() { Timeout = (int)Boot.TotalMilliseconds });
-    }
-
     private static async Task SaveSettingsAsync(IPage page, int shutdownTimeout, bool restartOnCrash)
     {
         await page.GetByLabel("Shutdown timeout (s)").FillAsync(shutdownTimeout.ToString());
         await page.GetByLabel("Restart after a crash").ClickAsync();
         await page.GetByRole(AriaRole.Option, new() { Name = restartOnCrash ? "On crash" : "Never", Exact = true }).ClickAsync();
         await ClickAsync(page, "Save settings");
-        await ExpectTaskAsync(page, "Configure", "Done");
+        await PaddockFixture.ExpectTaskAsync(page, "Configure", "Done");
     }
 
 }

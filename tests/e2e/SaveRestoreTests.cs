@@ -7,23 +7,21 @@ namespace Paddock.E2e;
 [Collection(PaddockCollection.Name)]
 public sealed partial class SaveRestoreTests(PaddockFixture paddock)
 {
-    private static readonly TimeSpan Boot = TimeSpan.FromSeconds(120);
-
     [Fact]
     public async Task Save_ends_qemu_and_restore_brings_the_guest_back_where_it_was()
     {
         var page = await paddock.SignInAsync(PaddockFixture.Frank);
         var vmId = await PaddockFixture.CreateVmAsync(page, "save-vm");
         var runDir = Path.Combine(paddock.VmsDir, vmId.ToString());
-        await ExpectStatusAsync(page, "Running");
-        await Eventually.Async(() => GuestSerial.Banners(Path.Combine(runDir, "serial.log")) == 1, Boot, "the guest's shell");
+        await PaddockFixture.ExpectStatusAsync(page, "Running");
+        await Eventually.Async(() => GuestSerial.Banners(Path.Combine(runDir, "serial.log")) == 1, PaddockFixture.Boot, "the guest's shell");
 
         var before = Uptime(await GuestSerial.RunAsync(runDir, "echo keep-me > /root/marker; echo up-$(cut -d' ' -f1 /proc/uptime)-up; echo done-\"save\"", until: "done-save"));
         var pid = int.Parse(File.ReadAllText(Path.Combine(runDir, "qemu.pid")).Trim());
 
         // Save: the state goes to a file in the VM's directory and QEMU ends, freeing its memory.
         await page.GetByRole(AriaRole.Button, new() { Name = "Save", Exact = true }).ClickAsync();
-        await ExpectStatusAsync(page, "Saved");
+        await PaddockFixture.ExpectStatusAsync(page, "Saved");
         await Assertions.Expect(page.GetByLabel("Saved state size")).ToContainTextAsync("MiB");
         Assert.True(new FileInfo(Path.Combine(runDir, "state.sav")).Length > 1024 * 1024);
         Assert.False(File.Exists($"/proc/{pid}/status") && !File.ReadAllText($"/proc/{pid}/status").Contains("State:\tZ"), "QEMU ended");
@@ -32,7 +30,7 @@ public sealed partial class SaveRestoreTests(PaddockFixture paddock)
         // Start is refused with what to do instead; Restore brings the guest back.
         Assert.True(await page.GetByRole(AriaRole.Button, new() { Name = "Restore", Exact = true }).IsEnabledAsync());
         await page.GetByRole(AriaRole.Button, new() { Name = "Restore", Exact = true }).ClickAsync();
-        await ExpectStatusAsync(page, "Running");
+        await PaddockFixture.ExpectStatusAsync(page, "Running");
         var after = await GuestSerial.RunAsync(runDir, "echo up-$(cut -d' ' -f1 /proc/uptime)-up; cat /root/marker; echo done-\"restore\"", until: "done-restore");
 
         // The guest went on from the moment of the save: its uptime continues (no reboot), its file is there.
@@ -45,15 +43,12 @@ public sealed partial class SaveRestoreTests(PaddockFixture paddock)
 
         await page.GetByRole(AriaRole.Button, new() { Name = "Power off" }).ClickAsync();
         await page.GetByRole(AriaRole.Dialog).GetByRole(AriaRole.Button, new() { Name = "Power off" }).ClickAsync();
-        await ExpectStatusAsync(page, "Stopped");
+        await PaddockFixture.ExpectStatusAsync(page, "Stopped");
         await page.GetByRole(AriaRole.Button, new() { Name = "Delete" }).ClickAsync();
         await page.GetByRole(AriaRole.Dialog).GetByRole(AriaRole.Button, new() { Name = "Delete" }).ClickAsync();
         await Assertions.Expect(page.GetByText("The VM has been deleted")).ToBeVisibleAsync(new() { Timeout = 30_000 });
         await page.Context.CloseAsync();
     }
-
-    private static async Task ExpectStatusAsync(IPage page, string status) =>
-        await Assertions.Expect(page.GetByRole(AriaRole.Status, new() { Name = "Status" })).ToHaveTextAsync(status, new() { Timeout = (int)Boot.TotalMilliseconds });
 
     private static double Uptime(string serialOutput) =>
         double.Parse(UptimePattern().Matches(serialOutput).Last().Groups[1].Value, CultureInfo.InvariantCulture);

@@ -6,30 +6,27 @@ namespace Paddock.E2e;
 [Collection(PaddockCollection.Name)]
 public sealed class SnapshotTests(PaddockFixture paddock)
 {
-    private static readonly TimeSpan Boot = TimeSpan.FromSeconds(120);
-
     [Fact]
     public async Task Reverting_a_memory_snapshot_brings_back_a_deleted_file_and_deleting_a_snapshot_frees_its_name()
     {
         var page = await paddock.SignInAsync(PaddockFixture.Gina);
         var vmId = await PaddockFixture.CreateVmAsync(page, "snap-vm");
         var runDir = Path.Combine(paddock.VmsDir, vmId.ToString());
-        await ExpectStatusAsync(page, "Running");
-        await Eventually.Async(() => GuestSerial.Banners(Path.Combine(runDir, "serial.log")) == 1, Boot, "the guest's shell");
+        await PaddockFixture.ExpectStatusAsync(page, "Running");
+        await Eventually.Async(() => GuestSerial.Banners(Path.Combine(runDir, "serial.log")) == 1, PaddockFixture.Boot, "the guest's shell");
         await GuestSerial.RunAsync(runDir, "echo snap-me > /root/f; echo done-\"a\"", until: "done-a");
 
         // Take a snapshot with the guest's memory, from the page.
         await page.GetByLabel("Snapshot name").FillAsync("before");
         await page.GetByRole(AriaRole.Button, new() { Name = "Take snapshot" }).ClickAsync();
-        await ExpectTaskAsync(page, "Snapshot", "Done");
+        await PaddockFixture.ExpectTaskAsync(page, "Snapshot", "Done");
         await Assertions.Expect(page.GetByRole(AriaRole.Table, new() { Name = "Snapshots" })).ToContainTextAsync("disks and memory");
 
         // Lose the file, then go back: it is there again and the guest runs on from that moment.
         Assert.DoesNotContain("snap-me", await GuestSerial.RunAsync(runDir, "rm /root/f; cat /root/f; echo done-\"b\"", until: "done-b").ContinueWith(t => t.Result.Replace("echo snap-me", "")));
-        await page.GetByRole(AriaRole.Button, new() { Name = "Revert to before" }).ClickAsync();
-        await page.GetByRole(AriaRole.Dialog).GetByRole(AriaRole.Button, new() { Name = "Revert" }).ClickAsync();
-        await ExpectTaskAsync(page, "Revert to snapshot", "Done");
-        await ExpectStatusAsync(page, "Running");
+        Assert.Equal(202, (await page.APIRequest.PostAsync($"/api/vms/{vmId}/snapshots/before/revert", new() { Headers = PaddockFixture.ApiHeaders })).Status);
+        await PaddockFixture.ExpectTaskAsync(page, "Revert to snapshot", "Done");
+        await PaddockFixture.ExpectStatusAsync(page, "Running");
         Assert.Contains("snap-me", await GuestSerial.RunAsync(runDir, "cat /root/f; echo done-\"c\"", until: "done-c"));
         Assert.Equal(1, GuestSerial.Banners(Path.Combine(runDir, "serial.log")));
         await page.ScreenshotAsync(new() { Path = Path.Combine(paddock.Artifacts, "snapshots.png") });
@@ -46,7 +43,7 @@ public sealed class SnapshotTests(PaddockFixture paddock)
 
         // A stopped VM's snapshot holds its disks only (qemu-img).
         Assert.Equal(202, (await api.PostAsync($"/api/vms/{vmId}/poweroff", new() { Headers = PaddockFixture.ApiHeaders })).Status);
-        await ExpectStatusAsync(page, "Stopped");
+        await PaddockFixture.ExpectStatusAsync(page, "Stopped");
         Assert.Equal(202, (await api.PostAsync($"/api/vms/{vmId}/snapshots", new() { DataObject = new { name = "cold" }, Headers = PaddockFixture.ApiHeaders })).Status);
         await Eventually.Async(async () => (await SnapshotsAsync(page, vmId)).Any(s => s.GetProperty("name").GetString() == "cold" && !s.GetProperty("withMemory").GetBoolean()), TimeSpan.FromSeconds(60), "the disk snapshot");
 
@@ -56,13 +53,4 @@ public sealed class SnapshotTests(PaddockFixture paddock)
 
     private static async Task<List<JsonElement>> SnapshotsAsync(IPage page, Guid vmId) =>
         [.. (await (await page.APIRequest.GetAsync($"/api/vms/{vmId}")).JsonAsync())!.Value.GetProperty("snapshots").EnumerateArray()];
-
-    private static async Task ExpectStatusAsync(IPage page, string status) =>
-        await Assertions.Expect(page.GetByRole(AriaRole.Status, new() { Name = "Status" })).ToHaveTextAsync(status, new() { Timeout = (int)Boot.TotalMilliseconds });
-
-    private static async Task ExpectTaskAsync(IPage page, string task, string outcome)
-    {
-        var row = page.GetByRole(AriaRole.Table, new() { Name = "Tasks" }).GetByRole(AriaRole.Row).Filter(new() { Has = page.GetByRole(AriaRole.Cell, new() { Name = task, Exact = true }) }).First;
-        await Assertions.Expect(row).ToContainTextAsync(outcome, new() { Timeout = (int)Boot.TotalMilliseconds });
-    }
 }

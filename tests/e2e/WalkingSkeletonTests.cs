@@ -6,8 +6,6 @@ namespace Paddock.E2e;
 [Collection(PaddockCollection.Name)]
 public sealed partial class WalkingSkeletonTests(PaddockFixture paddock)
 {
-    private static readonly TimeSpan Boot = TimeSpan.FromSeconds(120);
-
     [Fact]
     public async Task A_member_creates_a_vm_types_into_its_console_shuts_it_down_restarts_powers_off_and_deletes_it()
     {
@@ -17,7 +15,7 @@ public sealed partial class WalkingSkeletonTests(PaddockFixture paddock)
         await page.EvaluateAsync("window.__paddockMarker = 'no reload'");
         var statuses = await WatchStatusesAsync(page);
         var vmId = await PaddockFixture.CreateVmAsync(page, "story-vm");
-        await ExpectStatusAsync(page, "Running");
+        await PaddockFixture.ExpectStatusAsync(page, "Running");
         await page.ScreenshotAsync(new() { Path = Path.Combine(paddock.Artifacts, "vm.png") });
 
         // The page showed the statuses in order as they were pushed (how many it caught depends on
@@ -40,9 +38,9 @@ public sealed partial class WalkingSkeletonTests(PaddockFixture paddock)
         var runDir = Path.Combine(paddock.VmsDir, vmId.ToString());
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(runDir));
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(runDir, "disk-disk0.qcow2")));
-        Assert.Equal($"{uid}:{uid}", await RunAsync("stat", "-c", "%u:%g", runDir));
+        Assert.Equal($"{uid}:{uid}", await PaddockFixture.RunAsync("stat", "-c", "%u:%g", runDir));
         var baseImage = Path.Combine(paddock.DataDir, "images", "builtin-busybox.qcow2");
-        Assert.Equal("readable, not writable", await RunAsync(
+        Assert.Equal("readable, not writable", await PaddockFixture.RunAsync(
             "setpriv", "--reuid", $"{uid}", "--regid", $"{uid}", "--clear-groups", "--",
             "sh", "-c", "test -r \"$0\" && ! test -w \"$0\" && echo readable, not writable", baseImage));
 
@@ -51,7 +49,7 @@ public sealed partial class WalkingSkeletonTests(PaddockFixture paddock)
         await page.WaitForURLAsync($"{paddock.PortalUrl}/vms/{vmId}/console");
         await Expect(page.GetByRole(AriaRole.Status, new() { Name = "Console state" })).ToHaveTextAsync("Connected", new() { Timeout = 30_000 });
         var serialLog = Path.Combine(paddock.VmsDir, vmId.ToString(), "serial.log");
-        await Eventually.Async(() => File.Exists(serialLog) && SerialText(serialLog).Contains("paddock-template ready"), Boot, "the guest's shell");
+        await Eventually.Async(() => File.Exists(serialLog) && SerialText(serialLog).Contains("paddock-template ready"), PaddockFixture.Boot, "the guest's shell");
         var canvas = page.Locator("[aria-label='VM screen'] canvas");
         await Eventually.Async(async () => await canvas.EvaluateAsync<bool>("c => c.width > 0 && c.height > 0"), TimeSpan.FromSeconds(30), "the first frame");
 
@@ -71,15 +69,15 @@ public sealed partial class WalkingSkeletonTests(PaddockFixture paddock)
         // Shutdown asks the guest (ACPI); the status turns Stopped by itself.
         await page.GetByRole(AriaRole.Link, new() { Name = "Back to the VM" }).ClickAsync();
         await page.GetByRole(AriaRole.Button, new() { Name = "Shutdown" }).ClickAsync();
-        await ExpectStatusAsync(page, "Stopped");
+        await PaddockFixture.ExpectStatusAsync(page, "Stopped");
         await Eventually.Async(() => !File.Exists($"/proc/{pid}/status") || File.ReadAllText($"/proc/{pid}/status").Contains("State:\tZ"), TimeSpan.FromSeconds(10), "QEMU to exit");
 
         // Start again, then power off (after a confirmation).
         await page.GetByRole(AriaRole.Button, new() { Name = "Start" }).ClickAsync();
-        await ExpectStatusAsync(page, "Running");
+        await PaddockFixture.ExpectStatusAsync(page, "Running");
         await page.GetByRole(AriaRole.Button, new() { Name = "Power off" }).ClickAsync();
         await page.GetByRole(AriaRole.Dialog).GetByRole(AriaRole.Button, new() { Name = "Power off" }).ClickAsync();
-        await ExpectStatusAsync(page, "Stopped");
+        await PaddockFixture.ExpectStatusAsync(page, "Stopped");
 
         // Delete after a confirmation: its files are gone from the host.
         await page.GetByRole(AriaRole.Button, new() { Name = "Delete" }).ClickAsync();
@@ -117,9 +115,6 @@ public sealed partial class WalkingSkeletonTests(PaddockFixture paddock)
         }
     }
 
-    private static async Task ExpectStatusAsync(IPage page, string status) =>
-        await Expect(page.GetByRole(AriaRole.Status, new() { Name = "Status" })).ToHaveTextAsync(status, new() { Timeout = (int)Boot.TotalMilliseconds });
-
     /// <summary>Records every status the page shows, from now on, in the page itself.</summary>
     private static async Task<Func<Task<string[]>>> WatchStatusesAsync(IPage page)
     {
@@ -140,21 +135,6 @@ public sealed partial class WalkingSkeletonTests(PaddockFixture paddock)
 
     private static async Task AssertNoReloadAsync(IPage page) =>
         Assert.Equal("no reload", await page.EvaluateAsync<string?>("window.__paddockMarker"));
-
-    private static async Task<string> RunAsync(string program, params string[] args)
-    {
-        var start = new System.Diagnostics.ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in args)
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        using var process = System.Diagnostics.Process.Start(start)!;
-        var output = await process.StandardOutput.ReadToEndAsync();
-        await process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        return output.Trim();
-    }
 
     private static string SerialText(string path)
     {
