@@ -10,7 +10,9 @@ using MudBlazor.Services;
 using Paddock.Portal.Components;
 using Paddock.Portal.Features.Accounts;
 using Paddock.Portal.Features.Console;
+using Paddock.Portal.Features.Groups;
 using Paddock.Portal.Features.Hosts;
+using Paddock.Portal.Features.Templates;
 using Paddock.Portal.Features.Vms;
 
 namespace Paddock.Portal;
@@ -40,9 +42,13 @@ public static class Extensions
             options.Schema.For<Vm>()
                 .UniqueIndex(UniqueIndexType.Computed, "uq_vm_owner_name", v => v.OwnerId, v => v.Name)
                 .UniqueIndex(UniqueIndexType.Computed, "uq_vm_label", v => v.LabelIndex)
-                .Index(v => v.OwnerId);
+                .Index(v => v.OwnerId)
+                .Index(v => v.TemplateId);
             options.Schema.For<PortalUser>().UniqueIndex(UniqueIndexType.Computed, "uq_user_name", u => u.UserName);
             options.Schema.For<ConsoleTicket>().UseOptimisticConcurrency(true);
+            // A create from a template stores the template again: a racing delete of it then fails.
+            options.Schema.For<VmTemplate>().UseOptimisticConcurrency(true);
+            options.Schema.For<Group>().UniqueIndex(UniqueIndexType.Computed, "uq_group_name", g => g.Name).UseOptimisticConcurrency(true);
             options.Schema.For<HostRecord>().UseOptimisticConcurrency(true);
             // Dispatcher, reports and reconnects all write a command's state: a version check keeps one
             // from overwriting another (a lost "Succeeded" made a VM look busy for good).
@@ -106,6 +112,11 @@ public static class Extensions
         builder.Services.AddSingleton<ChangeNotifier<VmChanged>>();
         builder.Services.AddSingleton<VmService>();
         builder.Services.AddSingleton<VmObservations>();
+        builder.Services.AddSingleton<ChangeNotifier<TemplateChanged>>();
+        builder.Services.AddSingleton<TemplateService>();
+        builder.Services.AddHostedService<TemplatesOnStartup>();
+        builder.Services.AddSingleton<ChangeNotifier<GroupsChanged>>();
+        builder.Services.AddSingleton<GroupService>();
     }
 
     public static void AddPortalConsole(this WebApplicationBuilder builder)
@@ -151,7 +162,11 @@ public static class Extensions
 
     public static void MapPortalConsole(this WebApplication app) => app.MapConsoleEndpoints();
 
-    public static void MapPortalVms(this WebApplication app) => app.MapVmEndpoints();
+    public static void MapPortalVms(this WebApplication app)
+    {
+        app.MapVmEndpoints();
+        app.MapTemplateEndpoints();
+    }
 
     public static void MapPortalUi(this WebApplication app)
     {

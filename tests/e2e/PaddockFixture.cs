@@ -22,6 +22,8 @@ public sealed class PaddockFixture : IAsyncLifetime
     public const string Frank = "frank";
     public const string Gina = "gina";
     public const string Hank = "hank";
+    public const string Ivan = "ivan";
+    public const string Judy = "judy";
 
     /// <summary>Tests set a short ticket life so that expiry can be observed.</summary>
     public static readonly TimeSpan TicketLifetime = TimeSpan.FromSeconds(2);
@@ -52,7 +54,7 @@ public sealed class PaddockFixture : IAsyncLifetime
         Directory.CreateDirectory(Artifacts);
         PortalUrl = $"http://127.0.0.1:{FreePort()}";
         var portal = Env("PADDOCK_TEST_PORTAL_DLL");
-        foreach (var (user, role) in new[] { (AdminUser, "admin"), (Alice, "member"), (Bob, "member"), (Carol, "member"), (Dave, "member"), (Erin, "member"), (Frank, "member"), (Gina, "member"), (Hank, "member") })
+        foreach (var (user, role) in new[] { (AdminUser, "admin"), (Alice, "member"), (Bob, "member"), (Carol, "member"), (Dave, "member"), (Erin, "member"), (Frank, "member"), (Gina, "member"), (Hank, "member"), (Ivan, "member"), (Judy, "member") })
         {
             await RunToEndAsync(portal, ["accounts", "add", "--user", user, "--role", role], Password);
         }
@@ -200,7 +202,16 @@ public sealed class PaddockFixture : IAsyncLifetime
         await dialog.GetByLabel("vCPUs").FillAsync("1");
         await dialog.GetByLabel("Memory (MiB)").FillAsync("256");
         await dialog.GetByRole(AriaRole.Button, new() { Name = "Create" }).ClickAsync();
-        await page.WaitForURLAsync(new System.Text.RegularExpressions.Regex("/vms/[0-9a-f-]{36}$"));
+        try
+        {
+            await page.WaitForURLAsync(new System.Text.RegularExpressions.Regex("/vms/[0-9a-f-]{36}$"));
+        }
+        catch (TimeoutException)
+        {
+            await page.ScreenshotAsync(new() { Path = Path.Combine(Environment.GetEnvironmentVariable("PADDOCK_TEST_ARTIFACTS") ?? Path.GetTempPath(), $"create-{name}-failed.png") });
+            throw;
+        }
+
         return Guid.Parse(page.Url[^36..]);
     }
 

@@ -111,7 +111,12 @@ public sealed class PowerOperationsTests(PaddockFixture paddock)
         await page.GetByLabel("Shutdown timeout (s)").FillAsync(shutdownTimeout.ToString());
         await page.GetByLabel("Restart after a crash").ClickAsync();
         await page.GetByRole(AriaRole.Option, new() { Name = restartOnCrash ? "On crash" : "Never", Exact = true }).ClickAsync();
+        // The newest Configure row must be this one's, not the one before it.
+        var configures = page.GetByRole(AriaRole.Table, new() { Name = "Tasks" }).GetByRole(AriaRole.Row)
+            .Filter(new() { Has = page.GetByRole(AriaRole.Cell, new() { Name = "Configure", Exact = true }) });
+        var before = await configures.CountAsync();
         await ClickAsync(page, "Save settings");
+        await Assertions.Expect(configures).ToHaveCountAsync(before + 1);
         await PaddockFixture.ExpectTaskAsync(page, "Configure", "Done");
     }
 

@@ -21,6 +21,10 @@ public sealed class SnapshotTests(PaddockFixture paddock)
         await page.GetByRole(AriaRole.Button, new() { Name = "Take snapshot" }).ClickAsync();
         await PaddockFixture.ExpectTaskAsync(page, "Snapshot", "Done");
         await Assertions.Expect(page.GetByRole(AriaRole.Table, new() { Name = "Snapshots" })).ToContainTextAsync("disks and memory");
+        // Its size: the guest's RAM state it holds, as qemu-img measured it.
+        var stateBytes = (await SnapshotsAsync(page, vmId)).Single().GetProperty("stateBytes").GetInt64();
+        Assert.True(stateBytes > 1024 * 1024, $"a RAM state of {stateBytes} bytes");
+        await Assertions.Expect(page.GetByRole(AriaRole.Table, new() { Name = "Snapshots" })).ToContainTextAsync($"{stateBytes / (1024.0 * 1024):0.#} MiB");
 
         // Lose the file, then go back: it is there again and the guest runs on from that moment.
         Assert.DoesNotContain("snap-me", await GuestSerial.RunAsync(runDir, "rm /root/f; cat /root/f; echo done-\"b\"", until: "done-b").ContinueWith(t => t.Result.Replace("echo snap-me", "")));
@@ -46,6 +50,16 @@ public sealed class SnapshotTests(PaddockFixture paddock)
         await PaddockFixture.ExpectStatusAsync(page, "Stopped");
         Assert.Equal(202, (await api.PostAsync($"/api/vms/{vmId}/snapshots", new() { DataObject = new { name = "cold" }, Headers = PaddockFixture.ApiHeaders })).Status);
         await Eventually.Async(async () => (await SnapshotsAsync(page, vmId)).Any(s => s.GetProperty("name").GetString() == "cold" && !s.GetProperty("withMemory").GetBoolean()), TimeSpan.FromSeconds(60), "the disk snapshot");
+
+        // The snapshots form a tree: "cold" was taken while the VM was at "before", so it hangs under it.
+        var cold = (await SnapshotsAsync(page, vmId)).Single(s => s.GetProperty("name").GetString() == "cold");
+        Assert.Equal("before", cold.GetProperty("parent").GetString());
+        Assert.Equal(0, cold.GetProperty("stateBytes").GetInt64());
+        var rows = page.GetByRole(AriaRole.Table, new() { Name = "Snapshots" }).Locator("tbody tr");
+        await Assertions.Expect(rows).ToHaveCountAsync(2);
+        Assert.Equal(["0", "1"], [await rows.Nth(0).GetAttributeAsync("data-depth") ?? "", await rows.Nth(1).GetAttributeAsync("data-depth") ?? ""]);
+        await Assertions.Expect(rows.Nth(1)).ToContainTextAsync("cold");
+        await page.ScreenshotAsync(new() { Path = Path.Combine(paddock.Artifacts, "snapshot-tree.png") });
 
         Assert.Equal(202, (await api.PostAsync($"/api/vms/{vmId}/delete", new() { Headers = PaddockFixture.ApiHeaders })).Status);
         await page.Context.CloseAsync();

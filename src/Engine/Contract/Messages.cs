@@ -33,9 +33,13 @@ public enum VmVerb
     DeleteSnapshot,
     /// <summary>Replace the agent's copy of the spec (settings such as the restart policy); takes effect at once or at the next start.</summary>
     Configure,
+    /// <summary>Flatten the stopped VM's disk into <see cref="VmCommand.Image"/> in the host's image store (read-only), then remove the VM.</summary>
+    ConvertToTemplate,
+    /// <summary>Remove template image <see cref="VmCommand.Image"/> (the command's VM id is the template's); refused while a VM on the host still has it as backing file.</summary>
+    DeleteTemplate,
 }
 
-/// <summary>A command for one VM. <paramref name="Spec"/> goes with Create and Configure, <paramref name="Keys"/> with SendKeys, <paramref name="Snapshot"/> (a name) with the snapshot verbs; a Create with <paramref name="CloneFrom"/> copies that stopped VM's disks in full.</summary>
+/// <summary>A command for one VM. <paramref name="Spec"/> goes with Create and Configure, <paramref name="Keys"/> with SendKeys, <paramref name="Snapshot"/> (a name) with the snapshot verbs; a Create with <paramref name="CloneFrom"/> copies that stopped VM's disks in full; <paramref name="Image"/> (a file name in the host's image store) goes with the template verbs.</summary>
 public sealed record VmCommand(
     Guid OperationId,
     Guid VmId,
@@ -44,7 +48,8 @@ public sealed record VmCommand(
     bool StartAfterCreate = false,
     IReadOnlyList<string>? Keys = null,
     string? Snapshot = null,
-    Guid? CloneFrom = null);
+    Guid? CloneFrom = null,
+    string? Image = null);
 
 public sealed record CommandAck(Guid OperationId, bool Accepted, string? Refusal = null)
 {
@@ -60,7 +65,10 @@ public enum OperationState
     Failed,
 }
 
-public sealed record OperationReport(Guid OperationId, Guid VmId, OperationState State, string? Message = null);
+/// <summary>What an operation measured: the RAM state a snapshot holds, the disk's allocation on the host, a new image's size and checksum.</summary>
+public sealed record OperationResult(long? StateBytes = null, long? DiskBytes = null, string? Sha256 = null);
+
+public sealed record OperationReport(Guid OperationId, Guid VmId, OperationState State, string? Message = null, OperationResult? Result = null);
 
 /// <summary>What the agent observes of a VM. The portal's status is derived from this, never guessed.</summary>
 public enum VmPowerState

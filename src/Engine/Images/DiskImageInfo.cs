@@ -17,6 +17,9 @@ public sealed record DiskImageInfo(
     string? DataFile,
     IReadOnlyList<string> ExternalFiles)
 {
+    /// <summary>The image's internal snapshots (qcow2), oldest first.</summary>
+    public IReadOnlyList<DiskImageSnapshot> Snapshots { get; init; } = [];
+
     public bool ReferencesOtherFiles => ExternalFiles.Count > 0;
 
     /// <summary>Parses qemu-img's JSON.</summary>
@@ -50,6 +53,18 @@ public sealed record DiskImageInfo(
                 }
             }
 
+            var snapshots = new List<DiskImageSnapshot>();
+            if (root.TryGetProperty("snapshots", out var list) && list.ValueKind == JsonValueKind.Array)
+            {
+                foreach (var snapshot in list.EnumerateArray())
+                {
+                    snapshots.Add(new DiskImageSnapshot(
+                        String(snapshot, "name") ?? "",
+                        snapshot.TryGetProperty("vm-state-size", out var state) && state.TryGetInt64(out var s) ? s : 0,
+                        snapshot.TryGetProperty("date-sec", out var date) && date.TryGetInt64(out var d) ? DateTimeOffset.FromUnixTimeSeconds(d) : null));
+                }
+            }
+
             return new DiskImageInfo(
                 String(root, "format") ?? throw new FormatException("qemu-img info has no 'format'."),
                 root.GetProperty("virtual-size").GetInt64(),
@@ -57,7 +72,8 @@ public sealed record DiskImageInfo(
                 backing,
                 String(root, "backing-filename-format"),
                 dataFile,
-                external);
+                external)
+            { Snapshots = snapshots };
         }
         catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException)
         {
@@ -70,3 +86,6 @@ public sealed record DiskImageInfo(
             ? value.GetString()
             : null;
 }
+
+/// <summary>One internal snapshot: its tag, the size of the RAM state it holds (0 for disk-only) and when it was taken.</summary>
+public sealed record DiskImageSnapshot(string Name, long VmStateBytes, DateTimeOffset? TakenAt);

@@ -59,6 +59,13 @@ public sealed partial class VmSupervisor(
             return CommandAck.Accept(command.OperationId);
         }
 
+        if (command.Verb == VmVerb.DeleteTemplate)
+        {
+            // About an image, not a VM: no runtime entry for the template's id.
+            _ = Task.Run(() => FinishAsync(command, () => DeleteTemplateAsync(command.Image)));
+            return CommandAck.Accept(command.OperationId);
+        }
+
         var vm = _vms.GetOrAdd(command.VmId, id => new VmRuntime(id, VmPaths.For(options.Value.VmsDir, id)));
         _ = Task.Run(() => RunAsync(vm, command));
         return CommandAck.Accept(command.OperationId);
@@ -140,13 +147,10 @@ public sealed partial class VmSupervisor(
         }
     }
 
-    private async Task RunAsync(VmRuntime vm, VmCommand command)
+    private Task RunAsync(VmRuntime vm, VmCommand command)
     {
         var ct = _stopping.Token;
-        OperationReport outcome;
-        try
-        {
-            var message = command.Verb switch
+        return FinishAsync(command, async () => command.Verb switch
             {
                 VmVerb.Create => await CreateAsync(vm, command.Spec!, command.StartAfterCreate, ct, command.CloneFrom),
                 VmVerb.Start => await StartAsync(vm, ct),
@@ -164,9 +168,20 @@ public sealed partial class VmSupervisor(
                 VmVerb.DeleteSnapshot => await SnapshotAsync(vm, 'd', "snapshot-delete", SnapshotName(command), ct),
                 VmVerb.Configure => await ConfigureAsync(vm, command.Spec ?? throw new InvalidOperationException("Configure needs a VM spec."), ct),
                 VmVerb.Delete => await DeleteAsync(vm),
+                VmVerb.ConvertToTemplate => await ConvertToTemplateAsync(vm, command.Image, ct),
                 _ => throw new InvalidOperationException($"Unknown verb {command.Verb}."),
-            };
-            outcome = new OperationReport(command.OperationId, vm.Id, OperationState.Succeeded, message);
+            });
+    }
+
+    /// <summary>Runs one command to its end, then records and reports the outcome.</summary>
+    private async Task FinishAsync(VmCommand command, Func<Task<Outcome>> work)
+    {
+        var ct = _stopping.Token;
+        OperationReport outcome;
+        try
+        {
+            var done = await work();
+            outcome = new OperationReport(command.OperationId, command.VmId, OperationState.Succeeded, done.Message, done.Result);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
@@ -175,8 +190,8 @@ public sealed partial class VmSupervisor(
         }
         catch (Exception e)
         {
-            log.LogWarning(e, "{Verb} of VM {Vm} failed", command.Verb, vm.Id);
-            outcome = new OperationReport(command.OperationId, vm.Id, OperationState.Failed, e.Message);
+            log.LogWarning(e, "{Verb} of VM {Vm} failed", command.Verb, command.VmId);
+            outcome = new OperationReport(command.OperationId, command.VmId, OperationState.Failed, e.Message);
         }
 
         journal.Finish(outcome);
@@ -546,7 +561,7 @@ public sealed partial class VmSupervisor(
     /// (with its RAM); a stopped VM's through qemu-img (disks only). The jobs answer {} at once and
     /// report failure only in query-jobs (REFERENCE.md, QEMU 7.2).
     /// </summary>
-    private async Task<string?> SnapshotAsync(VmRuntime vm, char diskAction, string job, string name, CancellationToken ct)
+    private async Task<Outcome> SnapshotAsync(VmRuntime vm, char diskAction, string job, string name, CancellationToken ct)
     {
         var spec = vm.Spec ?? throw new InvalidOperationException("The VM has not been created on this host.");
         await vm.Lock.WaitAsync(ct);
@@ -561,7 +576,7 @@ public sealed partial class VmSupervisor(
                     : new Dictionary<string, object> { ["job-id"] = id, ["tag"] = name, ["vmstate"] = devices[0], ["devices"] = devices };
                 await qmp.ExecuteAsync(job, arguments, ct);
                 await WaitForJobAsync(qmp, id, ct);
-                return null;
+                return await MeasureSnapshotAsync(vm, spec, name, ct);
             }
 
             if (File.Exists(vm.Paths.StateFile))
@@ -574,12 +589,99 @@ public sealed partial class VmSupervisor(
                 await _disks.SnapshotAsync(vm.Paths.Disk(disk.Id), diskAction, name, ct);
             }
 
-            return null;
+            return await MeasureSnapshotAsync(vm, spec, name, ct);
         }
         finally
         {
             vm.Lock.Release();
         }
+    }
+
+    /// <summary>What the snapshot holds of RAM, and what the first disk's file takes on the host now.</summary>
+    private async Task<Outcome> MeasureSnapshotAsync(VmRuntime vm, VmSpec spec, string name, CancellationToken ct)
+    {
+        try
+        {
+            var info = await _disks.InfoAsync(vm.Paths.Disk(spec.Disks[0].Id), "qcow2", ct);
+            var state = info.Snapshots.FirstOrDefault(s => s.Name == name)?.VmStateBytes;
+            return new Outcome(null, new OperationResult(StateBytes: state, DiskBytes: info.ActualSize));
+        }
+        catch (QemuImgException e)
+        {
+            // The snapshot itself is done; only its figures are missing.
+            log.LogWarning(e, "Measuring the disk of VM {Vm} failed", vm.Id);
+            return new Outcome(null);
+        }
+    }
+
+    /// <summary>
+    /// The stopped VM's disk, flattened (its backing chain merged in, internal snapshots left
+    /// behind) into a read-only image in the store that VMs of every uid may read as backing file;
+    /// then the VM is gone. The image is written under a temporary name and renamed whole.
+    /// </summary>
+    private async Task<Outcome> ConvertToTemplateAsync(VmRuntime vm, string? image, CancellationToken ct)
+    {
+        var target = _images.Resolve(image ?? throw new InvalidOperationException("Convert to template needs an image name."));
+        var spec = vm.Spec ?? throw new InvalidOperationException("The VM has not been created on this host.");
+        await vm.Lock.WaitAsync(ct);
+        try
+        {
+            if (vm.IsRunning || File.Exists(vm.Paths.StateFile))
+            {
+                throw new InvalidOperationException("Convert to template needs the VM stopped.");
+            }
+
+            if (!File.Exists(target))
+            {
+                var partial = _images.Resolve($".partial-{image}");
+                File.Delete(partial);
+                try
+                {
+                    await _disks.CopyAsync(vm.Paths.Disk(spec.Disks[0].Id), partial, ct);
+                    if (!OperatingSystem.IsWindows())
+                    {
+                        File.SetUnixFileMode(partial, UnixFileMode.UserRead | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+                    }
+
+                    File.Move(partial, target);
+                }
+                finally
+                {
+                    File.Delete(partial);
+                }
+            }
+
+            string sha256;
+            await using (var stream = File.OpenRead(target))
+            {
+                sha256 = Convert.ToHexStringLower(await System.Security.Cryptography.SHA256.HashDataAsync(stream, ct));
+            }
+
+            RunDirectory.Delete(vm.Paths);
+            vm.Spec = null;
+            _vms.TryRemove(vm.Id, out _);
+            await SetStateAsync(vm, VmPowerState.Missing);
+            return new Outcome(null, new OperationResult(DiskBytes: new FileInfo(target).Length, Sha256: sha256));
+        }
+        finally
+        {
+            vm.Lock.Release();
+        }
+    }
+
+    /// <summary>Removes a template's image, unless a VM on this host still reads it as its backing file.</summary>
+    private async Task<Outcome> DeleteTemplateAsync(string? image)
+    {
+        var path = _images.Resolve(image ?? throw new InvalidOperationException("Delete template needs an image name."));
+        var users = _vms.Values.Where(v => v.Spec?.Disks.Any(d => d.BaseImage == image) == true).Select(v => v.Id).ToList();
+        if (users.Count > 0)
+        {
+            // The portal refuses this first; the host checks again, since deleting a backing file breaks every overlay on it.
+            throw new InvalidOperationException($"{users.Count} VM(s) on this host still use '{image}' as their base: {string.Join(", ", users)}.");
+        }
+
+        await Task.Run(() => File.Delete(path));
+        return new Outcome(null);
     }
 
     private static async Task WaitForJobAsync(QmpClient qmp, string id, CancellationToken ct)
@@ -812,6 +914,12 @@ public sealed partial class VmSupervisor(
     }
 
     private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
+}
+
+/// <summary>How a command ended well: a message for its task, and what it measured.</summary>
+internal sealed record Outcome(string? Message, OperationResult? Result = null)
+{
+    public static implicit operator Outcome(string? message) => new(message);
 }
 
 /// <summary>At most so many restarts after crashes in any hour: a guest that crashes at boot must not spin forever.</summary>

@@ -26,6 +26,9 @@ public sealed class AgentCommand
 
     public Guid HostId { get; set; }
 
+    /// <summary>The template a template command (or a conversion into one) is about.</summary>
+    public Guid? TemplateId { get; set; }
+
     public VmCommand Command { get; set; } = null!;
 
     public AgentCommandState State { get; set; }

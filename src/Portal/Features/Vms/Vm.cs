@@ -4,9 +4,11 @@ using Paddock.Engine.Vms;
 
 namespace Paddock.Portal.Features.Vms;
 
-/// <summary>What a person sees of a VM: how it was asked for and how it is.</summary>
-/// <summary>A snapshot inside the VM's disks: with its memory (taken while it ran) or of its disks only.</summary>
-public sealed record VmSnapshot(string Name, bool WithMemory, DateTimeOffset TakenAt);
+/// <summary>
+/// A snapshot inside the VM's disks: with its memory (taken while it ran) or of its disks only.
+/// <paramref name="Parent"/> is the snapshot the VM was at when this one was taken, which makes the snapshots a tree.
+/// </summary>
+public sealed record VmSnapshot(string Name, bool WithMemory, DateTimeOffset TakenAt, string? Parent = null, long? StateBytes = null);
 
 /// <summary>How the VM behaves, as its owner set it.</summary>
 public sealed record VmSettings(int ShutdownTimeoutSeconds, RestartPolicy Restart, int MaxRestartsPerHour)
@@ -28,6 +30,7 @@ public enum VmStatus
     Saving,
     Saved,
     Restoring,
+    Converting,
     Unknown,
 }
 
@@ -64,6 +67,12 @@ public sealed class Vm
     public string Mac { get; set; } = "";
 
     public DateTimeOffset CreatedAt { get; set; }
+
+    /// <summary>The template whose image this VM's disk is an overlay of (a linked clone); null for full copies.</summary>
+    public Guid? TemplateId { get; set; }
+
+    /// <summary>What the VM's disk file takes on the host, snapshots included, as last measured.</summary>
+    public long? DiskAllocatedBytes { get; set; }
 
     /// <summary>The VM this one was cloned from, if it was.</summary>
     public Guid? ClonedFrom { get; set; }
@@ -115,6 +124,7 @@ public sealed class Vm
         Mac = e.Mac,
         CreatedAt = e.At,
         ClonedFrom = e.ClonedFrom,
+        TemplateId = e.TemplateId,
         UpdatedAt = e.At,
         Status = VmStatus.Creating,
     };
@@ -139,6 +149,7 @@ public sealed class Vm
             VmVerb.Delete => VmStatus.Deleting,
             VmVerb.Save => VmStatus.Saving,
             VmVerb.Restore => VmStatus.Restoring,
+            VmVerb.ConvertToTemplate => VmStatus.Converting,
             _ => Status,
         };
     }
@@ -155,6 +166,7 @@ public sealed class Vm
     public void Apply(VmOperationCompleted e)
     {
         UpdatedAt = e.At;
+        DiskAllocatedBytes = e.Result?.DiskBytes ?? DiskAllocatedBytes;
         var current = PendingOperation == e.OperationId;
         if (current)
         {
@@ -173,7 +185,7 @@ public sealed class Vm
 
     public void Apply(VmSnapshotTaken e)
     {
-        Snapshots.Add(new VmSnapshot(e.Name, e.WithMemory, e.At));
+        Snapshots.Add(new VmSnapshot(e.Name, e.WithMemory, e.At, CurrentSnapshot, e.StateBytes));
         CurrentSnapshot = e.Name;
     }
 
@@ -181,8 +193,11 @@ public sealed class Vm
 
     public void Apply(VmSnapshotDeleted e)
     {
+        // Its children hang from its parent now, as QEMU's snapshots stay valid without it.
+        var parent = Snapshots.FirstOrDefault(s => s.Name == e.Name)?.Parent;
         Snapshots.RemoveAll(s => s.Name == e.Name);
-        CurrentSnapshot = CurrentSnapshot == e.Name ? null : CurrentSnapshot;
+        Snapshots = [.. Snapshots.Select(s => s.Parent == e.Name ? s with { Parent = parent } : s)];
+        CurrentSnapshot = CurrentSnapshot == e.Name ? parent : CurrentSnapshot;
     }
 
     public void Apply(VmSettingsChanged e)
@@ -192,4 +207,6 @@ public sealed class Vm
     }
 
     public bool ShouldDelete(VmDeleted e) => true;
+
+    public bool ShouldDelete(VmConvertedToTemplate e) => true;
 }

@@ -13,11 +13,12 @@ public sealed record KeysRequest(string Combination);
 /// <summary>A VM as the API shows it: the same words as the pages.</summary>
 public sealed record VmView(
     Guid Id, string Name, string Status, string? PendingOperation, string? LastError, int VCpus, int MemoryMiB, string Template,
-    DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt, long? SavedBytes, IReadOnlyList<VmSnapshot> Snapshots, string? CurrentSnapshot)
+    DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt, long? SavedBytes, IReadOnlyList<VmSnapshot> Snapshots, string? CurrentSnapshot,
+    Guid? TemplateId, long DiskBytes, long? DiskAllocatedBytes)
 {
     public static VmView Of(Vm vm) => new(
         vm.Id, vm.Name, vm.Status.ToString(), vm.PendingVerb?.ToString(), vm.LastError, vm.VCpus, vm.MemoryMiB, vm.TemplateName,
-        vm.CreatedAt, vm.UpdatedAt, vm.SavedBytes, vm.Snapshots, vm.CurrentSnapshot);
+        vm.CreatedAt, vm.UpdatedAt, vm.SavedBytes, vm.Snapshots, vm.CurrentSnapshot, vm.TemplateId, vm.DiskBytes, vm.DiskAllocatedBytes);
 }
 
 /// <summary>
@@ -67,7 +68,7 @@ public static class VmEndpoints
         });
 
         api.MapPost("/{id:guid}/{verb}", (Guid id, string verb, HttpContext http, VmService vms) =>
-            Enum.TryParse<VmVerb>(verb, ignoreCase: true, out var parsed) && parsed is not (VmVerb.Create or VmVerb.SendKeys or VmVerb.Configure or VmVerb.Snapshot or VmVerb.RevertSnapshot or VmVerb.DeleteSnapshot)
+            Enum.TryParse<VmVerb>(verb, ignoreCase: true, out var parsed) && parsed is not (VmVerb.Create or VmVerb.SendKeys or VmVerb.Configure or VmVerb.Snapshot or VmVerb.RevertSnapshot or VmVerb.DeleteSnapshot or VmVerb.ConvertToTemplate or VmVerb.DeleteTemplate)
                 ? Do(() => vms.RequestAsync(http.User, id, parsed, http.RequestAborted), id)
                 : Task.FromResult(Results.Problem(statusCode: 404, title: $"No operation '{verb}'. Use start, shutdown, reboot, pause, resume, reset, poweroff or delete.")))
             .AddEndpointFilter(RequireApiHeader);

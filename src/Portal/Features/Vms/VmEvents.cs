@@ -20,21 +20,25 @@ public sealed record VmCreated(
     string Mac,
     Guid By,
     DateTimeOffset At,
-    Guid? ClonedFrom = null);
+    Guid? ClonedFrom = null,
+    Guid? TemplateId = null);
 
 public sealed record VmOperationRequested(Guid OperationId, VmVerb Verb, Guid By, DateTimeOffset At);
 
 public sealed record VmStatusObserved(VmPowerState State, string? Detail, DateTimeOffset At, long? SavedBytes = null);
 
-public sealed record VmOperationCompleted(Guid OperationId, VmVerb Verb, bool Succeeded, string? Message, DateTimeOffset At);
+public sealed record VmOperationCompleted(Guid OperationId, VmVerb Verb, bool Succeeded, string? Message, DateTimeOffset At, OperationResult? Result = null);
 
 public sealed record VmDeleted(Guid By, DateTimeOffset At);
 
-public sealed record VmSnapshotTaken(string Name, bool WithMemory, Guid OperationId, DateTimeOffset At);
+public sealed record VmSnapshotTaken(string Name, bool WithMemory, Guid OperationId, DateTimeOffset At, long? StateBytes = null);
 
 public sealed record VmSnapshotReverted(string Name, Guid OperationId, DateTimeOffset At);
 
 public sealed record VmSnapshotDeleted(string Name, Guid OperationId, DateTimeOffset At);
+
+/// <summary>The VM became template <paramref name="TemplateId"/>: its disk is the template's image now, the VM is gone.</summary>
+public sealed record VmConvertedToTemplate(Guid TemplateId, Guid By, DateTimeOffset At);
 
 public sealed record VmSettingsChanged(VmSettings Settings, Guid By, DateTimeOffset At);
 

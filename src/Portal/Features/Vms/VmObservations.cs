@@ -3,11 +3,13 @@ using JasperFx;
 using Marten.Exceptions;
 using Paddock.Engine.Contract;
 using Paddock.Portal.Features.Hosts;
+using Paddock.Portal.Features.Templates;
 
 namespace Paddock.Portal.Features.Vms;
 
 /// <summary>Turns what agents report into the VMs' history: the portal reconciles what it believed with what it is told.</summary>
-public sealed class VmObservations(IDocumentStore store, ChangeNotifier<VmChanged> notifier, TimeProvider clock, ILogger<VmObservations> log)
+public sealed class VmObservations(
+    IDocumentStore store, ChangeNotifier<VmChanged> notifier, ChangeNotifier<TemplateChanged> templateChanges, TimeProvider clock, ILogger<VmObservations> log)
 {
     public async Task ObserveAsync(Guid hostId, VmReport report, CancellationToken ct = default)
     {
@@ -54,13 +56,25 @@ public sealed class VmObservations(IDocumentStore store, ChangeNotifier<VmChange
             command.State = succeeded ? AgentCommandState.Succeeded : AgentCommandState.Failed;
             command.Outcome = report.Message;
             session.Store(command);
+            var template = command.TemplateId is { } templateId ? await session.LoadAsync<VmTemplate>(templateId, ct) : null;
+            if (template is not null)
+            {
+                TemplateOutcome(session, template, command, succeeded, report);
+            }
+
+            if (command.Command.Verb == VmVerb.DeleteTemplate)
+            {
+                await session.SaveChangesAsync(ct);
+                templateChanges.Publish(new TemplateChanged(command.VmId));
+                return;
+            }
 
             var stream = await session.Events.FetchForWriting<Vm>(command.VmId, ct);
             var now = clock.GetUtcNow();
             if (stream.Aggregate is { } vm)
             {
-                stream.AppendOne(new VmOperationCompleted(command.Id, command.Command.Verb, succeeded, report.Message, now));
-                if (succeeded && SnapshotEvent(command, vm, now) is { } snapshotEvent)
+                stream.AppendOne(new VmOperationCompleted(command.Id, command.Command.Verb, succeeded, report.Message, now, report.Result));
+                if (succeeded && SnapshotEvent(command, vm, now, report.Result) is { } snapshotEvent)
                 {
                     stream.AppendOne(snapshotEvent);
                 }
@@ -69,9 +83,19 @@ public sealed class VmObservations(IDocumentStore store, ChangeNotifier<VmChange
                 {
                     stream.AppendOne(new VmDeleted(command.Id, now));
                 }
+
+                if (succeeded && command.Command.Verb == VmVerb.ConvertToTemplate && command.TemplateId is { } becameTemplate)
+                {
+                    stream.AppendOne(new VmConvertedToTemplate(becameTemplate, command.Id, now));
+                }
             }
 
             await session.SaveChangesAsync(ct);
+            if (template is not null)
+            {
+                templateChanges.Publish(new TemplateChanged(template.Id));
+            }
+
             if (stream.Aggregate is { } changed)
             {
                 notifier.Publish(new VmChanged(changed.Id, changed.OwnerId));
@@ -80,13 +104,41 @@ public sealed class VmObservations(IDocumentStore store, ChangeNotifier<VmChange
     }
 
     /// <summary>What a finished snapshot task changed in the VM's list of snapshots.</summary>
-    private static object? SnapshotEvent(AgentCommand command, Vm vm, DateTimeOffset now) => (command.Command.Verb, command.Command.Snapshot) switch
+    private static object? SnapshotEvent(AgentCommand command, Vm vm, DateTimeOffset now, OperationResult? result) => (command.Command.Verb, command.Command.Snapshot) switch
     {
-        (VmVerb.Snapshot, { } name) => new VmSnapshotTaken(name, vm.LastObserved is VmPowerState.Running or VmPowerState.Paused, command.Id, now),
+        (VmVerb.Snapshot, { } name) => new VmSnapshotTaken(name, vm.LastObserved is VmPowerState.Running or VmPowerState.Paused, command.Id, now, result?.StateBytes),
         (VmVerb.RevertSnapshot, { } name) => new VmSnapshotReverted(name, command.Id, now),
         (VmVerb.DeleteSnapshot, { } name) => new VmSnapshotDeleted(name, command.Id, now),
         _ => null,
     };
+
+    /// <summary>
+    /// A conversion that worked makes the template ready with its image's size and checksum; one
+    /// that failed leaves the VM as it was and no template. A deletion that worked removes it; one
+    /// that failed leaves it ready with the reason.
+    /// </summary>
+    private static void TemplateOutcome(IDocumentSession session, VmTemplate template, AgentCommand command, bool succeeded, OperationReport report)
+    {
+        template.PendingOperation = null;
+        switch (command.Command.Verb, succeeded)
+        {
+            case (VmVerb.ConvertToTemplate, true):
+                template.State = TemplateState.Ready;
+                template.ImageBytes = report.Result?.DiskBytes;
+                template.Sha256 = report.Result?.Sha256;
+                session.Store(template);
+                break;
+            case (VmVerb.ConvertToTemplate, false):
+            case (VmVerb.DeleteTemplate, true):
+                session.Delete(template);
+                break;
+            default:
+                template.State = TemplateState.Ready;
+                template.LastError = $"Delete failed: {report.Message}";
+                session.Store(template);
+                break;
+        }
+    }
 
     private static async Task RetryOnConflict(Func<Task> work)
     {

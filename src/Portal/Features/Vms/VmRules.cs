@@ -48,6 +48,8 @@ public static class VmRules
                 $"Delete needs the VM Stopped; it is {Describe(vm.Status)}. Power it off first.",
             VmVerb.Snapshot or VmVerb.RevertSnapshot or VmVerb.DeleteSnapshot when vm.Status is not (VmStatus.Running or VmStatus.Paused or VmStatus.Stopped) =>
                 $"{Describe(verb)} needs the VM Running, Paused or Stopped; it is {Describe(vm.Status)}.",
+            VmVerb.ConvertToTemplate when vm.Status is not VmStatus.Stopped =>
+                $"Convert to template needs the VM Stopped; it is {Describe(vm.Status)}.",
             VmVerb.Create => "The VM exists already.",
             _ => null,
         };
@@ -74,9 +76,12 @@ public static class VmRules
 
     /// <summary>The status after the agent reported <paramref name="state"/>: a pending delete wins over what the process does meanwhile.</summary>
     public static VmStatus StatusAfterObservation(Vm vm, VmPowerState state) =>
-        vm.PendingVerb == VmVerb.Delete
-            ? VmStatus.Deleting
-            : state switch
+        vm.PendingVerb switch
+        {
+            VmVerb.Delete => VmStatus.Deleting,
+            // The agent removes the VM once its disk is the template's image: gone is the expected end.
+            VmVerb.ConvertToTemplate => VmStatus.Converting,
+            _ => state switch
             {
                 VmPowerState.Creating => VmStatus.Creating,
                 VmPowerState.Stopped => VmStatus.Stopped,
@@ -93,7 +98,8 @@ public static class VmRules
                 VmPowerState.Crashed => VmStatus.Crashed,
                 VmPowerState.Saved => VmStatus.Saved,
                 _ => vm.PendingVerb == VmVerb.Create ? VmStatus.Creating : VmStatus.Unknown,
-            };
+            },
+        };
 
     public static string Describe(VmVerb verb) => verb switch
     {
@@ -101,6 +107,8 @@ public static class VmRules
         VmVerb.SendKeys => "Send keys",
         VmVerb.RevertSnapshot => "Revert to snapshot",
         VmVerb.DeleteSnapshot => "Delete snapshot",
+        VmVerb.ConvertToTemplate => "Convert to template",
+        VmVerb.DeleteTemplate => "Delete template",
         _ => verb.ToString(),
     };
 

@@ -10,10 +10,12 @@ using Paddock.Engine.Isolation;
 using Paddock.Engine.Vms;
 using Paddock.Portal.Features.Accounts;
 using Paddock.Portal.Features.Hosts;
+using Paddock.Portal.Features.Templates;
 
 namespace Paddock.Portal.Features.Vms;
 
-public sealed record NewVm(string Name, int VCpus, int MemoryMiB);
+/// <summary>A VM to create from template <paramref name="TemplateId"/> (the built-in one when null) with a disk of <paramref name="DiskMiB"/> (the template's size when null).</summary>
+public sealed record NewVm(string Name, int VCpus, int MemoryMiB, Guid? TemplateId = null, int? DiskMiB = null);
 
 /// <summary>A request that cannot be carried out; <see cref="Field"/> names the input at fault, if one is.</summary>
 public sealed class VmRequestException(string message, string? field = null) : Exception(message)
@@ -36,6 +38,7 @@ public sealed partial class VmService(
     public const int MaxVCpus = 16;
     public const int MinMemoryMiB = 64;
     public const int MaxMemoryMiB = 65536;
+    public const int MaxDiskMiB = 256 * 1024;
 
     /// <summary>The VM when the caller may see it, otherwise null (never a hint that it exists).</summary>
     public static async Task<Vm?> FindAsync(IQuerySession session, ClaimsPrincipal user, Guid id, CancellationToken ct = default)
@@ -52,21 +55,7 @@ public sealed partial class VmService(
         return await session.Query<Vm>().Where(v => v.OwnerId == owner).OrderBy(v => v.Name).ToListAsync(ct);
     }
 
-    public static string? ValidateName(string? name)
-    {
-        var trimmed = name?.Trim() ?? "";
-        if (trimmed.Length == 0)
-        {
-            return "Name: required.";
-        }
-
-        if (trimmed.Length > MaxNameLength)
-        {
-            return $"Name: at most {MaxNameLength} characters.";
-        }
-
-        return trimmed.Any(char.IsControl) ? "Name: no control characters." : null;
-    }
+    public static string? ValidateName(string? name) => DisplayNames.Problem(name, MaxNameLength);
 
     public static string? ValidateVCpus(int vcpus) =>
         vcpus is < 1 or > MaxVCpus ? $"vCPUs: between 1 and {MaxVCpus}." : null;
@@ -74,13 +63,34 @@ public sealed partial class VmService(
     public static string? ValidateMemory(int memoryMiB) =>
         memoryMiB is < MinMemoryMiB or > MaxMemoryMiB ? $"Memory: between {MinMemoryMiB} and {MaxMemoryMiB} MiB." : null;
 
+    /// <summary>The disk may grow beyond the template's (the guest sees a bigger disk), never shrink below it.</summary>
+    public static string? ValidateDisk(int diskMiB, long templateBytes)
+    {
+        var min = (int)Math.Ceiling(templateBytes / (1024.0 * 1024));
+        return diskMiB < min || diskMiB > MaxDiskMiB ? $"Disk: between {min} MiB (the template's disk) and {MaxDiskMiB} MiB." : null;
+    }
+
+    /// <summary>A linked clone of a template the caller may see: a qcow2 overlay on the template's image, on the template's host.</summary>
     public async Task<Guid> CreateAsync(ClaimsPrincipal user, NewVm request, CancellationToken ct = default)
     {
         Check(ValidateName(request.Name), "name");
         Check(ValidateVCpus(request.VCpus), "vcpus");
         Check(ValidateMemory(request.MemoryMiB), "memory");
-        var template = options.Value.Template;
-        return await DefineAsync(user, request.Name.Trim(), template.Name, template.Image, request.VCpus, request.MemoryMiB, template.DiskBytes, null, ct);
+        VmTemplate template;
+        await using (var session = store.QuerySession())
+        {
+            template = await TemplateService.FindAsync(session, user, request.TemplateId ?? TemplateService.BuiltinId, ct)
+                ?? throw new VmRequestException("Template: no such template.", "template");
+        }
+
+        var diskBytes = template.DiskBytes;
+        if (request.DiskMiB is { } diskMiB)
+        {
+            Check(ValidateDisk(diskMiB, template.DiskBytes), "disk");
+            diskBytes = Math.Max(template.DiskBytes, diskMiB * 1024L * 1024);
+        }
+
+        return await DefineAsync(user, request.Name.Trim(), template.Name, template.Image, request.VCpus, request.MemoryMiB, diskBytes, null, ct, template.Id);
     }
 
     /// <summary>
@@ -105,7 +115,7 @@ public sealed partial class VmService(
     }
 
     private async Task<Guid> DefineAsync(
-        ClaimsPrincipal user, string name, string templateName, string baseImage, int vcpus, int memoryMiB, long diskBytes, Vm? cloneOf, CancellationToken ct)
+        ClaimsPrincipal user, string name, string templateName, string baseImage, int vcpus, int memoryMiB, long diskBytes, Vm? cloneOf, CancellationToken ct, Guid? templateId = null)
     {
         var owner = user.UserId();
 
@@ -119,14 +129,32 @@ public sealed partial class VmService(
                 throw NameTaken(name);
             }
 
-            var hostId = cloneOf?.HostId ?? (await PickHostAsync(session, ct)).Id;
+            // The template's document is stored again with the VM, version-checked: a delete of the
+            // template that raced this create fails, or this create does.
+            var template = templateId is { } tid ? await session.LoadAsync<VmTemplate>(tid, ct) : null;
+            if (templateId is not null)
+            {
+                if (template is not { State: TemplateState.Ready })
+                {
+                    throw new VmRequestException($"Template: '{templateName}' is {(template is null ? "gone" : "not ready")}.", "template");
+                }
+
+                session.Store(template);
+            }
+
+            var hostId = cloneOf?.HostId ?? template?.HostId ?? (await PickHostAsync(session, ct)).Id;
+            if (template?.HostId is { } templateHost && !await session.Query<HostRecord>().AnyAsync(h => h.Id == templateHost && h.Connected, ct))
+            {
+                throw new VmRequestException($"Template: the host that holds '{template.Name}' is not connected now; try again later.", "template");
+            }
+
             var vmId = Guid.NewGuid();
             var labelIndex = RandomNumberGenerator.GetInt32(IsolationLabels.PairCount);
             var uid = IsolationLabels.UidFor(IsolationLabels.FromIndex(labelIndex), options.Value.VmUidBase);
             var now = clock.GetUtcNow();
             var created = new VmCreated(
                 vmId, owner, name, templateName, baseImage, vcpus, memoryMiB, diskBytes,
-                cloneOf?.MachineType ?? VmSpec.DefaultMachineType, hostId, labelIndex, uid, RandomMac(), owner, now, cloneOf?.Id);
+                cloneOf?.MachineType ?? VmSpec.DefaultMachineType, hostId, labelIndex, uid, RandomMac(), owner, now, cloneOf?.Id, templateId);
             var operation = Guid.NewGuid();
             var spec = SpecOf(Vm.Create(created));
             if (cloneOf is not null)
@@ -150,6 +178,15 @@ public sealed partial class VmService(
             try
             {
                 await session.SaveChangesAsync(ct);
+            }
+            catch (ConcurrencyException) when (attempt < 5)
+            {
+                // Another VM was created from the same template at the same moment: go again.
+                continue;
+            }
+            catch (ConcurrencyException)
+            {
+                throw new VmRequestException("The template changed meanwhile; try again.", "template");
             }
             catch (Exception e) when (UniqueViolation(e) is { } constraint)
             {

@@ -137,6 +137,25 @@ public sealed class DiskImagesTests
         Assert.Equal("raw", info.Format);
     }
 
+    [Fact]
+    public void Info_lists_internal_snapshots_with_the_size_of_their_ram_state()
+    {
+        // As qemu-img 7.2 prints it.
+        const string json = """
+            {"snapshots": [
+                {"icount": 0, "vm-clock-nsec": 0, "name": "disks", "date-sec": 1795697194, "date-nsec": 522553000, "vm-clock-sec": 0, "id": "1", "vm-state-size": 0},
+                {"name": "with-ram", "date-sec": 1795697200, "id": "2", "vm-state-size": 23456789}],
+             "virtual-size": 16777216, "filename": "s.qcow2", "format": "qcow2", "actual-size": 208896, "dirty-flag": false}
+            """;
+
+        var info = DiskImageInfo.Parse(json);
+
+        Assert.Equal(
+            [new DiskImageSnapshot("disks", 0, DateTimeOffset.FromUnixTimeSeconds(1795697194)), new DiskImageSnapshot("with-ram", 23456789, DateTimeOffset.FromUnixTimeSeconds(1795697200))],
+            info.Snapshots);
+        Assert.Equal(208896, info.ActualSize);
+    }
+
     [Theory]
     [InlineData("not json")]
     [InlineData("{}")]

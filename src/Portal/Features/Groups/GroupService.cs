@@ -1,0 +1,96 @@
+using System.Security.Claims;
+using JasperFx;
+using Marten;
+using Marten.Exceptions;
+using Npgsql;
+using Paddock.Portal.Features.Accounts;
+
+namespace Paddock.Portal.Features.Groups;
+
+/// <summary>A group with its members' names, for the admin page.</summary>
+public sealed record GroupSummary(Group Group, IReadOnlyList<string> Members);
+
+public sealed class GroupRequestException(string message, string? field = null) : Exception(message)
+{
+    public string? Field { get; } = field;
+}
+
+/// <summary>Published to live pages when a group or its members changed.</summary>
+public sealed record GroupsChanged;
+
+/// <summary>Admins create groups and say who is in them; templates are published to groups.</summary>
+public sealed class GroupService(IDocumentStore store, ChangeNotifier<GroupsChanged> changes, TimeProvider clock)
+{
+    public const int MaxNameLength = 64;
+
+    public static string? ValidateName(string? name) => DisplayNames.Problem(name, MaxNameLength);
+
+    public static async Task<IReadOnlyList<GroupSummary>> ListAsync(IQuerySession session, CancellationToken ct = default)
+    {
+        var groups = await session.Query<Group>().OrderBy(g => g.Name).ToListAsync(ct);
+        var names = (await session.LoadManyAsync<PortalUser>(ct, groups.SelectMany(g => g.MemberIds).Distinct())).ToDictionary(u => u.Id, u => u.UserName);
+        return [.. groups.Select(g => new GroupSummary(g, [.. g.MemberIds.Select(id => names.GetValueOrDefault(id, "(removed user)")).Order()]))];
+    }
+
+    public async Task<Guid> CreateAsync(ClaimsPrincipal admin, string name, CancellationToken ct = default)
+    {
+        RequireAdmin(admin);
+        if (ValidateName(name) is { } problem)
+        {
+            throw new GroupRequestException(problem, "name");
+        }
+
+        await using var session = store.LightweightSession();
+        var group = new Group { Id = Guid.NewGuid(), Name = name.Trim(), CreatedAt = clock.GetUtcNow() };
+        session.Insert(group);
+        try
+        {
+            await session.SaveChangesAsync(ct);
+        }
+        catch (Exception e) when (e is DocumentAlreadyExistsException || e.InnerException is PostgresException { SqlState: PostgresErrorCodes.UniqueViolation })
+        {
+            throw new GroupRequestException($"Name: a group called '{group.Name}' exists already.", "name");
+        }
+
+        changes.Publish(new GroupsChanged());
+        return group.Id;
+    }
+
+    /// <summary>Adds the account called <paramref name="userName"/> to the group, or takes it out.</summary>
+    public async Task SetMemberAsync(ClaimsPrincipal admin, Guid groupId, string userName, bool member, CancellationToken ct = default)
+    {
+        RequireAdmin(admin);
+        await using var session = store.LightweightSession();
+        var group = await session.LoadAsync<Group>(groupId, ct) ?? throw new GroupRequestException("No such group.");
+        var user = await session.Query<PortalUser>().FirstOrDefaultAsync(u => u.UserName == userName.Trim(), ct)
+            ?? throw new GroupRequestException($"User: there is no account called '{userName.Trim()}'.", "user");
+        if (member && !group.MemberIds.Contains(user.Id))
+        {
+            group.MemberIds.Add(user.Id);
+        }
+        else if (!member)
+        {
+            group.MemberIds.Remove(user.Id);
+        }
+
+        session.Store(group);
+        try
+        {
+            await session.SaveChangesAsync(ct);
+        }
+        catch (ConcurrencyException)
+        {
+            throw new GroupRequestException("The group changed meanwhile; look again and retry.");
+        }
+
+        changes.Publish(new GroupsChanged());
+    }
+
+    private static void RequireAdmin(ClaimsPrincipal user)
+    {
+        if (!user.IsAdmin())
+        {
+            throw new GroupRequestException("Only admins manage groups.");
+        }
+    }
+}

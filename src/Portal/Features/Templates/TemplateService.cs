@@ -1,0 +1,285 @@
+using System.Security.Claims;
+using JasperFx;
+using Marten;
+using Microsoft.Extensions.Options;
+using Paddock.Engine.Contract;
+using Paddock.Portal.Features.Accounts;
+using Paddock.Portal.Features.Groups;
+using Paddock.Portal.Features.Hosts;
+using Paddock.Portal.Features.Vms;
+
+namespace Paddock.Portal.Features.Templates;
+
+/// <summary>A template with what a list shows beside it.</summary>
+public sealed record TemplateSummary(VmTemplate Template, string OwnerName, string? GroupName, int LinkedClones);
+
+/// <summary>What an owner may change of a template.</summary>
+public sealed record TemplateEdit(string Name, string Description, int VCpus, int MemoryMiB);
+
+/// <summary>The template does not exist or is not the caller's to see: the same answer for both.</summary>
+public sealed class TemplateNotFoundException() : Exception("No such template.");
+
+/// <summary>Decides about templates: convert a VM into one, edit, publish, delete.</summary>
+public sealed class TemplateService(
+    IDocumentStore store,
+    IOptions<PortalOptions> options,
+    CommandDispatcher dispatcher,
+    ChangeNotifier<VmChanged> vmChanges,
+    ChangeNotifier<TemplateChanged> changes,
+    TimeProvider clock)
+{
+    /// <summary>The built-in template's id: fixed, so every portal process agrees on it.</summary>
+    public static readonly Guid BuiltinId = new("0d0c0000-0000-4000-8000-000000000001");
+
+    public static async Task<IReadOnlyList<Guid>> GroupsOfAsync(IQuerySession session, Guid userId, CancellationToken ct = default) =>
+        await session.Query<Group>().Where(g => g.MemberIds.Contains(userId)).Select(g => g.Id).ToListAsync(ct);
+
+    /// <summary>The template when the caller may see it, otherwise null.</summary>
+    public static async Task<VmTemplate?> FindAsync(IQuerySession session, ClaimsPrincipal user, Guid id, CancellationToken ct = default)
+    {
+        var template = await session.LoadAsync<VmTemplate>(id, ct);
+        return template is not null && TemplateRules.MaySee(template, user.UserId(), user.IsAdmin(), await GroupsOfAsync(session, user.UserId(), ct))
+            ? template
+            : null;
+    }
+
+    /// <summary>Every template the caller may see, the built-in one first, with owners, groups and linked-clone counts.</summary>
+    public static async Task<IReadOnlyList<TemplateSummary>> ListAsync(IQuerySession session, ClaimsPrincipal user, CancellationToken ct = default)
+    {
+        var groups = await GroupsOfAsync(session, user.UserId(), ct);
+        var all = await session.Query<VmTemplate>().ToListAsync(ct);
+        var visible = all.Where(t => TemplateRules.MaySee(t, user.UserId(), user.IsAdmin(), groups)).ToList();
+        // Counted in full for the template's owner and admins; anyone else counts only their own VMs.
+        var clones = (await session.Query<Vm>().Where(v => v.TemplateId != null).ToListAsync(ct))
+            .GroupBy(v => v.TemplateId!.Value).ToDictionary(g => g.Key, g => g.ToList());
+        int Count(VmTemplate t) =>
+            clones.GetValueOrDefault(t.Id)?.Count(v => user.IsAdmin() || t.OwnerId == user.UserId() || v.OwnerId == user.UserId()) ?? 0;
+        var owners = (await session.LoadManyAsync<PortalUser>(ct, visible.Select(t => t.OwnerId).Distinct())).ToDictionary(u => u.Id, u => u.UserName);
+        var groupNames = (await session.Query<Group>().ToListAsync(ct)).ToDictionary(g => g.Id, g => g.Name);
+        return [.. visible
+            .OrderByDescending(t => t.IsBuiltin).ThenBy(t => t.Name)
+            .Select(t => new TemplateSummary(
+                t,
+                t.OwnerId == VmTemplate.System ? "Paddock" : owners.GetValueOrDefault(t.OwnerId, "(removed user)"),
+                t.GroupId is { } g ? groupNames.GetValueOrDefault(g) : null,
+                Count(t)))];
+    }
+
+    public static async Task<IReadOnlyList<LinkedClone>> LinkedClonesAsync(IQuerySession session, Guid templateId, CancellationToken ct = default) =>
+        [.. (await session.Query<Vm>().Where(v => v.TemplateId == templateId).OrderBy(v => v.Name).ToListAsync(ct)).Select(v => new LinkedClone(v.Id, v.Name, v.OwnerId))];
+
+    /// <summary>Makes sure the built-in template exists and matches the settings (its image is on every host).</summary>
+    public async Task EnsureBuiltinAsync(CancellationToken ct = default)
+    {
+        var builtin = options.Value.Template;
+        await using var session = store.LightweightSession();
+        var template = await session.LoadAsync<VmTemplate>(BuiltinId, ct) ?? new VmTemplate
+        {
+            Id = BuiltinId,
+            OwnerId = VmTemplate.System,
+            Visibility = TemplateVisibility.Everyone,
+            VCpus = 1,
+            MemoryMiB = 256,
+            CreatedAt = clock.GetUtcNow(),
+        };
+        template.Name = builtin.Name;
+        template.Description = "A Linux kernel and a busybox shell on the serial console and the screen; boots in seconds.";
+        template.Image = builtin.Image;
+        template.DiskBytes = builtin.DiskBytes;
+        template.HostId = null;
+        template.State = TemplateState.Ready;
+        session.Store(template);
+        await session.SaveChangesAsync(ct);
+    }
+
+    /// <summary>
+    /// Turns the caller's stopped VM into a template: its agent flattens the disk into a read-only
+    /// image and removes the VM. The template is private to the VM's owner until an admin publishes it.
+    /// </summary>
+    public async Task<Guid> ConvertAsync(ClaimsPrincipal user, Guid vmId, string name, string? description, CancellationToken ct = default)
+    {
+        Check(TemplateRules.ValidateName(name), "name");
+        Check(TemplateRules.ValidateDescription(description), "description");
+        await using var session = store.LightweightSession();
+        var stream = await session.Events.FetchForWriting<Vm>(vmId, ct);
+        var vm = stream.Aggregate;
+        if (vm is null || !VmService.MayUse(user, vm))
+        {
+            throw new VmNotFoundException();
+        }
+
+        if (VmRules.Refusal(vm, VmVerb.ConvertToTemplate) is { } refusal)
+        {
+            throw new VmRequestException(refusal);
+        }
+
+        var now = clock.GetUtcNow();
+        var id = Guid.NewGuid();
+        var operation = Guid.NewGuid();
+        var template = new VmTemplate
+        {
+            Id = id,
+            Name = name.Trim(),
+            Description = description?.Trim() ?? "",
+            OwnerId = vm.OwnerId,
+            Visibility = TemplateVisibility.Private,
+            VCpus = vm.VCpus,
+            MemoryMiB = vm.MemoryMiB,
+            DiskBytes = vm.DiskBytes,
+            Image = VmTemplate.ImageFor(id),
+            HostId = vm.HostId,
+            State = TemplateState.Converting,
+            SourceVmId = vm.Id,
+            PendingOperation = operation,
+            CreatedAt = now,
+        };
+        session.Insert(template);
+        stream.AppendOne(new VmOperationRequested(operation, VmVerb.ConvertToTemplate, user.UserId(), now));
+        session.Insert(new AgentCommand
+        {
+            Id = operation,
+            VmId = vm.Id,
+            HostId = vm.HostId,
+            TemplateId = id,
+            Command = new VmCommand(operation, vm.Id, VmVerb.ConvertToTemplate, Image: template.Image),
+            State = AgentCommandState.Pending,
+            CreatedAt = now,
+        });
+        await SaveAsync(session, ct);
+        dispatcher.Wake();
+        vmChanges.Publish(new VmChanged(vm.Id, vm.OwnerId));
+        changes.Publish(new TemplateChanged(id));
+        return id;
+    }
+
+    public static string? ValidateEdit(TemplateEdit edit) =>
+        TemplateRules.ValidateName(edit.Name) ?? TemplateRules.ValidateDescription(edit.Description)
+        ?? VmService.ValidateVCpus(edit.VCpus) ?? VmService.ValidateMemory(edit.MemoryMiB);
+
+    /// <summary>Changes the name, description and default sizes (owner or admin).</summary>
+    public Task UpdateAsync(ClaimsPrincipal user, Guid id, TemplateEdit edit, CancellationToken ct = default)
+    {
+        Check(TemplateRules.ValidateName(edit.Name), "name");
+        Check(TemplateRules.ValidateDescription(edit.Description), "description");
+        Check(VmService.ValidateVCpus(edit.VCpus), "vcpus");
+        Check(VmService.ValidateMemory(edit.MemoryMiB), "memory");
+        return ChangeAsync(user, id, manage: true, template =>
+        {
+            template.Name = edit.Name.Trim();
+            template.Description = edit.Description.Trim();
+            template.VCpus = edit.VCpus;
+            template.MemoryMiB = edit.MemoryMiB;
+        }, ct);
+    }
+
+    /// <summary>Admins publish a template to everyone or to one group, or take it back to its owner alone.</summary>
+    public async Task PublishAsync(ClaimsPrincipal user, Guid id, TemplateVisibility visibility, Guid? groupId, CancellationToken ct = default)
+    {
+        if (!user.IsAdmin())
+        {
+            // Members cannot publish; to them this is a template like any other they may not change.
+            throw new TemplateRequestException("Only admins publish templates.");
+        }
+
+        Check(TemplateRules.ValidateVisibility(visibility, groupId), "visibility");
+        await using (var query = store.QuerySession())
+        {
+            if (visibility == TemplateVisibility.Group && await query.LoadAsync<Group>(groupId!.Value, ct) is null)
+            {
+                throw new TemplateRequestException("Group: no such group.", "group");
+            }
+        }
+
+        await ChangeAsync(user, id, manage: false, template =>
+        {
+            if (template.IsBuiltin)
+            {
+                throw new TemplateRequestException("The built-in template is always published to everyone.");
+            }
+
+            template.Visibility = visibility;
+            template.GroupId = visibility == TemplateVisibility.Group ? groupId : null;
+        }, ct);
+    }
+
+    /// <summary>Deletes the template and its image, refused while linked clones exist.</summary>
+    public async Task DeleteAsync(ClaimsPrincipal user, Guid id, CancellationToken ct = default)
+    {
+        await using var session = store.LightweightSession();
+        var template = await FindAsync(session, user, id, ct) ?? throw new TemplateNotFoundException();
+        if (!TemplateRules.MayManage(template, user.UserId(), user.IsAdmin()) && !template.IsBuiltin)
+        {
+            throw new TemplateRequestException($"Only the owner of '{template.Name}' or an admin may delete it.");
+        }
+
+        var clones = await LinkedClonesAsync(session, id, ct);
+        if (TemplateRules.DeleteRefusal(template, clones, user.UserId(), user.IsAdmin()) is { } refusal)
+        {
+            throw new TemplateRequestException(refusal);
+        }
+
+        var now = clock.GetUtcNow();
+        var operation = Guid.NewGuid();
+        template.State = TemplateState.Deleting;
+        template.PendingOperation = operation;
+        template.LastError = null;
+        // Version-checked: a VM created from this template meanwhile touched it, and this fails.
+        session.Store(template);
+        session.Insert(new AgentCommand
+        {
+            Id = operation,
+            VmId = id,
+            HostId = template.HostId!.Value,
+            TemplateId = id,
+            Command = new VmCommand(operation, id, VmVerb.DeleteTemplate, Image: template.Image),
+            State = AgentCommandState.Pending,
+            CreatedAt = now,
+        });
+        await SaveAsync(session, ct);
+        dispatcher.Wake();
+        changes.Publish(new TemplateChanged(id));
+    }
+
+    private async Task ChangeAsync(ClaimsPrincipal user, Guid id, bool manage, Action<VmTemplate> change, CancellationToken ct)
+    {
+        await using var session = store.LightweightSession();
+        var template = await FindAsync(session, user, id, ct) ?? throw new TemplateNotFoundException();
+        if (manage && !TemplateRules.MayManage(template, user.UserId(), user.IsAdmin()))
+        {
+            throw new TemplateRequestException(template.IsBuiltin
+                ? "The built-in template cannot be changed."
+                : $"Only the owner of '{template.Name}' or an admin may change it.");
+        }
+
+        change(template);
+        session.Store(template);
+        await SaveAsync(session, ct);
+        changes.Publish(new TemplateChanged(id));
+    }
+
+    private static async Task SaveAsync(IDocumentSession session, CancellationToken ct)
+    {
+        try
+        {
+            await session.SaveChangesAsync(ct);
+        }
+        catch (ConcurrencyException)
+        {
+            throw new TemplateRequestException("The template or VM changed meanwhile; look again and retry.");
+        }
+    }
+
+    private static void Check(string? problem, string field)
+    {
+        if (problem is not null)
+        {
+            throw new TemplateRequestException(problem, field);
+        }
+    }
+}
+
+/// <summary>A template request that cannot be carried out; <see cref="Field"/> names the input at fault, if one is.</summary>
+public sealed class TemplateRequestException(string message, string? field = null) : Exception(message)
+{
+    public string? Field { get; } = field;
+}

@@ -1,0 +1,77 @@
+namespace Paddock.Portal.Features.Templates;
+
+/// <summary>Who sees a template besides its owner and the admins.</summary>
+public enum TemplateVisibility
+{
+    /// <summary>Its owner (and the admins) only.</summary>
+    Private,
+    /// <summary>The members of <see cref="VmTemplate.GroupId"/>.</summary>
+    Group,
+    Everyone,
+}
+
+public enum TemplateState
+{
+    /// <summary>The VM's disk is being flattened into the template's image.</summary>
+    Converting,
+    Ready,
+    Deleting,
+}
+
+/// <summary>
+/// A read-only base image with the defaults of the VMs made from it. New VMs are linked clones: a
+/// qcow2 overlay on <see cref="Image"/>, so the template's image must stay as long as one exists.
+/// </summary>
+public sealed class VmTemplate
+{
+    /// <summary>Paddock's own owner id, for the built-in template.</summary>
+    public static readonly Guid System = Guid.Empty;
+
+    public Guid Id { get; set; }
+
+    public string Name { get; set; } = "";
+
+    public string Description { get; set; } = "";
+
+    public Guid OwnerId { get; set; }
+
+    public TemplateVisibility Visibility { get; set; }
+
+    public Guid? GroupId { get; set; }
+
+    public int VCpus { get; set; }
+
+    public int MemoryMiB { get; set; }
+
+    public long DiskBytes { get; set; }
+
+    /// <summary>File name of the image in its host's image store.</summary>
+    public string Image { get; set; } = "";
+
+    /// <summary>The host whose store holds the image; null when every host has it (the built-in one).</summary>
+    public Guid? HostId { get; set; }
+
+    public TemplateState State { get; set; }
+
+    public string? LastError { get; set; }
+
+    public long? ImageBytes { get; set; }
+
+    public string? Sha256 { get; set; }
+
+    /// <summary>The VM that became this template.</summary>
+    public Guid? SourceVmId { get; set; }
+
+    /// <summary>The agent command under way (conversion or deletion).</summary>
+    public Guid? PendingOperation { get; set; }
+
+    public DateTimeOffset CreatedAt { get; set; }
+
+    public bool IsBuiltin => HostId is null;
+
+    /// <summary>The image file name for template <paramref name="id"/>: derived from the id alone, never from a person's text.</summary>
+    public static string ImageFor(Guid id) => $"template-{id:N}.qcow2";
+}
+
+/// <summary>Published to live pages when a template changed.</summary>
+public sealed record TemplateChanged(Guid TemplateId);
