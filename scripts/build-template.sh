@@ -10,7 +10,9 @@
 # Everything comes from Debian packages (apt-get download + dpkg-deb -x); no
 # mounts, loop devices or mknod, so it needs no privileges except to apt-get
 # install missing tools. Writes OUTPUT.tmp then renames; also writes
-# OUTPUT.sha256 (sha256sum format, relative file name).
+# OUTPUT.sha256 (sha256sum format, relative file name) and OUTPUT's name with
+# .iso: the same kernel and initramfs on a bootable ISO 9660 CD (isolinux), with
+# "paddock.boot=cdrom" on the kernel command line, for installing from an ISO.
 #
 # Environment overrides:
 #   KERNEL_PKG       kernel package (default: what linux-image-amd64 depends on)
@@ -53,6 +55,8 @@ need xz xz-utils
 need gzip gzip
 need dpkg-deb dpkg
 need apt-get apt
+need xorriso xorriso
+need /usr/lib/ISOLINUX/isolinux.bin isolinux
 if ((${#need_pkgs[@]})); then
     [[ $(id -u) -eq 0 ]] || die "missing tools, install as root: ${need_pkgs[*]}"
     log "installing tools: ${need_pkgs[*]}"
@@ -276,5 +280,19 @@ mv -f -- "$OUT.tmp" "$OUT"
 (cd "$OUT_DIR" && sha256sum -- "$(basename -- "$OUT")") > "$OUT.sha256.tmp"
 mv -f -- "$OUT.sha256.tmp" "$OUT.sha256"
 
-log "wrote $OUT ($(stat -c %s "$OUT") bytes, kernel $KVER)"
+# -------------------------------------------------------------- ISO ----
+ISO=${OUT%.qcow2}.iso
+ISO_ROOT=$WORK/iso
+mkdir -p "$ISO_ROOT/isolinux"
+cp /usr/lib/ISOLINUX/isolinux.bin /usr/lib/syslinux/modules/bios/ldlinux.c32 "$ISO_ROOT/isolinux/"
+cp "$VMLINUZ" "$ISO_ROOT/vmlinuz"
+cp "$WORK/initrd.gz" "$ISO_ROOT/initrd.gz"
+sed 's/quiet$/quiet paddock.boot=cdrom/' "$WORK/syslinux.cfg" > "$ISO_ROOT/isolinux/isolinux.cfg"
+find "$ISO_ROOT" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+rm -f -- "$ISO.tmp"
+xorriso -as mkisofs -quiet -o "$ISO.tmp" -V PADDOCK -b isolinux/isolinux.bin -c isolinux/boot.cat \
+    -no-emul-boot -boot-load-size 4 -boot-info-table "$ISO_ROOT" >&2
+mv -f -- "$ISO.tmp" "$ISO"
+
+log "wrote $OUT ($(stat -c %s "$OUT") bytes, kernel $KVER) and $ISO"
 echo "$OUT"

@@ -17,6 +17,9 @@ public sealed record DiskImageInfo(
     string? DataFile,
     IReadOnlyList<string> ExternalFiles)
 {
+    /// <summary>Whether the image is encrypted (it would need a secret to open).</summary>
+    public bool Encrypted { get; init; }
+
     /// <summary>The image's internal snapshots (qcow2), oldest first.</summary>
     public IReadOnlyList<DiskImageSnapshot> Snapshots { get; init; } = [];
 
@@ -73,7 +76,10 @@ public sealed record DiskImageInfo(
                 String(root, "backing-filename-format"),
                 dataFile,
                 external)
-            { Snapshots = snapshots };
+            {
+                Snapshots = snapshots,
+                Encrypted = root.TryGetProperty("encrypted", out var encrypted) && encrypted.ValueKind == JsonValueKind.True,
+            };
         }
         catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException)
         {

@@ -44,8 +44,14 @@ public sealed partial class DiskImages(string qemuImgPath = "/usr/bin/qemu-img")
     public Task CopyAsync(string sourcePath, string targetPath, CancellationToken ct = default) =>
         RunAsync("convert", CopyArgs(sourcePath, targetPath), ct);
 
-    internal static IReadOnlyList<string> CopyArgs(string sourcePath, string targetPath) =>
-        ["convert", "-f", "qcow2", "-O", "qcow2", Absolute(sourcePath, "source image"), New(targetPath)];
+    internal static IReadOnlyList<string> CopyArgs(string sourcePath, string targetPath) => ConvertArgs(sourcePath, "qcow2", targetPath);
+
+    /// <summary>An image in <paramref name="sourceFormat"/> into a new standalone qcow2 (-f stated, never probed).</summary>
+    public Task ConvertAsync(string sourcePath, string sourceFormat, string targetPath, CancellationToken ct = default) =>
+        RunAsync("convert", ConvertArgs(sourcePath, sourceFormat, targetPath), ct);
+
+    internal static IReadOnlyList<string> ConvertArgs(string sourcePath, string sourceFormat, string targetPath) =>
+        ["convert", "-f", Format(sourceFormat), "-O", "qcow2", Absolute(sourcePath, "source image"), New(targetPath)];
 
     /// <summary>qemu-img snapshot on a stopped VM's qcow2 disk: <paramref name="action"/> is -c (create), -a (apply) or -d (delete).</summary>
     public Task SnapshotAsync(string path, char action, string tag, CancellationToken ct = default) =>
