@@ -137,6 +137,7 @@ public sealed class Instance : IAsyncDisposable
     {
         ["ConnectionStrings__Paddock"] = Connection,
         ["Paddock__JoinToken"] = JoinToken,
+        ["Paddock__LibraryDir"] = Path.Combine(DataDir, "library"),
         ["ASPNETCORE_ENVIRONMENT"] = "Production",
     };
 

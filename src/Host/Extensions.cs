@@ -19,6 +19,7 @@ public static class Extensions
     public static void AddAgentVms(this HostApplicationBuilder builder)
     {
         builder.Services.AddSingleton<OperationJournal>();
+        builder.Services.AddSingleton<ImageCache>();
         builder.Services.AddSingleton<VmSupervisor>();
         builder.Services.AddHostedService(services => services.GetRequiredService<VmSupervisor>());
     }

@@ -12,6 +12,7 @@ using Paddock.Portal.Features.Accounts;
 using Paddock.Portal.Features.Console;
 using Paddock.Portal.Features.Groups;
 using Paddock.Portal.Features.Hosts;
+using Paddock.Portal.Features.Images;
 using Paddock.Portal.Features.Templates;
 using Paddock.Portal.Features.Vms;
 
@@ -48,6 +49,7 @@ public static class Extensions
             options.Schema.For<ConsoleTicket>().UseOptimisticConcurrency(true);
             // A create from a template stores the template again: a racing delete of it then fails.
             options.Schema.For<VmTemplate>().UseOptimisticConcurrency(true);
+            options.Schema.For<LibraryImage>().Index(i => i.Sha256).Index(i => i.OwnerId);
             options.Schema.For<Group>().UniqueIndex(UniqueIndexType.Computed, "uq_group_name", g => g.Name).UseOptimisticConcurrency(true);
             options.Schema.For<HostRecord>().UseOptimisticConcurrency(true);
             // Dispatcher, reports and reconnects all write a command's state: a version check keeps one
@@ -117,6 +119,8 @@ public static class Extensions
         builder.Services.AddHostedService<TemplatesOnStartup>();
         builder.Services.AddSingleton<ChangeNotifier<GroupsChanged>>();
         builder.Services.AddSingleton<GroupService>();
+        builder.Services.AddSingleton<ChangeNotifier<ImagesChanged>>();
+        builder.Services.AddSingleton<ImageService>();
     }
 
     public static void AddPortalConsole(this WebApplicationBuilder builder)
@@ -166,6 +170,7 @@ public static class Extensions
     {
         app.MapVmEndpoints();
         app.MapTemplateEndpoints();
+        app.MapImageEndpoints();
     }
 
     public static void MapPortalUi(this WebApplication app)

@@ -15,6 +15,10 @@ public sealed record PortalOptions
     [Range(1000, 2_000_000_000)]
     public int VmUidBase { get; init; } = 2_000_000;
 
+    /// <summary>Where the image library keeps its files (ISOs and disk images, named by checksum).</summary>
+    [Required]
+    public string LibraryDir { get; init; } = "";
+
     public ConsoleOptions Console { get; init; } = new();
 
     public TemplateOptions Template { get; init; } = new();

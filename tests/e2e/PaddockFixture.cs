@@ -24,6 +24,8 @@ public sealed class PaddockFixture : IAsyncLifetime
     public const string Hank = "hank";
     public const string Ivan = "ivan";
     public const string Judy = "judy";
+    public const string Kate = "kate";
+    public const string Leo = "leo";
 
     /// <summary>Tests set a short ticket life so that expiry can be observed.</summary>
     public static readonly TimeSpan TicketLifetime = TimeSpan.FromSeconds(2);
@@ -49,12 +51,16 @@ public sealed class PaddockFixture : IAsyncLifetime
 
     public string VmsDir => Path.Combine(DataDir, "vms");
 
+    public string LibraryDir => Path.Combine(DataDir, "library");
+
+    public string ImagesDir => Path.Combine(DataDir, "images");
+
     public async Task InitializeAsync()
     {
         Directory.CreateDirectory(Artifacts);
         PortalUrl = $"http://127.0.0.1:{FreePort()}";
         var portal = Env("PADDOCK_TEST_PORTAL_DLL");
-        foreach (var (user, role) in new[] { (AdminUser, "admin"), (Alice, "member"), (Bob, "member"), (Carol, "member"), (Dave, "member"), (Erin, "member"), (Frank, "member"), (Gina, "member"), (Hank, "member"), (Ivan, "member"), (Judy, "member") })
+        foreach (var (user, role) in new[] { (AdminUser, "admin"), (Alice, "member"), (Bob, "member"), (Carol, "member"), (Dave, "member"), (Erin, "member"), (Frank, "member"), (Gina, "member"), (Hank, "member"), (Ivan, "member"), (Judy, "member"), (Kate, "member"), (Leo, "member") })
         {
             await RunToEndAsync(portal, ["accounts", "add", "--user", user, "--role", role], Password);
         }
@@ -155,6 +161,12 @@ public sealed class PaddockFixture : IAsyncLifetime
     }
 
     /// <summary>The header every mutating API call carries.</summary>
+    public static string Sha256Of(string path)
+    {
+        using var stream = File.OpenRead(path);
+        return Convert.ToHexStringLower(SHA256.HashData(stream));
+    }
+
     public static readonly Dictionary<string, string> ApiHeaders = new() { ["X-Paddock-Api"] = "1" };
 
     /// <summary>The VM's status as the API tells it to the page's user.</summary>
@@ -359,6 +371,7 @@ public sealed class PaddockFixture : IAsyncLifetime
     {
         ["ConnectionStrings__Paddock"] = Connection,
         ["Paddock__JoinToken"] = JoinToken,
+        ["Paddock__LibraryDir"] = Path.Combine(DataDir, "library"),
         ["Paddock__Console__TicketLifetime"] = TicketLifetime.ToString(),
         ["ASPNETCORE_ENVIRONMENT"] = "Production",
     };

@@ -31,7 +31,7 @@ public sealed partial class TemplateTests(PaddockFixture paddock)
         Assert.False(Directory.Exists(goldenDir), "the VM's files are gone");
         var template = await TemplateAsync(page, "golden-tpl");
         var image = Path.Combine(paddock.DataDir, "images", $"template-{template.GetProperty("id").GetGuid():N}.qcow2");
-        var checksum = Sha256Of(image);
+        var checksum = PaddockFixture.Sha256Of(image);
         Assert.Equal(checksum, template.GetProperty("sha256").GetString());
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.GroupRead | UnixFileMode.OtherRead, File.GetUnixFileMode(image));
         Assert.DoesNotContain("backing", await PaddockFixture.RunAsync("qemu-img", "info", "-f", "qcow2", image));
@@ -84,7 +84,7 @@ public sealed partial class TemplateTests(PaddockFixture paddock)
         var second = await GuestSerial.RunAsync(dirs[1], "dd if=/dev/vda bs=1M skip=120 count=1 2>/dev/null | head -c 12; echo; echo done-\"r2\"", until: "done-r2");
         Assert.Contains("own-1-marker", second);
         Assert.DoesNotContain("own-0-marker", second);
-        Assert.Equal(checksum, Sha256Of(image));
+        Assert.Equal(checksum, PaddockFixture.Sha256Of(image));
 
         // The template cannot go while its clones exist, and the refusal names them.
         await page.GotoAsync("/templates");
@@ -106,7 +106,7 @@ public sealed partial class TemplateTests(PaddockFixture paddock)
         }
 
         await Assertions.Expect(page.GetByLabel("Linked clones of golden-tpl")).ToHaveTextAsync("0", new() { Timeout = 60_000 });
-        Assert.Equal(checksum, Sha256Of(image));
+        Assert.Equal(checksum, PaddockFixture.Sha256Of(image));
         await page.GetByRole(AriaRole.Button, new() { Name = "Delete template golden-tpl" }).ClickAsync();
         await page.GetByRole(AriaRole.Dialog).GetByRole(AriaRole.Button, new() { Name = "Delete" }).ClickAsync();
         await Assertions.Expect(page.GetByRole(AriaRole.Table, new() { Name = "Templates" })).Not.ToContainTextAsync("golden-tpl", new() { Timeout = 30_000 });
@@ -212,11 +212,6 @@ public sealed partial class TemplateTests(PaddockFixture paddock)
         return $"{root.GetProperty("status")} {root.GetProperty("title")}";
     }
 
-    private static string Sha256Of(string path)
-    {
-        using var stream = File.OpenRead(path);
-        return Convert.ToHexStringLower(SHA256.HashData(stream));
-    }
 
     [GeneratedRegex(@"Uid:\s+(\d+)")]
     private static partial Regex UidLine();

@@ -35,6 +35,8 @@ public enum VmVerb
     Configure,
     /// <summary>Flatten the stopped VM's disk into <see cref="VmCommand.Image"/> in the host's image store (read-only), then remove the VM.</summary>
     ConvertToTemplate,
+    /// <summary>Put ISO <see cref="VmCommand.Image"/> into the VM's first CD-ROM drive, or eject it when null; at once when running, kept for the next boot.</summary>
+    ChangeMedium,
     /// <summary>Remove template image <see cref="VmCommand.Image"/> (the command's VM id is the template's); refused while a VM on the host still has it as backing file.</summary>
     DeleteTemplate,
 }

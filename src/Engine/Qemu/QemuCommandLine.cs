@@ -1,5 +1,6 @@
 using System.Globalization;
 using Paddock.Engine.Hosting;
+using Paddock.Engine.Images;
 using Paddock.Engine.Vms;
 
 namespace Paddock.Engine.Qemu;
@@ -75,13 +76,28 @@ public static class QemuCommandLine
             // (snapshots, block jobs) and the protocol layer separately.
             Add("-blockdev", $"driver=file,node-name=file-{disk.Id},filename={Escape(paths.Disk(disk.Id), "disk path")},discard=unmap");
             Add("-blockdev", $"driver=qcow2,node-name={disk.Id},file=file-{disk.Id},discard=unmap");
-            Add("-device", $"virtio-blk-pci,id=disk-{disk.Id},drive={disk.Id},bus={RootPort(port++)}{(i == 0 ? ",bootindex=1" : "")}");
+            Add("-device", $"virtio-blk-pci,id=disk-{disk.Id},drive={disk.Id},bus={RootPort(port++)}{BootIndex(spec, BootDevice.Disk, i)}");
         }
 
-        foreach (var nic in spec.Nics)
+        for (var i = 0; i < spec.Cdroms.Count; i++)
         {
+            var cdrom = spec.Cdroms[i];
+            if (cdrom.Image is { } image)
+            {
+                var iso = Escape(new ImageStore(options.ImagesDirectory).Resolve(image), "ISO path");
+                Add("-blockdev", $"driver=file,node-name=file-{cdrom.Id},filename={iso},read-only=on");
+                Add("-blockdev", $"driver=raw,node-name={cdrom.Id},file=file-{cdrom.Id},read-only=on");
+            }
+
+            // On the q35 AHCI controller; an empty drive takes media later (blockdev-change-medium).
+            Add("-device", $"ide-cd,id=cdrom-{cdrom.Id},bus=ide.{i}{(cdrom.Image is null ? "" : $",drive={cdrom.Id}")}{BootIndex(spec, BootDevice.Cdrom, i)}");
+        }
+
+        for (var i = 0; i < spec.Nics.Count; i++)
+        {
+            var nic = spec.Nics[i];
             Add("-netdev", $"user,id={nic.Id}");
-            Add("-device", $"virtio-net-pci,id=nic-{nic.Id},netdev={nic.Id},mac={nic.Mac.ToLowerInvariant()},bus={RootPort(port++)}");
+            Add("-device", $"virtio-net-pci,id=nic-{nic.Id},netdev={nic.Id},mac={nic.Mac.ToLowerInvariant()},bus={RootPort(port++)}{BootIndex(spec, BootDevice.Network, i)}");
         }
 
         Add("-device", $"virtio-balloon-pci,id=balloon0,bus={RootPort(port)}");
@@ -93,6 +109,13 @@ public static class QemuCommandLine
             Add("-incoming", "defer");
 
         return argv.AsReadOnly();
+    }
+
+    /// <summary>The first device of each kind boots in the order the spec gives (bootindex 1, 2, ...).</summary>
+    private static string BootIndex(VmSpec spec, BootDevice kind, int index)
+    {
+        var position = spec.BootOrder.ToList().IndexOf(kind);
+        return index == 0 && position >= 0 ? Invariant($",bootindex={position + 1}") : "";
     }
 
     private static string RootPort(int index) => Invariant($"rp{index}");

@@ -26,6 +26,9 @@ public sealed record QemuLaunchOptions
     /// </summary>
     public int RootPorts { get; init; } = 8;
 
+    /// <summary>The host's image store: ISOs in CD-ROM drives are opened from here.</summary>
+    public string ImagesDirectory { get; init; } = "/var/lib/paddock/images";
+
     /// <summary>Add <c>password=on</c> to <c>-vnc</c>: no console until a password is set over QMP.</summary>
     public bool VncPassword { get; init; }
 }

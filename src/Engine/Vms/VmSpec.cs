@@ -24,7 +24,23 @@ public sealed record VmSpec(
 
     /// <summary>With <see cref="RestartPolicy.OnCrash"/>: at most this many restarts in any hour.</summary>
     public int MaxRestartsPerHour { get; init; } = 3;
+
+    /// <summary>CD-ROM drives (IDE on the q35 AHCI controller), each empty or holding an ISO from the image store.</summary>
+    public IReadOnlyList<CdromSpec> Cdroms { get; init; } = [];
+
+    /// <summary>What the firmware tries, in order: the first disk, the first CD-ROM drive, the first NIC.</summary>
+    public IReadOnlyList<BootDevice> BootOrder { get; init; } = [BootDevice.Disk];
 }
+
+public enum BootDevice
+{
+    Disk,
+    Cdrom,
+    Network,
+}
+
+/// <summary>A CD-ROM drive; <paramref name="Image"/> is an ISO's file name in the host's image store, or null when the drive is empty.</summary>
+public sealed record CdromSpec(string Id, string? Image);
 
 public enum RestartPolicy
 {

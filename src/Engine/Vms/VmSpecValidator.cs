@@ -18,6 +18,8 @@ public static partial class VmSpecValidator
     public const long MaxDiskBytes = 16L << 40;
     public const int MaxDisks = 4;
     public const int MaxNics = 2;
+    /// <summary>The q35 AHCI controller has six ports (ide.0 to ide.5).</summary>
+    public const int MaxCdroms = 2;
 
     /// <summary>
     /// QEMU keeps a block node name in <c>char node_name[32]</c> (include/block/block_int-common.h,
@@ -87,6 +89,25 @@ public static partial class VmSpecValidator
             if (!macs.Add(nic.Mac))
                 throw Invalid($"Nics[{i}].Mac", $"Nics[{i}].Mac '{nic.Mac}' is used by another NIC");
         }
+
+        if (spec.Cdroms is null || spec.Cdroms.Count > MaxCdroms)
+            throw Invalid("Cdroms", $"Cdroms must hold between 0 and {MaxCdroms} drives (was {spec.Cdroms?.Count.ToString() ?? "null"})");
+        for (var i = 0; i < spec.Cdroms.Count; i++)
+        {
+            var cdrom = spec.Cdroms[i] ?? throw Invalid($"Cdroms[{i}]", $"Cdroms[{i}] must not be null");
+            CheckId($"Cdroms[{i}].Id", cdrom.Id, MaxDiskIdLength);
+            if (cdrom.Id.StartsWith("file-", StringComparison.Ordinal) || !diskIds.Add(cdrom.Id))
+                throw Invalid($"Cdroms[{i}].Id", $"Cdroms[{i}].Id '{cdrom.Id}' is reserved or used by another drive");
+            if (cdrom.Image is not null && ImageStore.WhyInvalid(cdrom.Image) is { } why)
+                throw Invalid($"Cdroms[{i}].Image", $"Cdroms[{i}].Image {why}");
+        }
+
+        if (spec.BootOrder is null || spec.BootOrder.Count is < 1 or > 3 || spec.BootOrder.Distinct().Count() != spec.BootOrder.Count || !spec.BootOrder.All(Enum.IsDefined))
+            throw Invalid("BootOrder", "BootOrder must list Disk, Cdrom and Network at most once each, at least one of them");
+        if (spec.BootOrder.Contains(BootDevice.Cdrom) && spec.Cdroms.Count == 0)
+            throw Invalid("BootOrder", "BootOrder names Cdrom but the VM has no CD-ROM drive");
+        if (spec.BootOrder.Contains(BootDevice.Network) && spec.Nics.Count == 0)
+            throw Invalid("BootOrder", "BootOrder names Network but the VM has no NIC");
     }
 
     /// <summary>Whether <paramref name="id"/> is a well-formed disk or NIC id (<c>^[a-z][a-z0-9-]{0,30}$</c>).</summary>

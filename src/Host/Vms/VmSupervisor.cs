@@ -22,6 +22,7 @@ public sealed partial class VmSupervisor(
     IOptions<AgentOptions> options,
     OperationJournal journal,
     IServiceProvider services,
+    ImageCache cache,
     TimeProvider clock,
     ILogger<VmSupervisor> log) : BackgroundService
 {
@@ -169,6 +170,7 @@ public sealed partial class VmSupervisor(
                 VmVerb.Configure => await ConfigureAsync(vm, command.Spec ?? throw new InvalidOperationException("Configure needs a VM spec."), ct),
                 VmVerb.Delete => await DeleteAsync(vm),
                 VmVerb.ConvertToTemplate => await ConvertToTemplateAsync(vm, command.Image, ct),
+                VmVerb.ChangeMedium => await ChangeMediumAsync(vm, command.Image, ct),
                 _ => throw new InvalidOperationException($"Unknown verb {command.Verb}."),
             });
     }
@@ -231,12 +233,7 @@ public sealed partial class VmSupervisor(
                     }
                     else if (disk.BaseImage is { } baseImage)
                     {
-                        var basePath = _images.Resolve(baseImage);
-                        if (!File.Exists(basePath))
-                        {
-                            throw new FileNotFoundException($"Base image '{baseImage}' is not on this host.");
-                        }
-
+                        var basePath = await cache.EnsureAsync(baseImage, ct);
                         await _disks.CreateOverlayAsync(basePath, target, disk.SizeBytes, ct: ct);
                     }
                     else
@@ -289,7 +286,17 @@ public sealed partial class VmSupervisor(
 
             var stateBefore = vm.State;
             await SetStateAsync(vm, VmPowerState.Starting);
-            var argv = QemuCommandLine.Build(spec, vm.Paths, Accelerator.Accelerator, new QemuLaunchOptions { QemuBinary = options.Value.QemuBinary, IncomingDeferred = restore });
+            foreach (var iso in spec.Cdroms.Select(c => c.Image).OfType<string>())
+            {
+                await cache.EnsureAsync(iso, ct);
+            }
+
+            var argv = QemuCommandLine.Build(spec, vm.Paths, Accelerator.Accelerator, new QemuLaunchOptions
+            {
+                QemuBinary = options.Value.QemuBinary,
+                IncomingDeferred = restore,
+                ImagesDirectory = cache.Root,
+            });
             QemuProcess process;
             try
             {
@@ -666,6 +673,67 @@ public sealed partial class VmSupervisor(
         finally
         {
             vm.Lock.Release();
+        }
+    }
+
+    /// <summary>Changes the first CD-ROM drive's disc: through QMP while QEMU runs, and in the spec for every later boot.</summary>
+    private async Task<string?> ChangeMediumAsync(VmRuntime vm, string? image, CancellationToken ct)
+    {
+        var path = image is null ? null : await cache.EnsureAsync(image, ct);
+        await vm.Lock.WaitAsync(ct);
+        try
+        {
+            var spec = vm.Spec ?? throw new InvalidOperationException("The VM has not been created on this host.");
+            var drive = spec.Cdroms.FirstOrDefault() ?? throw new InvalidOperationException("The VM has no CD-ROM drive.");
+            if (vm.IsRunning && vm.Qmp is { } qmp)
+            {
+                if (path is null)
+                {
+                    await qmp.ExecuteAsync("eject", new { id = $"cdrom-{drive.Id}", force = true }, ct);
+                    await ReleaseColdPluggedMediumAsync(qmp, drive.Id);
+                }
+                else
+                {
+                    await qmp.ExecuteAsync("blockdev-change-medium", new Dictionary<string, object>
+                    {
+                        ["id"] = $"cdrom-{drive.Id}",
+                        ["filename"] = path,
+                        ["format"] = "raw",
+                        ["read-only-mode"] = "read-only",
+                        ["force"] = true,
+                    }, ct);
+                    await ReleaseColdPluggedMediumAsync(qmp, drive.Id);
+                }
+            }
+
+            var changed = spec with { Cdroms = [drive with { Image = image }, .. spec.Cdroms.Skip(1)] };
+            await File.WriteAllTextAsync(vm.Paths.SpecFile, JsonSerializer.Serialize(changed), ct);
+            vm.Spec = changed;
+            return image is null ? "Ejected." : null;
+        }
+        finally
+        {
+            vm.Lock.Release();
+        }
+    }
+
+    /// <summary>
+    /// A disc given at boot came with -blockdev nodes the monitor owns: taking it out of the drive
+    /// leaves them open until they are deleted. A disc inserted later is anonymous and goes with the
+    /// eject, so "not found" here is the normal case.
+    /// </summary>
+    private async Task ReleaseColdPluggedMediumAsync(QmpClient qmp, string driveId)
+    {
+        foreach (var node in new[] { driveId, $"file-{driveId}" })
+        {
+            try
+            {
+                await qmp.ExecuteAsync("blockdev-del", new Dictionary<string, object> { ["node-name"] = node }, timeout: TimeSpan.FromSeconds(5));
+            }
+            catch (QmpException e)
+            {
+                log.LogDebug("blockdev-del {Node}: {Message}", node, e.Message);
+            }
         }
     }
 

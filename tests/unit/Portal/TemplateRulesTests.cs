@@ -1,3 +1,4 @@
+using Paddock.Portal.Features.Groups;
 using Paddock.Portal.Features.Templates;
 
 namespace Paddock.Unit.Portal;
@@ -8,7 +9,7 @@ public sealed class TemplateRulesTests
     private static readonly Guid Bob = Guid.NewGuid();
     private static readonly Guid Lab = Guid.NewGuid();
 
-    private static VmTemplate Template(TemplateVisibility visibility = TemplateVisibility.Private, Guid? group = null, TemplateState state = TemplateState.Ready) =>
+    private static VmTemplate Template(Sharing visibility = Sharing.Private, Guid? group = null, TemplateState state = TemplateState.Ready) =>
         new() { Id = Guid.NewGuid(), Name = "web", OwnerId = Alice, Visibility = visibility, GroupId = group, HostId = Guid.NewGuid(), State = state };
 
     [Fact]
@@ -21,12 +22,12 @@ public sealed class TemplateRulesTests
     [Fact]
     public void A_template_published_to_a_group_is_seen_by_its_members_only() =>
         Assert.Multiple(
-            () => Assert.True(TemplateRules.MaySee(Template(TemplateVisibility.Group, Lab), Bob, false, [Lab])),
-            () => Assert.False(TemplateRules.MaySee(Template(TemplateVisibility.Group, Lab), Bob, false, [Guid.NewGuid()])));
+            () => Assert.True(TemplateRules.MaySee(Template(Sharing.Group, Lab), Bob, false, [Lab])),
+            () => Assert.False(TemplateRules.MaySee(Template(Sharing.Group, Lab), Bob, false, [Guid.NewGuid()])));
 
     [Fact]
     public void A_published_template_is_not_shown_to_others_while_it_is_being_made() =>
-        Assert.False(TemplateRules.MaySee(Template(TemplateVisibility.Everyone, state: TemplateState.Converting), Bob, false, []));
+        Assert.False(TemplateRules.MaySee(Template(Sharing.Everyone, state: TemplateState.Converting), Bob, false, []));
 
     [Fact]
     public void Delete_is_refused_while_linked_clones_exist_naming_them_as_far_as_the_caller_may_see()
@@ -49,7 +50,7 @@ public sealed class TemplateRulesTests
     public void Only_the_owner_or_an_admin_manages_a_template_and_nobody_the_built_in_one() =>
         Assert.Multiple(
             () => Assert.True(TemplateRules.MayManage(Template(), Alice, false)),
-            () => Assert.False(TemplateRules.MayManage(Template(TemplateVisibility.Everyone), Bob, false)),
+            () => Assert.False(TemplateRules.MayManage(Template(Sharing.Everyone), Bob, false)),
             () => Assert.True(TemplateRules.MayManage(Template(), Bob, true)),
             () => Assert.False(TemplateRules.MayManage(new VmTemplate { HostId = null }, Bob, true)));
 

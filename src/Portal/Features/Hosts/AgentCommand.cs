@@ -31,6 +31,9 @@ public sealed class AgentCommand
 
     public VmCommand Command { get; set; } = null!;
 
+    /// <summary>What a person calls the thing the command is about (an ISO's library name), for the history.</summary>
+    public string? DisplayName { get; set; }
+
     public AgentCommandState State { get; set; }
 
     public DateTimeOffset CreatedAt { get; set; }

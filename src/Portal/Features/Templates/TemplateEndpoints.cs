@@ -1,11 +1,12 @@
 using Marten;
+using Paddock.Portal.Features.Groups;
 using Paddock.Portal.Features.Vms;
 
 namespace Paddock.Portal.Features.Templates;
 
 public sealed record ConvertRequest(string Name, string? Description);
 
-public sealed record PublishRequest(TemplateVisibility Visibility, Guid? GroupId);
+public sealed record PublishRequest(Sharing Visibility, Guid? GroupId);
 
 /// <summary>A template as the API shows it.</summary>
 public sealed record TemplateView(

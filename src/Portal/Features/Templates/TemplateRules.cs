@@ -1,3 +1,5 @@
+using Paddock.Portal.Features.Groups;
+
 namespace Paddock.Portal.Features.Templates;
 
 /// <summary>A linked clone as a refusal may name it: its owner's other VMs stay unnamed to anyone else.</summary>
@@ -11,12 +13,7 @@ public static class TemplateRules
 
     public static bool MaySee(VmTemplate template, Guid userId, bool isAdmin, IReadOnlyCollection<Guid> groups) =>
         isAdmin || template.OwnerId == userId
-        || template.State == TemplateState.Ready && template.Visibility switch
-        {
-            TemplateVisibility.Everyone => true,
-            TemplateVisibility.Group => template.GroupId is { } group && groups.Contains(group),
-            _ => false,
-        };
+        || template.State == TemplateState.Ready && SharingRules.MaySee(template.OwnerId, template.Visibility, template.GroupId, userId, isAdmin, groups);
 
     /// <summary>Edit and delete: its owner or an admin; nobody changes the built-in one.</summary>
     public static bool MayManage(VmTemplate template, Guid userId, bool isAdmin) =>
@@ -56,10 +53,5 @@ public static class TemplateRules
                 ? "Description: no control characters."
                 : null;
 
-    public static string? ValidateVisibility(TemplateVisibility visibility, Guid? groupId) => visibility switch
-    {
-        TemplateVisibility.Group when groupId is null => "Group: choose the group to publish to.",
-        _ when !Enum.IsDefined(visibility) => "Visibility: Private, Group or Everyone.",
-        _ => null,
-    };
+    public static string? ValidateVisibility(Sharing visibility, Guid? groupId) => SharingRules.Validate(visibility, groupId);
 }

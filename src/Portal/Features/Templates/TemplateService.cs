@@ -77,7 +77,7 @@ public sealed class TemplateService(
         {
             Id = BuiltinId,
             OwnerId = VmTemplate.System,
-            Visibility = TemplateVisibility.Everyone,
+            Visibility = Sharing.Everyone,
             VCpus = 1,
             MemoryMiB = 256,
             CreatedAt = clock.GetUtcNow(),
@@ -122,7 +122,7 @@ public sealed class TemplateService(
             Name = name.Trim(),
             Description = description?.Trim() ?? "",
             OwnerId = vm.OwnerId,
-            Visibility = TemplateVisibility.Private,
+            Visibility = Sharing.Private,
             VCpus = vm.VCpus,
             MemoryMiB = vm.MemoryMiB,
             DiskBytes = vm.DiskBytes,
@@ -173,7 +173,7 @@ public sealed class TemplateService(
     }
 
     /// <summary>Admins publish a template to everyone or to one group, or take it back to its owner alone.</summary>
-    public async Task PublishAsync(ClaimsPrincipal user, Guid id, TemplateVisibility visibility, Guid? groupId, CancellationToken ct = default)
+    public async Task PublishAsync(ClaimsPrincipal user, Guid id, Sharing visibility, Guid? groupId, CancellationToken ct = default)
     {
         if (!user.IsAdmin())
         {
@@ -184,7 +184,7 @@ public sealed class TemplateService(
         Check(TemplateRules.ValidateVisibility(visibility, groupId), "visibility");
         await using (var query = store.QuerySession())
         {
-            if (visibility == TemplateVisibility.Group && await query.LoadAsync<Group>(groupId!.Value, ct) is null)
+            if (visibility == Sharing.Group && await query.LoadAsync<Group>(groupId!.Value, ct) is null)
             {
                 throw new TemplateRequestException("Group: no such group.", "group");
             }
@@ -198,7 +198,7 @@ public sealed class TemplateService(
             }
 
             template.Visibility = visibility;
-            template.GroupId = visibility == TemplateVisibility.Group ? groupId : null;
+            template.GroupId = visibility == Sharing.Group ? groupId : null;
         }, ct);
     }
 

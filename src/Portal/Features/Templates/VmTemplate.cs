@@ -1,14 +1,6 @@
-namespace Paddock.Portal.Features.Templates;
+using Paddock.Portal.Features.Groups;
 
-/// <summary>Who sees a template besides its owner and the admins.</summary>
-public enum TemplateVisibility
-{
-    /// <summary>Its owner (and the admins) only.</summary>
-    Private,
-    /// <summary>The members of <see cref="VmTemplate.GroupId"/>.</summary>
-    Group,
-    Everyone,
-}
+namespace Paddock.Portal.Features.Templates;
 
 public enum TemplateState
 {
@@ -35,7 +27,7 @@ public sealed class VmTemplate
 
     public Guid OwnerId { get; set; }
 
-    public TemplateVisibility Visibility { get; set; }
+    public Sharing Visibility { get; set; }
 
     public Guid? GroupId { get; set; }
 

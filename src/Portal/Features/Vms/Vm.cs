@@ -11,9 +11,23 @@ namespace Paddock.Portal.Features.Vms;
 public sealed record VmSnapshot(string Name, bool WithMemory, DateTimeOffset TakenAt, string? Parent = null, long? StateBytes = null);
 
 /// <summary>How the VM behaves, as its owner set it.</summary>
-public sealed record VmSettings(int ShutdownTimeoutSeconds, RestartPolicy Restart, int MaxRestartsPerHour)
+public sealed record VmSettings(int ShutdownTimeoutSeconds, RestartPolicy Restart, int MaxRestartsPerHour, string BootOrder = VmSettings.DiskFirst)
 {
+    public const string DiskFirst = "disk,cdrom";
+    public const string CdromFirst = "cdrom,disk";
+
     public static readonly VmSettings Default = new(60, RestartPolicy.Never, 3);
+
+    /// <summary>The boot orders a person picks from, by their value and how the form names them.</summary>
+    public static readonly IReadOnlyDictionary<string, string> BootOrders = new Dictionary<string, string>
+    {
+        [DiskFirst] = "Disk, then CD-ROM",
+        [CdromFirst] = "CD-ROM, then disk",
+        ["network,disk"] = "Network, then disk",
+    };
+
+    public IReadOnlyList<BootDevice> BootDevices =>
+        [.. BootOrder.Split(',').Select(d => Enum.TryParse<BootDevice>(d, ignoreCase: true, out var device) ? device : BootDevice.Disk).Distinct()];
 }
 
 public enum VmStatus
@@ -74,6 +88,12 @@ public sealed class Vm
     /// <summary>What the VM's disk file takes on the host, snapshots included, as last measured.</summary>
     public long? DiskAllocatedBytes { get; set; }
 
+    /// <summary>The ISO in the CD-ROM drive (a file name in the hosts' image stores), or null when it is empty.</summary>
+    public string? Cdrom { get; set; }
+
+    /// <summary>That ISO's name in the library, for people.</summary>
+    public string? CdromName { get; set; }
+
     /// <summary>The VM this one was cloned from, if it was.</summary>
     public Guid? ClonedFrom { get; set; }
 
@@ -125,6 +145,8 @@ public sealed class Vm
         CreatedAt = e.At,
         ClonedFrom = e.ClonedFrom,
         TemplateId = e.TemplateId,
+        Cdrom = e.Cdrom,
+        CdromName = e.CdromName,
         UpdatedAt = e.At,
         Status = VmStatus.Creating,
     };
@@ -198,6 +220,13 @@ public sealed class Vm
         Snapshots.RemoveAll(s => s.Name == e.Name);
         Snapshots = [.. Snapshots.Select(s => s.Parent == e.Name ? s with { Parent = parent } : s)];
         CurrentSnapshot = CurrentSnapshot == e.Name ? parent : CurrentSnapshot;
+    }
+
+    public void Apply(VmMediumChanged e)
+    {
+        Cdrom = e.Image;
+        CdromName = e.Name;
+        UpdatedAt = e.At;
     }
 
     public void Apply(VmSettingsChanged e)

@@ -21,7 +21,9 @@ public sealed record VmCreated(
     Guid By,
     DateTimeOffset At,
     Guid? ClonedFrom = null,
-    Guid? TemplateId = null);
+    Guid? TemplateId = null,
+    string? Cdrom = null,
+    string? CdromName = null);
 
 public sealed record VmOperationRequested(Guid OperationId, VmVerb Verb, Guid By, DateTimeOffset At);
 
@@ -39,6 +41,9 @@ public sealed record VmSnapshotDeleted(string Name, Guid OperationId, DateTimeOf
 
 /// <summary>The VM became template <paramref name="TemplateId"/>: its disk is the template's image now, the VM is gone.</summary>
 public sealed record VmConvertedToTemplate(Guid TemplateId, Guid By, DateTimeOffset At);
+
+/// <summary>The CD-ROM drive now holds <paramref name="Image"/> (named <paramref name="Name"/> in the library), or nothing.</summary>
+public sealed record VmMediumChanged(string? Image, string? Name, Guid OperationId, DateTimeOffset At);
 
 public sealed record VmSettingsChanged(VmSettings Settings, Guid By, DateTimeOffset At);
 

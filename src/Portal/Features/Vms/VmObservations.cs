@@ -84,6 +84,11 @@ public sealed class VmObservations(
                     stream.AppendOne(new VmDeleted(command.Id, now));
                 }
 
+                if (succeeded && command.Command.Verb == VmVerb.ChangeMedium)
+                {
+                    stream.AppendOne(new VmMediumChanged(command.Command.Image, command.DisplayName, command.Id, now));
+                }
+
                 if (succeeded && command.Command.Verb == VmVerb.ConvertToTemplate && command.TemplateId is { } becameTemplate)
                 {
                     stream.AppendOne(new VmConvertedToTemplate(becameTemplate, command.Id, now));

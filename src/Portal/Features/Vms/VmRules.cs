@@ -48,6 +48,8 @@ public static class VmRules
                 $"Delete needs the VM Stopped; it is {Describe(vm.Status)}. Power it off first.",
             VmVerb.Snapshot or VmVerb.RevertSnapshot or VmVerb.DeleteSnapshot when vm.Status is not (VmStatus.Running or VmStatus.Paused or VmStatus.Stopped) =>
                 $"{Describe(verb)} needs the VM Running, Paused or Stopped; it is {Describe(vm.Status)}.",
+            VmVerb.ChangeMedium when vm.Status is not (VmStatus.Running or VmStatus.Paused or VmStatus.Stopped) =>
+                $"Changing the CD needs the VM Running, Paused or Stopped; it is {Describe(vm.Status)}.",
             VmVerb.ConvertToTemplate when vm.Status is not VmStatus.Stopped =>
                 $"Convert to template needs the VM Stopped; it is {Describe(vm.Status)}.",
             VmVerb.Create => "The VM exists already.",
@@ -108,6 +110,7 @@ public static class VmRules
         VmVerb.RevertSnapshot => "Revert to snapshot",
         VmVerb.DeleteSnapshot => "Delete snapshot",
         VmVerb.ConvertToTemplate => "Convert to template",
+        VmVerb.ChangeMedium => "Change CD",
         VmVerb.DeleteTemplate => "Delete template",
         _ => verb.ToString(),
     };

@@ -10,12 +10,15 @@ using Paddock.Engine.Isolation;
 using Paddock.Engine.Vms;
 using Paddock.Portal.Features.Accounts;
 using Paddock.Portal.Features.Hosts;
+using Paddock.Portal.Features.Images;
+using Paddock.Engine.Images;
 using Paddock.Portal.Features.Templates;
 
 namespace Paddock.Portal.Features.Vms;
 
 /// <summary>A VM to create from template <paramref name="TemplateId"/> (the built-in one when null) with a disk of <paramref name="DiskMiB"/> (the template's size when null).</summary>
-public sealed record NewVm(string Name, int VCpus, int MemoryMiB, Guid? TemplateId = null, int? DiskMiB = null);
+/// <remarks>With <paramref name="ImageId"/> the VM comes from the image library instead: a linked clone of a disk image, or a blank disk with an ISO in its CD-ROM drive to install from.</remarks>
+public sealed record NewVm(string Name, int VCpus, int MemoryMiB, Guid? TemplateId = null, int? DiskMiB = null, Guid? ImageId = null);
 
 /// <summary>A request that cannot be carried out; <see cref="Field"/> names the input at fault, if one is.</summary>
 public sealed class VmRequestException(string message, string? field = null) : Exception(message)
@@ -76,6 +79,11 @@ public sealed partial class VmService(
         Check(ValidateName(request.Name), "name");
         Check(ValidateVCpus(request.VCpus), "vcpus");
         Check(ValidateMemory(request.MemoryMiB), "memory");
+        if (request.ImageId is { } imageId)
+        {
+            return await CreateFromImageAsync(user, request, imageId, ct);
+        }
+
         VmTemplate template;
         await using (var session = store.QuerySession())
         {
@@ -114,8 +122,38 @@ public sealed partial class VmService(
         return await DefineAsync(user, name.Trim(), source.TemplateName, source.BaseImage, source.VCpus, source.MemoryMiB, source.DiskBytes, source, ct);
     }
 
+    /// <summary>A VM from the library: a disk image becomes its base (fetched by the host if needed); an ISO goes into its CD-ROM drive over a blank disk, and it boots from the CD first.</summary>
+    private async Task<Guid> CreateFromImageAsync(ClaimsPrincipal user, NewVm request, Guid imageId, CancellationToken ct)
+    {
+        LibraryImage image;
+        await using (var session = store.QuerySession())
+        {
+            image = await ImageService.FindAsync(session, user, imageId, ct) ?? throw new VmRequestException("Image: no such image.", "image");
+        }
+
+        if (image.Kind == ImageKind.Iso)
+        {
+            var diskMiB = request.DiskMiB ?? throw new VmRequestException("Disk: give the size of the blank disk to install onto.", "disk");
+            Check(ValidateDisk(diskMiB, 1024 * 1024), "disk");
+            return await DefineAsync(user, request.Name.Trim(), $"ISO {image.Name}", "", request.VCpus, request.MemoryMiB, diskMiB * 1024L * 1024, null, ct,
+                cdrom: (image.FileName, image.Name));
+        }
+
+        // The overlay's size is whole 512-byte sectors, and never smaller than the image.
+        var minimum = (image.VirtualSize + 511) / 512 * 512;
+        var diskBytes = minimum;
+        if (request.DiskMiB is { } asked)
+        {
+            Check(ValidateDisk(asked, minimum), "disk");
+            diskBytes = Math.Max(minimum, asked * 1024L * 1024);
+        }
+
+        return await DefineAsync(user, request.Name.Trim(), $"Image {image.Name}", image.FileName, request.VCpus, request.MemoryMiB, diskBytes, null, ct);
+    }
+
     private async Task<Guid> DefineAsync(
-        ClaimsPrincipal user, string name, string templateName, string baseImage, int vcpus, int memoryMiB, long diskBytes, Vm? cloneOf, CancellationToken ct, Guid? templateId = null)
+        ClaimsPrincipal user, string name, string templateName, string baseImage, int vcpus, int memoryMiB, long diskBytes, Vm? cloneOf, CancellationToken ct,
+        Guid? templateId = null, (string Image, string Name)? cdrom = null)
     {
         var owner = user.UserId();
 
@@ -154,9 +192,14 @@ public sealed partial class VmService(
             var now = clock.GetUtcNow();
             var created = new VmCreated(
                 vmId, owner, name, templateName, baseImage, vcpus, memoryMiB, diskBytes,
-                cloneOf?.MachineType ?? VmSpec.DefaultMachineType, hostId, labelIndex, uid, RandomMac(), owner, now, cloneOf?.Id, templateId);
+                cloneOf?.MachineType ?? VmSpec.DefaultMachineType, hostId, labelIndex, uid, RandomMac(), owner, now, cloneOf?.Id, templateId,
+                cdrom?.Image ?? cloneOf?.Cdrom, cdrom?.Name ?? cloneOf?.CdromName);
+            // An installation boots from its CD first; a clone boots as its source did.
+            var settings = cdrom is not null ? VmSettings.Default with { BootOrder = VmSettings.CdromFirst } : cloneOf?.Settings;
             var operation = Guid.NewGuid();
-            var spec = SpecOf(Vm.Create(created));
+            var defined = Vm.Create(created);
+            defined.Settings = settings ?? defined.Settings;
+            var spec = SpecOf(defined);
             if (cloneOf is not null)
             {
                 // The clone's disks are full copies: they need no base image.
@@ -172,7 +215,9 @@ public sealed partial class VmService(
                 throw new VmRequestException(e.Message);
             }
 
-            session.Events.StartStream<Vm>(vmId, created, new VmOperationRequested(operation, VmVerb.Create, owner, now));
+            session.Events.StartStream<Vm>(vmId, settings is null
+                ? [created, new VmOperationRequested(operation, VmVerb.Create, owner, now)]
+                : [created, new VmSettingsChanged(settings, owner, now), new VmOperationRequested(operation, VmVerb.Create, owner, now)]);
             session.Insert(NewCommand(operation, created.VmId, hostId,
                 new VmCommand(operation, vmId, VmVerb.Create, spec, StartAfterCreate: cloneOf is null, CloneFrom: cloneOf?.Id), now));
             try
@@ -226,6 +271,7 @@ public sealed partial class VmService(
         { MaxRestartsPerHour: < 1 or > VmSpecValidator.MaxRestartsPerHour } =>
             $"Restarts per hour: between 1 and {VmSpecValidator.MaxRestartsPerHour}.",
         _ when !Enum.IsDefined(settings.Restart) => "Restart policy: Never or OnCrash.",
+        _ when !VmSettings.BootOrders.ContainsKey(settings.BootOrder) => $"Boot order: one of {string.Join("; ", VmSettings.BootOrders.Keys)}.",
         _ => null,
     };
 
@@ -250,6 +296,23 @@ public sealed partial class VmService(
             : throw new ArgumentOutOfRangeException(nameof(verb));
     }
 
+    /// <summary>Puts an ISO from the library into the VM's CD-ROM drive, or ejects the disc when <paramref name="imageId"/> is null.</summary>
+    public async Task ChangeMediumAsync(ClaimsPrincipal user, Guid vmId, Guid? imageId, CancellationToken ct = default)
+    {
+        LibraryImage? image = null;
+        if (imageId is { } id)
+        {
+            await using var session = store.QuerySession();
+            image = await ImageService.FindAsync(session, user, id, ct);
+            if (image is not { Kind: ImageKind.Iso })
+            {
+                throw new VmRequestException("CD: no such ISO image.", "image");
+            }
+        }
+
+        await RequestAsync(user, vmId, VmVerb.ChangeMedium, ct, medium: (image?.FileName, image?.Name));
+    }
+
     /// <summary>Changes the VM's settings; the agent gets them at once (restart policy) or at the next boot.</summary>
     public Task ConfigureAsync(ClaimsPrincipal user, Guid vmId, VmSettings settings, CancellationToken ct = default)
     {
@@ -258,9 +321,11 @@ public sealed partial class VmService(
     }
 
     /// <summary>Asks for <paramref name="verb"/> on the caller's VM; refuses with the reason when the VM's status does not allow it.</summary>
-    public async Task RequestAsync(ClaimsPrincipal user, Guid vmId, VmVerb verb, CancellationToken ct = default, string[]? keys = null, VmSettings? settings = null, string? snapshot = null)
+    public async Task RequestAsync(
+        ClaimsPrincipal user, Guid vmId, VmVerb verb, CancellationToken ct = default, string[]? keys = null, VmSettings? settings = null, string? snapshot = null,
+        (string? Image, string? Name)? medium = null)
     {
-        if (verb is VmVerb.SendKeys && keys is null || verb is VmVerb.Configure && settings is null
+        if (verb is VmVerb.SendKeys && keys is null || verb is VmVerb.Configure && settings is null || verb is VmVerb.ChangeMedium && medium is null
             || verb is VmVerb.Snapshot or VmVerb.RevertSnapshot or VmVerb.DeleteSnapshot && snapshot is null)
         {
             throw new VmRequestException($"{VmRules.Describe(verb)} needs its details; use its own call.");
@@ -285,16 +350,24 @@ public sealed partial class VmService(
         VmSpec? spec = null;
         if (settings is not null)
         {
+            if (settings.BootOrder != vm.Settings.BootOrder && vm.Status is not VmStatus.Stopped)
+            {
+                throw new VmRequestException($"Boot order: change it while the VM is Stopped; it is {VmRules.Describe(vm.Status)}.", "settings");
+            }
+
             stream.AppendOne(new VmSettingsChanged(settings, user.UserId(), now));
             spec = SpecOf(vm) with
             {
                 ShutdownTimeoutSeconds = settings.ShutdownTimeoutSeconds,
                 Restart = settings.Restart,
                 MaxRestartsPerHour = settings.MaxRestartsPerHour,
+                BootOrder = settings.BootDevices,
             };
         }
 
-        session.Insert(NewCommand(operation, vm.Id, vm.HostId, new VmCommand(operation, vm.Id, verb, spec, Keys: keys, Snapshot: snapshot), now));
+        var command = NewCommand(operation, vm.Id, vm.HostId, new VmCommand(operation, vm.Id, verb, spec, Keys: keys, Snapshot: snapshot, Image: medium?.Image), now);
+        command.DisplayName = medium?.Name;
+        session.Insert(command);
         try
         {
             await session.SaveChangesAsync(ct);
@@ -315,12 +388,14 @@ public sealed partial class VmService(
         vm.MemoryMiB,
         vm.MachineType,
         vm.Uid,
-        [new DiskSpec("disk0", vm.DiskBytes, vm.BaseImage)],
+        [new DiskSpec("disk0", vm.DiskBytes, vm.BaseImage.Length == 0 ? null : vm.BaseImage)],
         [new NicSpec("net0", vm.Mac)])
     {
         ShutdownTimeoutSeconds = vm.Settings.ShutdownTimeoutSeconds,
         Restart = vm.Settings.Restart,
         MaxRestartsPerHour = vm.Settings.MaxRestartsPerHour,
+        Cdroms = [new CdromSpec("cd0", vm.Cdrom)],
+        BootOrder = vm.Settings.BootDevices,
     };
 
     private static AgentCommand NewCommand(Guid operation, Guid vmId, Guid hostId, VmCommand command, DateTimeOffset now) => new()

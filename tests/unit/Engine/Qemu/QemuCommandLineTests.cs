@@ -152,6 +152,37 @@ public sealed class QemuCommandLineTests
     }
 
     [Fact]
+    public void An_iso_in_the_cd_drive_is_read_only_raw_and_boots_first_when_the_boot_order_says_so()
+    {
+        var spec = Small() with { Cdroms = [new CdromSpec("cd0", "install,me.iso"), new CdromSpec("cd1", null)], BootOrder = [BootDevice.Cdrom, BootDevice.Disk] };
+
+        var argv = QemuCommandLine.Build(spec, new VmPaths("/run/vm"), Accelerator.Tcg, QemuLaunchOptions.Default with { ImagesDirectory = "/srv/images" });
+
+        Assert.Equal(
+            [
+                "-blockdev", "driver=file,node-name=file-cd0,filename=/srv/images/install,,me.iso,read-only=on",
+                "-blockdev", "driver=raw,node-name=cd0,file=file-cd0,read-only=on",
+                "-device", "ide-cd,id=cdrom-cd0,bus=ide.0,drive=cd0,bootindex=1",
+                "-device", "ide-cd,id=cdrom-cd1,bus=ide.1",
+            ],
+            argv.Skip(argv.ToList().FindIndex(a => a.StartsWith("driver=file,node-name=file-cd0", StringComparison.Ordinal)) - 1).Take(8));
+        Assert.Contains("virtio-blk-pci,id=disk-root,drive=root,bus=rp0,bootindex=2", argv);
+    }
+
+    [Fact]
+    public void An_iso_name_that_leaves_the_image_store_is_refused()
+    {
+        var spec = Small() with { Cdroms = [new CdromSpec("cd0", "../../etc/shadow")] };
+
+        Assert.Throws<InvalidVmSpecException>(() => QemuCommandLine.Build(spec, new VmPaths("/run/vm"), Accelerator.Tcg, QemuLaunchOptions.Default));
+    }
+
+    [Fact]
+    public void A_boot_order_naming_a_missing_cd_drive_is_refused() =>
+        Assert.Equal("BootOrder", Assert.Throws<InvalidVmSpecException>(() =>
+            QemuCommandLine.Build(Small() with { BootOrder = [BootDevice.Cdrom] }, new VmPaths("/run/vm"), Accelerator.Tcg, QemuLaunchOptions.Default)).Field);
+
+    [Fact]
     public void Paths_with_commas_are_doubled_in_qemu_options()
     {
         var argv = QemuCommandLine.Build(Small(), new VmPaths("/data/x,y"), Accelerator.Tcg, QemuLaunchOptions.Default);

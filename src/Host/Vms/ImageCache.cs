@@ -1,0 +1,100 @@
+using System.Collections.Concurrent;
+using System.Net.Http.Headers;
+using System.Security.Cryptography;
+using System.Text.RegularExpressions;
+using Microsoft.Extensions.Options;
+using Paddock.Engine.Images;
+
+namespace Paddock.Host.Vms;
+
+/// <summary>
+/// The host's image store as a cache of the portal's library: an image named by its checksum that
+/// is not here yet is fetched from the portal, verified against that checksum, and only then put
+/// in place (read-only). Several hosts thus work without shared storage.
+/// </summary>
+public sealed partial class ImageCache(IOptions<AgentOptions> options, ILogger<ImageCache> log)
+{
+    private readonly ImageStore _store = new(Directory.CreateDirectory(options.Value.ImagesDir).FullName);
+    private readonly ConcurrentDictionary<string, Lazy<Task>> _fetching = new();
+    private readonly HttpClient _http = new() { BaseAddress = new Uri(options.Value.PortalUrl), Timeout = TimeSpan.FromHours(1) };
+
+    public string Root => _store.Directory;
+
+    /// <summary>The image's path on this host, fetching it first when it is a library image not cached yet.</summary>
+    public async Task<string> EnsureAsync(string fileName, CancellationToken ct)
+    {
+        var path = _store.Resolve(fileName);
+        if (File.Exists(path))
+        {
+            return path;
+        }
+
+        if (LibraryName().Match(fileName) is not { Success: true } match)
+        {
+            throw new FileNotFoundException($"Image '{fileName}' is not on this host.");
+        }
+
+        // One transfer per image, however many VMs wait for it.
+        var fetch = _fetching.GetOrAdd(fileName, name => new Lazy<Task>(() => FetchAsync(name, match.Groups[1].Value, path)));
+        try
+        {
+            await fetch.Value.WaitAsync(ct);
+        }
+        finally
+        {
+            _fetching.TryRemove(new KeyValuePair<string, Lazy<Task>>(fileName, fetch));
+        }
+
+        return path;
+    }
+
+    private async Task FetchAsync(string fileName, string sha256, string path)
+    {
+        var partial = _store.Resolve($".partial-{fileName}");
+        File.Delete(partial);
+        try
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, $"/agent/images/{fileName}");
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", options.Value.JoinToken);
+            using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+            if (!response.IsSuccessStatusCode)
+            {
+                throw new FileNotFoundException($"The portal has no image '{fileName}' ({(int)response.StatusCode}).");
+            }
+
+            using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+            await using (var body = await response.Content.ReadAsStreamAsync())
+            await using (var file = new FileStream(partial, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20, useAsync: true))
+            {
+                var buffer = new byte[1 << 20];
+                int read;
+                while ((read = await body.ReadAsync(buffer)) > 0)
+                {
+                    hash.AppendData(buffer, 0, read);
+                    await file.WriteAsync(buffer.AsMemory(0, read));
+                }
+            }
+
+            var actual = Convert.ToHexStringLower(hash.GetHashAndReset());
+            if (actual != sha256)
+            {
+                throw new InvalidDataException($"Image '{fileName}' arrived with checksum {actual}; it was discarded.");
+            }
+
+            if (!OperatingSystem.IsWindows())
+            {
+                File.SetUnixFileMode(partial, UnixFileMode.UserRead | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+            }
+
+            File.Move(partial, path, overwrite: true);
+            log.LogInformation("Fetched image {Image} from the portal ({Bytes} bytes, checksum verified)", fileName, new FileInfo(path).Length);
+        }
+        finally
+        {
+            File.Delete(partial);
+        }
+    }
+
+    [GeneratedRegex(@"^([0-9a-f]{64})\.(qcow2|iso)$")]
+    private static partial Regex LibraryName();
+}

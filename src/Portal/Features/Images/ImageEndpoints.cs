@@ -1,0 +1,124 @@
+using System.Text.RegularExpressions;
+using Marten;
+using Microsoft.AspNetCore.Http.Features;
+using Paddock.Engine.Images;
+using Paddock.Portal.Features.Groups;
+using Paddock.Portal.Features.Hosts;
+using Paddock.Portal.Features.Vms;
+
+namespace Paddock.Portal.Features.Images;
+
+public sealed record ShareRequest(Sharing Visibility, Guid? GroupId);
+
+/// <summary>An image as the API shows it.</summary>
+public sealed record ImageView(
+    Guid Id, string Name, string Kind, string Format, string UploadedFormat, long SizeBytes, long VirtualSize, string Sha256, string UploadSha256,
+    string Owner, string Visibility, string? Group, DateTimeOffset CreatedAt)
+{
+    public static ImageView Of(ImageSummary s) => new(
+        s.Image.Id, s.Image.Name, s.Image.Kind.ToString(), s.Image.Format, s.Image.UploadedFormat, s.Image.SizeBytes, s.Image.VirtualSize,
+        s.Image.Sha256, s.Image.UploadSha256, s.OwnerName, s.Image.Visibility.ToString(), s.GroupName, s.Image.CreatedAt);
+}
+
+/// <summary>The image library's API, and the route agents fetch images by checksum from.</summary>
+public static partial class ImageEndpoints
+{
+    public static void MapImageEndpoints(this IEndpointRouteBuilder app)
+    {
+        var api = app.MapGroup("/api/images").RequireAuthorization();
+
+        api.MapGet("/", async (HttpContext http, IDocumentStore store) =>
+        {
+            await using var session = store.QuerySession();
+            return (await ImageService.ListAsync(session, http.User, http.RequestAborted)).Select(ImageView.Of);
+        });
+
+        api.MapGet("/limits", async (IDocumentStore store, CancellationToken ct) =>
+        {
+            await using var session = store.QuerySession();
+            return await ImageService.SettingsAsync(session, ct);
+        });
+
+        api.MapGet("/{id:guid}", async (Guid id, HttpContext http, IDocumentStore store) =>
+        {
+            await using var session = store.QuerySession();
+            var found = (await ImageService.ListAsync(session, http.User, http.RequestAborted)).FirstOrDefault(s => s.Image.Id == id);
+            return found is null ? NotFound() : Results.Ok(ImageView.Of(found));
+        });
+
+        // The body is the file itself, streamed; the size limit is the admins' and is checked while reading.
+        api.MapPost("/", async (string? name, string? kind, string? format, HttpContext http, ImageService images, IDocumentStore store) =>
+        {
+            if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
+            {
+                limit.MaxRequestBodySize = null;
+            }
+
+            if (!Enum.TryParse<ImageKind>(kind, ignoreCase: true, out var parsed) || !Enum.IsDefined(parsed))
+            {
+                return Results.ValidationProblem(new Dictionary<string, string[]> { ["kind"] = ["Kind: iso or disk."] }, title: "Kind: iso or disk.");
+            }
+
+            try
+            {
+                var image = await images.UploadAsync(http.User, name, parsed, format, http.Request.Body, http.Request.ContentLength, http.RequestAborted);
+                await using var session = store.QuerySession();
+                var summary = (await ImageService.ListAsync(session, http.User, http.RequestAborted)).First(s => s.Image.Id == image.Id);
+                return Results.Created($"/api/images/{image.Id}", ImageView.Of(summary));
+            }
+            catch (ImageRequestException e)
+            {
+                return Refused(e);
+            }
+        }).AddEndpointFilter(VmEndpoints.RequireApiHeader);
+
+        api.MapDelete("/{id:guid}", (Guid id, HttpContext http, ImageService images) =>
+            Do(() => images.DeleteAsync(http.User, id, http.RequestAborted))).AddEndpointFilter(VmEndpoints.RequireApiHeader);
+
+        api.MapPut("/{id:guid}/visibility", (Guid id, ShareRequest request, HttpContext http, ImageService images) =>
+            Do(() => images.ShareAsync(http.User, id, request.Visibility, request.GroupId, http.RequestAborted))).AddEndpointFilter(VmEndpoints.RequireApiHeader);
+
+        // Agents fetch what a VM placed on them needs, by the name the library and their cache share.
+        app.MapGet("/agent/images/{file}", async (string file, IDocumentStore store, ImageService images, CancellationToken ct) =>
+        {
+            if (LibraryFile().Match(file) is not { Success: true } match)
+            {
+                return Results.NotFound();
+            }
+
+            await using var session = store.QuerySession();
+            var sha = match.Groups[1].Value;
+            var image = (await session.Query<LibraryImage>().Where(i => i.Sha256 == sha).ToListAsync(ct)).FirstOrDefault(i => i.FileName == file);
+            return image is not null && File.Exists(images.PathOf(image))
+                ? Results.File(images.PathOf(image), "application/octet-stream")
+                : Results.NotFound();
+        }).RequireAuthorization(AgentAuthentication.Policy);
+    }
+
+    [GeneratedRegex(@"^([0-9a-f]{64})\.(qcow2|iso)$")]
+    private static partial Regex LibraryFile();
+
+    private static async Task<IResult> Do(Func<Task> request)
+    {
+        try
+        {
+            await request();
+            return Results.NoContent();
+        }
+        catch (ImageNotFoundException)
+        {
+            return NotFound();
+        }
+        catch (ImageRequestException e)
+        {
+            return Refused(e);
+        }
+    }
+
+    private static IResult NotFound() => Results.Problem(statusCode: 404, title: "No such image.");
+
+    private static IResult Refused(ImageRequestException e) =>
+        e.Field is { } field && e.Status == StatusCodes.Status400BadRequest
+            ? Results.ValidationProblem(new Dictionary<string, string[]> { [field] = [e.Message] }, title: e.Message)
+            : Results.Problem(statusCode: e.Status, title: e.Message, extensions: e.Field is { } f ? new Dictionary<string, object?> { ["field"] = f } : null);
+}
