@@ -14,7 +14,7 @@ public sealed partial class CloneTests(PaddockFixture paddock)
         var sourceId = await PaddockFixture.CreateVmAsync(page, "origin");
         var sourceDir = Path.Combine(paddock.VmsDir, sourceId.ToString());
         await PaddockFixture.ExpectStatusAsync(page, "Running");
-        await Eventually.Async(() => GuestSerial.Banners(Path.Combine(sourceDir, "serial.log")) == 1, PaddockFixture.Boot, "the guest's shell");
+        await GuestSerial.WaitForShellAsync(sourceDir);
 
         // Something the guest wrote onto its own disk, 100 MiB in.
         await GuestSerial.RunAsync(sourceDir, "echo clone-marker | dd of=/dev/vda bs=1M seek=100 conv=fsync 2>/dev/null; echo done-\"dd\"", until: "done-dd");

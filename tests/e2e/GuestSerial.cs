@@ -7,6 +7,10 @@ namespace Paddock.E2e;
 /// <summary>What the tests read from and type into a guest's first serial port (its log and its socket).</summary>
 public static partial class GuestSerial
 {
+    /// <summary>Waits until the guest in <paramref name="runDir"/> has printed its shell banner <paramref name="count"/> times (once per boot).</summary>
+    public static Task WaitForShellAsync(string runDir, int count = 1, string what = "the guest's shell") =>
+        Eventually.Async(() => Banners(Path.Combine(runDir, "serial.log")) == count, PaddockFixture.Boot, what);
+
     public static int Banners(string serialLog) => Regex.Count(Read(serialLog), "paddock-template ready");
 
     public static int LastTick(string serialLog) =>

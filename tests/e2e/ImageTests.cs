@@ -38,7 +38,7 @@ public sealed class ImageTests(PaddockFixture paddock)
         var vmId = Guid.Parse(page.Url[^36..]);
         var runDir = Path.Combine(paddock.VmsDir, vmId.ToString());
         await PaddockFixture.ExpectStatusAsync(page, "Running");
-        await Eventually.Async(() => GuestSerial.Banners(Path.Combine(runDir, "serial.log")) == 1, PaddockFixture.Boot, "the shell from the CD");
+        await GuestSerial.WaitForShellAsync(runDir, what: "the shell from the CD");
         var seen = await GuestSerial.RunAsync(runDir, "cat /proc/cmdline; grep vda /proc/partitions; echo done-\"iso\"", until: "done-iso");
         Assert.Contains("paddock.boot=cdrom", seen);
         Assert.Matches(@"\s65536 vda", seen);

@@ -14,7 +14,7 @@ public sealed partial class SaveRestoreTests(PaddockFixture paddock)
         var vmId = await PaddockFixture.CreateVmAsync(page, "save-vm");
         var runDir = Path.Combine(paddock.VmsDir, vmId.ToString());
         await PaddockFixture.ExpectStatusAsync(page, "Running");
-        await Eventually.Async(() => GuestSerial.Banners(Path.Combine(runDir, "serial.log")) == 1, PaddockFixture.Boot, "the guest's shell");
+        await GuestSerial.WaitForShellAsync(runDir);
 
         var before = Uptime(await GuestSerial.RunAsync(runDir, "echo keep-me > /root/marker; echo up-$(cut -d' ' -f1 /proc/uptime)-up; echo done-\"save\"", until: "done-save"));
         var pid = int.Parse(File.ReadAllText(Path.Combine(runDir, "qemu.pid")).Trim());

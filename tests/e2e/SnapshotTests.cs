@@ -13,7 +13,7 @@ public sealed class SnapshotTests(PaddockFixture paddock)
         var vmId = await PaddockFixture.CreateVmAsync(page, "snap-vm");
         var runDir = Path.Combine(paddock.VmsDir, vmId.ToString());
         await PaddockFixture.ExpectStatusAsync(page, "Running");
-        await Eventually.Async(() => GuestSerial.Banners(Path.Combine(runDir, "serial.log")) == 1, PaddockFixture.Boot, "the guest's shell");
+        await GuestSerial.WaitForShellAsync(runDir);
         await GuestSerial.RunAsync(runDir, "echo snap-me > /root/f; echo done-\"a\"", until: "done-a");
 
         // Take a snapshot with the guest's memory, from the page.

@@ -15,7 +15,7 @@ public sealed partial class TemplateTests(PaddockFixture paddock)
         var goldenId = await PaddockFixture.CreateVmAsync(page, "golden");
         var goldenDir = Path.Combine(paddock.VmsDir, goldenId.ToString());
         await PaddockFixture.ExpectStatusAsync(page, "Running");
-        await Eventually.Async(() => GuestSerial.Banners(Path.Combine(goldenDir, "serial.log")) == 1, PaddockFixture.Boot, "the guest's shell");
+        await GuestSerial.WaitForShellAsync(goldenDir);
         await GuestSerial.RunAsync(goldenDir, "echo golden-marker | dd of=/dev/vda bs=1M seek=100 conv=fsync 2>/dev/null; echo done-\"dd\"", until: "done-dd");
         await page.GetByRole(AriaRole.Button, new() { Name = "Power off" }).ClickAsync();
         await page.GetByRole(AriaRole.Dialog).GetByRole(AriaRole.Button, new() { Name = "Power off" }).ClickAsync();

@@ -37,6 +37,12 @@ public enum VmVerb
     ConvertToTemplate,
     /// <summary>Put ISO <see cref="VmCommand.Image"/> into the VM's first CD-ROM drive, or eject it when null; at once when running, kept for the next boot.</summary>
     ChangeMedium,
+    /// <summary>
+    /// Make the VM's hardware what <see cref="VmCommand.Spec"/> says: disks and NICs added or removed,
+    /// disks grown, vCPUs added. Hot when QEMU runs (hotplug through QMP), otherwise at the next boot;
+    /// either way the spec is kept.
+    /// </summary>
+    ChangeHardware,
     /// <summary>Remove template image <see cref="VmCommand.Image"/> (the command's VM id is the template's); refused while a VM on the host still has it as backing file.</summary>
     DeleteTemplate,
 }

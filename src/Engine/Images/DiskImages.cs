@@ -53,6 +53,13 @@ public sealed partial class DiskImages(string qemuImgPath = "/usr/bin/qemu-img")
     internal static IReadOnlyList<string> ConvertArgs(string sourcePath, string sourceFormat, string targetPath) =>
         ["convert", "-f", Format(sourceFormat), "-O", "qcow2", Absolute(sourcePath, "source image"), New(targetPath)];
 
+    /// <summary>Grows a stopped VM's qcow2 disk: <c>qemu-img resize -f qcow2 PATH SIZE</c> (never used to shrink).</summary>
+    public Task ResizeAsync(string path, long sizeBytes, CancellationToken ct = default) =>
+        RunAsync("resize", ResizeArgs(path, sizeBytes), ct);
+
+    internal static IReadOnlyList<string> ResizeArgs(string path, long sizeBytes) =>
+        ["resize", "-f", "qcow2", Absolute(path, "image"), Size(sizeBytes)];
+
     /// <summary>qemu-img snapshot on a stopped VM's qcow2 disk: <paramref name="action"/> is -c (create), -a (apply) or -d (delete).</summary>
     public Task SnapshotAsync(string path, char action, string tag, CancellationToken ct = default) =>
         RunAsync("snapshot", SnapshotArgs(path, action, tag), ct);

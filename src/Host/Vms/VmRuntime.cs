@@ -37,6 +37,9 @@ internal sealed class VmRuntime(Guid id, VmPaths paths)
     /// <summary>Completes at the next RESET event of this QEMU (a guest reboot or a reset).</summary>
     public TaskCompletionSource ResetSeen { get; set; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+    /// <summary>Devices QEMU was asked to unplug, by qdev id: completed by their DEVICE_DELETED event.</summary>
+    public System.Collections.Concurrent.ConcurrentDictionary<string, TaskCompletionSource> Unplugging { get; } = new();
+
     /// <summary>When the agent restarted this VM after a crash, for the per-hour limit.</summary>
     public List<DateTimeOffset> Restarts { get; } = [];
 

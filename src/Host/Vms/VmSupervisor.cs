@@ -171,6 +171,7 @@ public sealed partial class VmSupervisor(
                 VmVerb.Delete => await DeleteAsync(vm),
                 VmVerb.ConvertToTemplate => await ConvertToTemplateAsync(vm, command.Image, ct),
                 VmVerb.ChangeMedium => await ChangeMediumAsync(vm, command.Image, ct),
+                VmVerb.ChangeHardware => await ChangeHardwareAsync(vm, command.Spec ?? throw new InvalidOperationException("Change hardware needs a VM spec."), ct),
                 _ => throw new InvalidOperationException($"Unknown verb {command.Verb}."),
             });
     }
@@ -676,6 +677,118 @@ public sealed partial class VmSupervisor(
         }
     }
 
+    /// <summary>
+    /// Brings the VM's hardware to <paramref name="wanted"/>: hot through QMP when QEMU runs,
+    /// otherwise in the files and the spec for the next boot. Each step is written to the spec as it
+    /// is done, so a failure half-way leaves a spec that says what the VM really has.
+    /// </summary>
+    private async Task<string?> ChangeHardwareAsync(VmRuntime vm, VmSpec wanted, CancellationToken ct)
+    {
+        VmSpecValidator.Validate(wanted);
+        await vm.Lock.WaitAsync(ct);
+        try
+        {
+            var spec = vm.Spec ?? throw new InvalidOperationException("The VM has not been created on this host.");
+            if (File.Exists(vm.Paths.StateFile))
+            {
+                throw new InvalidOperationException("The VM is Saved: restore it first.");
+            }
+
+            var diff = HardwareDiff.Between(spec, wanted);
+            var qmp = vm.IsRunning ? vm.Qmp : null;
+            if (qmp is not null && diff.AddedVCpus < 0)
+            {
+                throw new InvalidOperationException("vCPUs are only added while the VM runs; power it off to take some away.");
+            }
+
+            async Task KeepAsync(VmSpec changed)
+            {
+                spec = changed;
+                await File.WriteAllTextAsync(vm.Paths.SpecFile, JsonSerializer.Serialize(changed), CancellationToken.None);
+                vm.Spec = changed;
+            }
+
+            foreach (var disk in diff.AddedDisks)
+            {
+                var path = vm.Paths.Disk(disk.Id);
+                await _disks.CreateBlankAsync(path, disk.SizeBytes, ct);
+                RunDirectory.SecureFile(path, spec.Uid, spec.Uid);
+                if (qmp is not null)
+                {
+                    try
+                    {
+                        await Hotplug.AddDiskAsync(qmp, path, disk, ct);
+                    }
+                    catch
+                    {
+                        File.Delete(path);
+                        throw;
+                    }
+                }
+
+                await KeepAsync(spec with { Disks = [.. spec.Disks, disk] });
+            }
+
+            foreach (var (from, to) in diff.GrownDisks)
+            {
+                if (qmp is not null)
+                {
+                    await qmp.ExecuteAsync("block_resize", new Dictionary<string, object> { ["node-name"] = to.Id, ["size"] = to.SizeBytes }, ct);
+                }
+                else
+                {
+                    await _disks.ResizeAsync(vm.Paths.Disk(to.Id), to.SizeBytes, ct);
+                }
+
+                await KeepAsync(spec with { Disks = [.. spec.Disks.Select(d => d.Id == to.Id ? to : d)] });
+            }
+
+            foreach (var disk in diff.RemovedDisks)
+            {
+                if (qmp is not null)
+                {
+                    await Hotplug.RemoveDiskAsync(qmp, vm, disk, ct);
+                }
+
+                File.Delete(vm.Paths.Disk(disk.Id));
+                await KeepAsync(spec with { Disks = [.. spec.Disks.Where(d => d.Id != disk.Id)] });
+            }
+
+            foreach (var nic in diff.AddedNics)
+            {
+                if (qmp is not null)
+                {
+                    await Hotplug.AddNicAsync(qmp, nic, ct);
+                }
+
+                await KeepAsync(spec with { Nics = [.. spec.Nics, nic] });
+            }
+
+            foreach (var nic in diff.RemovedNics)
+            {
+                if (qmp is not null)
+                {
+                    await Hotplug.RemoveNicAsync(qmp, vm, nic, ct);
+                }
+
+                await KeepAsync(spec with { Nics = [.. spec.Nics.Where(n => n.Id != nic.Id)] });
+            }
+
+            if (qmp is not null && diff.AddedVCpus > 0)
+            {
+                await Hotplug.AddVCpusAsync(qmp, diff.AddedVCpus, ct);
+            }
+
+            // Whatever else the portal's spec says (settings, boot order) comes along.
+            await KeepAsync(wanted);
+            return null;
+        }
+        finally
+        {
+            vm.Lock.Release();
+        }
+    }
+
     /// <summary>Changes the first CD-ROM drive's disc: through QMP while QEMU runs, and in the spec for every later boot.</summary>
     private async Task<string?> ChangeMediumAsync(VmRuntime vm, string? image, CancellationToken ct)
     {
@@ -869,6 +982,13 @@ public sealed partial class VmSupervisor(
                         break;
                     case "RESUME":
                         await SetStateAsync(vm, VmPowerState.Running);
+                        break;
+                    case "DEVICE_DELETED" when e.Data.TryGetProperty("device", out var device) && device.GetString() is { } id:
+                        if (vm.Unplugging.TryRemove(id, out var unplugged))
+                        {
+                            unplugged.TrySetResult();
+                        }
+
                         break;
                     case "RESET":
                         vm.ResetSeen.TrySetResult();

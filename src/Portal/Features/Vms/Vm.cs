@@ -88,6 +88,12 @@ public sealed class Vm
     /// <summary>What the VM's disk file takes on the host, snapshots included, as last measured.</summary>
     public long? DiskAllocatedBytes { get; set; }
 
+    /// <summary>Disks added after creation, beside the boot disk.</summary>
+    public List<VmDisk> ExtraDisks { get; set; } = [];
+
+    /// <summary>NICs added after creation, beside the first one.</summary>
+    public List<VmNic> ExtraNics { get; set; } = [];
+
     /// <summary>The ISO in the CD-ROM drive (a file name in the hosts' image stores), or null when it is empty.</summary>
     public string? Cdrom { get; set; }
 
@@ -220,6 +226,15 @@ public sealed class Vm
         Snapshots.RemoveAll(s => s.Name == e.Name);
         Snapshots = [.. Snapshots.Select(s => s.Parent == e.Name ? s with { Parent = parent } : s)];
         CurrentSnapshot = CurrentSnapshot == e.Name ? parent : CurrentSnapshot;
+    }
+
+    public void Apply(VmHardwareChanged e)
+    {
+        VCpus = e.VCpus;
+        DiskBytes = e.DiskBytes;
+        ExtraDisks = [.. e.ExtraDisks];
+        ExtraNics = [.. e.ExtraNics];
+        UpdatedAt = e.At;
     }
 
     public void Apply(VmMediumChanged e)

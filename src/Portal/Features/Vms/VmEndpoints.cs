@@ -17,11 +17,13 @@ public sealed record KeysRequest(string Combination);
 public sealed record VmView(
     Guid Id, string Name, string Status, string? PendingOperation, string? LastError, int VCpus, int MemoryMiB, string Template,
     DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt, long? SavedBytes, IReadOnlyList<VmSnapshot> Snapshots, string? CurrentSnapshot,
-    Guid? TemplateId, long DiskBytes, long? DiskAllocatedBytes, string? Cdrom, VmSettings Settings)
+    Guid? TemplateId, long DiskBytes, long? DiskAllocatedBytes, string? Cdrom, VmSettings Settings,
+    int MaxVCpus, IReadOnlyList<VmDisk> ExtraDisks, IReadOnlyList<VmNic> ExtraNics, string Mac)
 {
     public static VmView Of(Vm vm) => new(
         vm.Id, vm.Name, vm.Status.ToString(), vm.PendingVerb?.ToString(), vm.LastError, vm.VCpus, vm.MemoryMiB, vm.TemplateName,
-        vm.CreatedAt, vm.UpdatedAt, vm.SavedBytes, vm.Snapshots, vm.CurrentSnapshot, vm.TemplateId, vm.DiskBytes, vm.DiskAllocatedBytes, vm.CdromName, vm.Settings);
+        vm.CreatedAt, vm.UpdatedAt, vm.SavedBytes, vm.Snapshots, vm.CurrentSnapshot, vm.TemplateId, vm.DiskBytes, vm.DiskAllocatedBytes, vm.CdromName, vm.Settings,
+        VmHardware.MaxVCpusOf(vm), vm.ExtraDisks, vm.ExtraNics, vm.Mac);
 }
 
 /// <summary>
@@ -71,7 +73,7 @@ public static class VmEndpoints
         });
 
         api.MapPost("/{id:guid}/{verb}", (Guid id, string verb, HttpContext http, VmService vms) =>
-            Enum.TryParse<VmVerb>(verb, ignoreCase: true, out var parsed) && parsed is not (VmVerb.Create or VmVerb.SendKeys or VmVerb.Configure or VmVerb.Snapshot or VmVerb.RevertSnapshot or VmVerb.DeleteSnapshot or VmVerb.ConvertToTemplate or VmVerb.DeleteTemplate or VmVerb.ChangeMedium)
+            Enum.TryParse<VmVerb>(verb, ignoreCase: true, out var parsed) && parsed is not (VmVerb.Create or VmVerb.SendKeys or VmVerb.Configure or VmVerb.Snapshot or VmVerb.RevertSnapshot or VmVerb.DeleteSnapshot or VmVerb.ConvertToTemplate or VmVerb.DeleteTemplate or VmVerb.ChangeMedium or VmVerb.ChangeHardware)
                 ? Do(() => vms.RequestAsync(http.User, id, parsed, http.RequestAborted), id)
                 : Task.FromResult(Results.Problem(statusCode: 404, title: $"No operation '{verb}'. Use start, shutdown, reboot, pause, resume, reset, poweroff or delete.")))
             .AddEndpointFilter(RequireApiHeader);
@@ -104,6 +106,9 @@ public static class VmEndpoints
                 return Refused(e);
             }
         }).AddEndpointFilter(RequireApiHeader);
+
+        api.MapPost("/{id:guid}/hardware", (Guid id, HardwareChange change, HttpContext http, VmService vms) =>
+            Do(() => vms.ChangeHardwareAsync(http.User, id, change, http.RequestAborted), id)).AddEndpointFilter(RequireApiHeader);
 
         api.MapPut("/{id:guid}/cdrom", (Guid id, CdromRequest request, HttpContext http, VmService vms) =>
             Do(() => vms.ChangeMediumAsync(http.User, id, request.ImageId, http.RequestAborted), id)).AddEndpointFilter(RequireApiHeader);

@@ -45,6 +45,9 @@ public sealed record VmConvertedToTemplate(Guid TemplateId, Guid By, DateTimeOff
 /// <summary>The CD-ROM drive now holds <paramref name="Image"/> (named <paramref name="Name"/> in the library), or nothing.</summary>
 public sealed record VmMediumChanged(string? Image, string? Name, Guid OperationId, DateTimeOffset At);
 
+/// <summary>The VM's hardware after a change: its vCPUs, its boot disk's size, and the disks and NICs added since it was created.</summary>
+public sealed record VmHardwareChanged(int VCpus, long DiskBytes, IReadOnlyList<VmDisk> ExtraDisks, IReadOnlyList<VmNic> ExtraNics, Guid OperationId, DateTimeOffset At);
+
 public sealed record VmSettingsChanged(VmSettings Settings, Guid By, DateTimeOffset At);
 
 /// <summary>Published to live pages after a VM's stream changed.</summary>

@@ -84,6 +84,17 @@ public sealed class VmObservations(
                     stream.AppendOne(new VmDeleted(command.Id, now));
                 }
 
+                if (succeeded && command.Command is { Verb: VmVerb.ChangeHardware, Spec: { } hardware })
+                {
+                    stream.AppendOne(new VmHardwareChanged(
+                        hardware.VCpus,
+                        hardware.Disks[0].SizeBytes,
+                        [.. hardware.Disks.Skip(1).Select(d => new VmDisk(d.Id, d.SizeBytes))],
+                        [.. hardware.Nics.Skip(1).Select(n => new VmNic(n.Id, n.Mac))],
+                        command.Id,
+                        now));
+                }
+
                 if (succeeded && command.Command.Verb == VmVerb.ChangeMedium)
                 {
                     stream.AppendOne(new VmMediumChanged(command.Command.Image, command.DisplayName, command.Id, now));

@@ -48,6 +48,8 @@ public static class VmRules
                 $"Delete needs the VM Stopped; it is {Describe(vm.Status)}. Power it off first.",
             VmVerb.Snapshot or VmVerb.RevertSnapshot or VmVerb.DeleteSnapshot when vm.Status is not (VmStatus.Running or VmStatus.Paused or VmStatus.Stopped) =>
                 $"{Describe(verb)} needs the VM Running, Paused or Stopped; it is {Describe(vm.Status)}.",
+            VmVerb.ChangeHardware when vm.Status is not (VmStatus.Running or VmStatus.Paused or VmStatus.Stopped) =>
+                $"Changing the hardware needs the VM Running, Paused or Stopped; it is {Describe(vm.Status)}.",
             VmVerb.ChangeMedium when vm.Status is not (VmStatus.Running or VmStatus.Paused or VmStatus.Stopped) =>
                 $"Changing the CD needs the VM Running, Paused or Stopped; it is {Describe(vm.Status)}.",
             VmVerb.ConvertToTemplate when vm.Status is not VmStatus.Stopped =>
@@ -111,6 +113,7 @@ public static class VmRules
         VmVerb.DeleteSnapshot => "Delete snapshot",
         VmVerb.ConvertToTemplate => "Convert to template",
         VmVerb.ChangeMedium => "Change CD",
+        VmVerb.ChangeHardware => "Change hardware",
         VmVerb.DeleteTemplate => "Delete template",
         _ => verb.ToString(),
     };

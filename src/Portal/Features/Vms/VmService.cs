@@ -296,6 +296,19 @@ public sealed partial class VmService(
             : throw new ArgumentOutOfRangeException(nameof(verb));
     }
 
+    /// <summary>Adds, removes or grows a disk or NIC, or sets the vCPUs: hot when the VM runs, kept for every later boot.</summary>
+    public async Task ChangeHardwareAsync(ClaimsPrincipal user, Guid vmId, HardwareChange change, CancellationToken ct = default)
+    {
+        Vm vm;
+        await using (var session = store.QuerySession())
+        {
+            vm = await FindAsync(session, user, vmId, ct) ?? throw new VmNotFoundException();
+        }
+
+        var spec = VmHardware.Apply(vm, SpecOf(vm), change);
+        await RequestAsync(user, vmId, VmVerb.ChangeHardware, ct, hardware: spec, expectedVersion: vm.Version);
+    }
+
     /// <summary>Puts an ISO from the library into the VM's CD-ROM drive, or ejects the disc when <paramref name="imageId"/> is null.</summary>
     public async Task ChangeMediumAsync(ClaimsPrincipal user, Guid vmId, Guid? imageId, CancellationToken ct = default)
     {
@@ -323,9 +336,10 @@ public sealed partial class VmService(
     /// <summary>Asks for <paramref name="verb"/> on the caller's VM; refuses with the reason when the VM's status does not allow it.</summary>
     public async Task RequestAsync(
         ClaimsPrincipal user, Guid vmId, VmVerb verb, CancellationToken ct = default, string[]? keys = null, VmSettings? settings = null, string? snapshot = null,
-        (string? Image, string? Name)? medium = null)
+        (string? Image, string? Name)? medium = null, VmSpec? hardware = null, int? expectedVersion = null)
     {
         if (verb is VmVerb.SendKeys && keys is null || verb is VmVerb.Configure && settings is null || verb is VmVerb.ChangeMedium && medium is null
+            || verb is VmVerb.ChangeHardware && hardware is null
             || verb is VmVerb.Snapshot or VmVerb.RevertSnapshot or VmVerb.DeleteSnapshot && snapshot is null)
         {
             throw new VmRequestException($"{VmRules.Describe(verb)} needs its details; use its own call.");
@@ -339,6 +353,12 @@ public sealed partial class VmService(
             throw new VmNotFoundException();
         }
 
+        if (expectedVersion is { } version && vm.Version != version)
+        {
+            // The hardware was decided on an older VM: decide again rather than undo what changed.
+            throw new VmRequestException("The VM changed meanwhile; look at it and try again.");
+        }
+
         if ((VmRules.Refusal(vm, verb) ?? (snapshot is null ? null : VmRules.SnapshotRefusal(vm, verb, snapshot))) is { } refusal)
         {
             throw new VmRequestException(refusal, refusal.StartsWith("Snapshot name", StringComparison.Ordinal) ? "name" : null);
@@ -347,7 +367,7 @@ public sealed partial class VmService(
         var now = clock.GetUtcNow();
         var operation = Guid.NewGuid();
         stream.AppendOne(new VmOperationRequested(operation, verb, user.UserId(), now));
-        VmSpec? spec = null;
+        var spec = hardware;
         if (settings is not null)
         {
             if (settings.BootOrder != vm.Settings.BootOrder && vm.Status is not VmStatus.Stopped)
@@ -384,12 +404,12 @@ public sealed partial class VmService(
     public static VmSpec SpecOf(Vm vm) => new(
         vm.Id,
         vm.VCpus,
-        Math.Max(vm.VCpus, 4),
+        VmHardware.MaxVCpusOf(vm),
         vm.MemoryMiB,
         vm.MachineType,
         vm.Uid,
-        [new DiskSpec("disk0", vm.DiskBytes, vm.BaseImage.Length == 0 ? null : vm.BaseImage)],
-        [new NicSpec("net0", vm.Mac)])
+        [new DiskSpec("disk0", vm.DiskBytes, vm.BaseImage.Length == 0 ? null : vm.BaseImage), .. vm.ExtraDisks.Select(d => new DiskSpec(d.Id, d.SizeBytes, null))],
+        [new NicSpec("net0", vm.Mac), .. vm.ExtraNics.Select(n => new NicSpec(n.Id, n.Mac))])
     {
         ShutdownTimeoutSeconds = vm.Settings.ShutdownTimeoutSeconds,
         Restart = vm.Settings.Restart,
@@ -416,12 +436,7 @@ public sealed partial class VmService(
             ?? throw new VmRequestException("No host is connected to run the VM. Ask an admin to start a host agent.");
     }
 
-    private static string RandomMac()
-    {
-        // 52:54:00 is QEMU's locally administered prefix.
-        var b = RandomNumberGenerator.GetBytes(3);
-        return $"52:54:00:{b[0]:x2}:{b[1]:x2}:{b[2]:x2}";
-    }
+    private static string RandomMac() => VmHardware.RandomMac();
 
     private static void Check(string? problem, string field)
     {

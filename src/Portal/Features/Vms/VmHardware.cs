@@ -1,0 +1,114 @@
+using System.Security.Cryptography;
+using Paddock.Engine.Vms;
+
+namespace Paddock.Portal.Features.Vms;
+
+/// <summary>A disk added to a VM after it was created (the boot disk is the VM's own fields).</summary>
+public sealed record VmDisk(string Id, long SizeBytes);
+
+/// <summary>A NIC added to a VM after it was created (the first NIC is the VM's own MAC).</summary>
+public sealed record VmNic(string Id, string Mac);
+
+public enum HardwareAction
+{
+    AddDisk,
+    RemoveDisk,
+    GrowDisk,
+    AddNic,
+    RemoveNic,
+    SetVCpus,
+}
+
+/// <summary>One change to a VM's hardware: <paramref name="Device"/> names the disk or NIC, <paramref name="SizeMiB"/> a disk's (new) size, <paramref name="VCpus"/> the vCPU count.</summary>
+public sealed record HardwareChange(HardwareAction Action, string? Device = null, int? SizeMiB = null, int? VCpus = null);
+
+/// <summary>What a hardware change makes of a VM's spec, or why it cannot be: a pure function.</summary>
+public static class VmHardware
+{
+    public const int MaxAddedDiskMiB = 64 * 1024;
+
+    /// <summary>The vCPU maximum fixed at creation: hot-added vCPUs fit under it.</summary>
+    public static int MaxVCpusOf(Vm vm) => Math.Max(vm.VCpus, 4);
+
+    /// <summary>The spec after <paramref name="change"/>, or a refusal a person can read (<see cref="VmRequestException"/> with the field at fault).</summary>
+    public static VmSpec Apply(Vm vm, VmSpec spec, HardwareChange change)
+    {
+        var running = vm.Status is VmStatus.Running or VmStatus.Paused;
+        switch (change.Action)
+        {
+            case HardwareAction.AddDisk:
+                var size = Size(change.SizeMiB, 1, "size");
+                if (spec.Disks.Count >= VmSpecValidator.MaxDisks)
+                {
+                    throw new VmRequestException($"Disks: at most {VmSpecValidator.MaxDisks} per VM.", "device");
+                }
+
+                var id = FreeId("disk", spec.Disks.Select(d => d.Id));
+                return spec with { Disks = [.. spec.Disks, new DiskSpec(id, size, null)] };
+            case HardwareAction.RemoveDisk:
+                var removed = Disk(spec, change.Device);
+                if (removed.Id == spec.Disks[0].Id)
+                {
+                    throw new VmRequestException("The boot disk cannot be removed.", "device");
+                }
+
+                return spec with { Disks = [.. spec.Disks.Where(d => d.Id != removed.Id)] };
+            case HardwareAction.GrowDisk:
+                var disk = Disk(spec, change.Device);
+                var grown = Size(change.SizeMiB, 1, "size");
+                if (grown <= disk.SizeBytes)
+                {
+                    throw new VmRequestException(
+                        $"Size: {disk.Id} has {disk.SizeBytes / (1024 * 1024)} MiB; it can only grow (shrinking would cut off the end of the guest's file systems).", "size");
+                }
+
+                return spec with { Disks = [.. spec.Disks.Select(d => d.Id == disk.Id ? d with { SizeBytes = grown } : d)] };
+            case HardwareAction.AddNic:
+                if (spec.Nics.Count >= VmSpecValidator.MaxNics)
+                {
+                    throw new VmRequestException($"NICs: at most {VmSpecValidator.MaxNics} per VM.", "device");
+                }
+
+                return spec with { Nics = [.. spec.Nics, new NicSpec(FreeId("net", spec.Nics.Select(n => n.Id)), RandomMac())] };
+            case HardwareAction.RemoveNic:
+                var nic = spec.Nics.FirstOrDefault(n => n.Id == change.Device) ?? throw new VmRequestException($"NIC: the VM has no NIC '{change.Device}'.", "device");
+                return spec with { Nics = [.. spec.Nics.Where(n => n.Id != nic.Id)] };
+            case HardwareAction.SetVCpus:
+                var vcpus = change.VCpus ?? throw new VmRequestException("vCPUs: give the number.", "vcpus");
+                if (vcpus < 1 || vcpus > spec.MaxVCpus)
+                {
+                    throw new VmRequestException($"vCPUs: between 1 and {spec.MaxVCpus} (the maximum fixed when the VM was created).", "vcpus");
+                }
+
+                if (running && vcpus < spec.VCpus)
+                {
+                    throw new VmRequestException($"vCPUs: a running VM only gains vCPUs; power it off to go from {spec.VCpus} to {vcpus}.", "vcpus");
+                }
+
+                return spec with { VCpus = vcpus };
+            default:
+                throw new VmRequestException("Action: addDisk, removeDisk, growDisk, addNic, removeNic or setVCpus.", "action");
+        }
+    }
+
+    private static DiskSpec Disk(VmSpec spec, string? id) =>
+        spec.Disks.FirstOrDefault(d => d.Id == id) ?? throw new VmRequestException($"Disk: the VM has no disk '{id}'.", "device");
+
+    private static long Size(int? mib, int min, string field) =>
+        mib is { } value && value >= min && value <= VmService.MaxDiskMiB
+            ? value * 1024L * 1024
+            : throw new VmRequestException($"Size: between {min} and {VmService.MaxDiskMiB} MiB.", field);
+
+    private static string FreeId(string prefix, IEnumerable<string> taken)
+    {
+        var used = taken.ToHashSet();
+        return Enumerable.Range(1, 64).Select(i => $"{prefix}{i}").First(id => !used.Contains(id));
+    }
+
+    /// <summary>52:54:00 is QEMU's locally administered prefix.</summary>
+    public static string RandomMac()
+    {
+        var b = RandomNumberGenerator.GetBytes(3);
+        return $"52:54:00:{b[0]:x2}:{b[1]:x2}:{b[2]:x2}";
+    }
+}
