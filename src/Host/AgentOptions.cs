@@ -30,6 +30,13 @@ public sealed record AgentOptions
 
     public string QemuBinary { get; init; } = "/usr/bin/qemu-system-x86_64";
 
+    /// <summary>
+    /// Offer less memory than the machine has (several agents on one machine, tests). Never more:
+    /// a larger value is capped at what the machine has.
+    /// </summary>
+    [Range(64, int.MaxValue)]
+    public int? DeclaredMemoryMiB { get; init; }
+
     public string ImagesDir => Path.Combine(DataDir, "images");
 
     public string VmsDir => Path.Combine(DataDir, "vms");

@@ -171,6 +171,63 @@ public sealed class ImageTests(PaddockFixture paddock)
         }
     }
 
+    [Fact]
+    public async Task A_disk_image_uploaded_once_boots_vms_on_two_hosts_that_each_fetch_it_into_their_own_cache()
+    {
+        var page = await paddock.SignInAsync(PaddockFixture.Kate);
+        var upload = await UploadAsync(page, Path.Combine(paddock.ImagesDir, "builtin-busybox.qcow2"), "disk", "qcow2", "busybox-disk");
+        Assert.Equal(201, upload.Status);
+        var image = (await upload.JsonAsync())!.Value;
+        var file = $"{image.GetProperty("sha256").GetString()}.qcow2";
+        var imageId = image.GetProperty("id").GetGuid();
+
+        paddock.StartSecondAgent();
+        try
+        {
+            await Eventually.Async(async () => await paddock.ConnectedHostsAsync() == 2, TimeSpan.FromSeconds(60), "the second host");
+
+            // The bigger host takes the first VM; with it away, the second host takes the next one.
+            var first = await CreateFromImageAsync(page, imageId, "on-host-1");
+            Assert.Equal("e2e-host", await paddock.HostNameOfAsync(first));
+            await GuestSerial.WaitForShellAsync(Path.Combine(paddock.VmsDir, first.ToString()));
+            await paddock.KillAgentAsync();
+            await Eventually.Async(async () => await paddock.ConnectedHostsAsync() == 1, TimeSpan.FromSeconds(60), "the first host to be away");
+            var second = await CreateFromImageAsync(page, imageId, "on-host-2");
+            Assert.Equal("e2e-host-2", await paddock.HostNameOfAsync(second));
+            await GuestSerial.WaitForShellAsync(Path.Combine(paddock.SecondAgentDir, "vms", second.ToString()));
+            paddock.StartAgent();
+            await Eventually.Async(async () => await paddock.ConnectedHostsAsync() == 2, TimeSpan.FromSeconds(60), "the first host back");
+
+            // Each host fetched the image once into its own cache, and both copies are the library's bytes.
+            foreach (var cache in new[] { paddock.ImagesDir, Path.Combine(paddock.SecondAgentDir, "images") })
+            {
+                Assert.Equal(image.GetProperty("sha256").GetString(), PaddockFixture.Sha256Of(Path.Combine(cache, file)));
+            }
+
+            foreach (var id in new[] { first, second })
+            {
+                Assert.Equal(202, (await page.APIRequest.PostAsync($"/api/vms/{id}/poweroff", new() { Headers = PaddockFixture.ApiHeaders })).Status);
+                await Eventually.Async(async () => await PaddockFixture.VmStatusAsync(page, id) == "Stopped", TimeSpan.FromSeconds(60), "the VM to stop");
+                Assert.Equal(202, (await page.APIRequest.PostAsync($"/api/vms/{id}/delete", new() { Headers = PaddockFixture.ApiHeaders })).Status);
+                await Eventually.Async(async () => (await page.APIRequest.GetAsync($"/api/vms/{id}")).Status == 404, TimeSpan.FromSeconds(60), "the VM to go");
+            }
+        }
+        finally
+        {
+            await paddock.StopSecondAgentAsync();
+        }
+
+        Assert.Equal(204, (await page.APIRequest.DeleteAsync($"/api/images/{imageId}", new() { Headers = PaddockFixture.ApiHeaders })).Status);
+        await page.Context.CloseAsync();
+    }
+
+    private static async Task<Guid> CreateFromImageAsync(IPage page, Guid imageId, string name)
+    {
+        var response = await page.APIRequest.PostAsync("/api/vms", new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { name, vcpus = 1, memoryMiB = 128, imageId } });
+        Assert.True(response.Status == 201, await response.TextAsync());
+        return (await response.JsonAsync())!.Value.GetProperty("id").GetGuid();
+    }
+
     private static async Task<int> LimitAsync(IPage page) =>
         (await (await page.APIRequest.GetAsync("/api/images/limits")).JsonAsync())!.Value.GetProperty("maxUploadMiB").GetInt32();
 

@@ -264,6 +264,17 @@ public sealed class PaddockFixture : IAsyncLifetime
         }
     }
 
+    /// <summary>The VM's host, as the portal placed it.</summary>
+    public async Task<string> HostNameOfAsync(Guid vmId)
+    {
+        await using var db = new NpgsqlConnection(Connection);
+        await db.OpenAsync();
+        await using var command = new NpgsqlCommand(
+            "select h.data->>'Name' from paddock.mt_doc_vm v join paddock.mt_doc_hostrecord h on h.id = (v.data->>'HostId')::uuid where v.id = @id", db);
+        command.Parameters.AddWithValue("id", vmId);
+        return (string)(await command.ExecuteScalarAsync())!;
+    }
+
     /// <summary>Hosts connected now that registered (again) after <paramref name="since"/>.</summary>
     public async Task<long> ConnectedHostsAsync(DateTimeOffset? since = null)
     {
@@ -367,6 +378,31 @@ public sealed class PaddockFixture : IAsyncLifetime
         ["Agent__DataDir"] = DataDir,
         ["Agent__Name"] = "e2e-host",
     });
+
+    /// <summary>A second host agent on this machine with its own data directory (run directories, image cache) and less memory declared.</summary>
+    public string SecondAgentDir => Path.Combine(DataDir, "agent2");
+
+    public void StartSecondAgent() => Start("agent2", Env("PADDOCK_TEST_AGENT_DLL"), [], new()
+    {
+        ["Agent__PortalUrl"] = PortalUrl,
+        ["Agent__JoinToken"] = JoinToken,
+        ["Agent__DataDir"] = SecondAgentDir,
+        ["Agent__Name"] = "e2e-host-2",
+        ["Agent__DeclaredMemoryMiB"] = "1024",
+        ["Agent__StopVmsOnExit"] = "true",
+    });
+
+    public async Task StopSecondAgentAsync()
+    {
+        var agent = _processes.Last(p => _names[p] == "agent2");
+        using (var term = Process.Start("kill", ["-TERM", agent.Id.ToString()]))
+        {
+            await term.WaitForExitAsync();
+        }
+
+        await agent.WaitForExitAsync();
+        _processes.Remove(agent);
+    }
 
     private Dictionary<string, string> PortalEnvironment() => new()
     {

@@ -9,7 +9,13 @@ public sealed partial record HostCapacity(long MemoryBytes, long DiskBytes, stri
     public static HostCapacity Probe(AgentOptions options)
     {
         Directory.CreateDirectory(options.VmsDir);
-        return new HostCapacity(ReadMemoryBytes(), new DriveInfo(options.VmsDir).TotalSize, ReadQemuVersion(options.QemuBinary));
+        var memory = ReadMemoryBytes();
+        if (options.DeclaredMemoryMiB is { } declared)
+        {
+            memory = Math.Min(memory, declared * 1024L * 1024);
+        }
+
+        return new HostCapacity(memory, new DriveInfo(options.VmsDir).TotalSize, ReadQemuVersion(options.QemuBinary));
     }
 
     private static long ReadMemoryBytes()
