@@ -174,6 +174,14 @@ public sealed class PaddockFixture : IAsyncLifetime
     public static async Task<string?> VmStatusAsync(IPage page, Guid vmId) =>
         (await (await page.APIRequest.GetAsync($"/api/vms/{vmId}")).JsonAsync())?.GetProperty("status").GetString();
 
+    /// <summary>Waits until the VM runs and its Create task has ended too (the status turns Running a moment before it does).</summary>
+    public static Task RunningAndIdleAsync(IPage page, Guid vmId) =>
+        Eventually.Async(async () =>
+        {
+            var vm = (await (await page.APIRequest.GetAsync($"/api/vms/{vmId}")).JsonAsync())!.Value;
+            return vm.GetProperty("status").GetString() == "Running" && vm.GetProperty("pendingOperation").ValueKind == System.Text.Json.JsonValueKind.Null;
+        }, Boot, "the VM to run, its task done");
+
     /// <summary>A console ticket of the page's user for the VM (kind "vnc" or "serial").</summary>
     public static async Task<string> ConsoleTicketAsync(IPage page, Guid vmId, string kind = "vnc") =>
         (await (await page.APIRequest.PostAsync($"/api/vms/{vmId}/console-ticket?kind={kind}", new() { Headers = ApiHeaders })).JsonAsync())!.Value

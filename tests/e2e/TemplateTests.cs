@@ -30,9 +30,12 @@ public sealed partial class TemplateTests(PaddockFixture paddock)
         await Assertions.Expect(page.GetByRole(AriaRole.Status)).ToContainTextAsync("The VM is now the template 'golden-tpl'", new() { Timeout = 60_000 });
         Assert.False(Directory.Exists(goldenDir), "the VM's files are gone");
         var template = await TemplateAsync(page, "golden-tpl");
-        var image = Path.Combine(paddock.DataDir, "images", $"template-{template.GetProperty("id").GetGuid():N}.qcow2");
-        var checksum = PaddockFixture.Sha256Of(image);
-        Assert.Equal(checksum, template.GetProperty("sha256").GetString());
+        var checksum = template.GetProperty("sha256").GetString()!;
+        // In the portal's library, and in the host's store where it was made: the same bytes, read-only, standalone.
+        var library = Path.Combine(paddock.LibraryDir, $"{checksum}.qcow2");
+        var image = Path.Combine(paddock.ImagesDir, $"{checksum}.qcow2");
+        Assert.Equal(checksum, PaddockFixture.Sha256Of(library));
+        Assert.Equal(checksum, PaddockFixture.Sha256Of(image));
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.GroupRead | UnixFileMode.OtherRead, File.GetUnixFileMode(image));
         Assert.DoesNotContain("backing", await PaddockFixture.RunAsync("qemu-img", "info", "-f", "qcow2", image));
 
@@ -93,7 +96,7 @@ public sealed partial class TemplateTests(PaddockFixture paddock)
         await page.GetByRole(AriaRole.Button, new() { Name = "Delete template golden-tpl" }).ClickAsync();
         await page.GetByRole(AriaRole.Dialog).GetByRole(AriaRole.Button, new() { Name = "Delete" }).ClickAsync();
         await Assertions.Expect(page.GetByRole(AriaRole.Alert)).ToContainTextAsync("'golden-tpl' has 2 linked clones ('linked-1', 'linked-2')");
-        Assert.True(File.Exists(image));
+        Assert.True(File.Exists(library));
         await page.ScreenshotAsync(new() { Path = Path.Combine(paddock.Artifacts, "templates.png") });
 
         // Once they are gone it can, live on the page, and its image leaves the host.
@@ -110,7 +113,7 @@ public sealed partial class TemplateTests(PaddockFixture paddock)
         await page.GetByRole(AriaRole.Button, new() { Name = "Delete template golden-tpl" }).ClickAsync();
         await page.GetByRole(AriaRole.Dialog).GetByRole(AriaRole.Button, new() { Name = "Delete" }).ClickAsync();
         await Assertions.Expect(page.GetByRole(AriaRole.Table, new() { Name = "Templates" })).Not.ToContainTextAsync("golden-tpl", new() { Timeout = 30_000 });
-        Assert.False(File.Exists(image));
+        Assert.False(File.Exists(library));
         await page.Context.CloseAsync();
     }
 
@@ -125,7 +128,7 @@ public sealed partial class TemplateTests(PaddockFixture paddock)
         var response = await judy.APIRequest.PostAsync("/api/vms", new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { name = "proto", vcpus = 1, memoryMiB = 128 } });
         Assert.Equal(201, response.Status);
         var vmId = (await response.JsonAsync())!.Value.GetProperty("id").GetGuid();
-        await Eventually.Async(async () => await PaddockFixture.VmStatusAsync(judy, vmId) == "Running", PaddockFixture.Boot, "proto to start");
+        await PaddockFixture.RunningAndIdleAsync(judy, vmId);
         Assert.Equal(202, (await judy.APIRequest.PostAsync($"/api/vms/{vmId}/poweroff", new() { Headers = PaddockFixture.ApiHeaders })).Status);
         await Eventually.Async(async () => await PaddockFixture.VmStatusAsync(judy, vmId) == "Stopped", TimeSpan.FromSeconds(60), "proto to stop");
         var convert = await judy.APIRequest.PostAsync($"/api/vms/{vmId}/template", new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { name = "lab-base" } });
@@ -185,7 +188,7 @@ public sealed partial class TemplateTests(PaddockFixture paddock)
         Assert.DoesNotContain("from-lab", refusal);
         Assert.Equal(409, (await gina.APIRequest.DeleteAsync($"/api/templates/{templateId}", new() { Headers = PaddockFixture.ApiHeaders })).Status);
 
-        await Eventually.Async(async () => await PaddockFixture.VmStatusAsync(gina, cloneId) == "Running", PaddockFixture.Boot, "the clone to start");
+        await PaddockFixture.RunningAndIdleAsync(gina, cloneId);
         Assert.Equal(202, (await gina.APIRequest.PostAsync($"/api/vms/{cloneId}/poweroff", new() { Headers = PaddockFixture.ApiHeaders })).Status);
         await Eventually.Async(async () => await PaddockFixture.VmStatusAsync(gina, cloneId) == "Stopped", TimeSpan.FromSeconds(60), "the clone to stop");
         Assert.Equal(202, (await gina.APIRequest.PostAsync($"/api/vms/{cloneId}/delete", new() { Headers = PaddockFixture.ApiHeaders })).Status);

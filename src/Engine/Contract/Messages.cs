@@ -33,7 +33,10 @@ public enum VmVerb
     DeleteSnapshot,
     /// <summary>Replace the agent's copy of the spec (settings such as the restart policy); takes effect at once or at the next start.</summary>
     Configure,
-    /// <summary>Flatten the stopped VM's disk into <see cref="VmCommand.Image"/> in the host's image store (read-only), then remove the VM.</summary>
+    /// <summary>
+    /// Flatten the stopped VM's disk into a standalone image named by its SHA-256 in the host's image
+    /// store, hand it to the portal's library (so every host can fetch it), then remove the VM.
+    /// </summary>
     ConvertToTemplate,
     /// <summary>Put ISO <see cref="VmCommand.Image"/> into the VM's first CD-ROM drive, or eject it when null; at once when running, kept for the next boot.</summary>
     ChangeMedium,
@@ -43,11 +46,9 @@ public enum VmVerb
     /// either way the spec is kept.
     /// </summary>
     ChangeHardware,
-    /// <summary>Remove template image <see cref="VmCommand.Image"/> (the command's VM id is the template's); refused while a VM on the host still has it as backing file.</summary>
-    DeleteTemplate,
 }
 
-/// <summary>A command for one VM. <paramref name="Spec"/> goes with Create and Configure, <paramref name="Keys"/> with SendKeys, <paramref name="Snapshot"/> (a name) with the snapshot verbs; a Create with <paramref name="CloneFrom"/> copies that stopped VM's disks in full; <paramref name="Image"/> (a file name in the host's image store) goes with the template verbs.</summary>
+/// <summary>A command for one VM. <paramref name="Spec"/> goes with Create and Configure, <paramref name="Keys"/> with SendKeys, <paramref name="Snapshot"/> (a name) with the snapshot verbs; a Create with <paramref name="CloneFrom"/> copies that stopped VM's disks in full; <paramref name="Image"/> (a file name in the host's image store) goes with ChangeMedium.</summary>
 public sealed record VmCommand(
     Guid OperationId,
     Guid VmId,

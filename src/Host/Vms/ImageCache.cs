@@ -48,6 +48,54 @@ public sealed partial class ImageCache(IOptions<AgentOptions> options, ILogger<I
         return path;
     }
 
+    /// <summary>
+    /// Flattens a VM's disk into a standalone qcow2 in the store, named by its checksum like every
+    /// library image, read-only for every VM uid. Written under a temporary name, renamed whole.
+    /// </summary>
+    public async Task<(string FileName, string Sha256, long Bytes)> AddFlattenedAsync(string disk, Guid vmId, DiskImages disks, CancellationToken ct)
+    {
+        var partial = _store.Resolve($".partial-{vmId:N}.qcow2");
+        File.Delete(partial);
+        try
+        {
+            await disks.CopyAsync(disk, partial, ct);
+            var sha256 = await ImageImport.Sha256Async(partial, ct);
+            var fileName = $"{sha256}.qcow2";
+            var path = _store.Resolve(fileName);
+            if (!OperatingSystem.IsWindows())
+            {
+                File.SetUnixFileMode(partial, UnixFileMode.UserRead | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+            }
+
+            if (!File.Exists(path))
+            {
+                File.Move(partial, path);
+            }
+
+            return (fileName, sha256, new FileInfo(path).Length);
+        }
+        finally
+        {
+            File.Delete(partial);
+        }
+    }
+
+    /// <summary>Hands an image of this store to the portal's library (which checks its checksum and that it names no other file).</summary>
+    public async Task UploadAsync(string fileName, CancellationToken ct)
+    {
+        var path = _store.Resolve(fileName);
+        await using var file = File.OpenRead(path);
+        using var request = new HttpRequestMessage(HttpMethod.Put, $"/agent/images/{fileName}") { Content = new StreamContent(file, 1 << 20) };
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", options.Value.JoinToken);
+        using var response = await _http.SendAsync(request, ct);
+        if (!response.IsSuccessStatusCode)
+        {
+            throw new InvalidOperationException($"The portal did not take image '{fileName}' into its library ({(int)response.StatusCode}): {await response.Content.ReadAsStringAsync(ct)}");
+        }
+
+        log.LogInformation("Handed image {Image} to the portal's library", fileName);
+    }
+
     private async Task FetchAsync(string fileName, string sha256, string path)
     {
         var partial = _store.Resolve($".partial-{fileName}");

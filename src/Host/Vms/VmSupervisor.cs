@@ -60,13 +60,6 @@ public sealed partial class VmSupervisor(
             return CommandAck.Accept(command.OperationId);
         }
 
-        if (command.Verb == VmVerb.DeleteTemplate)
-        {
-            // About an image, not a VM: no runtime entry for the template's id.
-            _ = Task.Run(() => FinishAsync(command, () => DeleteTemplateAsync(command.Image)));
-            return CommandAck.Accept(command.OperationId);
-        }
-
         var vm = _vms.GetOrAdd(command.VmId, id => new VmRuntime(id, VmPaths.For(options.Value.VmsDir, id)));
         _ = Task.Run(() => RunAsync(vm, command));
         return CommandAck.Accept(command.OperationId);
@@ -169,7 +162,7 @@ public sealed partial class VmSupervisor(
                 VmVerb.DeleteSnapshot => await SnapshotAsync(vm, 'd', "snapshot-delete", SnapshotName(command), ct),
                 VmVerb.Configure => await ConfigureAsync(vm, command.Spec ?? throw new InvalidOperationException("Configure needs a VM spec."), ct),
                 VmVerb.Delete => await DeleteAsync(vm),
-                VmVerb.ConvertToTemplate => await ConvertToTemplateAsync(vm, command.Image, ct),
+                VmVerb.ConvertToTemplate => await ConvertToTemplateAsync(vm, ct),
                 VmVerb.ChangeMedium => await ChangeMediumAsync(vm, command.Image, ct),
                 VmVerb.ChangeHardware => await ChangeHardwareAsync(vm, command.Spec ?? throw new InvalidOperationException("Change hardware needs a VM spec."), ct),
                 _ => throw new InvalidOperationException($"Unknown verb {command.Verb}."),
@@ -624,12 +617,11 @@ public sealed partial class VmSupervisor(
 
     /// <summary>
     /// The stopped VM's disk, flattened (its backing chain merged in, internal snapshots left
-    /// behind) into a read-only image in the store that VMs of every uid may read as backing file;
-    /// then the VM is gone. The image is written under a temporary name and renamed whole.
+    /// behind) into a read-only image named by its checksum, kept in this host's store and handed to
+    /// the portal's library, from which other hosts fetch it; then the VM is gone.
     /// </summary>
-    private async Task<Outcome> ConvertToTemplateAsync(VmRuntime vm, string? image, CancellationToken ct)
+    private async Task<Outcome> ConvertToTemplateAsync(VmRuntime vm, CancellationToken ct)
     {
-        var target = _images.Resolve(image ?? throw new InvalidOperationException("Convert to template needs an image name."));
         var spec = vm.Spec ?? throw new InvalidOperationException("The VM has not been created on this host.");
         await vm.Lock.WaitAsync(ct);
         try
@@ -639,37 +631,13 @@ public sealed partial class VmSupervisor(
                 throw new InvalidOperationException("Convert to template needs the VM stopped.");
             }
 
-            if (!File.Exists(target))
-            {
-                var partial = _images.Resolve($".partial-{image}");
-                File.Delete(partial);
-                try
-                {
-                    await _disks.CopyAsync(vm.Paths.Disk(spec.Disks[0].Id), partial, ct);
-                    if (!OperatingSystem.IsWindows())
-                    {
-                        File.SetUnixFileMode(partial, UnixFileMode.UserRead | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
-                    }
-
-                    File.Move(partial, target);
-                }
-                finally
-                {
-                    File.Delete(partial);
-                }
-            }
-
-            string sha256;
-            await using (var stream = File.OpenRead(target))
-            {
-                sha256 = Convert.ToHexStringLower(await System.Security.Cryptography.SHA256.HashDataAsync(stream, ct));
-            }
-
+            var (fileName, sha256, bytes) = await cache.AddFlattenedAsync(vm.Paths.Disk(spec.Disks[0].Id), vm.Id, _disks, ct);
+            await cache.UploadAsync(fileName, ct);
             RunDirectory.Delete(vm.Paths);
             vm.Spec = null;
             _vms.TryRemove(vm.Id, out _);
             await SetStateAsync(vm, VmPowerState.Missing);
-            return new Outcome(null, new OperationResult(DiskBytes: new FileInfo(target).Length, Sha256: sha256));
+            return new Outcome(null, new OperationResult(DiskBytes: bytes, Sha256: sha256));
         }
         finally
         {
@@ -848,21 +816,6 @@ public sealed partial class VmSupervisor(
                 log.LogDebug("blockdev-del {Node}: {Message}", node, e.Message);
             }
         }
-    }
-
-    /// <summary>Removes a template's image, unless a VM on this host still reads it as its backing file.</summary>
-    private async Task<Outcome> DeleteTemplateAsync(string? image)
-    {
-        var path = _images.Resolve(image ?? throw new InvalidOperationException("Delete template needs an image name."));
-        var users = _vms.Values.Where(v => v.Spec?.Disks.Any(d => d.BaseImage == image) == true).Select(v => v.Id).ToList();
-        if (users.Count > 0)
-        {
-            // The portal refuses this first; the host checks again, since deleting a backing file breaks every overlay on it.
-            throw new InvalidOperationException($"{users.Count} VM(s) on this host still use '{image}' as their base: {string.Join(", ", users)}.");
-        }
-
-        await Task.Run(() => File.Delete(path));
-        return new Outcome(null);
     }
 
     private static async Task WaitForJobAsync(QmpClient qmp, string id, CancellationToken ct)

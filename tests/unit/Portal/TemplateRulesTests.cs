@@ -44,7 +44,7 @@ public sealed class TemplateRulesTests
     public void A_template_without_clones_may_be_deleted_but_never_the_built_in_one() =>
         Assert.Multiple(
             () => Assert.Null(TemplateRules.DeleteRefusal(Template(), [], Alice, false)),
-            () => Assert.Equal("The built-in template cannot be deleted.", TemplateRules.DeleteRefusal(new VmTemplate { HostId = null }, [], Alice, true)));
+            () => Assert.Equal("The built-in template cannot be deleted.", TemplateRules.DeleteRefusal(new VmTemplate { Id = VmTemplate.BuiltinId }, [], Alice, true)));
 
     [Fact]
     public void Only_the_owner_or_an_admin_manages_a_template_and_nobody_the_built_in_one() =>
@@ -52,7 +52,7 @@ public sealed class TemplateRulesTests
             () => Assert.True(TemplateRules.MayManage(Template(), Alice, false)),
             () => Assert.False(TemplateRules.MayManage(Template(Sharing.Everyone), Bob, false)),
             () => Assert.True(TemplateRules.MayManage(Template(), Bob, true)),
-            () => Assert.False(TemplateRules.MayManage(new VmTemplate { HostId = null }, Bob, true)));
+            () => Assert.False(TemplateRules.MayManage(new VmTemplate { Id = VmTemplate.BuiltinId }, Bob, true)));
 
     [Theory]
     [InlineData("", "Name: required.")]

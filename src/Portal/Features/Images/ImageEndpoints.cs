@@ -1,4 +1,3 @@
-using System.Text.RegularExpressions;
 using Marten;
 using Microsoft.AspNetCore.Http.Features;
 using Paddock.Engine.Images;
@@ -21,7 +20,7 @@ public sealed record ImageView(
 }
 
 /// <summary>The image library's API, and the route agents fetch images by checksum from.</summary>
-public static partial class ImageEndpoints
+public static class ImageEndpoints
 {
     public static void MapImageEndpoints(this IEndpointRouteBuilder app)
     {
@@ -79,24 +78,30 @@ public static partial class ImageEndpoints
             Do(() => images.ShareAsync(http.User, id, request.Visibility, request.GroupId, http.RequestAborted))).AddEndpointFilter(VmEndpoints.RequireApiHeader);
 
         // Agents fetch what a VM placed on them needs, by the name the library and their cache share.
-        app.MapGet("/agent/images/{file}", async (string file, IDocumentStore store, ImageService images, CancellationToken ct) =>
+        app.MapGet("/agent/images/{file}", async (string file, ImageService images, CancellationToken ct) =>
+            await images.IsKnownAsync(file, ct) && File.Exists(Path.Combine(images.LibraryDir, file))
+                ? Results.File(Path.Combine(images.LibraryDir, file), "application/octet-stream")
+                : Results.NotFound()).RequireAuthorization(AgentAuthentication.Policy);
+
+        // And hand over what they made (a template's image), named by its checksum.
+        app.MapPut("/agent/images/{file}", async (string file, HttpContext http, ImageService images) =>
         {
-            if (LibraryFile().Match(file) is not { Success: true } match)
+            if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
             {
-                return Results.NotFound();
+                limit.MaxRequestBodySize = null;
             }
 
-            await using var session = store.QuerySession();
-            var sha = match.Groups[1].Value;
-            var image = (await session.Query<LibraryImage>().Where(i => i.Sha256 == sha).ToListAsync(ct)).FirstOrDefault(i => i.FileName == file);
-            return image is not null && File.Exists(images.PathOf(image))
-                ? Results.File(images.PathOf(image), "application/octet-stream")
-                : Results.NotFound();
+            try
+            {
+                await images.AdoptAsync(file, http.Request.Body, http.RequestAborted);
+                return Results.NoContent();
+            }
+            catch (ImageRequestException e)
+            {
+                return Results.Problem(statusCode: e.Status, title: e.Message);
+            }
         }).RequireAuthorization(AgentAuthentication.Policy);
     }
-
-    [GeneratedRegex(@"^([0-9a-f]{64})\.(qcow2|iso)$")]
-    private static partial Regex LibraryFile();
 
     private static async Task<IResult> Do(Func<Task> request)
     {

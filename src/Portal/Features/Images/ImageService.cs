@@ -24,7 +24,7 @@ public sealed class ImageRequestException(string message, string? field = null, 
 public sealed class ImageNotFoundException() : Exception("No such image.");
 
 /// <summary>Keeps the image library: uploads (streamed, checked, converted), sharing, deletion.</summary>
-public sealed class ImageService(IDocumentStore store, IOptions<PortalOptions> options, ChangeNotifier<ImagesChanged> changes, TimeProvider clock, ILogger<ImageService> log)
+public sealed partial class ImageService(IDocumentStore store, IOptions<PortalOptions> options, ChangeNotifier<ImagesChanged> changes, TimeProvider clock, ILogger<ImageService> log)
 {
     public const int MaxNameLength = 64;
 
@@ -202,15 +202,87 @@ public sealed class ImageService(IDocumentStore store, IOptions<PortalOptions> o
 
         session.Delete(image);
         await session.SaveChangesAsync(ct);
-        // Another library entry may share the file (same bytes uploaded twice).
-        await using var query = store.QuerySession();
-        if (!await query.Query<LibraryImage>().AnyAsync(i => i.Sha256 == image.Sha256 && i.Kind == image.Kind, ct))
-        {
-            File.Delete(PathOf(image));
-        }
+        // Another library entry or a template may share the file (the same bytes twice).
+        await ForgetIfUnusedAsync(image.FileName, ct);
 
         changes.Publish(new ImagesChanged());
     }
+
+    /// <summary>Removes a library file that no image and no template names any more.</summary>
+    public async Task ForgetIfUnusedAsync(string fileName, CancellationToken ct = default)
+    {
+        await using var session = store.QuerySession();
+        var used = await session.Query<VmTemplate>().AnyAsync(t => t.Image == fileName, ct)
+            || (await session.Query<LibraryImage>().Where(i => i.Sha256 == Path.GetFileNameWithoutExtension(fileName)).ToListAsync(ct)).Any(i => i.FileName == fileName);
+        if (!used && LibraryName().IsMatch(fileName))
+        {
+            File.Delete(Path.Combine(LibraryDir, fileName));
+        }
+    }
+
+    /// <summary>
+    /// Takes an image a host made (a template) into the library: its name must be its checksum, and
+    /// it must be a standalone qcow2, since a host is trusted no further than an upload.
+    /// </summary>
+    public async Task AdoptAsync(string fileName, Stream body, CancellationToken ct = default)
+    {
+        if (LibraryName().Match(fileName) is not { Success: true } match || match.Groups[2].Value != "qcow2")
+        {
+            throw new ImageRequestException("Not a library image name.", status: StatusCodes.Status404NotFound);
+        }
+
+        var final = Path.Combine(LibraryDir, fileName);
+        var incoming = Directory.CreateDirectory(Path.Combine(LibraryDir, ".incoming")).FullName;
+        var upload = Path.Combine(incoming, $"{Guid.NewGuid():N}.adopt");
+        try
+        {
+            var sha = await ReceiveAsync(body, upload, VmService.MaxDiskMiB * 1024L * 1024, ct);
+            if (sha != match.Groups[1].Value)
+            {
+                throw new ImageRequestException($"The image arrived with checksum {sha}, not the one its name states.", status: StatusCodes.Status422UnprocessableEntity);
+            }
+
+            var info = await new DiskImages().InfoAsync(upload, "qcow2", ct);
+            if (info.ReferencesOtherFiles)
+            {
+                throw new ImageRequestException("The image refers to other files.", status: StatusCodes.Status422UnprocessableEntity);
+            }
+
+            if (!File.Exists(final))
+            {
+                if (!OperatingSystem.IsWindows())
+                {
+                    File.SetUnixFileMode(upload, UnixFileMode.UserRead | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+                }
+
+                File.Move(upload, final);
+            }
+        }
+        catch (QemuImgException e)
+        {
+            throw new ImageRequestException($"This is not a valid qcow2 image: {e.Message}", status: StatusCodes.Status422UnprocessableEntity);
+        }
+        finally
+        {
+            File.Delete(upload);
+        }
+    }
+
+    /// <summary>Whether <paramref name="fileName"/> is a library file some image or template names (what agents may fetch).</summary>
+    public async Task<bool> IsKnownAsync(string fileName, CancellationToken ct = default)
+    {
+        if (LibraryName().Match(fileName) is not { Success: true } match)
+        {
+            return false;
+        }
+
+        await using var session = store.QuerySession();
+        return await session.Query<VmTemplate>().AnyAsync(t => t.Image == fileName, ct)
+            || (await session.Query<LibraryImage>().Where(i => i.Sha256 == match.Groups[1].Value).ToListAsync(ct)).Any(i => i.FileName == fileName);
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"^([0-9a-f]{64})\.(qcow2|iso)$")]
+    private static partial System.Text.RegularExpressions.Regex LibraryName();
 
     /// <summary>Admins share an image with everyone or a group, or take it back to its owner.</summary>
     public async Task ShareAsync(ClaimsPrincipal user, Guid id, Sharing sharing, Guid? groupId, CancellationToken ct = default)

@@ -6,6 +6,7 @@ using Paddock.Engine.Contract;
 using Paddock.Portal.Features.Accounts;
 using Paddock.Portal.Features.Groups;
 using Paddock.Portal.Features.Hosts;
+using Paddock.Portal.Features.Images;
 using Paddock.Portal.Features.Vms;
 
 namespace Paddock.Portal.Features.Templates;
@@ -24,12 +25,12 @@ public sealed class TemplateService(
     IDocumentStore store,
     IOptions<PortalOptions> options,
     CommandDispatcher dispatcher,
+    ImageService images,
     ChangeNotifier<VmChanged> vmChanges,
     ChangeNotifier<TemplateChanged> changes,
     TimeProvider clock)
 {
-    /// <summary>The built-in template's id: fixed, so every portal process agrees on it.</summary>
-    public static readonly Guid BuiltinId = new("0d0c0000-0000-4000-8000-000000000001");
+    public static readonly Guid BuiltinId = VmTemplate.BuiltinId;
 
     public static async Task<IReadOnlyList<Guid>> GroupsOfAsync(IQuerySession session, Guid userId, CancellationToken ct = default) =>
         await session.Query<Group>().Where(g => g.MemberIds.Contains(userId)).Select(g => g.Id).ToListAsync(ct);
@@ -86,7 +87,6 @@ public sealed class TemplateService(
         template.Description = "A Linux kernel and a busybox shell on the serial console and the screen; boots in seconds.";
         template.Image = builtin.Image;
         template.DiskBytes = builtin.DiskBytes;
-        template.HostId = null;
         template.State = TemplateState.Ready;
         session.Store(template);
         await session.SaveChangesAsync(ct);
@@ -94,7 +94,7 @@ public sealed class TemplateService(
 
     /// <summary>
     /// Turns the caller's stopped VM into a template: its agent flattens the disk into a read-only
-    /// image and removes the VM. The template is private to the VM's owner until an admin publishes it.
+    /// image, hands it to the library and removes the VM. The template is private to the VM's owner until an admin publishes it.
     /// </summary>
     public async Task<Guid> ConvertAsync(ClaimsPrincipal user, Guid vmId, string name, string? description, CancellationToken ct = default)
     {
@@ -126,7 +126,6 @@ public sealed class TemplateService(
             VCpus = vm.VCpus,
             MemoryMiB = vm.MemoryMiB,
             DiskBytes = vm.DiskBytes,
-            Image = VmTemplate.ImageFor(id),
             HostId = vm.HostId,
             State = TemplateState.Converting,
             SourceVmId = vm.Id,
@@ -141,7 +140,7 @@ public sealed class TemplateService(
             VmId = vm.Id,
             HostId = vm.HostId,
             TemplateId = id,
-            Command = new VmCommand(operation, vm.Id, VmVerb.ConvertToTemplate, Image: template.Image),
+            Command = new VmCommand(operation, vm.Id, VmVerb.ConvertToTemplate),
             State = AgentCommandState.Pending,
             CreatedAt = now,
         });
@@ -202,7 +201,11 @@ public sealed class TemplateService(
         }, ct);
     }
 
-    /// <summary>Deletes the template and its image, refused while linked clones exist.</summary>
+    /// <summary>
+    /// Deletes the template and its image from the library, refused while linked clones exist. The
+    /// template's document is written with a version check: a VM created from it meanwhile stored
+    /// it too, so one of the two fails instead of an overlay losing its base.
+    /// </summary>
     public async Task DeleteAsync(ClaimsPrincipal user, Guid id, CancellationToken ct = default)
     {
         await using var session = store.LightweightSession();
@@ -218,25 +221,13 @@ public sealed class TemplateService(
             throw new TemplateRequestException(refusal);
         }
 
-        var now = clock.GetUtcNow();
-        var operation = Guid.NewGuid();
+        // First the mark, version-checked; then nothing can be made from it any more and it can go.
         template.State = TemplateState.Deleting;
-        template.PendingOperation = operation;
-        template.LastError = null;
-        // Version-checked: a VM created from this template meanwhile touched it, and this fails.
         session.Store(template);
-        session.Insert(new AgentCommand
-        {
-            Id = operation,
-            VmId = id,
-            HostId = template.HostId!.Value,
-            TemplateId = id,
-            Command = new VmCommand(operation, id, VmVerb.DeleteTemplate, Image: template.Image),
-            State = AgentCommandState.Pending,
-            CreatedAt = now,
-        });
         await SaveAsync(session, ct);
-        dispatcher.Wake();
+        session.Delete(template);
+        await session.SaveChangesAsync(ct);
+        await images.ForgetIfUnusedAsync(template.Image, ct);
         changes.Publish(new TemplateChanged(id));
     }
 

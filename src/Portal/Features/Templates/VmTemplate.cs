@@ -7,6 +7,7 @@ public enum TemplateState
     /// <summary>The VM's disk is being flattened into the template's image.</summary>
     Converting,
     Ready,
+    /// <summary>Being deleted: no new VM may be made from it.</summary>
     Deleting,
 }
 
@@ -18,6 +19,9 @@ public sealed class VmTemplate
 {
     /// <summary>Paddock's own owner id, for the built-in template.</summary>
     public static readonly Guid System = Guid.Empty;
+
+    /// <summary>The built-in template's id: fixed, so every portal process agrees on it.</summary>
+    public static readonly Guid BuiltinId = new("0d0c0000-0000-4000-8000-000000000001");
 
     public Guid Id { get; set; }
 
@@ -37,10 +41,13 @@ public sealed class VmTemplate
 
     public long DiskBytes { get; set; }
 
-    /// <summary>File name of the image in its host's image store.</summary>
+    /// <summary>
+    /// File name of the image: in the portal's library (named by its checksum) for a converted
+    /// template, which hosts fetch when they need it; in every host's store for the built-in one.
+    /// </summary>
     public string Image { get; set; } = "";
 
-    /// <summary>The host whose store holds the image; null when every host has it (the built-in one).</summary>
+    /// <summary>The host the template was made on.</summary>
     public Guid? HostId { get; set; }
 
     public TemplateState State { get; set; }
@@ -54,15 +61,12 @@ public sealed class VmTemplate
     /// <summary>The VM that became this template.</summary>
     public Guid? SourceVmId { get; set; }
 
-    /// <summary>The agent command under way (conversion or deletion).</summary>
+    /// <summary>The conversion under way.</summary>
     public Guid? PendingOperation { get; set; }
 
     public DateTimeOffset CreatedAt { get; set; }
 
-    public bool IsBuiltin => HostId is null;
-
-    /// <summary>The image file name for template <paramref name="id"/>: derived from the id alone, never from a person's text.</summary>
-    public static string ImageFor(Guid id) => $"template-{id:N}.qcow2";
+    public bool IsBuiltin => Id == BuiltinId;
 }
 
 /// <summary>Published to live pages when a template changed.</summary>

@@ -73,7 +73,7 @@ public static class VmEndpoints
         });
 
         api.MapPost("/{id:guid}/{verb}", (Guid id, string verb, HttpContext http, VmService vms) =>
-            Enum.TryParse<VmVerb>(verb, ignoreCase: true, out var parsed) && parsed is not (VmVerb.Create or VmVerb.SendKeys or VmVerb.Configure or VmVerb.Snapshot or VmVerb.RevertSnapshot or VmVerb.DeleteSnapshot or VmVerb.ConvertToTemplate or VmVerb.DeleteTemplate or VmVerb.ChangeMedium or VmVerb.ChangeHardware)
+            Enum.TryParse<VmVerb>(verb, ignoreCase: true, out var parsed) && parsed is not (VmVerb.Create or VmVerb.SendKeys or VmVerb.Configure or VmVerb.Snapshot or VmVerb.RevertSnapshot or VmVerb.DeleteSnapshot or VmVerb.ConvertToTemplate or VmVerb.ChangeMedium or VmVerb.ChangeHardware)
                 ? Do(() => vms.RequestAsync(http.User, id, parsed, http.RequestAborted), id)
                 : Task.FromResult(Results.Problem(statusCode: 404, title: $"No operation '{verb}'. Use start, shutdown, reboot, pause, resume, reset, poweroff or delete.")))
             .AddEndpointFilter(RequireApiHeader);

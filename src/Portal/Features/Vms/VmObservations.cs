@@ -62,13 +62,6 @@ public sealed class VmObservations(
                 TemplateOutcome(session, template, command, succeeded, report);
             }
 
-            if (command.Command.Verb == VmVerb.DeleteTemplate)
-            {
-                await session.SaveChangesAsync(ct);
-                templateChanges.Publish(new TemplateChanged(command.VmId));
-                return;
-            }
-
             var stream = await session.Events.FetchForWriting<Vm>(command.VmId, ct);
             var now = clock.GetUtcNow();
             if (stream.Aggregate is { } vm)
@@ -129,29 +122,23 @@ public sealed class VmObservations(
     };
 
     /// <summary>
-    /// A conversion that worked makes the template ready with its image's size and checksum; one
-    /// that failed leaves the VM as it was and no template. A deletion that worked removes it; one
-    /// that failed leaves it ready with the reason.
+    /// A conversion that worked makes the template ready with its image's name, size and checksum;
+    /// one that failed leaves the VM as it was and no template.
     /// </summary>
     private static void TemplateOutcome(IDocumentSession session, VmTemplate template, AgentCommand command, bool succeeded, OperationReport report)
     {
         template.PendingOperation = null;
         switch (command.Command.Verb, succeeded)
         {
-            case (VmVerb.ConvertToTemplate, true):
+            case (VmVerb.ConvertToTemplate, true) when report.Result?.Sha256 is { } sha256:
                 template.State = TemplateState.Ready;
+                template.Image = $"{sha256}.qcow2";
                 template.ImageBytes = report.Result?.DiskBytes;
                 template.Sha256 = report.Result?.Sha256;
                 session.Store(template);
                 break;
-            case (VmVerb.ConvertToTemplate, false):
-            case (VmVerb.DeleteTemplate, true):
-                session.Delete(template);
-                break;
             default:
-                template.State = TemplateState.Ready;
-                template.LastError = $"Delete failed: {report.Message}";
-                session.Store(template);
+                session.Delete(template);
                 break;
         }
     }

@@ -114,7 +114,6 @@ public static class VmRules
         VmVerb.ConvertToTemplate => "Convert to template",
         VmVerb.ChangeMedium => "Change CD",
         VmVerb.ChangeHardware => "Change hardware",
-        VmVerb.DeleteTemplate => "Delete template",
         _ => verb.ToString(),
     };
 

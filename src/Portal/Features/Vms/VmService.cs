@@ -180,11 +180,8 @@ public sealed partial class VmService(
                 session.Store(template);
             }
 
-            var hostId = cloneOf?.HostId ?? template?.HostId ?? (await PickHostAsync(session, ct)).Id;
-            if (template?.HostId is { } templateHost && !await session.Query<HostRecord>().AnyAsync(h => h.Id == templateHost && h.Connected, ct))
-            {
-                throw new VmRequestException($"Template: the host that holds '{template.Name}' is not connected now; try again later.", "template");
-            }
+            // Templates and images come from the library (or are on every host): any host can take the VM.
+            var hostId = cloneOf?.HostId ?? (await PickHostAsync(session, ct)).Id;
 
             var vmId = Guid.NewGuid();
             var labelIndex = RandomNumberGenerator.GetInt32(IsolationLabels.PairCount);
