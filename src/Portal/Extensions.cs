@@ -46,6 +46,7 @@ public static class Extensions
                 .Index(v => v.OwnerId)
                 .Index(v => v.TemplateId);
             options.Schema.For<PortalUser>().UniqueIndex(UniqueIndexType.Computed, "uq_user_name", u => u.UserName);
+            options.Schema.For<SignInFailures>().Identity(f => f.Id).UseOptimisticConcurrency(true);
             options.Schema.For<ConsoleTicket>().UseOptimisticConcurrency(true);
             // A create from a template stores the template again: a racing delete of it then fails.
             options.Schema.For<VmTemplate>().UseOptimisticConcurrency(true);
@@ -75,11 +76,18 @@ public static class Extensions
                 // The API answers with status codes, not with the sign-in page.
                 options.Events.OnRedirectToLogin = context => ApiOrRedirect(context, StatusCodes.Status401Unauthorized);
                 options.Events.OnRedirectToAccessDenied = context => ApiOrRedirect(context, StatusCodes.Status403Forbidden);
+                // A disabled account or a changed password ends the sessions signed in before.
+                options.Events.OnValidatePrincipal = UserSessions.ValidateCookieAsync;
             })
             .AddScheme<AuthenticationSchemeOptions, AgentAuthentication>(AgentAuthentication.SchemeName, null);
         builder.Services.AddAuthorizationBuilder()
             .AddPolicy(AgentAuthentication.Policy, policy => policy.AddAuthenticationSchemes(AgentAuthentication.SchemeName).RequireRole("host-agent"));
         builder.Services.AddCascadingAuthenticationState();
+        builder.Services.AddSingleton<UserSessions>();
+        builder.Services.AddScoped<Microsoft.AspNetCore.Components.Authorization.AuthenticationStateProvider, RevalidatingAuthentication>();
+        builder.Services.AddSingleton<SignInThrottle>();
+        builder.Services.AddSingleton<UserAdmin>();
+        builder.Services.AddSingleton<ChangeNotifier<UsersChanged>>();
     }
 
     private static bool IsForPrograms(PathString path) =>
@@ -128,6 +136,8 @@ public static class Extensions
         builder.Services.AddSingleton<ConsoleTickets>();
         builder.Services.AddSingleton<ConsoleRendezvous>();
         builder.Services.AddSingleton<ConsoleRelay>();
+        builder.Services.AddSingleton<ConsoleSessions>();
+        builder.Services.AddHostedService(services => services.GetRequiredService<ConsoleSessions>());
     }
 
     public static void AddPortalUi(this WebApplicationBuilder builder)

@@ -22,6 +22,24 @@ public sealed record PortalOptions
     public ConsoleOptions Console { get; init; } = new();
 
     public TemplateOptions Template { get; init; } = new();
+
+    public SignInLimits SignIn { get; init; } = new();
+}
+
+/// <summary>From how many failed sign-ins (within 15 minutes) attempts are spaced out, and from how many the account or address is locked for 15 minutes.</summary>
+public sealed record SignInLimits
+{
+    [Range(1, 1000)]
+    public int AccountSlowFrom { get; init; } = 3;
+
+    [Range(1, 1000)]
+    public int AccountLockAt { get; init; } = 10;
+
+    [Range(1, 100000)]
+    public int AddressSlowFrom { get; init; } = 20;
+
+    [Range(1, 100000)]
+    public int AddressLockAt { get; init; } = 100;
 }
 
 public sealed record ConsoleOptions

@@ -62,11 +62,14 @@ public sealed partial class HotplugTests(PaddockFixture paddock)
         await PaddockFixture.ExpectStatusAsync(page, "Stopped");
         Assert.Equal(202, (await ChangeAsync(page, vmId, new { action = "AddDisk", sizeMiB = 16 })).Status);
         await WaitIdleAsync(page, vmId);
+        // ... and grown offline (qemu-img resize) before it is ever used.
+        Assert.Equal(202, (await ChangeAsync(page, vmId, new { action = "GrowDisk", device = "disk1", sizeMiB = 24 })).Status);
+        await WaitIdleAsync(page, vmId);
         Assert.Equal(202, (await page.APIRequest.PostAsync($"/api/vms/{vmId}/start", new() { Headers = PaddockFixture.ApiHeaders })).Status);
         await PaddockFixture.ExpectStatusAsync(page, "Running");
         await GuestSerial.WaitForShellAsync(runDir, 2, "the shell after the restart");
         var after = await GuestAsync(runDir, "cat /proc/partitions; grep -c ^processor /proc/cpuinfo");
-        Assert.Equal(16384, Partition(after, "vdb"));
+        Assert.Equal(24576, Partition(after, "vdb"));
         Assert.Contains("\n2", after);
 
         Assert.Equal(202, (await page.APIRequest.PostAsync($"/api/vms/{vmId}/poweroff", new() { Headers = PaddockFixture.ApiHeaders })).Status);

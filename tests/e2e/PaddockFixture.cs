@@ -116,16 +116,28 @@ public sealed class PaddockFixture : IAsyncLifetime
     }
 
     /// <summary>A signed-in browser page for <paramref name="user"/>.</summary>
-    public async Task<IPage> SignInAsync(string user)
+    public async Task<IPage> SignInAsync(string user, string? password = null)
     {
-        var context = await Browser.NewContextAsync(new BrowserNewContextOptions { BaseURL = PortalUrl, ViewportSize = new ViewportSize { Width = 1280, Height = 900 } });
-        var page = await context.NewPageAsync();
-        await page.GotoAsync("/account/login");
-        await page.GetByLabel("User name").FillAsync(user);
-        await page.GetByLabel("Password").FillAsync(Password);
-        await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
+        var page = await TrySignInAsync(user, password ?? Password);
         await page.WaitForURLAsync($"{PortalUrl}/");
         await InteractiveAsync(page);
+        return page;
+    }
+
+    /// <summary>Submits the sign-in form in a new browser context and returns the page, wherever it landed.</summary>
+    public async Task<IPage> TrySignInAsync(string user, string password, IPage? page = null)
+    {
+        if (page is null)
+        {
+            var context = await Browser.NewContextAsync(new BrowserNewContextOptions { BaseURL = PortalUrl, ViewportSize = new ViewportSize { Width = 1280, Height = 900 } });
+            page = await context.NewPageAsync();
+        }
+
+        await page.GotoAsync("/account/login");
+        await page.GetByLabel("User name").FillAsync(user);
+        await page.GetByLabel("Password").FillAsync(password);
+        await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
+        await page.WaitForLoadStateAsync();
         return page;
     }
 
@@ -418,6 +430,10 @@ public sealed class PaddockFixture : IAsyncLifetime
         ["Paddock__JoinToken"] = JoinToken,
         ["Paddock__LibraryDir"] = Path.Combine(DataDir, "library"),
         ["Paddock__Console__TicketLifetime"] = TicketLifetime.ToString(),
+        // Short enough to see in a test; every browser here comes from one address, so that limit stays out of the way.
+        ["Paddock__SignIn__AccountLockAt"] = "5",
+        ["Paddock__SignIn__AddressSlowFrom"] = "1000",
+        ["Paddock__SignIn__AddressLockAt"] = "10000",
         ["ASPNETCORE_ENVIRONMENT"] = "Production",
     };
 

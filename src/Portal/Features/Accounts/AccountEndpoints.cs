@@ -12,18 +12,49 @@ public static class AccountEndpoints
     public static void MapAccountEndpoints(this IEndpointRouteBuilder app)
     {
         // A plain form post: the cookie can only be set on a real HTTP response, not inside a circuit.
-        app.MapPost(LoginPath, async (HttpContext http, Accounts accounts, [FromForm] string? userName, [FromForm] string? password, [FromForm] string? returnUrl) =>
+        app.MapPost(LoginPath, async (HttpContext http, Accounts accounts, SignInThrottle throttle, [FromForm] string? userName, [FromForm] string? password, [FromForm] string? returnUrl) =>
         {
-            var user = await accounts.VerifyAsync(userName?.Trim() ?? "", password ?? "", http.RequestAborted);
+            var name = userName?.Trim() ?? "";
+            var back = Uri.EscapeDataString(SafeReturnUrl(returnUrl));
+            string[] keys = [SignInThrottle.AccountKey(name), SignInThrottle.AddressKey(http.Connection.RemoteIpAddress?.ToString())];
+            if (await throttle.RefusalAsync(keys, http.RequestAborted) is { } refusal)
+            {
+                // Not even tried: a locked account says so whether the password would have been right or not.
+                return Results.Redirect($"{LoginPath}?{(refusal.Locked ? "locked" : "wait")}={Math.Ceiling(refusal.Wait.TotalSeconds)}&returnUrl={back}");
+            }
+
+            var user = await accounts.VerifyAsync(name, password ?? "", http.RequestAborted);
             if (user is null)
             {
+                await throttle.FailedAsync(keys, http.RequestAborted);
                 // One message for an unknown name and a wrong password alike.
-                return Results.Redirect($"{LoginPath}?failed=1&returnUrl={Uri.EscapeDataString(SafeReturnUrl(returnUrl))}");
+                return Results.Redirect($"{LoginPath}?failed=1&returnUrl={back}");
+            }
+
+            await throttle.SucceededAsync(keys[0], http.RequestAborted);
+            if (user.Disabled)
+            {
+                return Results.Redirect($"{LoginPath}?disabled=1&returnUrl={back}");
             }
 
             await http.SignInAsync(Scheme, Accounts.ToPrincipal(user));
             return Results.LocalRedirect(SafeReturnUrl(returnUrl));
         });
+
+        app.MapPost("/account/password", async (HttpContext http, UserAdmin users, [FromForm] string? current, [FromForm] string? replacement) =>
+        {
+            try
+            {
+                var user = await users.ChangeOwnPasswordAsync(http.User, current ?? "", replacement ?? "", http.RequestAborted);
+                // This session goes on with the new stamp; every other one has ended.
+                await http.SignInAsync(Scheme, Accounts.ToPrincipal(user));
+                return Results.LocalRedirect("/account/password?changed=1");
+            }
+            catch (AccountException e)
+            {
+                return Results.LocalRedirect($"/account/password?error={Uri.EscapeDataString(e.Message)}");
+            }
+        }).RequireAuthorization();
 
         app.MapPost("/account/logout", async (HttpContext http) =>
         {

@@ -39,7 +39,7 @@ public sealed partial class Accounts(IDocumentStore store, IPasswordHasher<Porta
             throw new AccountException($"User name: '{userName}' is taken.");
         }
 
-        var user = new PortalUser { Id = Guid.NewGuid(), UserName = userName, Role = role, CreatedAt = clock.GetUtcNow() };
+        var user = new PortalUser { Id = Guid.NewGuid(), UserName = userName, Role = role, CreatedAt = clock.GetUtcNow(), SecurityStamp = PortalUser.NewStamp() };
         user.PasswordHash = hasher.HashPassword(user, password);
         session.Insert(user);
         await session.SaveChangesAsync(ct);
@@ -83,10 +83,11 @@ public sealed partial class Accounts(IDocumentStore store, IPasswordHasher<Porta
             new Claim(ClaimTypes.NameIdentifier, user.Id.ToString()),
             new Claim(ClaimTypes.Name, user.UserName),
             new Claim(ClaimTypes.Role, user.Role),
+            new Claim(UserSessions.StampClaim, user.SecurityStamp),
         ],
         AccountEndpoints.Scheme));
 
-    private static void CheckPassword(string password)
+    public static void CheckPassword(string password)
     {
         if (password.Length < MinPasswordLength)
         {

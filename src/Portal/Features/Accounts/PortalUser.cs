@@ -20,4 +20,15 @@ public sealed class PortalUser
     public string Role { get; set; } = Roles.Member;
 
     public DateTimeOffset CreatedAt { get; set; }
+
+    /// <summary>A disabled account cannot sign in, and its open sessions end within seconds.</summary>
+    public bool Disabled { get; set; }
+
+    /// <summary>
+    /// Changes whenever what a session was signed in with stops being true (password, role,
+    /// disabling): a cookie or circuit carrying an older stamp is no longer accepted.
+    /// </summary>
+    public string SecurityStamp { get; set; } = "";
+
+    public static string NewStamp() => Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
 }

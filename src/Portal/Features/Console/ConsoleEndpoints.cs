@@ -37,15 +37,15 @@ public static class ConsoleEndpoints
             return Results.Ok(new ConsoleTicketResponse(ticket, SocketPath(vmId, ticket, wanted)));
         }).RequireAuthorization().AddEndpointFilter(VmEndpoints.RequireApiHeader);
 
-        app.Map("/console/{vmId:guid}/ws", (Guid vmId, HttpContext http, IDocumentStore store, ConsoleTickets tickets, ConsoleRelay relay) =>
-            BrowserAsync(vmId, ConsoleKind.Vnc, http, store, tickets, relay)).RequireAuthorization();
-        app.Map("/console/{vmId:guid}/serial", (Guid vmId, HttpContext http, IDocumentStore store, ConsoleTickets tickets, ConsoleRelay relay) =>
-            BrowserAsync(vmId, ConsoleKind.Serial, http, store, tickets, relay)).RequireAuthorization();
+        app.Map("/console/{vmId:guid}/ws", (Guid vmId, HttpContext http, IDocumentStore store, ConsoleTickets tickets, ConsoleRelay relay, ConsoleSessions sessions) =>
+            BrowserAsync(vmId, ConsoleKind.Vnc, http, store, tickets, relay, sessions)).RequireAuthorization();
+        app.Map("/console/{vmId:guid}/serial", (Guid vmId, HttpContext http, IDocumentStore store, ConsoleTickets tickets, ConsoleRelay relay, ConsoleSessions sessions) =>
+            BrowserAsync(vmId, ConsoleKind.Serial, http, store, tickets, relay, sessions)).RequireAuthorization();
         app.MapGet("/api/vms/{vmId:guid}/serial-log", SerialLogAsync).RequireAuthorization();
         app.Map("/console/agent/{nonce}", AgentAsync).RequireAuthorization(AgentAuthentication.Policy);
     }
 
-    private static async Task BrowserAsync(Guid vmId, ConsoleKind kind, HttpContext http, IDocumentStore store, ConsoleTickets tickets, ConsoleRelay relay)
+    private static async Task BrowserAsync(Guid vmId, ConsoleKind kind, HttpContext http, IDocumentStore store, ConsoleTickets tickets, ConsoleRelay relay, ConsoleSessions sessions)
     {
         if (!http.WebSockets.IsWebSocketRequest)
         {
@@ -86,7 +86,11 @@ public static class ConsoleEndpoints
             // Echo a subprotocol only if the browser offered one (noVNC may offer "binary" or none).
             var protocol = http.WebSockets.WebSocketRequestedProtocols.Contains("binary") ? "binary" : null;
             using var browser = await http.WebSockets.AcceptWebSocketAsync(protocol);
-            await SocketSplice.RunAsync(browser, agentSocket, http.RequestAborted);
+            var (token, registration) = sessions.Open(http.User, http.RequestAborted);
+            using (registration)
+            {
+                await SocketSplice.RunAsync(browser, agentSocket, token);
+            }
         }
     }
 
