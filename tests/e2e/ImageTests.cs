@@ -33,9 +33,7 @@ public sealed class ImageTests(PaddockFixture paddock)
         await Assertions.Expect(dialog).ToContainTextAsync("Install from ISO: busybox-iso");
         await dialog.GetByLabel("Name").FillAsync("from-iso");
         await dialog.GetByLabel("Disk (MiB)").FillAsync("64");
-        await dialog.GetByRole(AriaRole.Button, new() { Name = "Create" }).ClickAsync();
-        await page.WaitForURLAsync(new Regex("/vms/[0-9a-f-]{36}$"));
-        var vmId = Guid.Parse(page.Url[^36..]);
+        var vmId = await PaddockFixture.SubmitCreateAsync(page, "from-iso");
         var runDir = Path.Combine(paddock.VmsDir, vmId.ToString());
         await PaddockFixture.ExpectStatusAsync(page, "Running");
         await GuestSerial.WaitForShellAsync(runDir, what: "the shell from the CD");

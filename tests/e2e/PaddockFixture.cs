@@ -27,6 +27,8 @@ public sealed class PaddockFixture : IAsyncLifetime
     public const string Kate = "kate";
     public const string Leo = "leo";
     public const string Mona = "mona";
+    public const string Quinn = "quinn";
+    public const string Rita = "rita";
 
     /// <summary>Tests set a short ticket life so that expiry can be observed.</summary>
     public static readonly TimeSpan TicketLifetime = TimeSpan.FromSeconds(2);
@@ -61,7 +63,7 @@ public sealed class PaddockFixture : IAsyncLifetime
         Directory.CreateDirectory(Artifacts);
         PortalUrl = $"http://127.0.0.1:{FreePort()}";
         var portal = Env("PADDOCK_TEST_PORTAL_DLL");
-        foreach (var (user, role) in new[] { (AdminUser, "admin"), (Alice, "member"), (Bob, "member"), (Carol, "member"), (Dave, "member"), (Erin, "member"), (Frank, "member"), (Gina, "member"), (Hank, "member"), (Ivan, "member"), (Judy, "member"), (Kate, "member"), (Leo, "member"), (Mona, "member") })
+        foreach (var (user, role) in new[] { (AdminUser, "admin"), (Alice, "member"), (Bob, "member"), (Carol, "member"), (Dave, "member"), (Erin, "member"), (Frank, "member"), (Gina, "member"), (Hank, "member"), (Ivan, "member"), (Judy, "member"), (Kate, "member"), (Leo, "member"), (Mona, "member"), (Quinn, "member"), (Rita, "member") })
         {
             await RunToEndAsync(portal, ["accounts", "add", "--user", user, "--role", role], Password);
         }
@@ -234,10 +236,16 @@ public sealed class PaddockFixture : IAsyncLifetime
         await dialog.GetByLabel("Name").FillAsync(name);
         await dialog.GetByLabel("vCPUs").FillAsync("1");
         await dialog.GetByLabel("Memory (MiB)").FillAsync("256");
-        await dialog.GetByRole(AriaRole.Button, new() { Name = "Create" }).ClickAsync();
+        return await SubmitCreateAsync(page, name);
+    }
+
+    /// <summary>Presses Create in the open New VM dialog and returns the new VM's id, on its page; a screenshot shows what went wrong if it does not get there.</summary>
+    public static async Task<Guid> SubmitCreateAsync(IPage page, string name)
+    {
+        await page.GetByRole(AriaRole.Dialog).GetByRole(AriaRole.Button, new() { Name = "Create" }).ClickAsync();
         try
         {
-            await page.WaitForURLAsync(new System.Text.RegularExpressions.Regex("/vms/[0-9a-f-]{36}$"));
+            await page.WaitForURLAsync(new System.Text.RegularExpressions.Regex("/vms/[0-9a-f-]{36}$"), new() { Timeout = 60_000 });
         }
         catch (TimeoutException)
         {

@@ -52,9 +52,7 @@ public sealed partial class TemplateTests(PaddockFixture paddock)
             // Chosen, with its description under it.
             await Assertions.Expect(create).ToContainTextAsync("busybox with a marker at 100 MiB");
             await create.GetByLabel("Name").FillAsync(name);
-            await create.GetByRole(AriaRole.Button, new() { Name = "Create" }).ClickAsync();
-            await page.WaitForURLAsync(new Regex("/vms/[0-9a-f-]{36}$"));
-            clones.Add(Guid.Parse(page.Url[^36..]));
+            clones.Add(await PaddockFixture.SubmitCreateAsync(page, name));
             await Assertions.Expect(page.GetByRole(AriaRole.Table, new() { Name = "Details" })).ToContainTextAsync("golden-tpl (linked clone)");
         }
 

@@ -25,6 +25,10 @@ public sealed class GroupService(IDocumentStore store, ChangeNotifier<GroupsChan
 
     public static string? ValidateName(string? name) => DisplayNames.Problem(name, MaxNameLength);
 
+    /// <summary>The ids of the groups <paramref name="userId"/> is in.</summary>
+    public static async Task<IReadOnlyList<Guid>> GroupsOfAsync(IQuerySession session, Guid userId, CancellationToken ct = default) =>
+        await session.Query<Group>().Where(g => g.MemberIds.Contains(userId)).Select(g => g.Id).ToListAsync(ct);
+
     public static async Task<IReadOnlyList<GroupSummary>> ListAsync(IQuerySession session, CancellationToken ct = default)
     {
         var groups = await session.Query<Group>().OrderBy(g => g.Name).ToListAsync(ct);

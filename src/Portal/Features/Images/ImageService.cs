@@ -39,7 +39,7 @@ public sealed partial class ImageService(IDocumentStore store, IOptions<PortalOp
 
     public static async Task<IReadOnlyList<ImageSummary>> ListAsync(IQuerySession session, ClaimsPrincipal user, CancellationToken ct = default)
     {
-        var groups = await TemplateService.GroupsOfAsync(session, user.UserId(), ct);
+        var groups = await GroupService.GroupsOfAsync(session, user.UserId(), ct);
         var visible = (await session.Query<LibraryImage>().OrderBy(i => i.Name).ToListAsync(ct))
             .Where(i => SharingRules.MaySee(i.OwnerId, i.Visibility, i.GroupId, user.UserId(), user.IsAdmin(), groups)).ToList();
         var owners = (await session.LoadManyAsync<PortalUser>(ct, visible.Select(i => i.OwnerId).Distinct())).ToDictionary(u => u.Id, u => u.UserName);
@@ -51,7 +51,7 @@ public sealed partial class ImageService(IDocumentStore store, IOptions<PortalOp
     public static async Task<LibraryImage?> FindAsync(IQuerySession session, ClaimsPrincipal user, Guid id, CancellationToken ct = default)
     {
         var image = await session.LoadAsync<LibraryImage>(id, ct);
-        return image is not null && SharingRules.MaySee(image.OwnerId, image.Visibility, image.GroupId, user.UserId(), user.IsAdmin(), await TemplateService.GroupsOfAsync(session, user.UserId(), ct))
+        return image is not null && SharingRules.MaySee(image.OwnerId, image.Visibility, image.GroupId, user.UserId(), user.IsAdmin(), await GroupService.GroupsOfAsync(session, user.UserId(), ct))
             ? image
             : null;
     }

@@ -32,14 +32,11 @@ public sealed class TemplateService(
 {
     public static readonly Guid BuiltinId = VmTemplate.BuiltinId;
 
-    public static async Task<IReadOnlyList<Guid>> GroupsOfAsync(IQuerySession session, Guid userId, CancellationToken ct = default) =>
-        await session.Query<Group>().Where(g => g.MemberIds.Contains(userId)).Select(g => g.Id).ToListAsync(ct);
-
     /// <summary>The template when the caller may see it, otherwise null.</summary>
     public static async Task<VmTemplate?> FindAsync(IQuerySession session, ClaimsPrincipal user, Guid id, CancellationToken ct = default)
     {
         var template = await session.LoadAsync<VmTemplate>(id, ct);
-        return template is not null && TemplateRules.MaySee(template, user.UserId(), user.IsAdmin(), await GroupsOfAsync(session, user.UserId(), ct))
+        return template is not null && TemplateRules.MaySee(template, user.UserId(), user.IsAdmin(), await GroupService.GroupsOfAsync(session, user.UserId(), ct))
             ? template
             : null;
     }
@@ -47,7 +44,7 @@ public sealed class TemplateService(
     /// <summary>Every template the caller may see, the built-in one first, with owners, groups and linked-clone counts.</summary>
     public static async Task<IReadOnlyList<TemplateSummary>> ListAsync(IQuerySession session, ClaimsPrincipal user, CancellationToken ct = default)
     {
-        var groups = await GroupsOfAsync(session, user.UserId(), ct);
+        var groups = await GroupService.GroupsOfAsync(session, user.UserId(), ct);
         var all = await session.Query<VmTemplate>().ToListAsync(ct);
         var visible = all.Where(t => TemplateRules.MaySee(t, user.UserId(), user.IsAdmin(), groups)).ToList();
         // Counted in full for the template's owner and admins; anyone else counts only their own VMs.
@@ -103,7 +100,7 @@ public sealed class TemplateService(
         await using var session = store.LightweightSession();
         var stream = await session.Events.FetchForWriting<Vm>(vmId, ct);
         var vm = stream.Aggregate;
-        if (vm is null || !VmService.MayUse(user, vm))
+        if (vm is null || !VmService.MayManage(user, vm))
         {
             throw new VmNotFoundException();
         }

@@ -88,6 +88,9 @@ public sealed class Vm
     /// <summary>What the VM's disk file takes on the host, snapshots included, as last measured.</summary>
     public long? DiskAllocatedBytes { get; set; }
 
+    /// <summary>The group whose members may use the VM besides its owner, if any.</summary>
+    public Guid? GroupId { get; set; }
+
     /// <summary>Disks added after creation, beside the boot disk.</summary>
     public List<VmDisk> ExtraDisks { get; set; } = [];
 
@@ -226,6 +229,12 @@ public sealed class Vm
         Snapshots.RemoveAll(s => s.Name == e.Name);
         Snapshots = [.. Snapshots.Select(s => s.Parent == e.Name ? s with { Parent = parent } : s)];
         CurrentSnapshot = CurrentSnapshot == e.Name ? parent : CurrentSnapshot;
+    }
+
+    public void Apply(VmGroupChanged e)
+    {
+        GroupId = e.GroupId;
+        UpdatedAt = e.At;
     }
 
     public void Apply(VmHardwareChanged e)

@@ -7,6 +7,9 @@ public sealed record SnapshotRequest(string Name);
 
 public sealed record CloneRequest(string Name);
 
+/// <summary>The group to share the VM with, or null for none.</summary>
+public sealed record GroupRequest(Guid? GroupId);
+
 /// <summary>The ISO to put into the CD-ROM drive, or null to eject.</summary>
 public sealed record CdromRequest(Guid? ImageId);
 
@@ -18,12 +21,12 @@ public sealed record VmView(
     Guid Id, string Name, string Status, string? PendingOperation, string? LastError, int VCpus, int MemoryMiB, string Template,
     DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt, long? SavedBytes, IReadOnlyList<VmSnapshot> Snapshots, string? CurrentSnapshot,
     Guid? TemplateId, long DiskBytes, long? DiskAllocatedBytes, string? Cdrom, VmSettings Settings,
-    int MaxVCpus, IReadOnlyList<VmDisk> ExtraDisks, IReadOnlyList<VmNic> ExtraNics, string Mac)
+    int MaxVCpus, IReadOnlyList<VmDisk> ExtraDisks, IReadOnlyList<VmNic> ExtraNics, string Mac, Guid? GroupId)
 {
     public static VmView Of(Vm vm) => new(
         vm.Id, vm.Name, vm.Status.ToString(), vm.PendingVerb?.ToString(), vm.LastError, vm.VCpus, vm.MemoryMiB, vm.TemplateName,
         vm.CreatedAt, vm.UpdatedAt, vm.SavedBytes, vm.Snapshots, vm.CurrentSnapshot, vm.TemplateId, vm.DiskBytes, vm.DiskAllocatedBytes, vm.CdromName, vm.Settings,
-        VmHardware.MaxVCpusOf(vm), vm.ExtraDisks, vm.ExtraNics, vm.Mac);
+        VmHardware.MaxVCpusOf(vm), vm.ExtraDisks, vm.ExtraNics, vm.Mac, vm.GroupId);
 }
 
 /// <summary>
@@ -109,6 +112,9 @@ public static class VmEndpoints
 
         api.MapPost("/{id:guid}/hardware", (Guid id, HardwareChange change, HttpContext http, VmService vms) =>
             Do(() => vms.ChangeHardwareAsync(http.User, id, change, http.RequestAborted), id)).AddEndpointFilter(RequireApiHeader);
+
+        api.MapPut("/{id:guid}/group", (Guid id, GroupRequest request, HttpContext http, VmService vms) =>
+            Do(() => vms.SetGroupAsync(http.User, id, request.GroupId, http.RequestAborted), id)).AddEndpointFilter(RequireApiHeader);
 
         api.MapPut("/{id:guid}/cdrom", (Guid id, CdromRequest request, HttpContext http, VmService vms) =>
             Do(() => vms.ChangeMediumAsync(http.User, id, request.ImageId, http.RequestAborted), id)).AddEndpointFilter(RequireApiHeader);

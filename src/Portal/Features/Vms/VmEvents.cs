@@ -48,6 +48,9 @@ public sealed record VmMediumChanged(string? Image, string? Name, Guid Operation
 /// <summary>The VM's hardware after a change: its vCPUs, its boot disk's size, and the disks and NICs added since it was created.</summary>
 public sealed record VmHardwareChanged(int VCpus, long DiskBytes, IReadOnlyList<VmDisk> ExtraDisks, IReadOnlyList<VmNic> ExtraNics, Guid OperationId, DateTimeOffset At);
 
+/// <summary>The VM is shared with group <paramref name="GroupId"/> now, or with none.</summary>
+public sealed record VmGroupChanged(Guid? GroupId, Guid By, DateTimeOffset At);
+
 public sealed record VmSettingsChanged(VmSettings Settings, Guid By, DateTimeOffset At);
 
 /// <summary>Published to live pages after a VM's stream changed.</summary>

@@ -9,6 +9,7 @@ using Paddock.Engine.Contract;
 using Paddock.Engine.Isolation;
 using Paddock.Engine.Vms;
 using Paddock.Portal.Features.Accounts;
+using Paddock.Portal.Features.Groups;
 using Paddock.Portal.Features.Hosts;
 using Paddock.Portal.Features.Images;
 using Paddock.Engine.Images;
@@ -47,15 +48,26 @@ public sealed partial class VmService(
     public static async Task<Vm?> FindAsync(IQuerySession session, ClaimsPrincipal user, Guid id, CancellationToken ct = default)
     {
         var vm = await session.LoadAsync<Vm>(id, ct);
-        return vm is not null && MayUse(user, vm) ? vm : null;
+        return vm is not null && (MayManage(user, vm) || MayUse(user, vm, await GroupService.GroupsOfAsync(session, user.UserId(), ct))) ? vm : null;
     }
 
-    public static bool MayUse(ClaimsPrincipal user, Vm vm) => vm.OwnerId == user.UserId() || user.IsAdmin();
+    /// <summary>Delete it, change its group, make a template of it: its owner and admins.</summary>
+    public static bool MayManage(ClaimsPrincipal user, Vm vm) => vm.OwnerId == user.UserId() || user.IsAdmin();
+
+    /// <summary>See it, use its consoles, start and stop it, take snapshots: also the members of its group.</summary>
+    public static bool MayUse(ClaimsPrincipal user, Vm vm, IReadOnlyCollection<Guid> groups) =>
+        MayManage(user, vm) || vm.GroupId is { } group && groups.Contains(group);
+
+    /// <summary>Verbs only the owner or an admin may ask for.</summary>
+    public static bool NeedsOwner(VmVerb verb) => verb is VmVerb.Delete or VmVerb.ConvertToTemplate;
 
     public static async Task<IReadOnlyList<Vm>> ListAsync(IQuerySession session, ClaimsPrincipal user, CancellationToken ct = default)
     {
         var owner = user.UserId();
-        return await session.Query<Vm>().Where(v => v.OwnerId == owner).OrderBy(v => v.Name).ToListAsync(ct);
+        var groups = await GroupService.GroupsOfAsync(session, owner, ct);
+        var own = await session.Query<Vm>().Where(v => v.OwnerId == owner).ToListAsync(ct);
+        var shared = groups.Count == 0 ? [] : (await session.Query<Vm>().Where(v => v.GroupId != null && v.OwnerId != owner).ToListAsync(ct)).Where(v => groups.Contains(v.GroupId!.Value));
+        return [.. own.Concat(shared).OrderBy(v => v.OwnerId != owner).ThenBy(v => v.Name)];
     }
 
     public static string? ValidateName(string? name) => DisplayNames.Problem(name, MaxNameLength);
@@ -306,6 +318,40 @@ public sealed partial class VmService(
         await RequestAsync(user, vmId, VmVerb.ChangeHardware, ct, hardware: spec, expectedVersion: vm.Version);
     }
 
+    /// <summary>Shares the VM with one of its owner's groups (or with none): its members may then use it. Owner or admin only.</summary>
+    public async Task SetGroupAsync(ClaimsPrincipal user, Guid vmId, Guid? groupId, CancellationToken ct = default)
+    {
+        await using var session = store.LightweightSession();
+        var stream = await session.Events.FetchForWriting<Vm>(vmId, ct);
+        var vm = stream.Aggregate;
+        if (vm is null || !MayUse(user, vm, await GroupService.GroupsOfAsync(session, user.UserId(), ct)))
+        {
+            throw new VmNotFoundException();
+        }
+
+        if (!MayManage(user, vm))
+        {
+            throw new VmRequestException($"Only the owner of '{vm.Name}' or an admin may change its group.");
+        }
+
+        if (groupId is { } id && !(await GroupService.GroupsOfAsync(session, vm.OwnerId, ct)).Contains(id))
+        {
+            throw new VmRequestException("Group: one of the groups the VM's owner is in.", "group");
+        }
+
+        stream.AppendOne(new VmGroupChanged(groupId, user.UserId(), clock.GetUtcNow()));
+        try
+        {
+            await session.SaveChangesAsync(ct);
+        }
+        catch (ConcurrencyException)
+        {
+            throw new VmRequestException("The VM changed meanwhile; look at it and try again.");
+        }
+
+        notifier.Publish(new VmChanged(vm.Id, vm.OwnerId));
+    }
+
     /// <summary>Puts an ISO from the library into the VM's CD-ROM drive, or ejects the disc when <paramref name="imageId"/> is null.</summary>
     public async Task ChangeMediumAsync(ClaimsPrincipal user, Guid vmId, Guid? imageId, CancellationToken ct = default)
     {
@@ -345,9 +391,14 @@ public sealed partial class VmService(
         await using var session = store.LightweightSession();
         var stream = await session.Events.FetchForWriting<Vm>(vmId, ct);
         var vm = stream.Aggregate;
-        if (vm is null || !MayUse(user, vm))
+        if (vm is null || !MayUse(user, vm, await GroupService.GroupsOfAsync(session, user.UserId(), ct)))
         {
             throw new VmNotFoundException();
+        }
+
+        if (NeedsOwner(verb) && !MayManage(user, vm))
+        {
+            throw new VmRequestException($"Only the owner of '{vm.Name}' or an admin may {VmRules.Describe(verb).ToLowerInvariant()} it.");
         }
 
         if (expectedVersion is { } version && vm.Version != version)

@@ -1,0 +1,70 @@
+using Microsoft.Playwright;
+
+namespace Paddock.E2e;
+
+[Collection(PaddockCollection.Name)]
+public sealed class GroupSharingTests(PaddockFixture paddock)
+{
+    [Fact]
+    public async Task A_fellow_group_member_starts_stops_and_opens_the_console_of_a_group_vm_but_cannot_delete_it()
+    {
+        // The admin puts Quinn and Rita into one group.
+        var admin = await paddock.SignInAsync(PaddockFixture.AdminUser);
+        await admin.GotoAsync("/admin/groups");
+        await PaddockFixture.InteractiveAsync(admin);
+        await admin.GetByLabel("New group name").FillAsync("team-x");
+        await admin.GetByRole(AriaRole.Button, new() { Name = "Create group" }).ClickAsync();
+        foreach (var member in new[] { PaddockFixture.Quinn, PaddockFixture.Rita })
+        {
+            await admin.GetByLabel("User to add to team-x").FillAsync(member);
+            await admin.GetByRole(AriaRole.Button, new() { Name = "Add to team-x" }).ClickAsync();
+            await Assertions.Expect(admin.GetByRole(AriaRole.Table, new() { Name = "Groups" })).ToContainTextAsync(member);
+        }
+
+        // Quinn's VM, shared with the group from its page; Rita's list shows it without a reload.
+        var rita = await paddock.SignInAsync(PaddockFixture.Rita);
+        var quinn = await paddock.SignInAsync(PaddockFixture.Quinn);
+        var vmId = await PaddockFixture.CreateVmAsync(quinn, "team-vm");
+        await PaddockFixture.RunningAndIdleAsync(quinn, vmId);
+        await quinn.GetByLabel("Shared with group").ClickAsync();
+        await quinn.GetByRole(AriaRole.Option, new() { Name = "team-x" }).ClickAsync();
+        await Assertions.Expect(rita.GetByRole(AriaRole.Table, new() { Name = "My VMs" })).ToContainTextAsync("by quinn with group team-x", new() { Timeout = 30_000 });
+
+        // Rita uses it: its page, a console ticket and socket, power off and start.
+        await rita.GetByRole(AriaRole.Link, new() { Name = "team-vm" }).ClickAsync();
+        await PaddockFixture.InteractiveAsync(rita);
+        await Assertions.Expect(rita.GetByRole(AriaRole.Heading, new() { Name = "team-vm" })).ToBeVisibleAsync();
+        var ticket = await PaddockFixture.ConsoleTicketAsync(rita, vmId, "serial");
+        using (var console = await paddock.OpenConsoleAsync(rita, $"/console/{vmId}/serial?ticket={Uri.EscapeDataString(ticket)}", paddock.PortalUrl))
+        {
+            Assert.NotNull(console);
+        }
+
+        Assert.Equal(202, (await rita.APIRequest.PostAsync($"/api/vms/{vmId}/poweroff", new() { Headers = PaddockFixture.ApiHeaders })).Status);
+        await PaddockFixture.ExpectStatusAsync(rita, "Stopped");
+        Assert.Equal(202, (await rita.APIRequest.PostAsync($"/api/vms/{vmId}/start", new() { Headers = PaddockFixture.ApiHeaders })).Status);
+        await PaddockFixture.RunningAndIdleAsync(rita, vmId);
+
+        // ... but neither deletes it nor moves it to another group: the owner's word.
+        await Assertions.Expect(rita.GetByRole(AriaRole.Button, new() { Name = "Delete" })).ToBeDisabledAsync();
+        Assert.Equal(202, (await rita.APIRequest.PostAsync($"/api/vms/{vmId}/poweroff", new() { Headers = PaddockFixture.ApiHeaders })).Status);
+        await PaddockFixture.ExpectStatusAsync(rita, "Stopped");
+        var delete = await rita.APIRequest.PostAsync($"/api/vms/{vmId}/delete", new() { Headers = PaddockFixture.ApiHeaders });
+        Assert.Equal(409, delete.Status);
+        Assert.Contains("Only the owner of 'team-vm' or an admin may delete it.", await delete.TextAsync());
+        var regroup = await rita.APIRequest.PutAsync($"/api/vms/{vmId}/group", new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { groupId = (Guid?)null } });
+        Assert.Equal(409, regroup.Status);
+
+        // Someone outside the group gets the same answer as for a VM that does not exist.
+        var bob = await paddock.SignInAsync(PaddockFixture.Bob);
+        Assert.Equal(404, (await bob.APIRequest.GetAsync($"/api/vms/{vmId}")).Status);
+        Assert.Equal(404, (await bob.APIRequest.PostAsync($"/api/vms/{vmId}/start", new() { Headers = PaddockFixture.ApiHeaders })).Status);
+
+        Assert.Equal(202, (await quinn.APIRequest.PostAsync($"/api/vms/{vmId}/delete", new() { Headers = PaddockFixture.ApiHeaders })).Status);
+        await Eventually.Async(async () => (await quinn.APIRequest.GetAsync($"/api/vms/{vmId}")).Status == 404, TimeSpan.FromSeconds(60), "the VM to go");
+        foreach (var page in new[] { admin, rita, quinn, bob })
+        {
+            await page.Context.CloseAsync();
+        }
+    }
+}
