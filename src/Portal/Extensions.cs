@@ -9,6 +9,7 @@ using Microsoft.AspNetCore.Identity;
 using MudBlazor.Services;
 using Paddock.Portal.Components;
 using Paddock.Portal.Features.Accounts;
+using Paddock.Portal.Features.Admin;
 using Paddock.Portal.Features.Console;
 using Paddock.Portal.Features.Groups;
 using Paddock.Portal.Features.Hosts;
@@ -46,6 +47,7 @@ public static class Extensions
                 .Index(v => v.OwnerId)
                 .Index(v => v.TemplateId);
             options.Schema.For<PortalUser>().UniqueIndex(UniqueIndexType.Computed, "uq_user_name", u => u.UserName);
+            options.Schema.For<AuditEntry>().Index(e => e.At).Index(e => e.Actor).Index(e => e.VmId);
             options.Schema.For<SignInFailures>().Identity(f => f.Id).UseOptimisticConcurrency(true);
             options.Schema.For<ConsoleTicket>().UseOptimisticConcurrency(true);
             // A create from a template stores the template again: a racing delete of it then fails.
@@ -87,11 +89,12 @@ public static class Extensions
         builder.Services.AddScoped<Microsoft.AspNetCore.Components.Authorization.AuthenticationStateProvider, RevalidatingAuthentication>();
         builder.Services.AddSingleton<SignInThrottle>();
         builder.Services.AddSingleton<UserAdmin>();
+        builder.Services.AddSingleton<Audit>();
         builder.Services.AddSingleton<ChangeNotifier<UsersChanged>>();
     }
 
     private static bool IsForPrograms(PathString path) =>
-        path.StartsWithSegments("/api") || path.StartsWithSegments("/hubs") || path.StartsWithSegments("/console");
+        path.StartsWithSegments("/api") || path.StartsWithSegments("/hubs") || path.StartsWithSegments("/console") || path.StartsWithSegments("/agent");
 
     private static Task ApiOrRedirect(RedirectContext<CookieAuthenticationOptions> context, int status)
     {

@@ -89,6 +89,22 @@ public sealed class AccountTests(PaddockFixture paddock)
         await paddock.TrySignInAsync("olga", "olga-right-password", page);
         await page.WaitForURLAsync($"{paddock.PortalUrl}/");
 
+        // The audit log has every step, filtered by user and kind.
+        await admin.GotoAsync("/admin/audit");
+        await PaddockFixture.InteractiveAsync(admin);
+        await admin.GetByLabel("User").FillAsync("olga");
+        await admin.GetByLabel("Kind").ClickAsync();
+        await admin.GetByRole(AriaRole.Option, new() { Name = "Failed sign-in" }).ClickAsync();
+        await admin.GetByRole(AriaRole.Button, new() { Name = "Filter" }).ClickAsync();
+        var failures = admin.GetByRole(AriaRole.Table, new() { Name = "Audit" }).Locator("tbody tr");
+        await Assertions.Expect(failures).ToHaveCountAsync(5);
+        await Assertions.Expect(failures.First).ToContainTextAsync("wrong user name or password from");
+        await admin.GetByLabel("Kind").ClickAsync();
+        await admin.GetByRole(AriaRole.Option, new() { Name = "Any" }).ClickAsync();
+        await admin.GetByRole(AriaRole.Button, new() { Name = "Filter" }).ClickAsync();
+        await Assertions.Expect(admin.GetByRole(AriaRole.Table, new() { Name = "Audit" })).ToContainTextAsync("refused from");
+        await Assertions.Expect(admin.GetByRole(AriaRole.Table, new() { Name = "Audit" })).ToContainTextAsync("signed in from");
+
         await page.Context.CloseAsync();
         await admin.Context.CloseAsync();
     }

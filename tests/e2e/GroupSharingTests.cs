@@ -60,6 +60,15 @@ public sealed class GroupSharingTests(PaddockFixture paddock)
         Assert.Equal(404, (await bob.APIRequest.GetAsync($"/api/vms/{vmId}")).Status);
         Assert.Equal(404, (await bob.APIRequest.PostAsync($"/api/vms/{vmId}/start", new() { Headers = PaddockFixture.ApiHeaders })).Status);
 
+        // The admin's audit log, filtered by this VM, shows who did what to it.
+        await admin.GotoAsync("/admin/audit");
+        await PaddockFixture.InteractiveAsync(admin);
+        await admin.GetByLabel("VM id").FillAsync(vmId.ToString());
+        await admin.GetByRole(AriaRole.Button, new() { Name = "Filter" }).ClickAsync();
+        var log = admin.GetByRole(AriaRole.Table, new() { Name = "Audit" });
+        await Assertions.Expect(log).ToContainTextAsync("Create 'team-vm'");
+        await Assertions.Expect(log.Locator("tbody tr").Filter(new() { HasText = "Power off 'team-vm'" }).First).ToContainTextAsync(PaddockFixture.Rita);
+
         Assert.Equal(202, (await quinn.APIRequest.PostAsync($"/api/vms/{vmId}/delete", new() { Headers = PaddockFixture.ApiHeaders })).Status);
         await Eventually.Async(async () => (await quinn.APIRequest.GetAsync($"/api/vms/{vmId}")).Status == 404, TimeSpan.FromSeconds(60), "the VM to go");
         foreach (var page in new[] { admin, rita, quinn, bob })

@@ -78,6 +78,10 @@ public sealed class WallsAndTicketsTests(PaddockFixture paddock) : IAsyncLifetim
 
         // A person's cookie opens nothing on the agents' side.
         Assert.Equal(401, (await bob.APIRequest.PostAsync("/hubs/hosts/negotiate?negotiateVersion=1")).Status);
+        var libraryFile = $"{new string('a', 64)}.iso";
+        Assert.Equal(401, (await bob.APIRequest.GetAsync($"/agent/images/{libraryFile}")).Status);
+        Assert.Equal(401, (await bob.APIRequest.PutAsync($"/agent/images/{libraryFile}", new() { DataByte = [1, 2, 3] })).Status);
+        Assert.Equal(401, (await bob.APIRequest.GetAsync("/console/agent/some-nonce")).Status);
 
         var foreign = await bob.APIRequest.PostAsync($"/api/vms/{_vmId}/poweroff", Api);
         var random = await bob.APIRequest.PostAsync($"/api/vms/{Guid.NewGuid()}/poweroff", Api);

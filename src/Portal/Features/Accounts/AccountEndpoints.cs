@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.AspNetCore.Mvc;
+using Paddock.Portal.Features.Admin;
 
 namespace Paddock.Portal.Features.Accounts;
 
@@ -12,13 +13,15 @@ public static class AccountEndpoints
     public static void MapAccountEndpoints(this IEndpointRouteBuilder app)
     {
         // A plain form post: the cookie can only be set on a real HTTP response, not inside a circuit.
-        app.MapPost(LoginPath, async (HttpContext http, Accounts accounts, SignInThrottle throttle, [FromForm] string? userName, [FromForm] string? password, [FromForm] string? returnUrl) =>
+        app.MapPost(LoginPath, async (HttpContext http, Accounts accounts, SignInThrottle throttle, Audit audit, [FromForm] string? userName, [FromForm] string? password, [FromForm] string? returnUrl) =>
         {
             var name = userName?.Trim() ?? "";
             var back = Uri.EscapeDataString(SafeReturnUrl(returnUrl));
             string[] keys = [SignInThrottle.AccountKey(name), SignInThrottle.AddressKey(http.Connection.RemoteIpAddress?.ToString())];
+            var from = http.Connection.RemoteIpAddress?.ToString() ?? "an unknown address";
             if (await throttle.RefusalAsync(keys, http.RequestAborted) is { } refusal)
             {
+                await audit.RecordAsync(Tried(name, AuditKind.SignInRefused, $"refused from {from}: {(refusal.Locked ? "locked" : "too many failures, slowed down")}"), http.RequestAborted);
                 // Not even tried: a locked account says so whether the password would have been right or not.
                 return Results.Redirect($"{LoginPath}?{(refusal.Locked ? "locked" : "wait")}={Math.Ceiling(refusal.Wait.TotalSeconds)}&returnUrl={back}");
             }
@@ -27,6 +30,7 @@ public static class AccountEndpoints
             if (user is null)
             {
                 await throttle.FailedAsync(keys, http.RequestAborted);
+                await audit.RecordAsync(Tried(name, AuditKind.SignInFailed, $"wrong user name or password from {from}"), http.RequestAborted);
                 // One message for an unknown name and a wrong password alike.
                 return Results.Redirect($"{LoginPath}?failed=1&returnUrl={back}");
             }
@@ -34,10 +38,12 @@ public static class AccountEndpoints
             await throttle.SucceededAsync(keys[0], http.RequestAborted);
             if (user.Disabled)
             {
+                await audit.RecordAsync(Tried(name, AuditKind.SignInRefused, $"refused from {from}: the account is disabled"), http.RequestAborted);
                 return Results.Redirect($"{LoginPath}?disabled=1&returnUrl={back}");
             }
 
             await http.SignInAsync(Scheme, Accounts.ToPrincipal(user));
+            await audit.RecordAsync(Accounts.ToPrincipal(user), AuditKind.SignIn, $"signed in from {from}", http.RequestAborted);
             return Results.LocalRedirect(SafeReturnUrl(returnUrl));
         });
 
@@ -62,6 +68,8 @@ public static class AccountEndpoints
             return Results.LocalRedirect(LoginPath);
         }).RequireAuthorization();
     }
+
+    private static AuditEntry Tried(string name, AuditKind kind, string what) => new() { Id = Guid.NewGuid(), Kind = kind, Actor = name, What = what };
 
     /// <summary>Only a path on this site: an open redirect after sign-in is how phishing starts (CVE-2021-3654's class).</summary>
     public static string SafeReturnUrl(string? returnUrl) =>

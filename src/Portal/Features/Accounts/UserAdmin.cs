@@ -1,6 +1,7 @@
 using System.Security.Claims;
 using Marten;
 using Microsoft.AspNetCore.Identity;
+using Paddock.Portal.Features.Admin;
 using Paddock.Portal.Features.Console;
 using Paddock.Portal.Features.Groups;
 using Paddock.Portal.Features.Images;
@@ -26,6 +27,7 @@ public sealed class UserAdmin(
     IPasswordHasher<PortalUser> hasher,
     UserSessions sessions,
     ConsoleSessions consoles,
+    Audit audit,
     ChangeNotifier<UsersChanged> changes)
 {
     public static async Task<IReadOnlyList<UserSummary>> ListAsync(IQuerySession session, CancellationToken ct = default)
@@ -42,12 +44,13 @@ public sealed class UserAdmin(
         RequireAdmin(admin);
         var generated = string.IsNullOrEmpty(password) ? Accounts.GeneratePassword() : null;
         await accounts.CreateAsync(userName.Trim(), generated ?? password!, role, ct);
+        await audit.RecordAsync(admin, AuditKind.AccountChanged, $"Create account {userName.Trim()} ({role})", ct);
         changes.Publish(new UsersChanged());
         return generated;
     }
 
     public Task SetRoleAsync(ClaimsPrincipal admin, Guid id, string role, CancellationToken ct = default) =>
-        ChangeAsync(admin, id, user =>
+        ChangeAsync(admin, id, $"Make {{0}} {role}", user =>
         {
             if (!Roles.IsKnown(role))
             {
@@ -63,7 +66,7 @@ public sealed class UserAdmin(
         }, ct);
 
     public Task SetDisabledAsync(ClaimsPrincipal admin, Guid id, bool disabled, CancellationToken ct = default) =>
-        ChangeAsync(admin, id, user =>
+        ChangeAsync(admin, id, disabled ? "Disable {0}" : "Enable {0}", user =>
         {
             if (user.Id == admin.UserId() && disabled)
             {
@@ -77,7 +80,7 @@ public sealed class UserAdmin(
     public async Task<string> ResetPasswordAsync(ClaimsPrincipal admin, Guid id, CancellationToken ct = default)
     {
         var password = Accounts.GeneratePassword();
-        await ChangeAsync(admin, id, user => user.PasswordHash = hasher.HashPassword(user, password), ct);
+        await ChangeAsync(admin, id, "Reset the password of {0}", user => user.PasswordHash = hasher.HashPassword(user, password), ct);
         return password;
     }
 
@@ -107,6 +110,7 @@ public sealed class UserAdmin(
         }
 
         session.Delete(user);
+        audit.Add(session, admin, AuditKind.AccountChanged, $"Delete account {user.UserName}");
         await session.SaveChangesAsync(ct);
         Ended(id);
     }
@@ -125,12 +129,13 @@ public sealed class UserAdmin(
         user.PasswordHash = hasher.HashPassword(user, replacement);
         user.SecurityStamp = PortalUser.NewStamp();
         session.Store(user);
+        audit.Add(session, self, AuditKind.AccountChanged, $"{user.UserName} changed their password");
         await session.SaveChangesAsync(ct);
         Ended(user.Id);
         return user;
     }
 
-    private async Task ChangeAsync(ClaimsPrincipal admin, Guid id, Action<PortalUser> change, CancellationToken ct)
+    private async Task ChangeAsync(ClaimsPrincipal admin, Guid id, string what, Action<PortalUser> change, CancellationToken ct)
     {
         RequireAdmin(admin);
         await using var session = store.LightweightSession();
@@ -138,6 +143,7 @@ public sealed class UserAdmin(
         change(user);
         user.SecurityStamp = PortalUser.NewStamp();
         session.Store(user);
+        audit.Add(session, admin, AuditKind.AccountChanged, string.Format(System.Globalization.CultureInfo.InvariantCulture, what, user.UserName));
         await session.SaveChangesAsync(ct);
         Ended(id);
     }

@@ -19,7 +19,7 @@ public sealed class GroupRequestException(string message, string? field = null) 
 public sealed record GroupsChanged;
 
 /// <summary>Admins create groups and say who is in them; templates are published to groups.</summary>
-public sealed class GroupService(IDocumentStore store, ChangeNotifier<GroupsChanged> changes, TimeProvider clock)
+public sealed class GroupService(IDocumentStore store, ChangeNotifier<GroupsChanged> changes, Admin.Audit audit, TimeProvider clock)
 {
     public const int MaxNameLength = 64;
 
@@ -47,6 +47,7 @@ public sealed class GroupService(IDocumentStore store, ChangeNotifier<GroupsChan
         await using var session = store.LightweightSession();
         var group = new Group { Id = Guid.NewGuid(), Name = name.Trim(), CreatedAt = clock.GetUtcNow() };
         session.Insert(group);
+        audit.Add(session, admin, Admin.AuditKind.GroupChanged, $"Create group {group.Name}");
         try
         {
             await session.SaveChangesAsync(ct);
@@ -78,6 +79,7 @@ public sealed class GroupService(IDocumentStore store, ChangeNotifier<GroupsChan
         }
 
         session.Store(group);
+        audit.Add(session, admin, Admin.AuditKind.GroupChanged, member ? $"Add {user.UserName} to group {group.Name}" : $"Take {user.UserName} out of group {group.Name}");
         try
         {
             await session.SaveChangesAsync(ct);

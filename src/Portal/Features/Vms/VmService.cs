@@ -9,6 +9,7 @@ using Paddock.Engine.Contract;
 using Paddock.Engine.Isolation;
 using Paddock.Engine.Vms;
 using Paddock.Portal.Features.Accounts;
+using Paddock.Portal.Features.Admin;
 using Paddock.Portal.Features.Groups;
 using Paddock.Portal.Features.Hosts;
 using Paddock.Portal.Features.Images;
@@ -36,6 +37,7 @@ public sealed partial class VmService(
     IOptions<PortalOptions> options,
     CommandDispatcher dispatcher,
     ChangeNotifier<VmChanged> notifier,
+    Audit audit,
     TimeProvider clock)
 {
     public const int MaxNameLength = 64;
@@ -224,6 +226,7 @@ public sealed partial class VmService(
                 throw new VmRequestException(e.Message);
             }
 
+            audit.Add(session, user, AuditKind.VmOperation, cloneOf is null ? $"Create '{name}' from {templateName}" : $"Clone '{cloneOf.Name}' as '{name}'", vmId);
             session.Events.StartStream<Vm>(vmId, settings is null
                 ? [created, new VmOperationRequested(operation, VmVerb.Create, owner, now)]
                 : [created, new VmSettingsChanged(settings, owner, now), new VmOperationRequested(operation, VmVerb.Create, owner, now)]);
@@ -340,6 +343,7 @@ public sealed partial class VmService(
         }
 
         stream.AppendOne(new VmGroupChanged(groupId, user.UserId(), clock.GetUtcNow()));
+        audit.Add(session, user, AuditKind.VmOperation, groupId is null ? $"Stop sharing '{vm.Name}' with a group" : $"Share '{vm.Name}' with group {groupId}", vm.Id);
         try
         {
             await session.SaveChangesAsync(ct);
@@ -433,6 +437,7 @@ public sealed partial class VmService(
             };
         }
 
+        audit.Add(session, user, AuditKind.VmOperation, $"{VmRules.Describe(verb)} '{vm.Name}'{(snapshot is null ? "" : $" ({snapshot})")}", vm.Id);
         var command = NewCommand(operation, vm.Id, vm.HostId, new VmCommand(operation, vm.Id, verb, spec, Keys: keys, Snapshot: snapshot, Image: medium?.Image), now);
         command.DisplayName = medium?.Name;
         session.Insert(command);
