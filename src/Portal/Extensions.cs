@@ -155,8 +155,28 @@ public static class Extensions
         builder.Services.AddMudServices();
     }
 
+    /// <summary>
+    /// Sent with every response. Scripts only from the portal itself; styles may be inline because
+    /// MudBlazor and xterm.js set them from script; sockets only back to the portal (consoles,
+    /// Blazor); no framing by other sites.
+    /// </summary>
+    public const string ContentSecurityPolicy =
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; font-src 'self' data:; "
+        + "connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'; object-src 'none'";
+
     public static void UsePortalPipeline(this WebApplication app)
     {
+        app.Use((http, next) =>
+        {
+            var headers = http.Response.Headers;
+            headers.ContentSecurityPolicy = ContentSecurityPolicy;
+            headers.XContentTypeOptions = "nosniff";
+            headers.XFrameOptions = "DENY";
+            headers["Referrer-Policy"] = "same-origin";
+            headers["Cross-Origin-Opener-Policy"] = "same-origin";
+            return next(http);
+        });
+
         if (!app.Environment.IsDevelopment())
         {
             app.UseExceptionHandler("/not-found", createScopeForErrors: true);
