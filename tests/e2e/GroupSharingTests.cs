@@ -69,8 +69,21 @@ public sealed class GroupSharingTests(PaddockFixture paddock)
         await Assertions.Expect(log).ToContainTextAsync("Create 'team-vm'");
         await Assertions.Expect(log.Locator("tbody tr").Filter(new() { HasText = "Power off 'team-vm'" }).First).ToContainTextAsync(PaddockFixture.Rita);
 
+        // The group cannot go while the VM is shared with it; renamed, it keeps its members.
+        await admin.GotoAsync("/admin/groups");
+        await PaddockFixture.InteractiveAsync(admin);
+        await admin.GetByRole(AriaRole.Button, new() { Name = "Delete group team-x" }).ClickAsync();
+        await admin.GetByRole(AriaRole.Dialog).GetByRole(AriaRole.Button, new() { Name = "Delete" }).ClickAsync();
+        await Assertions.Expect(admin.GetByRole(AriaRole.Alert)).ToContainTextAsync("'team-x' is still shared with by 1 VM(s)");
+        await admin.GetByLabel("New name for team-x").FillAsync("team-y");
+        await admin.GetByRole(AriaRole.Button, new() { Name = "Rename team-x" }).ClickAsync();
+        await Assertions.Expect(admin.GetByRole(AriaRole.Table, new() { Name = "Groups" })).ToContainTextAsync("team-y");
+
         Assert.Equal(202, (await quinn.APIRequest.PostAsync($"/api/vms/{vmId}/delete", new() { Headers = PaddockFixture.ApiHeaders })).Status);
         await Eventually.Async(async () => (await quinn.APIRequest.GetAsync($"/api/vms/{vmId}")).Status == 404, TimeSpan.FromSeconds(60), "the VM to go");
+        await admin.GetByRole(AriaRole.Button, new() { Name = "Delete group team-y" }).ClickAsync();
+        await admin.GetByRole(AriaRole.Dialog).GetByRole(AriaRole.Button, new() { Name = "Delete" }).ClickAsync();
+        await Assertions.Expect(admin.GetByRole(AriaRole.Table, new() { Name = "Groups" })).Not.ToContainTextAsync("team-y");
         foreach (var page in new[] { admin, rita, quinn, bob })
         {
             await page.Context.CloseAsync();

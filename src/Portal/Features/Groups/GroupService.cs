@@ -92,6 +92,52 @@ public sealed class GroupService(IDocumentStore store, ChangeNotifier<GroupsChan
         changes.Publish(new GroupsChanged());
     }
 
+    public async Task RenameAsync(ClaimsPrincipal admin, Guid groupId, string name, CancellationToken ct = default)
+    {
+        RequireAdmin(admin);
+        if (ValidateName(name) is { } problem)
+        {
+            throw new GroupRequestException(problem, "name");
+        }
+
+        await using var session = store.LightweightSession();
+        var group = await session.LoadAsync<Group>(groupId, ct) ?? throw new GroupRequestException("No such group.");
+        var old = group.Name;
+        group.Name = name.Trim();
+        session.Store(group);
+        audit.Add(session, admin, Admin.AuditKind.GroupChanged, $"Rename group {old} to {group.Name}");
+        try
+        {
+            await session.SaveChangesAsync(ct);
+        }
+        catch (Exception e) when (e is ConcurrencyException || e.InnerException is PostgresException { SqlState: PostgresErrorCodes.UniqueViolation })
+        {
+            throw new GroupRequestException($"Name: a group called '{group.Name}' exists already, or the group changed meanwhile.", "name");
+        }
+
+        changes.Publish(new GroupsChanged());
+    }
+
+    /// <summary>Deletes a group nothing is shared with any more; the refusal says what still is.</summary>
+    public async Task DeleteAsync(ClaimsPrincipal admin, Guid groupId, CancellationToken ct = default)
+    {
+        RequireAdmin(admin);
+        await using var session = store.LightweightSession();
+        var group = await session.LoadAsync<Group>(groupId, ct) ?? throw new GroupRequestException("No such group.");
+        var vms = await session.Query<Vms.Vm>().CountAsync(v => v.GroupId == groupId, ct);
+        var templates = await session.Query<Templates.VmTemplate>().CountAsync(t => t.GroupId == groupId, ct);
+        var images = await session.Query<Images.LibraryImage>().CountAsync(i => i.GroupId == groupId, ct);
+        if (vms + templates + images > 0)
+        {
+            throw new GroupRequestException($"'{group.Name}' is still shared with by {vms} VM(s), {templates} template(s) and {images} image(s); share them otherwise first.");
+        }
+
+        session.Delete(group);
+        audit.Add(session, admin, Admin.AuditKind.GroupChanged, $"Delete group {group.Name}");
+        await session.SaveChangesAsync(ct);
+        changes.Publish(new GroupsChanged());
+    }
+
     private static void RequireAdmin(ClaimsPrincipal user)
     {
         if (!user.IsAdmin())
