@@ -205,7 +205,7 @@ public static class ConsoleFirstFrame
 
     private static async Task<IBrowserContext> NewContextAsync(IBrowser browser, string baseUrl)
     {
-        var context = await browser.NewContextAsync(new BrowserNewContextOptions { BaseURL = baseUrl, ViewportSize = new ViewportSize { Width = 1280, Height = 900 } });
+        var context = await browser.NewContextAsync(new BrowserNewContextOptions { BaseURL = baseUrl, IgnoreHTTPSErrors = true, ViewportSize = new ViewportSize { Width = 1280, Height = 900 } });
         await context.AddInitScriptAsync(Probe);
         return context;
     }

@@ -24,7 +24,17 @@ public sealed class Instance : IAsyncDisposable
 
     public string Password { get; } = "pw-" + Convert.ToHexString(RandomNumberGenerator.GetBytes(12));
 
-    public string JoinToken { get; } = Convert.ToHexString(RandomNumberGenerator.GetBytes(24));
+    /// <summary>The portal's certificate ('./paddock bench' made it); clients here trust exactly it.</summary>
+    public string CertificatePath { get; } = Env("PADDOCK_TEST_CERT");
+
+    public string CertificateSha256 => Convert.ToHexStringLower(SHA256.HashData(System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificateFromFile(CertificatePath).RawData));
+
+    /// <summary>A handler that accepts the portal's own certificate and no other.</summary>
+    public HttpClientHandler TrustingHandler()
+    {
+        var pin = CertificateSha256;
+        return new HttpClientHandler { ServerCertificateCustomValidationCallback = (_, certificate, _, _) => certificate is not null && Convert.ToHexStringLower(SHA256.HashData(certificate.RawData)) == pin };
+    }
 
     public string Connection { get; } = Env("PADDOCK_TEST_CONNECTION");
 
@@ -37,7 +47,7 @@ public sealed class Instance : IAsyncDisposable
 
     public string AgentDll { get; }
 
-    public string PortalUrl { get; } = $"http://127.0.0.1:{FreePort()}";
+    public string PortalUrl { get; } = $"https://127.0.0.1:{FreePort()}";
 
     public string VmsDir => Path.Combine(DataDir, "vms");
 
@@ -59,18 +69,20 @@ public sealed class Instance : IAsyncDisposable
     private async Task StartProcessesAsync(CancellationToken ct)
     {
         Directory.CreateDirectory(Logs);
-        await AddAccountAsync(ct);
+        await RunPortalCliAsync(["accounts", "add", "--user", User, "--role", "member"], Password, ct);
+        var joinToken = await RunPortalCliAsync(["hosts", "join-token", "--note", "bench-host"], "", ct);
         _processes.Add(ChildProcess.Start("dotnet", [PortalDll, "--urls", PortalUrl], PortalEnvironment(), LogPath("portal")));
         await Wait.UntilAsync(async () =>
         {
-            using var http = new HttpClient();
+            using var http = new HttpClient(TrustingHandler());
             return (await http.GetAsync($"{PortalUrl}/account/login", ct)).StatusCode == HttpStatusCode.OK;
         }, TimeSpan.FromSeconds(90), "the portal answers", ct, poll: TimeSpan.FromMilliseconds(200));
 
         _processes.Add(ChildProcess.Start("dotnet", [AgentDll], new()
         {
             ["Agent__PortalUrl"] = PortalUrl,
-            ["Agent__JoinToken"] = JoinToken,
+            ["Agent__JoinToken"] = joinToken,
+            ["Agent__PortalCertificateSha256"] = CertificateSha256,
             ["Agent__DataDir"] = DataDir,
             ["Agent__Name"] = "bench-host",
         }, LogPath("agent")));
@@ -101,7 +113,8 @@ public sealed class Instance : IAsyncDisposable
         }
     }
 
-    private async Task AddAccountAsync(CancellationToken ct)
+    /// <summary>Runs the portal's command line; <paramref name="input"/> goes on stdin (a password never on a command line others can read in /proc).</summary>
+    private async Task<string> RunPortalCliAsync(string[] args, string input, CancellationToken ct)
     {
         var start = new ProcessStartInfo("dotnet")
         {
@@ -110,7 +123,7 @@ public sealed class Instance : IAsyncDisposable
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
-        foreach (var arg in new[] { PortalDll, "accounts", "add", "--user", User, "--role", "member" })
+        foreach (var arg in (string[])[PortalDll, .. args])
         {
             start.ArgumentList.Add(arg);
         }
@@ -121,22 +134,24 @@ public sealed class Instance : IAsyncDisposable
         }
 
         using var process = Process.Start(start)!;
-        // The password goes on stdin, never on a command line others can read in /proc.
-        await process.StandardInput.WriteLineAsync(Password.AsMemory(), ct);
+        await process.StandardInput.WriteLineAsync(input.AsMemory(), ct);
         process.StandardInput.Close();
         var output = process.StandardOutput.ReadToEndAsync(ct);
         var error = process.StandardError.ReadToEndAsync(ct);
         await process.WaitForExitAsync(ct);
         if (process.ExitCode != 0)
         {
-            throw new InvalidOperationException($"accounts add failed: {await output}{await error}");
+            throw new InvalidOperationException($"{string.Join(' ', args)} failed: {await output}{await error}");
         }
+
+        return (await output).Trim();
     }
 
     private Dictionary<string, string> PortalEnvironment() => new()
     {
         ["ConnectionStrings__Paddock"] = Connection,
-        ["Paddock__JoinToken"] = JoinToken,
+        ["Kestrel__Certificates__Default__Path"] = CertificatePath,
+        ["Kestrel__Certificates__Default__KeyPath"] = Env("PADDOCK_TEST_KEY"),
         ["Paddock__LibraryDir"] = Path.Combine(DataDir, "library"),
         ["ASPNETCORE_ENVIRONMENT"] = "Production",
     };

@@ -14,10 +14,13 @@ public sealed partial class PortalApi : IDisposable
 
     private PortalApi(HttpClient http) => _http = http;
 
-    public static async Task<PortalApi> SignInAsync(string portalUrl, string user, string password, CancellationToken ct)
+    public static async Task<PortalApi> SignInAsync(string portalUrl, string user, string password, string certificateSha256, CancellationToken ct)
     {
         // No redirects followed: the sign-in answers 302 to "/" on success and to the form on failure.
         var handler = new SocketsHttpHandler { CookieContainer = new CookieContainer(), UseCookies = true, AllowAutoRedirect = false };
+        // The portal's self-signed certificate, and no other.
+        handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, _) =>
+            certificate is not null && Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(certificate.GetRawCertData())) == certificateSha256;
         var http = new HttpClient(handler) { BaseAddress = new Uri(portalUrl) };
         try
         {

@@ -45,7 +45,7 @@ await using var instance = await Instance.StartAsync(ct);
 Console.WriteLine($"portal {instance.PortalUrl}, logs {instance.LogPath("*")}; {runs} runs after {warmups} warm-up run(s) not counted");
 // Other work on the machine (a test run, a build) moves these figures: say how busy it was.
 var loadAtStart = LoadAverage();
-using var api = await PortalApi.SignInAsync(instance.PortalUrl, Instance.User, instance.Password, ct);
+using var api = await PortalApi.SignInAsync(instance.PortalUrl, Instance.User, instance.Password, instance.CertificateSha256, ct);
 
 var (create, command) = await CreateToRunning.RunAsync(instance, api, runs, warmups, ct);
 var console = await ConsoleFirstFrame.RunAsync(instance, api, command, runs, warmups, ct);

@@ -12,8 +12,18 @@ public sealed record AgentOptions
     [Required, Url]
     public string PortalUrl { get; init; } = "";
 
-    [Required, MinLength(16)]
-    public string JoinToken { get; init; } = "";
+    /// <summary>
+    /// A one-time join token from the portal (Hosts → Add host), needed only the first time: the
+    /// agent trades it for a credential of its own, kept in its state directory.
+    /// </summary>
+    public string? JoinToken { get; init; }
+
+    /// <summary>
+    /// SHA-256 fingerprint of the portal's certificate, trusted even when no authority signed it
+    /// (the run command's self-signed one). A certificate a trusted authority signed needs none.
+    /// </summary>
+    [RegularExpression("^([0-9A-Fa-f]{2}:?){31}[0-9A-Fa-f]{2}$", ErrorMessage = "Agent:PortalCertificateSha256 is 64 hex digits (colons allowed).")]
+    public string? PortalCertificateSha256 { get; init; }
 
     /// <summary>Holds <c>images/</c> (base images), <c>vms/</c> (run directories) and <c>agent/</c> (the agent's own state).</summary>
     [Required]

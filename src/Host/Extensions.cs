@@ -18,6 +18,9 @@ public static class Extensions
 
     public static void AddAgentVms(this HostApplicationBuilder builder)
     {
+        builder.Services.AddSingleton<PortalTrust>();
+        builder.Services.AddSingleton<HostIdentity>();
+        builder.Services.AddSingleton<AgentCredential>();
         builder.Services.AddSingleton<OperationJournal>();
         builder.Services.AddSingleton<ImageCache>();
         builder.Services.AddSingleton<VmSupervisor>();
@@ -29,7 +32,6 @@ public static class Extensions
 
     public static void AddAgentPortalConnection(this HostApplicationBuilder builder)
     {
-        builder.Services.AddSingleton<HostIdentity>();
         builder.Services.AddSingleton<PortalConnection>();
         builder.Services.AddSingleton<IPortalReporter>(services => services.GetRequiredService<PortalConnection>());
         builder.Services.AddHostedService(services => services.GetRequiredService<PortalConnection>());

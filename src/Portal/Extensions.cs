@@ -55,6 +55,8 @@ public static class Extensions
             options.Schema.For<LibraryImage>().Index(i => i.Sha256).Index(i => i.OwnerId);
             options.Schema.For<Group>().UniqueIndex(UniqueIndexType.Computed, "uq_group_name", g => g.Name).UseOptimisticConcurrency(true);
             options.Schema.For<HostRecord>().UseOptimisticConcurrency(true);
+            // Spending a join token is version-checked: one token, one host.
+            options.Schema.For<JoinToken>().UseOptimisticConcurrency(true);
             // Dispatcher, reports and reconnects all write a command's state: a version check keeps one
             // from overwriting another (a lost "Succeeded" made a VM look busy for good).
             options.Schema.For<AgentCommand>().Index(c => c.State).UseOptimisticConcurrency(true);
@@ -70,8 +72,10 @@ public static class Extensions
             {
                 options.LoginPath = AccountEndpoints.LoginPath;
                 options.AccessDeniedPath = "/account/denied";
-                options.Cookie.Name = "paddock";
+                // __Host-: the browser keeps it only when Secure, for the whole site, from this host alone.
+                options.Cookie.Name = "__Host-paddock";
                 options.Cookie.HttpOnly = true;
+                options.Cookie.SecurePolicy = CookieSecurePolicy.Always;
                 options.Cookie.SameSite = SameSiteMode.Lax;
                 options.SlidingExpiration = true;
                 options.ExpireTimeSpan = TimeSpan.FromHours(8);
@@ -84,6 +88,12 @@ public static class Extensions
             .AddScheme<AuthenticationSchemeOptions, AgentAuthentication>(AgentAuthentication.SchemeName, null);
         builder.Services.AddAuthorizationBuilder()
             .AddPolicy(AgentAuthentication.Policy, policy => policy.AddAuthenticationSchemes(AgentAuthentication.SchemeName).RequireRole("host-agent"));
+        builder.Services.AddAntiforgery(options =>
+        {
+            options.Cookie.Name = "__Host-paddock-antiforgery";
+            options.Cookie.SecurePolicy = CookieSecurePolicy.Always;
+            options.Cookie.SameSite = SameSiteMode.Strict;
+        });
         builder.Services.AddCascadingAuthenticationState();
         builder.Services.AddSingleton<UserSessions>();
         builder.Services.AddScoped<Microsoft.AspNetCore.Components.Authorization.AuthenticationStateProvider, RevalidatingAuthentication>();
@@ -114,6 +124,8 @@ public static class Extensions
     {
         builder.Services.AddSignalR();
         builder.Services.AddSingleton<HostConnections>();
+        builder.Services.AddSingleton<HostEnrollment>();
+        builder.Services.AddSingleton<PortalCertificate>();
         builder.Services.AddSingleton<ChangeNotifier<HostsChanged>>();
         builder.Services.AddSingleton<CommandDispatcher>();
         builder.Services.AddHostedService(services => services.GetRequiredService<CommandDispatcher>());
@@ -180,7 +192,12 @@ public static class Extensions
         if (!app.Environment.IsDevelopment())
         {
             app.UseExceptionHandler("/not-found", createScopeForErrors: true);
+            // Browsers stay on HTTPS once they have seen it (never sent for localhost).
+            app.UseHsts();
         }
+
+        // The run command serves HTTPS; plain HTTP only says where to go.
+        app.UseHttpsRedirection();
 
         // People get the not-found page; programs (API, hub, console sockets) get the bare status.
         app.UseWhen(
@@ -194,8 +211,7 @@ public static class Extensions
 
     public static void MapPortalAccounts(this WebApplication app) => app.MapAccountEndpoints();
 
-    public static void MapPortalHosts(this WebApplication app) =>
-        app.MapHub<HostAgentHub>(HostAgentHub.Path).RequireAuthorization(AgentAuthentication.Policy);
+    public static void MapPortalHosts(this WebApplication app) => app.MapHostEndpoints();
 
     public static void MapPortalConsole(this WebApplication app) => app.MapConsoleEndpoints();
 

@@ -1,7 +1,13 @@
 using Paddock.Portal;
 using Paddock.Portal.Features.Accounts;
+using Paddock.Portal.Features.Hosts;
 
 var builder = WebApplication.CreateBuilder(args);
+if (args is ["accounts" or "hosts" or "routes", ..])
+{
+    // The command line prints what it makes (a password, a join token) on stdout: logs go to stderr.
+    builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+}
 
 builder.AddPortalOptions();
 builder.AddPortalPersistence();
@@ -13,10 +19,13 @@ builder.AddPortalUi();
 
 var app = builder.Build();
 
-// `Paddock.Portal accounts ...` manages accounts from the command line and exits.
-if (args.Length > 0 && args[0] == "accounts")
+// `Paddock.Portal accounts ...` and `... hosts ...` work from the command line and exit.
+switch (args)
 {
-    return await AccountsCli.RunAsync(app.Services, args[1..]);
+    case ["accounts", .. var rest]:
+        return await AccountsCli.RunAsync(app.Services, rest);
+    case ["hosts", .. var rest]:
+        return await HostsCli.RunAsync(app.Services, rest);
 }
 
 app.UsePortalPipeline();
@@ -25,6 +34,12 @@ app.MapPortalHosts();
 app.MapPortalVms();
 app.MapPortalConsole();
 app.MapPortalUi();
+
+// `Paddock.Portal routes` lists what the portal maps and exits (the walls test reads it).
+if (args is ["routes"])
+{
+    return PortalRoutes.Print(app);
+}
 
 await app.RunAsync();
 return 0;

@@ -179,7 +179,7 @@ public sealed class ImageTests(PaddockFixture paddock)
         var file = $"{image.GetProperty("sha256").GetString()}.qcow2";
         var imageId = image.GetProperty("id").GetGuid();
 
-        paddock.StartSecondAgent();
+        await paddock.StartSecondAgentAsync();
         try
         {
             await Eventually.Async(async () => await paddock.ConnectedHostsAsync() == 2, TimeSpan.FromSeconds(60), "the second host");

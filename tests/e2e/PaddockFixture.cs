@@ -38,7 +38,13 @@ public sealed class PaddockFixture : IAsyncLifetime
 
     public string Password { get; } = "pw-" + Convert.ToHexString(RandomNumberGenerator.GetBytes(12));
 
-    public string JoinToken { get; } = Convert.ToHexString(RandomNumberGenerator.GetBytes(24));
+    /// <summary>The portal's certificate (the test command's self-signed one) and its fingerprint, which agents and test clients trust.</summary>
+    public string CertificatePath { get; } = Env("PADDOCK_TEST_CERT");
+
+    public string CertificateSha256 { get; private set; } = "";
+
+    private string? _agentToken;
+    private string? _secondAgentToken;
 
     public string Connection { get; } = Env("PADDOCK_TEST_CONNECTION");
 
@@ -46,7 +52,11 @@ public sealed class PaddockFixture : IAsyncLifetime
 
     public string Artifacts { get; } = Environment.GetEnvironmentVariable("PADDOCK_TEST_ARTIFACTS") ?? Path.GetTempPath();
 
+    /// <summary>Where the portal serves HTTPS.</summary>
     public string PortalUrl { get; private set; } = "";
+
+    /// <summary>Where the portal answers plain HTTP (with a redirect).</summary>
+    public string HttpUrl { get; private set; } = "";
 
     public IPlaywright Playwright { get; private set; } = null!;
 
@@ -61,17 +71,20 @@ public sealed class PaddockFixture : IAsyncLifetime
     public async Task InitializeAsync()
     {
         Directory.CreateDirectory(Artifacts);
-        PortalUrl = $"http://127.0.0.1:{FreePort()}";
+        PortalUrl = $"https://127.0.0.1:{FreePort()}";
+        HttpUrl = $"http://127.0.0.1:{FreePort()}";
+        CertificateSha256 = Convert.ToHexStringLower(SHA256.HashData(System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificateFromFile(CertificatePath).RawData));
         var portal = Env("PADDOCK_TEST_PORTAL_DLL");
         foreach (var (user, role) in new[] { (AdminUser, "admin"), (Alice, "member"), (Bob, "member"), (Carol, "member"), (Dave, "member"), (Erin, "member"), (Frank, "member"), (Gina, "member"), (Hank, "member"), (Ivan, "member"), (Judy, "member"), (Kate, "member"), (Leo, "member"), (Mona, "member"), (Quinn, "member"), (Rita, "member") })
         {
             await RunToEndAsync(portal, ["accounts", "add", "--user", user, "--role", role], Password);
         }
 
-        Start("portal", portal, ["--urls", PortalUrl], PortalEnvironment());
+        _agentToken = await JoinTokenAsync("e2e-host");
+        Start("portal", portal, ["--urls", $"{PortalUrl};{HttpUrl}"], PortalEnvironment());
         await Eventually.Async(async () =>
         {
-            using var http = new HttpClient();
+            using var http = NewHttpClient();
             return (await http.GetAsync($"{PortalUrl}/account/login")).StatusCode == HttpStatusCode.OK;
         }, TimeSpan.FromSeconds(90), "the portal answers");
 
@@ -126,12 +139,27 @@ public sealed class PaddockFixture : IAsyncLifetime
         return page;
     }
 
+    /// <summary>A new browser context on the portal. The certificate is the test command's self-signed one.</summary>
+    public Task<IBrowserContext> NewContextAsync() =>
+        Browser.NewContextAsync(new BrowserNewContextOptions { BaseURL = PortalUrl, IgnoreHTTPSErrors = true, ViewportSize = new ViewportSize { Width = 1280, Height = 900 } });
+
+    /// <summary>An HTTP client on the portal that trusts exactly the portal's certificate, and follows no redirects.</summary>
+    public HttpClient NewHttpClient() => new(new HttpClientHandler
+    {
+        AllowAutoRedirect = false,
+        ServerCertificateCustomValidationCallback = (_, certificate, _, _) => certificate is not null && Convert.ToHexStringLower(SHA256.HashData(certificate.RawData)) == CertificateSha256,
+    }) { BaseAddress = new Uri(PortalUrl) };
+
+    /// <summary>A one-time join token for a new host, made with the portal's command line as the run command does.</summary>
+    public Task<string> JoinTokenAsync(string note) =>
+        RunToEndAsync(Env("PADDOCK_TEST_PORTAL_DLL"), ["hosts", "join-token", "--note", note], "");
+
     /// <summary>Submits the sign-in form in a new browser context and returns the page, wherever it landed.</summary>
     public async Task<IPage> TrySignInAsync(string user, string password, IPage? page = null)
     {
         if (page is null)
         {
-            var context = await Browser.NewContextAsync(new BrowserNewContextOptions { BaseURL = PortalUrl, ViewportSize = new ViewportSize { Width = 1280, Height = 900 } });
+            var context = await NewContextAsync();
             page = await context.NewPageAsync();
         }
 
@@ -206,6 +234,7 @@ public sealed class PaddockFixture : IAsyncLifetime
     {
         var cookies = await page.Context.CookiesAsync();
         var socket = new System.Net.WebSockets.ClientWebSocket();
+        socket.Options.RemoteCertificateValidationCallback = (_, certificate, _, _) => certificate is not null && Convert.ToHexStringLower(SHA256.HashData(certificate.GetRawCertData())) == CertificateSha256;
         socket.Options.SetRequestHeader("Cookie", string.Join("; ", cookies.Select(c => $"{c.Name}={c.Value}")));
         if (origin is not null)
         {
@@ -402,7 +431,8 @@ public sealed class PaddockFixture : IAsyncLifetime
     public void StartAgent() => Start("agent", Env("PADDOCK_TEST_AGENT_DLL"), [], new()
     {
         ["Agent__PortalUrl"] = PortalUrl,
-        ["Agent__JoinToken"] = JoinToken,
+        ["Agent__JoinToken"] = _agentToken!,
+        ["Agent__PortalCertificateSha256"] = CertificateSha256,
         ["Agent__DataDir"] = DataDir,
         ["Agent__Name"] = "e2e-host",
     });
@@ -410,19 +440,30 @@ public sealed class PaddockFixture : IAsyncLifetime
     /// <summary>A second host agent on this machine with its own data directory (run directories, image cache) and less memory declared.</summary>
     public string SecondAgentDir => Path.Combine(DataDir, "agent2");
 
-    public void StartSecondAgent() => Start("agent2", Env("PADDOCK_TEST_AGENT_DLL"), [], new()
+    public async Task StartSecondAgentAsync() =>
+        StartExtraAgent("agent2", "e2e-host-2", SecondAgentDir, _secondAgentToken ??= await JoinTokenAsync("e2e-host-2"), memoryMiB: 1024);
+
+    public Task StopSecondAgentAsync() => StopAgentAsync("agent2");
+
+    /// <summary>
+    /// Another host agent on this machine with its own data directory (run directories, image
+    /// cache, state) and less memory declared; it powers its VMs off when it stops. Its log is
+    /// <c>{process}.log</c> in the artifacts.
+    /// </summary>
+    public void StartExtraAgent(string process, string hostName, string dataDir, string joinToken, int memoryMiB) => Start(process, Env("PADDOCK_TEST_AGENT_DLL"), [], new()
     {
         ["Agent__PortalUrl"] = PortalUrl,
-        ["Agent__JoinToken"] = JoinToken,
-        ["Agent__DataDir"] = SecondAgentDir,
-        ["Agent__Name"] = "e2e-host-2",
-        ["Agent__DeclaredMemoryMiB"] = "1024",
+        ["Agent__JoinToken"] = joinToken,
+        ["Agent__PortalCertificateSha256"] = CertificateSha256,
+        ["Agent__DataDir"] = dataDir,
+        ["Agent__Name"] = hostName,
+        ["Agent__DeclaredMemoryMiB"] = memoryMiB.ToString(System.Globalization.CultureInfo.InvariantCulture),
         ["Agent__StopVmsOnExit"] = "true",
     });
 
-    public async Task StopSecondAgentAsync()
+    public async Task StopAgentAsync(string process)
     {
-        var agent = _processes.Last(p => _names[p] == "agent2");
+        var agent = _processes.Last(p => _names[p] == process);
         using (var term = Process.Start("kill", ["-TERM", agent.Id.ToString()]))
         {
             await term.WaitForExitAsync();
@@ -432,10 +473,18 @@ public sealed class PaddockFixture : IAsyncLifetime
         _processes.Remove(agent);
     }
 
+    /// <summary>What a process started by the fixture has logged so far.</summary>
+    public string LogOf(string process)
+    {
+        using var stream = new FileStream(Path.Combine(Artifacts, $"{process}.log"), FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        return new StreamReader(stream).ReadToEnd();
+    }
+
     private Dictionary<string, string> PortalEnvironment() => new()
     {
         ["ConnectionStrings__Paddock"] = Connection,
-        ["Paddock__JoinToken"] = JoinToken,
+        ["Kestrel__Certificates__Default__Path"] = CertificatePath,
+        ["Kestrel__Certificates__Default__KeyPath"] = Env("PADDOCK_TEST_KEY"),
         ["Paddock__LibraryDir"] = Path.Combine(DataDir, "library"),
         ["Paddock__Console__TicketLifetime"] = TicketLifetime.ToString(),
         // Short enough to see in a test; every browser here comes from one address, so that limit stays out of the way.
@@ -469,7 +518,7 @@ public sealed class PaddockFixture : IAsyncLifetime
         _names[process] = name;
     }
 
-    private async Task RunToEndAsync(string dll, string[] args, string input)
+    private async Task<string> RunToEndAsync(string dll, string[] args, string input)
     {
         var start = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
         start.ArgumentList.Add(dll);
@@ -493,6 +542,8 @@ public sealed class PaddockFixture : IAsyncLifetime
         {
             throw new InvalidOperationException($"{string.Join(' ', args)} failed: {await output}{await error}");
         }
+
+        return (await output).Trim();
     }
 
     private static int FreePort()

@@ -8,7 +8,7 @@ public sealed class SignInTests(PaddockFixture paddock)
     [Fact]
     public async Task Wrong_credentials_get_one_generic_message_for_unknown_users_and_wrong_passwords()
     {
-        var context = await paddock.Browser.NewContextAsync(new() { BaseURL = paddock.PortalUrl });
+        var context = await paddock.NewContextAsync();
         var page = await context.NewPageAsync();
         var messages = new List<string>();
         foreach (var (user, password) in new[] { (PaddockFixture.Alice, "wrong-password-123"), ("nobody-here", paddock.Password) })

@@ -112,6 +112,17 @@ public sealed record HostRegistration(
 
 public sealed record HostWelcome(bool Accepted, string? Refusal = null);
 
+/// <summary>
+/// Posted once to <c>/agent/enroll</c>: a one-time join token for the host's own credential,
+/// which the agent keeps and presents from then on (<see cref="EnrollPath"/>).
+/// </summary>
+public sealed record EnrollRequest(string Token, Guid HostId, string Name)
+{
+    public const string EnrollPath = "/agent/enroll";
+}
+
+public sealed record EnrollResponse(string Credential);
+
 /// <summary>What a console session carries.</summary>
 public enum ConsoleKind
 {

@@ -11,7 +11,7 @@ namespace Paddock.Host.Console;
 /// inbound port) and splices it to the VM's VNC or serial unix socket, which only the agent can
 /// open, or sends the serial log down it.
 /// </summary>
-public sealed class ConsoleBridge(IOptions<AgentOptions> options, ILogger<ConsoleBridge> log)
+public sealed class ConsoleBridge(IOptions<AgentOptions> options, Portal.AgentCredential credential, Portal.PortalTrust trust, ILogger<ConsoleBridge> log)
 {
     public CommandAck Accept(ConsoleDial dial)
     {
@@ -61,7 +61,8 @@ public sealed class ConsoleBridge(IOptions<AgentOptions> options, ILogger<Consol
             await using var target = await OpenAsync(dial.Kind, source);
 
             using var portal = new ClientWebSocket();
-            portal.Options.SetRequestHeader("Authorization", $"Bearer {options.Value.JoinToken}");
+            portal.Options.SetRequestHeader("Authorization", $"Bearer {await credential.GetAsync()}");
+            trust.Apply(portal.Options);
             var baseUri = new Uri(options.Value.PortalUrl);
             var scheme = baseUri.Scheme == Uri.UriSchemeHttps ? "wss" : "ws";
             var meeting = new UriBuilder(baseUri) { Scheme = scheme, Path = $"/console/agent/{Uri.EscapeDataString(dial.Nonce)}" }.Uri;

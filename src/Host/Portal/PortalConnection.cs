@@ -24,6 +24,8 @@ public sealed class PortalConnection(
     VmSupervisor vms,
     ConsoleBridge consoles,
     HostIdentity identity,
+    AgentCredential credential,
+    PortalTrust trust,
     ILogger<PortalConnection> log) : BackgroundService, IPortalReporter
 {
     private HubConnection? _connection;
@@ -32,7 +34,12 @@ public sealed class PortalConnection(
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var connection = new HubConnectionBuilder()
-            .WithUrl(new Uri(new Uri(options.Value.PortalUrl), "/hubs/hosts"), o => o.AccessTokenProvider = () => Task.FromResult<string?>(options.Value.JoinToken))
+            .WithUrl(new Uri(new Uri(options.Value.PortalUrl), "/hubs/hosts"), o =>
+            {
+                o.AccessTokenProvider = async () => await credential.GetAsync(stoppingToken);
+                o.HttpMessageHandlerFactory = trust.Apply;
+                o.WebSocketConfiguration = trust.Apply;
+            })
             .WithAutomaticReconnect(new ForeverRetryPolicy())
             .Build();
         connection.On<VmCommand, CommandAck>(nameof(IHostAgent.Execute), vms.Accept);
@@ -100,7 +107,16 @@ public sealed class PortalConnection(
             catch (Exception e) when (!ct.IsCancellationRequested)
             {
                 var delay = retry.NextRetryDelay(new RetryContext { PreviousRetryCount = attempt })!.Value;
-                log.LogWarning("Cannot reach the portal at {Url} ({Message}); trying again in {Delay}", options.Value.PortalUrl, e.Message, delay);
+                if (e is EnrollmentRefusedException || e is HttpRequestException { StatusCode: System.Net.HttpStatusCode.Unauthorized })
+                {
+                    // Revoked, or a token already spent: only an admin's new join token helps; keep asking slowly.
+                    log.LogError("The portal does not accept this host: {Message} An admin makes a join token on the Hosts page (Add host); restart the agent with it as Agent:JoinToken.", e is EnrollmentRefusedException ? e.Message : "its credential is unknown or was revoked.");
+                }
+                else
+                {
+                    log.LogWarning("Cannot reach the portal at {Url} ({Message}); trying again in {Delay}", options.Value.PortalUrl, e.Message, delay);
+                }
+
                 if (connection.State != HubConnectionState.Disconnected)
                 {
                     await connection.StopAsync(CancellationToken.None);

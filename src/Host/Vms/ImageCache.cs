@@ -12,11 +12,11 @@ namespace Paddock.Host.Vms;
 /// is not here yet is fetched from the portal, verified against that checksum, and only then put
 /// in place (read-only). Several hosts thus work without shared storage.
 /// </summary>
-public sealed partial class ImageCache(IOptions<AgentOptions> options, ILogger<ImageCache> log)
+public sealed partial class ImageCache(IOptions<AgentOptions> options, Portal.AgentCredential credential, Portal.PortalTrust trust, ILogger<ImageCache> log)
 {
     private readonly ImageStore _store = new(Directory.CreateDirectory(options.Value.ImagesDir).FullName);
     private readonly ConcurrentDictionary<string, Lazy<Task>> _fetching = new();
-    private readonly HttpClient _http = new() { BaseAddress = new Uri(options.Value.PortalUrl), Timeout = TimeSpan.FromHours(1) };
+    private readonly HttpClient _http = trust.CreateClient(TimeSpan.FromHours(1));
 
     public string Root => _store.Directory;
 
@@ -86,7 +86,7 @@ public sealed partial class ImageCache(IOptions<AgentOptions> options, ILogger<I
         var path = _store.Resolve(fileName);
         await using var file = File.OpenRead(path);
         using var request = new HttpRequestMessage(HttpMethod.Put, $"/agent/images/{fileName}") { Content = new StreamContent(file, 1 << 20) };
-        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", options.Value.JoinToken);
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", await credential.GetAsync(ct));
         using var response = await _http.SendAsync(request, ct);
         if (!response.IsSuccessStatusCode)
         {
@@ -103,7 +103,7 @@ public sealed partial class ImageCache(IOptions<AgentOptions> options, ILogger<I
         try
         {
             using var request = new HttpRequestMessage(HttpMethod.Get, $"/agent/images/{fileName}");
-            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", options.Value.JoinToken);
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", await credential.GetAsync());
             using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
             if (!response.IsSuccessStatusCode)
             {

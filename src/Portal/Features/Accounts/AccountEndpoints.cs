@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.Cookies;
+using Microsoft.AspNetCore.Antiforgery;
 using Microsoft.AspNetCore.Mvc;
 using Paddock.Portal.Features.Admin;
 
@@ -62,8 +63,14 @@ public static class AccountEndpoints
             }
         }).RequireAuthorization();
 
-        app.MapPost("/account/logout", async (HttpContext http) =>
+        app.MapPost("/account/logout", async (HttpContext http, IAntiforgery antiforgery) =>
         {
+            // It binds no form field, so the framework would not check the token: a foreign page must not sign people out.
+            if (!await antiforgery.IsRequestValidAsync(http))
+            {
+                return Results.Problem(statusCode: StatusCodes.Status400BadRequest, title: "The sign-out form is stale or came from another site; sign out from the portal's menu.");
+            }
+
             await http.SignOutAsync(Scheme);
             return Results.LocalRedirect(LoginPath);
         }).RequireAuthorization();

@@ -12,6 +12,7 @@ public enum AuditKind
     VmOperation,
     AccountChanged,
     GroupChanged,
+    HostChanged,
 }
 
 /// <summary>One thing that happened, for the admins' audit page: who, when, what, about which VM.</summary>

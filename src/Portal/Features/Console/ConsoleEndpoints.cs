@@ -138,7 +138,7 @@ public static class ConsoleEndpoints
 
     private static async Task AgentAsync(string nonce, HttpContext http, ConsoleRendezvous rendezvous)
     {
-        if (!http.WebSockets.IsWebSocketRequest || rendezvous.Arrive(nonce) is not { } meeting)
+        if (!http.WebSockets.IsWebSocketRequest || AgentAuthentication.HostOf(http.User) is not { } hostId || rendezvous.Arrive(nonce, hostId) is not { } meeting)
         {
             http.Response.StatusCode = StatusCodes.Status404NotFound;
             return;
@@ -168,7 +168,7 @@ public sealed class ConsoleRelay(
             return (null, null, StatusCodes.Status503ServiceUnavailable);
         }
 
-        var meeting = rendezvous.Open();
+        var meeting = rendezvous.Open(vm.HostId);
         var timeout = options.Value.Console.AgentDialTimeout;
         try
         {

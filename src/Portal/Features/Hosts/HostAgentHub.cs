@@ -28,6 +28,13 @@ public sealed class HostAgentHub(
             return new HostWelcome(false, $"Contract version {registration.ContractVersion} is not {ContractVersion.Current}; update the agent.");
         }
 
+        // A host speaks only for itself: its credential names it.
+        if (AgentAuthentication.HostOf(Context.User) != registration.HostId)
+        {
+            log.LogWarning("A host with the credential of {Credential} tried to register as {Host}", AgentAuthentication.HostOf(Context.User), registration.HostId);
+            return new HostWelcome(false, "This credential belongs to another host.");
+        }
+
         var now = clock.GetUtcNow();
         for (var attempt = 1; ; attempt++)
         {
@@ -58,7 +65,7 @@ public sealed class HostAgentHub(
         }
 
         Context.Items[HostIdKey] = registration.HostId;
-        connections.Connected(registration.HostId, Context.ConnectionId);
+        connections.Connected(registration.HostId, Context);
         log.LogInformation("Host {Name} ({Host}) registered with {Count} VMs, accelerator {Accel}", registration.Name, registration.HostId, registration.Vms.Count, registration.Accelerator);
 
         foreach (var report in registration.Vms)

@@ -1,20 +1,21 @@
 using System.Collections.Concurrent;
+using Microsoft.AspNetCore.SignalR;
 
 namespace Paddock.Portal.Features.Hosts;
 
 /// <summary>Which host is connected on which SignalR connection of this portal process.</summary>
 public sealed class HostConnections
 {
-    private readonly ConcurrentDictionary<Guid, string> _byHost = new();
+    private readonly ConcurrentDictionary<Guid, HubCallerContext> _byHost = new();
 
-    public void Connected(Guid hostId, string connectionId) => _byHost[hostId] = connectionId;
+    public void Connected(Guid hostId, HubCallerContext connection) => _byHost[hostId] = connection;
 
     /// <summary>The host that was on <paramref name="connectionId"/>, if any.</summary>
     public Guid? Disconnected(string connectionId)
     {
         foreach (var (host, connection) in _byHost)
         {
-            if (connection == connectionId && _byHost.TryRemove(new KeyValuePair<Guid, string>(host, connection)))
+            if (connection.ConnectionId == connectionId && _byHost.TryRemove(new KeyValuePair<Guid, HubCallerContext>(host, connection)))
             {
                 return host;
             }
@@ -23,7 +24,16 @@ public sealed class HostConnections
         return null;
     }
 
-    public string? ConnectionOf(Guid hostId) => _byHost.TryGetValue(hostId, out var connection) ? connection : null;
+    /// <summary>Ends the host's connection (it was revoked); its reconnect then meets a void credential.</summary>
+    public void Abort(Guid hostId)
+    {
+        if (_byHost.TryGetValue(hostId, out var connection))
+        {
+            connection.Abort();
+        }
+    }
+
+    public string? ConnectionOf(Guid hostId) => _byHost.TryGetValue(hostId, out var connection) ? connection.ConnectionId : null;
 
     public bool IsConnected(Guid hostId) => _byHost.ContainsKey(hostId);
 

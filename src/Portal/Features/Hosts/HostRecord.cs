@@ -30,5 +30,15 @@ public sealed class HostRecord
 
     public DateTimeOffset RegisteredAt { get; set; }
 
+    /// <summary>SHA-256 of the host's own credential (given once, when it joined); empty when it has none.</summary>
+    public string CredentialHash { get; set; } = "";
+
+    public DateTimeOffset? EnrolledAt { get; set; }
+
+    /// <summary>An admin revoked the host: its credential is void until it joins again with a new token.</summary>
+    public bool Revoked { get; set; }
+
+    public DateTimeOffset? RevokedAt { get; set; }
+
     public DateTimeOffset LastSeenAt { get; set; }
 }
