@@ -78,6 +78,7 @@ public sealed class HttpsAndHostEnrollmentTests(PaddockFixture paddock)
         var state = admin.GetByLabel($"State of {hostName}");
         await Assertions.Expect(state).ToHaveTextAsync("Connected", new() { Timeout = 60_000 });
         await Assertions.Expect(admin.GetByRole(AriaRole.Table, new() { Name = "Join tokens not used yet" })).ToHaveCountAsync(0);
+        await admin.ScreenshotAsync(new() { Path = Path.Combine(paddock.Artifacts, "hosts-page.png"), FullPage = true });
 
         // The token is spent: nobody else gets in with it.
         using var http = paddock.NewHttpClient();

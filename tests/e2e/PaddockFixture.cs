@@ -29,6 +29,8 @@ public sealed class PaddockFixture : IAsyncLifetime
     public const string Mona = "mona";
     public const string Quinn = "quinn";
     public const string Rita = "rita";
+    public const string Olga = "olga";
+    public const string Paul = "paul";
 
     /// <summary>Tests set a short ticket life so that expiry can be observed.</summary>
     public static readonly TimeSpan TicketLifetime = TimeSpan.FromSeconds(2);
@@ -75,7 +77,7 @@ public sealed class PaddockFixture : IAsyncLifetime
         HttpUrl = $"http://127.0.0.1:{FreePort()}";
         CertificateSha256 = Convert.ToHexStringLower(SHA256.HashData(System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificateFromFile(CertificatePath).RawData));
         var portal = Env("PADDOCK_TEST_PORTAL_DLL");
-        foreach (var (user, role) in new[] { (AdminUser, "admin"), (Alice, "member"), (Bob, "member"), (Carol, "member"), (Dave, "member"), (Erin, "member"), (Frank, "member"), (Gina, "member"), (Hank, "member"), (Ivan, "member"), (Judy, "member"), (Kate, "member"), (Leo, "member"), (Mona, "member"), (Quinn, "member"), (Rita, "member") })
+        foreach (var (user, role) in new[] { (AdminUser, "admin"), (Alice, "member"), (Bob, "member"), (Carol, "member"), (Dave, "member"), (Erin, "member"), (Frank, "member"), (Gina, "member"), (Hank, "member"), (Ivan, "member"), (Judy, "member"), (Kate, "member"), (Leo, "member"), (Mona, "member"), (Quinn, "member"), (Rita, "member"), (Olga, "member"), (Paul, "member") })
         {
             await RunToEndAsync(portal, ["accounts", "add", "--user", user, "--role", role], Password);
         }
@@ -151,8 +153,10 @@ public sealed class PaddockFixture : IAsyncLifetime
     }) { BaseAddress = new Uri(PortalUrl) };
 
     /// <summary>A one-time join token for a new host, made with the portal's command line as the run command does.</summary>
-    public Task<string> JoinTokenAsync(string note) =>
-        RunToEndAsync(Env("PADDOCK_TEST_PORTAL_DLL"), ["hosts", "join-token", "--note", note], "");
+    public Task<string> JoinTokenAsync(string note) => PortalCliAsync("hosts", "join-token", "--note", note);
+
+    /// <summary>What the portal's command line prints (stdout only; it logs to stderr).</summary>
+    public Task<string> PortalCliAsync(params string[] args) => RunToEndAsync(Env("PADDOCK_TEST_PORTAL_DLL"), args, "");
 
     /// <summary>Submits the sign-in form in a new browser context and returns the page, wherever it landed.</summary>
     public async Task<IPage> TrySignInAsync(string user, string password, IPage? page = null)

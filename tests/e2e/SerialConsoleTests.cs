@@ -19,6 +19,10 @@ public sealed class SerialConsoleTests(PaddockFixture paddock)
         var b = Random.Shared.Next(1000, 9999);
         var product = ((long)a * b).ToString();
         await page.GetByRole(AriaRole.Application, new() { Name = "Serial terminal" }).ClickAsync();
+        // A fresh prompt first: the line is then the shell's, whatever the port saw before the console opened.
+        var prompts = Prompts(serialLog);
+        await page.Keyboard.PressAsync("Enter");
+        await Eventually.Async(() => Prompts(serialLog) > prompts, TimeSpan.FromSeconds(30), "a new prompt on the serial port");
         await page.Keyboard.TypeAsync($"echo serial-$(({a}*{b}))", new() { Delay = 20 });
         await page.Keyboard.PressAsync("Enter");
         await Eventually.Async(() => Read(serialLog).Contains($"serial-{product}"), TimeSpan.FromSeconds(30), "the product on the serial port");
@@ -40,6 +44,8 @@ public sealed class SerialConsoleTests(PaddockFixture paddock)
         var vncTicket = await PaddockFixture.ConsoleTicketAsync(page, vmId, "vnc");
         Assert.Null(await paddock.OpenConsoleAsync(page, $"/console/{vmId}/serial?ticket={vncTicket}", paddock.PortalUrl));
     }
+
+    private static int Prompts(string serialLog) => Regex.Matches(Read(serialLog), "paddock:~# ").Count;
 
     private static string Read(string path)
     {

@@ -68,11 +68,13 @@ public sealed class ConsoleBridge(IOptions<AgentOptions> options, Portal.AgentCr
             var meeting = new UriBuilder(baseUri) { Scheme = scheme, Path = $"/console/agent/{Uri.EscapeDataString(dial.Nonce)}" }.Uri;
             using var connect = new CancellationTokenSource(TimeSpan.FromSeconds(15));
             await portal.ConnectAsync(meeting, connect.Token);
+            log.LogInformation("{Kind} console session for VM {Vm} open", dial.Kind, dial.VmId);
 
             using var stop = new CancellationTokenSource();
             var toPortal = PumpToWebSocketAsync(target, portal, stop.Token);
             var toTarget = dial.Kind == ConsoleKind.SerialLog ? Task.Delay(Timeout.Infinite, stop.Token) : PumpToStreamAsync(portal, target, stop.Token);
-            await Task.WhenAny(toPortal, toTarget);
+            var ended = await Task.WhenAny(toPortal, toTarget);
+            log.LogInformation("{Kind} console session for VM {Vm} ended by the {Side} side", dial.Kind, dial.VmId, ended == toPortal ? "VM" : "portal");
             await stop.CancelAsync();
             if (portal.State == WebSocketState.Open)
             {

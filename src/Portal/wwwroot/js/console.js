@@ -16,8 +16,10 @@ export function connect(screen, path, scale, dotnet) {
     const rfb = new RFB(screen, scheme + location.host + path, { wsProtocols: ['binary'] });
     rfb.scaleViewport = scale;
     rfb.focusOnClick = true;
-    rfb.addEventListener('connect', () => dotnet.invokeMethodAsync('OnConnected'));
-    rfb.addEventListener('disconnect', e => dotnet.invokeMethodAsync('OnDisconnected', !!e.detail.clean));
+    // A session replaced by a newer one on the same screen reports nothing any more.
+    const current = () => sessions.get(screen) === rfb;
+    rfb.addEventListener('connect', () => { if (current()) dotnet.invokeMethodAsync('OnConnected'); });
+    rfb.addEventListener('disconnect', e => { if (current()) dotnet.invokeMethodAsync('OnDisconnected', !!e.detail.clean); });
     sessions.set(screen, rfb);
 }
 

@@ -11,8 +11,10 @@ export function connect(element, path, dotnet) {
     const socket = new WebSocket(scheme + location.host + path, ['binary']);
     socket.binaryType = 'arraybuffer';
     const encoder = new TextEncoder();
-    socket.onopen = () => { terminal.focus(); dotnet.invokeMethodAsync('OnConnected'); };
-    socket.onclose = e => dotnet.invokeMethodAsync('OnDisconnected', e.wasClean);
+    // A session replaced by a newer one on the same element reports nothing any more.
+    const current = () => sessions.get(element)?.socket === socket;
+    socket.onopen = () => { if (current()) { terminal.focus(); dotnet.invokeMethodAsync('OnConnected'); } };
+    socket.onclose = e => { if (current()) dotnet.invokeMethodAsync('OnDisconnected', e.wasClean); };
     // Guest output is written into the terminal, never into the page: xterm.js does not render HTML.
     socket.onmessage = e => terminal.write(new Uint8Array(e.data));
     terminal.onData(data => { if (socket.readyState === WebSocket.OPEN) socket.send(encoder.encode(data)); });
