@@ -145,17 +145,18 @@ public sealed partial class WallsMatrixTests(PaddockFixture paddock)
         Assert.True((int)mapped.Single(r => (string)r["kind"]! == "static")["count"]! > 0);
 
         // Member A's objects: a running VM and an ISO; later a template made of the VM.
-        var owner = await paddock.SignInAsync(PaddockFixture.Olga);
-        var other = await paddock.SignInAsync(PaddockFixture.Paul);
+        var owner = await paddock.SignInAsync(PaddockFixture.Tara);
+        var other = await paddock.SignInAsync(PaddockFixture.Ugo);
         var suffix = Guid.NewGuid().ToString("N")[..6];
-        string[] secrets = [$"olga-vm-{suffix}", $"olga-iso-{suffix}", $"olga-template-{suffix}", PaddockFixture.Olga];
+        string[] secrets = [$"tara-vm-{suffix}", $"tara-iso-{suffix}", $"tara-template-{suffix}", PaddockFixture.Tara];
         var created = await owner.APIRequest.PostAsync("/api/vms", new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { name = secrets[0], vCpus = 1, memoryMiB = 256 } });
         Assert.True(created.Status == 201, await created.TextAsync());
         var vmId = (await created.JsonAsync())!.Value.GetProperty("id").GetGuid();
         var upload = await owner.APIRequest.PostAsync($"/api/images?name={secrets[1]}&kind=iso&format=raw", new()
         {
             Headers = new Dictionary<string, string>(PaddockFixture.ApiHeaders) { ["Content-Type"] = "application/octet-stream" },
-            DataByte = await File.ReadAllBytesAsync(Path.Combine(paddock.ImagesDir, "builtin-busybox.iso")),
+            // The built-in ISO with a random tail: an ISO of its own (files are shared by checksum, other tests' uploads must not share it).
+            DataByte = [.. await File.ReadAllBytesAsync(Path.Combine(paddock.ImagesDir, "builtin-busybox.iso")), .. System.Security.Cryptography.RandomNumberGenerator.GetBytes(2048)],
         });
         Assert.True(upload.Status == 201, await upload.TextAsync());
         var image = (await upload.JsonAsync())!.Value;

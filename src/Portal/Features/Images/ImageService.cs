@@ -295,6 +295,11 @@ public sealed partial class ImageService(IDocumentStore store, IOptions<PortalOp
         Check(SharingRules.Validate(sharing, groupId), "visibility");
         await using var session = store.LightweightSession();
         var image = await FindAsync(session, user, id, ct) ?? throw new ImageNotFoundException();
+        if (sharing == Sharing.Group && await session.LoadAsync<Group>(groupId!.Value, ct) is null)
+        {
+            throw new ImageRequestException("Group: no such group.", "group");
+        }
+
         image.Visibility = sharing;
         image.GroupId = sharing == Sharing.Group ? groupId : null;
         session.Store(image);
