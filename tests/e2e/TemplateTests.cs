@@ -158,9 +158,14 @@ public sealed partial class TemplateTests(PaddockFixture paddock)
         var edit = admin.GetByRole(AriaRole.Dialog);
         await edit.GetByLabel("Shared with").ClickAsync();
         await admin.GetByRole(AriaRole.Option, new() { Name = "A group" }).ClickAsync();
+        // One list open at a time: the group's list only once the first one has closed.
+        await Assertions.Expect(admin.GetByRole(AriaRole.Option, new() { Name = "A group" })).ToHaveCountAsync(0);
         await edit.GetByLabel("Group", new() { Exact = true }).ClickAsync();
-        await admin.GetByRole(AriaRole.Option, new() { Name = "lab" }).ClickAsync();
+        await admin.GetByRole(AriaRole.Option, new() { Name = "lab", Exact = true }).ClickAsync();
+        await Assertions.Expect(admin.GetByRole(AriaRole.Option, new() { Name = "lab", Exact = true })).ToHaveCountAsync(0);
         await edit.GetByRole(AriaRole.Button, new() { Name = "Save" }).ClickAsync();
+        // A refusal would keep the dialog open with its reason: this says which.
+        await Assertions.Expect(admin.GetByRole(AriaRole.Dialog)).ToHaveCountAsync(0);
         await Assertions.Expect(admin.GetByRole(AriaRole.Table, new() { Name = "Templates" })).ToContainTextAsync("Group lab");
 
         var gina = await paddock.SignInAsync(PaddockFixture.Gina);
