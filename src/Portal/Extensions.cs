@@ -160,6 +160,11 @@ public static class Extensions
         // Run from a build (./paddock up) as well as from published output (docker): a build
         // serves package assets (MudBlazor, noVNC) through the static web assets manifest.
         builder.WebHost.UseStaticWebAssets();
+        // HTTP/1.1 only, so WebSockets (circuits, consoles) upgrade the classic way. Over HTTPS
+        // Chromium otherwise runs them over HTTP/2 (RFC 8441), and here their browser-to-server
+        // direction stalled now and then: keystrokes and clicks never arrived (three CI runs; the
+        // same symptom as dotnet/aspnetcore#67546 on .NET 10).
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.ConfigureEndpointDefaults(endpoint => endpoint.Protocols = Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols.Http1));
         builder.Services.AddRazorComponents().AddInteractiveServerComponents();
         builder.Services.AddProblemDetails();
         // The API speaks the UI's words: "Running", "OnCrash", not numbers.
