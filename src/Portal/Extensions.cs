@@ -16,6 +16,9 @@ using Paddock.Portal.Features.Hosts;
 using Paddock.Portal.Features.Images;
 using Paddock.Portal.Features.Templates;
 using Paddock.Portal.Features.Vms;
+using Paddock.Portal.Features.Flavors;
+using Paddock.Portal.Features.Quotas;
+using Paddock.Portal.Features.Requests;
 
 namespace Paddock.Portal;
 
@@ -40,12 +43,20 @@ public static class Extensions
             options.UseSystemTextJsonForSerialization(EnumStorage.AsString);
 
             options.Projections.Snapshot<Vm>(SnapshotLifecycle.Inline);
+            options.Projections.Snapshot<VmRequest>(SnapshotLifecycle.Inline);
+            options.Projections.Snapshot<Quota>(SnapshotLifecycle.Inline);
+            options.Projections.Snapshot<PolicyDocument>(SnapshotLifecycle.Inline);
+            options.Schema.For<VmRequest>().Index(r => r.RequesterId).Index(r => r.State);
+            // Every admission stores its ledgers again, version-checked: see QuotaLedger.
+            options.Schema.For<QuotaLedger>().UseOptimisticConcurrency(true);
+            options.Schema.For<Flavor>().UniqueIndex(UniqueIndexType.Computed, "uq_flavor_name", f => f.Name).UseOptimisticConcurrency(true);
             // The database, not this process, keeps names unique per owner and labels unique across the fleet.
             options.Schema.For<Vm>()
                 .UniqueIndex(UniqueIndexType.Computed, "uq_vm_owner_name", v => v.OwnerId, v => v.Name)
                 .UniqueIndex(UniqueIndexType.Computed, "uq_vm_label", v => v.LabelIndex)
                 .Index(v => v.OwnerId)
-                .Index(v => v.TemplateId);
+                .Index(v => v.TemplateId)
+                .Index(v => v.GroupId);
             options.Schema.For<PortalUser>().UniqueIndex(UniqueIndexType.Computed, "uq_user_name", u => u.UserName);
             options.Schema.For<AuditEntry>().Index(e => e.At).Index(e => e.Actor).Index(e => e.VmId);
             options.Schema.For<SignInFailures>().Identity(f => f.Id).UseOptimisticConcurrency(true);
@@ -144,6 +155,15 @@ public static class Extensions
         builder.Services.AddSingleton<GroupService>();
         builder.Services.AddSingleton<ChangeNotifier<ImagesChanged>>();
         builder.Services.AddSingleton<ImageService>();
+        builder.Services.AddSingleton<ChangeNotifier<QuotasChanged>>();
+        builder.Services.AddSingleton<QuotaService>();
+        builder.Services.AddSingleton<PolicyService>();
+        builder.Services.AddSingleton<ChangeNotifier<FlavorsChanged>>();
+        builder.Services.AddSingleton<FlavorService>();
+        builder.Services.AddSingleton<ChangeNotifier<RequestsChanged>>();
+        builder.Services.AddSingleton<RequestService>();
+        builder.Services.AddSingleton<LeaseKeeper>();
+        builder.Services.AddHostedService(services => services.GetRequiredService<LeaseKeeper>());
     }
 
     public static void AddPortalConsole(this WebApplicationBuilder builder)
@@ -225,6 +245,8 @@ public static class Extensions
         app.MapVmEndpoints();
         app.MapTemplateEndpoints();
         app.MapImageEndpoints();
+        app.MapRequestEndpoints();
+        app.MapQuotaEndpoints();
     }
 
     public static void MapPortalUi(this WebApplication app)

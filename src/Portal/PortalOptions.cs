@@ -15,6 +15,13 @@ public sealed record PortalOptions
     [Required]
     public string LibraryDir { get; init; } = "";
 
+    /// <summary>
+    /// Whether this process marks every host disconnected when it starts, as no agent is connected
+    /// to it yet. A second portal process sharing the database with the one the agents dial (the
+    /// quota proof runs one) sets it false: host connections are still held per process.
+    /// </summary>
+    public bool ResetHostsOnStart { get; init; } = true;
+
     public ConsoleOptions Console { get; init; } = new();
 
     public TemplateOptions Template { get; init; } = new();

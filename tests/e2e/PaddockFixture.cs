@@ -31,6 +31,11 @@ public sealed class PaddockFixture : IAsyncLifetime
     public const string Rita = "rita";
     public const string Tara = "tara";
     public const string Ugo = "ugo";
+    public const string Vera = "vera";
+    public const string Wes = "wes";
+    public const string Xena = "xena";
+    public const string Yuri = "yuri";
+    public const string Zoe = "zoe";
 
     /// <summary>Tests set a short ticket life so that expiry can be observed.</summary>
     public static readonly TimeSpan TicketLifetime = TimeSpan.FromSeconds(2);
@@ -77,7 +82,7 @@ public sealed class PaddockFixture : IAsyncLifetime
         HttpUrl = $"http://127.0.0.1:{FreePort()}";
         CertificateSha256 = Convert.ToHexStringLower(SHA256.HashData(System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificateFromFile(CertificatePath).RawData));
         var portal = Env("PADDOCK_TEST_PORTAL_DLL");
-        foreach (var (user, role) in new[] { (AdminUser, "admin"), (Alice, "member"), (Bob, "member"), (Carol, "member"), (Dave, "member"), (Erin, "member"), (Frank, "member"), (Gina, "member"), (Hank, "member"), (Ivan, "member"), (Judy, "member"), (Kate, "member"), (Leo, "member"), (Mona, "member"), (Quinn, "member"), (Rita, "member"), (Tara, "member"), (Ugo, "member") })
+        foreach (var (user, role) in new[] { (AdminUser, "admin"), (Alice, "member"), (Bob, "member"), (Carol, "member"), (Dave, "member"), (Erin, "member"), (Frank, "member"), (Gina, "member"), (Hank, "member"), (Ivan, "member"), (Judy, "member"), (Kate, "member"), (Leo, "member"), (Mona, "member"), (Quinn, "member"), (Rita, "member"), (Tara, "member"), (Ugo, "member"), (Vera, "member"), (Wes, "member"), (Xena, "member"), (Yuri, "member"), (Zoe, "member") })
         {
             await RunToEndAsync(portal, ["accounts", "add", "--user", user, "--role", role], Password);
         }
@@ -475,6 +480,35 @@ public sealed class PaddockFixture : IAsyncLifetime
 
         await agent.WaitForExitAsync();
         _processes.Remove(agent);
+    }
+
+    /// <summary>
+    /// A second portal process on the same database (and image library), which no agent dials:
+    /// what it decides must hold together with the first. Returns its URL.
+    /// </summary>
+    public async Task<string> StartSecondPortalAsync()
+    {
+        var url = $"https://127.0.0.1:{FreePort()}";
+        var environment = PortalEnvironment();
+        environment["Paddock__ResetHostsOnStart"] = "false";
+        Start("portal2", Env("PADDOCK_TEST_PORTAL_DLL"), ["--urls", url], environment);
+        await Eventually.Async(async () =>
+        {
+            using var http = NewHttpClient();
+            return (await http.GetAsync($"{url}/account/login")).StatusCode == HttpStatusCode.OK;
+        }, TimeSpan.FromSeconds(90), "the second portal answers");
+        return url;
+    }
+
+    /// <summary>An API client on <paramref name="baseUrl"/> carrying the sign-in cookie of <paramref name="page"/>'s user.</summary>
+    public async Task<HttpClient> ApiClientAsAsync(IPage page, string baseUrl)
+    {
+        var cookie = (await page.Context.CookiesAsync()).Single(c => c.Name == "__Host-paddock");
+        var http = NewHttpClient();
+        http.BaseAddress = new Uri(baseUrl);
+        http.DefaultRequestHeaders.Add("Cookie", $"{cookie.Name}={cookie.Value}");
+        http.DefaultRequestHeaders.Add("X-Paddock-Api", "1");
+        return http;
     }
 
     /// <summary>What a process started by the fixture has logged so far.</summary>

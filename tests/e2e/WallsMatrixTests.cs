@@ -26,6 +26,10 @@ public sealed partial class WallsMatrixTests(PaddockFixture paddock)
         Vm,
         Template,
         Image,
+        Request,
+
+        /// <summary>Admins only: a member gets 403 whatever it names.</summary>
+        Admins,
 
         /// <summary>Host agents only (their own credential): a person's cookie gets 401 whatever the id.</summary>
         Agents,
@@ -53,6 +57,10 @@ public sealed partial class WallsMatrixTests(PaddockFixture paddock)
         ["page GET,POST /admin/users"] = new(Takes.Nothing),
         ["page GET,POST /admin/groups"] = new(Takes.Nothing),
         ["page GET,POST /admin/audit"] = new(Takes.Nothing),
+        ["page GET,POST /admin/quotas"] = new(Takes.Nothing),
+        ["page GET,POST /admin/flavors"] = new(Takes.Nothing),
+        ["page GET,POST /requests"] = new(Takes.Nothing),
+        ["page GET,POST /requests/{Id:guid}"] = new(Takes.Request),
         ["page GET,POST /account/login"] = new(Takes.Nothing, Static: true),
         ["page GET,POST /account/password"] = new(Takes.Nothing, Static: true),
         ["page GET,POST /account/denied"] = new(Takes.Nothing),
@@ -77,6 +85,7 @@ public sealed partial class WallsMatrixTests(PaddockFixture paddock)
         ["endpoint POST /api/vms/{id:guid}/hardware"] = new(Takes.Vm, _ => new { action = "AddDisk", sizeMiB = 64 }),
         ["endpoint PUT /api/vms/{id:guid}/group"] = new(Takes.Vm, _ => new { groupId = (Guid?)null }),
         ["endpoint PUT /api/vms/{id:guid}/cdrom"] = new(Takes.Vm, _ => new { imageId = (Guid?)null }),
+        ["endpoint PUT /api/vms/{id:guid}/lease"] = new(Takes.Vm, _ => new { leaseMinutes = 60 }),
         ["endpoint PUT /api/vms/{id:guid}/settings"] = new(Takes.Vm, _ => new { shutdownTimeoutSeconds = 60, restart = "Never", maxRestartsPerHour = 3, bootOrder = "disk,cdrom" }),
         ["endpoint POST /api/vms/{id:guid}/template"] = new(Takes.Vm, _ => new { name = "b-stolen" }),
         ["endpoint POST /api/vms/{vmId:guid}/console-ticket"] = new(Takes.Vm),
@@ -85,6 +94,18 @@ public sealed partial class WallsMatrixTests(PaddockFixture paddock)
         ["endpoint * /console/{vmId:guid}/serial"] = new(Takes.Vm),
 
         // Templates.
+        ["endpoint GET /api/requests/"] = new(Takes.Nothing),
+        ["endpoint POST /api/requests/"] = new(Takes.Vm, id => new { vmId = id, leaseMinutes = 60, justification = "b wants it" }),
+        ["endpoint GET /api/requests/{id:guid}"] = new(Takes.Request),
+        ["endpoint POST /api/requests/{id:guid}/approve"] = new(Takes.Request, _ => new { raiseQuota = true }),
+        ["endpoint POST /api/requests/{id:guid}/reject"] = new(Takes.Request, _ => new { reason = "b says no" }),
+        ["endpoint POST /api/requests/{id:guid}/withdraw"] = new(Takes.Request),
+        ["endpoint GET /api/quota"] = new(Takes.Nothing),
+        ["endpoint GET /api/flavors"] = new(Takes.Nothing),
+        ["endpoint PUT /api/quotas/{kind}/{name}"] = new(Takes.Admins, _ => new { limits = new { vms = 1000 } }),
+        ["endpoint GET /api/policy"] = new(Takes.Nothing),
+        ["endpoint PUT /api/policy"] = new(Takes.Admins, _ => new { customSizes = false }),
+
         ["endpoint GET /api/templates/"] = new(Takes.Nothing),
         ["endpoint GET /api/templates/{id:guid}"] = new(Takes.Template),
         ["endpoint PUT /api/templates/{id:guid}"] = new(Takes.Template, _ => new { name = "b-renamed", description = "", vCpus = 1, memoryMiB = 256 }),
@@ -148,7 +169,7 @@ public sealed partial class WallsMatrixTests(PaddockFixture paddock)
         var owner = await paddock.SignInAsync(PaddockFixture.Tara);
         var other = await paddock.SignInAsync(PaddockFixture.Ugo);
         var suffix = Guid.NewGuid().ToString("N")[..6];
-        string[] secrets = [$"tara-vm-{suffix}", $"tara-iso-{suffix}", $"tara-template-{suffix}", PaddockFixture.Tara];
+        string[] secrets = [$"tara-vm-{suffix}", $"tara-iso-{suffix}", $"tara-template-{suffix}", PaddockFixture.Tara, $"tara-request-{suffix}", $"tara-why-{suffix}"];
         var created = await owner.APIRequest.PostAsync("/api/vms", new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { name = secrets[0], vCpus = 1, memoryMiB = 256 } });
         Assert.True(created.Status == 201, await created.TextAsync());
         var vmId = (await created.JsonAsync())!.Value.GetProperty("id").GetGuid();
@@ -164,7 +185,25 @@ public sealed partial class WallsMatrixTests(PaddockFixture paddock)
         var imageFile = $"{image.GetProperty("sha256").GetString()}.iso";
         await PaddockFixture.RunningAndIdleAsync(owner, vmId);
 
+        // A's request for a VM beyond the default quota: it waits for an admin.
+        var asked = await owner.APIRequest.PostAsync("/api/requests", new()
+        {
+            Headers = PaddockFixture.ApiHeaders,
+            DataObject = new { vm = new { name = secrets[4], vCpus = 1, memoryMiB = 65536 }, justification = secrets[5] },
+        });
+        Assert.True(asked.Status == 201, await asked.TextAsync());
+        var requestId = (await asked.JsonAsync())!.Value.GetProperty("id").GetGuid();
+
         await ProbeAsync(other, Takes.Vm, vmId, imageFile, secrets);
+        await ProbeAsync(other, Takes.Request, requestId, imageFile, secrets);
+
+        // Admin-only routes refuse a member, whatever they name.
+        foreach (var (key, entry) in Table.Where(e => e.Value.Takes == Takes.Admins))
+        {
+            var parts = key.Split(' ');
+            var path = Parameter().Replace(parts[2], m => m.Groups[1].Value == "kind" ? "users" : PaddockFixture.Ugo);
+            Assert.StartsWith("403 ", await AnswerAsync(other, parts[1], path, entry.Body?.Invoke(Guid.Empty), []));
+        }
         await ProbeAsync(other, Takes.Image, imageId, imageFile, secrets);
 
         // The same VM as A's template.
@@ -216,6 +255,8 @@ public sealed partial class WallsMatrixTests(PaddockFixture paddock)
         Assert.Equal(200, (await owner.APIRequest.GetAsync($"/api/images/{imageId}")).Status);
         Assert.Equal("Private", (await (await owner.APIRequest.GetAsync($"/api/images/{imageId}")).JsonAsync())!.Value.GetProperty("visibility").GetString());
         Assert.Equal(0, (await (await other.APIRequest.GetAsync("/api/vms")).JsonAsync())!.Value.GetArrayLength());
+        Assert.Equal(0, (await (await other.APIRequest.GetAsync("/api/requests")).JsonAsync())!.Value.GetArrayLength());
+        Assert.Equal("Pending", (await (await owner.APIRequest.GetAsync($"/api/requests/{requestId}")).JsonAsync())!.Value.GetProperty("state").GetString());
         await owner.Context.CloseAsync();
         await other.Context.CloseAsync();
     }

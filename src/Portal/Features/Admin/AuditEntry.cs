@@ -13,6 +13,9 @@ public enum AuditKind
     AccountChanged,
     GroupChanged,
     HostChanged,
+    QuotaChanged,
+    RequestChanged,
+    PolicyChanged,
 }
 
 /// <summary>One thing that happened, for the admins' audit page: who, when, what, about which VM.</summary>

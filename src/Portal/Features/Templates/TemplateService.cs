@@ -198,6 +198,26 @@ public sealed class TemplateService(
         }, ct);
     }
 
+    /// <summary>Admins mark a template as needing approval (a member's VM from it becomes a request) and set the longest lease of its VMs.</summary>
+    public async Task SetApprovalAsync(ClaimsPrincipal user, Guid id, bool needsApproval, TimeSpan? maxLease, CancellationToken ct = default)
+    {
+        if (!user.IsAdmin())
+        {
+            throw new TemplateRequestException("Only admins decide which templates need approval.");
+        }
+
+        if (maxLease is { } lease && (lease < TimeSpan.FromMinutes(1) || lease > TimeSpan.FromDays(3650)))
+        {
+            throw new TemplateRequestException("Longest lease: between 1 minute and 10 years, or empty for no maximum.", "lease");
+        }
+
+        await ChangeAsync(user, id, manage: false, template =>
+        {
+            template.NeedsApproval = needsApproval;
+            template.MaxLease = maxLease;
+        }, ct);
+    }
+
     /// <summary>
     /// Deletes the template and its image from the library, refused while linked clones exist. The
     /// template's document is written with a version check: a VM created from it meanwhile stored

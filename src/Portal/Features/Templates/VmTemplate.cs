@@ -41,6 +41,12 @@ public sealed class VmTemplate
 
     public long DiskBytes { get; set; }
 
+    /// <summary>An admin's mark: a member's VM from this template becomes a request for an admin to approve.</summary>
+    public bool NeedsApproval { get; set; }
+
+    /// <summary>The longest lease a VM from this template may have; null for no maximum.</summary>
+    public TimeSpan? MaxLease { get; set; }
+
     /// <summary>
     /// File name of the image: in the portal's library (named by its checksum) for a converted
     /// template, which hosts fetch when they need it; in every host's store for the built-in one.

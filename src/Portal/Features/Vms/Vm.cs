@@ -30,6 +30,9 @@ public sealed record VmSettings(int ShutdownTimeoutSeconds, RestartPolicy Restar
         [.. BootOrder.Split(',').Select(d => Enum.TryParse<BootDevice>(d, ignoreCase: true, out var device) ? device : BootDevice.Disk).Distinct()];
 }
 
+/// <summary>A hardware change in flight: the sizes it brings (vCPUs, all disks together).</summary>
+public sealed record PendingHardware(Guid OperationId, int VCpus, long DiskBytes);
+
 public enum VmStatus
 {
     Creating,
@@ -131,6 +134,29 @@ public sealed class Vm
     /// <summary>The snapshot the VM last went back to or took: what a revert would return to.</summary>
     public string? CurrentSnapshot { get; set; }
 
+    /// <summary>A hardware change asked for and not yet done.</summary>
+    public PendingHardware? PendingHardware { get; set; }
+
+    /// <summary>The flavor the VM was created with, if one.</summary>
+    public Guid? FlavorId { get; set; }
+
+    public string? FlavorName { get; set; }
+
+    /// <summary>The request the VM was created for, if an admin approved one.</summary>
+    public Guid? RequestId { get; set; }
+
+    /// <summary>When the lease ends; null when it never does.</summary>
+    public DateTimeOffset? ExpiresAt { get; set; }
+
+    /// <summary>When the owner was told the lease is about to end.</summary>
+    public DateTimeOffset? ExpiryNoticeAt { get; set; }
+
+    /// <summary>When the lease ended and the VM was shut down; null while it has not.</summary>
+    public DateTimeOffset? ExpiredAt { get; set; }
+
+    /// <summary>When an expired VM is deleted, unless its lease is extended first.</summary>
+    public DateTimeOffset? DeleteAfter { get; set; }
+
     /// <summary>Stream version, for optimistic appends.</summary>
     public int Version { get; set; }
 
@@ -156,6 +182,11 @@ public sealed class Vm
         TemplateId = e.TemplateId,
         Cdrom = e.Cdrom,
         CdromName = e.CdromName,
+        GroupId = e.GroupId,
+        FlavorId = e.FlavorId,
+        FlavorName = e.FlavorName,
+        ExpiresAt = e.ExpiresAt,
+        RequestId = e.RequestId,
         UpdatedAt = e.At,
         Status = VmStatus.Creating,
     };
@@ -199,6 +230,11 @@ public sealed class Vm
         UpdatedAt = e.At;
         DiskAllocatedBytes = e.Result?.DiskBytes ?? DiskAllocatedBytes;
         var current = PendingOperation == e.OperationId;
+        if (PendingHardware?.OperationId == e.OperationId)
+        {
+            PendingHardware = null;
+        }
+
         if (current)
         {
             PendingOperation = null;
@@ -250,6 +286,26 @@ public sealed class Vm
     {
         Cdrom = e.Image;
         CdromName = e.Name;
+        UpdatedAt = e.At;
+    }
+
+    public void Apply(VmHardwareRequested e) => PendingHardware = new PendingHardware(e.OperationId, e.VCpus, e.DiskBytes);
+
+    public void Apply(VmLeaseSet e)
+    {
+        ExpiresAt = e.ExpiresAt;
+        ExpiryNoticeAt = null;
+        ExpiredAt = null;
+        DeleteAfter = null;
+        UpdatedAt = e.At;
+    }
+
+    public void Apply(VmLeaseExpiring e) => ExpiryNoticeAt = e.At;
+
+    public void Apply(VmExpired e)
+    {
+        ExpiredAt = e.At;
+        DeleteAfter = e.DeleteAfter;
         UpdatedAt = e.At;
     }
 

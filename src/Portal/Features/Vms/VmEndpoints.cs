@@ -13,6 +13,9 @@ public sealed record GroupRequest(Guid? GroupId);
 /// <summary>The ISO to put into the CD-ROM drive, or null to eject.</summary>
 public sealed record CdromRequest(Guid? ImageId);
 
+/// <summary>The VM's lease from now, in minutes; null for no end.</summary>
+public sealed record LeaseRequest(int? LeaseMinutes);
+
 /// <summary>One of the console menu's key combinations, by its name (for example "Ctrl-Alt-F2").</summary>
 public sealed record KeysRequest(string Combination);
 
@@ -63,7 +66,7 @@ public static class VmEndpoints
             }
             catch (VmRequestException e)
             {
-                return Refused(e);
+                return Refused(e, request);
             }
         }).AddEndpointFilter(RequireApiHeader);
 
@@ -119,6 +122,9 @@ public static class VmEndpoints
         api.MapPut("/{id:guid}/cdrom", (Guid id, CdromRequest request, HttpContext http, VmService vms) =>
             Do(() => vms.ChangeMediumAsync(http.User, id, request.ImageId, http.RequestAborted), id)).AddEndpointFilter(RequireApiHeader);
 
+        api.MapPut("/{id:guid}/lease", (Guid id, LeaseRequest request, HttpContext http, VmService vms) =>
+            Do(() => vms.ExtendLeaseAsync(http.User, id, request.LeaseMinutes is { } m ? TimeSpan.FromMinutes(m) : null, http.RequestAborted), id)).AddEndpointFilter(RequireApiHeader);
+
         api.MapPut("/{id:guid}/settings", (Guid id, VmSettings settings, HttpContext http, VmService vms) =>
             Do(() => vms.ConfigureAsync(http.User, id, settings, http.RequestAborted), id)).AddEndpointFilter(RequireApiHeader);
     }
@@ -142,10 +148,35 @@ public static class VmEndpoints
 
     private static IResult NotFound() => Results.Problem(statusCode: 404, title: "No such VM.");
 
-    private static IResult Refused(VmRequestException e) =>
-        e.Field is { } field
-            ? Results.ValidationProblem(new Dictionary<string, string[]> { [field] = [e.Message] }, title: e.Message)
-            : Results.Problem(statusCode: 409, title: e.Message);
+    /// <summary>
+    /// A refusal as problem details. Over quota (or needing approval) it is a 409 with every
+    /// shortfall by field, and the offer to send the same VM as a request.
+    /// </summary>
+    public static IResult Refused(VmRequestException e, NewVm? resubmit = null)
+    {
+        var offer = resubmit is null ? null : new Dictionary<string, object?>
+        {
+            ["method"] = "POST",
+            ["href"] = "/api/requests",
+            ["body"] = new { vm = resubmit, justification = "(why you need it)" },
+        };
+        return e switch
+        {
+            Quotas.QuotaExceededException q => Results.Problem(statusCode: 409, title: "Over quota: " + e.Message, extensions: new Dictionary<string, object?>
+            {
+                ["errors"] = q.Shortfalls.GroupBy(s => s.Field).ToDictionary(g => g.Key, g => g.Select(s => s.Message).ToArray()),
+                ["shortfalls"] = q.Shortfalls.Select(s => new { resource = s.Resource.ToString(), s.Requested, s.InUse, s.Limit, s.Subject, s.Message }),
+                ["submitAsRequest"] = offer,
+            }),
+            ApprovalNeededException a => Results.Problem(statusCode: 409, title: e.Message, extensions: new Dictionary<string, object?>
+            {
+                ["reasons"] = a.Reasons,
+                ["submitAsRequest"] = offer,
+            }),
+            { Field: { } field } => Results.ValidationProblem(new Dictionary<string, string[]> { [field] = [e.Message] }, title: e.Message),
+            _ => Results.Problem(statusCode: 409, title: e.Message),
+        };
+    }
 
     public static async ValueTask<object?> RequireApiHeader(EndpointFilterInvocationContext context, EndpointFilterDelegate next) =>
         context.HttpContext.Request.Headers.ContainsKey(ApiHeader)

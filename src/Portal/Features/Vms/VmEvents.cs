@@ -23,7 +23,12 @@ public sealed record VmCreated(
     Guid? ClonedFrom = null,
     Guid? TemplateId = null,
     string? Cdrom = null,
-    string? CdromName = null);
+    string? CdromName = null,
+    Guid? GroupId = null,
+    Guid? FlavorId = null,
+    string? FlavorName = null,
+    DateTimeOffset? ExpiresAt = null,
+    Guid? RequestId = null);
 
 public sealed record VmOperationRequested(Guid OperationId, VmVerb Verb, Guid By, DateTimeOffset At);
 
@@ -50,6 +55,18 @@ public sealed record VmHardwareChanged(int VCpus, long DiskBytes, IReadOnlyList<
 
 /// <summary>The VM is shared with group <paramref name="GroupId"/> now, or with none.</summary>
 public sealed record VmGroupChanged(Guid? GroupId, Guid By, DateTimeOffset At);
+
+/// <summary>A hardware change was asked for: until it is done the VM counts against quotas at the bigger of both sizes.</summary>
+public sealed record VmHardwareRequested(Guid OperationId, int VCpus, long DiskBytes, DateTimeOffset At);
+
+/// <summary>The VM's lease ends at <paramref name="ExpiresAt"/> now (null: it never expires), for example after an extension.</summary>
+public sealed record VmLeaseSet(DateTimeOffset? ExpiresAt, Guid By, DateTimeOffset At, Guid? RequestId = null);
+
+/// <summary>The owner was told that the lease ends at <paramref name="ExpiresAt"/>.</summary>
+public sealed record VmLeaseExpiring(DateTimeOffset ExpiresAt, DateTimeOffset At);
+
+/// <summary>The lease ended: the VM is shut down and kept, its disks deleted after <paramref name="DeleteAfter"/> unless the lease is extended.</summary>
+public sealed record VmExpired(DateTimeOffset ExpiresAt, DateTimeOffset DeleteAfter, DateTimeOffset At);
 
 public sealed record VmSettingsChanged(VmSettings Settings, Guid By, DateTimeOffset At);
 

@@ -25,6 +25,11 @@ public static class VmRules
             return $"{Describe(vm.PendingVerb.Value)} is in progress; wait for it to finish.";
         }
 
+        if (vm.ExpiredAt is not null && verb is VmVerb.Start or VmVerb.Restore or VmVerb.Resume)
+        {
+            return $"The lease of '{vm.Name}' ended; extend it to {Describe(verb).ToLowerInvariant()} the VM again.";
+        }
+
         var running = vm.Status is VmStatus.Running or VmStatus.ShuttingDown;
         return verb switch
         {

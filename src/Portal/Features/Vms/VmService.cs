@@ -15,15 +15,41 @@ using Paddock.Portal.Features.Hosts;
 using Paddock.Portal.Features.Images;
 using Paddock.Engine.Images;
 using Paddock.Portal.Features.Templates;
+using Paddock.Portal.Features.Flavors;
+using Paddock.Portal.Features.Quotas;
 
 namespace Paddock.Portal.Features.Vms;
 
 /// <summary>A VM to create from template <paramref name="TemplateId"/> (the built-in one when null) with a disk of <paramref name="DiskMiB"/> (the template's size when null).</summary>
 /// <remarks>With <paramref name="ImageId"/> the VM comes from the image library instead: a linked clone of a disk image, or a blank disk with an ISO in its CD-ROM drive to install from.</remarks>
-public sealed record NewVm(string Name, int VCpus, int MemoryMiB, Guid? TemplateId = null, int? DiskMiB = null, Guid? ImageId = null);
+/// <remarks>
+/// With <paramref name="FlavorId"/> the flavor's sizes are used and the others ignored. With
+/// <paramref name="GroupId"/> the VM is shared with that group at once and counts against its quota
+/// too. <paramref name="LeaseMinutes"/> sets when the VM expires; without it a VM expires only where
+/// an admin set a maximum lease.
+/// </remarks>
+public sealed record NewVm(
+    string Name, int VCpus, int MemoryMiB, Guid? TemplateId = null, int? DiskMiB = null, Guid? ImageId = null,
+    Guid? FlavorId = null, Guid? GroupId = null, int? LeaseMinutes = null);
+
+/// <summary>A VM worked out from a <see cref="NewVm"/>: what <see cref="VmService.DefineAsync"/> creates.</summary>
+public sealed record VmDefinition(
+    string Name, string TemplateName, string BaseImage, int VCpus, int MemoryMiB, long DiskBytes,
+    Guid? TemplateId = null, (string Image, string Name)? Cdrom = null, Guid? FlavorId = null, string? FlavorName = null,
+    Guid? GroupId = null, TimeSpan? Lease = null);
+
+/// <summary>What a create would make, and why (if at all) it needs an admin's approval.</summary>
+public sealed record VmPlan(VmDefinition Definition, IReadOnlyList<string> NeedsApproval);
+
+/// <summary>The create is allowed only with an admin's approval: submit it as a request.</summary>
+public sealed class ApprovalNeededException(IReadOnlyList<string> reasons)
+    : VmRequestException(string.Join(" ", reasons) + " Submit it as a request.")
+{
+    public IReadOnlyList<string> Reasons { get; } = reasons;
+}
 
 /// <summary>A request that cannot be carried out; <see cref="Field"/> names the input at fault, if one is.</summary>
-public sealed class VmRequestException(string message, string? field = null) : Exception(message)
+public class VmRequestException(string message, string? field = null) : Exception(message)
 {
     public string? Field { get; } = field;
 }
@@ -38,6 +64,7 @@ public sealed partial class VmService(
     CommandDispatcher dispatcher,
     ChangeNotifier<VmChanged> notifier,
     Audit audit,
+    QuotaService quotas,
     TimeProvider clock)
 {
     public const int MaxNameLength = 64;
@@ -88,32 +115,153 @@ public sealed partial class VmService(
     }
 
     /// <summary>A linked clone of a template the caller may see: a qcow2 overlay on the template's image, on the template's host.</summary>
+    /// <remarks>
+    /// A create that needs an admin's approval (a flavor or template marked so, a lease beyond the
+    /// maximum) is refused with <see cref="ApprovalNeededException"/>; one over quota with
+    /// <see cref="Quotas.QuotaExceededException"/>. Either can be submitted as a request instead.
+    /// </remarks>
     public async Task<Guid> CreateAsync(ClaimsPrincipal user, NewVm request, CancellationToken ct = default)
     {
+        var plan = await PlanAsync(user, request, ct);
+        if (plan.NeedsApproval.Count > 0 && !user.IsAdmin())
+        {
+            throw new ApprovalNeededException(plan.NeedsApproval);
+        }
+
+        return await DefineAsync(user, user.UserId(), plan.Definition, null, ct);
+    }
+
+    /// <summary>
+    /// Checks <paramref name="request"/> as <paramref name="user"/> would make it and works out the
+    /// VM: its source, sizes (a flavor's, or the person's own where the policy allows), group and
+    /// lease, and what of it needs an admin's approval. Bad input is refused with the field at fault.
+    /// </summary>
+    public async Task<VmPlan> PlanAsync(ClaimsPrincipal user, NewVm request, CancellationToken ct = default)
+    {
         Check(ValidateName(request.Name), "name");
-        Check(ValidateVCpus(request.VCpus), "vcpus");
-        Check(ValidateMemory(request.MemoryMiB), "memory");
+        await using var session = store.QuerySession();
+        var needs = new List<string>();
+        var maxLeases = new List<(TimeSpan Max, string Why)>();
+        var (vcpus, memoryMiB, flavorDiskMiB) = (request.VCpus, request.MemoryMiB, request.DiskMiB);
+        Flavor? flavor = null;
+        if (request.FlavorId is { } flavorId)
+        {
+            flavor = await session.LoadAsync<Flavor>(flavorId, ct);
+            if (flavor is null || !FlavorService.MayUse(flavor, user, await GroupService.GroupsOfAsync(session, user.UserId(), ct)))
+            {
+                throw new VmRequestException("Flavor: no such flavor.", "flavor");
+            }
+
+            (vcpus, memoryMiB, flavorDiskMiB) = (flavor.VCpus, flavor.MemoryMiB, flavor.DiskMiB);
+            if (flavor.NeedsApproval)
+            {
+                needs.Add($"Flavor '{flavor.Name}' needs an admin's approval.");
+            }
+
+            if (flavor.MaxLease is { } max)
+            {
+                maxLeases.Add((max, $"flavor '{flavor.Name}'"));
+            }
+        }
+        else if (!user.IsAdmin() && !(await PolicyService.GetAsync(session, ct)).CustomSizes)
+        {
+            throw new VmRequestException("Flavor: choose one of the flavors; sizes of your own are not offered here.", "flavor");
+        }
+
+        Check(ValidateVCpus(vcpus), "vcpus");
+        Check(ValidateMemory(memoryMiB), "memory");
+        var name = request.Name.Trim();
+        VmDefinition definition;
         if (request.ImageId is { } imageId)
         {
-            return await CreateFromImageAsync(user, request, imageId, ct);
-        }
+            var image = await ImageService.FindAsync(session, user, imageId, ct) ?? throw new VmRequestException("Image: no such image.", "image");
+            if (image.Kind == ImageKind.Iso)
+            {
+                var diskMiB = flavorDiskMiB ?? throw new VmRequestException("Disk: give the size of the blank disk to install onto.", "disk");
+                Check(ValidateDisk(diskMiB, 1024 * 1024), "disk");
+                definition = new VmDefinition(name, $"ISO {image.Name}", "", vcpus, memoryMiB, diskMiB * 1024L * 1024, Cdrom: (image.FileName, image.Name));
+            }
+            else
+            {
+                // The overlay's size is whole 512-byte sectors, and never smaller than the image.
+                var minimum = (image.VirtualSize + 511) / 512 * 512;
+                var diskBytes = minimum;
+                if (flavorDiskMiB is { } asked)
+                {
+                    Check(ValidateDisk(asked, minimum), "disk");
+                    diskBytes = Math.Max(minimum, asked * 1024L * 1024);
+                }
 
-        VmTemplate template;
-        await using (var session = store.QuerySession())
+                definition = new VmDefinition(name, $"Image {image.Name}", image.FileName, vcpus, memoryMiB, diskBytes);
+            }
+        }
+        else
         {
-            template = await TemplateService.FindAsync(session, user, request.TemplateId ?? TemplateService.BuiltinId, ct)
+            var template = await TemplateService.FindAsync(session, user, request.TemplateId ?? TemplateService.BuiltinId, ct)
                 ?? throw new VmRequestException("Template: no such template.", "template");
+            var diskBytes = template.DiskBytes;
+            if (flavorDiskMiB is { } diskMiB)
+            {
+                Check(ValidateDisk(diskMiB, template.DiskBytes), "disk");
+                diskBytes = Math.Max(template.DiskBytes, diskMiB * 1024L * 1024);
+            }
+
+            if (template.NeedsApproval)
+            {
+                needs.Add($"Template '{template.Name}' needs an admin's approval.");
+            }
+
+            if (template.MaxLease is { } max)
+            {
+                maxLeases.Add((max, $"template '{template.Name}'"));
+            }
+
+            definition = new VmDefinition(name, template.Name, template.Image, vcpus, memoryMiB, diskBytes, TemplateId: template.Id);
         }
 
-        var diskBytes = template.DiskBytes;
-        if (request.DiskMiB is { } diskMiB)
+        if (request.GroupId is { } groupId)
         {
-            Check(ValidateDisk(diskMiB, template.DiskBytes), "disk");
-            diskBytes = Math.Max(template.DiskBytes, diskMiB * 1024L * 1024);
+            if (!(await GroupService.GroupsOfAsync(session, user.UserId(), ct)).Contains(groupId))
+            {
+                throw new VmRequestException("Group: one of the groups you are in.", "group");
+            }
+
+            if ((await QuotaService.EffectiveAsync(session, groupId, group: true, ct)).MaxLease is { } max)
+            {
+                maxLeases.Add((max, $"group '{(await session.LoadAsync<Group>(groupId, ct))?.Name}'"));
+            }
         }
 
-        return await DefineAsync(user, request.Name.Trim(), template.Name, template.Image, request.VCpus, request.MemoryMiB, diskBytes, null, ct, template.Id);
+        if ((await QuotaService.EffectiveAsync(session, user.UserId(), group: false, ct)).MaxLease is { } userMax)
+        {
+            maxLeases.Add((userMax, "your quota"));
+        }
+
+        TimeSpan? lease = request.LeaseMinutes is { } minutes ? TimeSpan.FromMinutes(minutes) : null;
+        if (lease is { } asked2 && (asked2 < TimeSpan.FromMinutes(1) || asked2 > MaxLease))
+        {
+            throw new VmRequestException("Lease: between 1 minute and 10 years, or none.", "lease");
+        }
+
+        if (maxLeases.Count > 0)
+        {
+            var (max, why) = maxLeases.MinBy(m => m.Max);
+            if (lease is null)
+            {
+                // Where a maximum applies, a VM gets the longest lease allowed unless it asks for less.
+                lease = max;
+            }
+            else if (lease > max)
+            {
+                needs.Add($"Lease: {Leases.Describe(lease.Value)} asked, at most {Leases.Describe(max)} for {why}.");
+            }
+        }
+
+        return new VmPlan(definition with { FlavorId = flavor?.Id, FlavorName = flavor?.Name, GroupId = request.GroupId, Lease = lease }, needs);
     }
+
+    /// <summary>The longest lease anyone may ask for.</summary>
+    public static readonly TimeSpan MaxLease = TimeSpan.FromDays(3650);
 
     /// <summary>
     /// A full copy of the caller's stopped VM with a new identity: id, name, MAC address, label and
@@ -133,46 +281,23 @@ public sealed partial class VmService(
             throw new VmRequestException($"Clone needs the VM Stopped; it is {VmRules.Describe(source.Status)}.");
         }
 
-        return await DefineAsync(user, name.Trim(), source.TemplateName, source.BaseImage, source.VCpus, source.MemoryMiB, source.DiskBytes, source, ct);
+        return await DefineAsync(user, user.UserId(), new VmDefinition(name.Trim(), source.TemplateName, source.BaseImage, source.VCpus, source.MemoryMiB, source.DiskBytes), source, ct);
     }
 
-    /// <summary>A VM from the library: a disk image becomes its base (fetched by the host if needed); an ISO goes into its CD-ROM drive over a blank disk, and it boots from the CD first.</summary>
-    private async Task<Guid> CreateFromImageAsync(ClaimsPrincipal user, NewVm request, Guid imageId, CancellationToken ct)
+    /// <summary>
+    /// Creates the VM for <paramref name="owner"/> in one transaction with its quota admission and
+    /// (through <paramref name="alsoInTransaction"/>) whatever the caller records with it, such as
+    /// a request's approval. With <paramref name="raiseQuota"/> an admin's approval raises the
+    /// owner's (and group's) limits just enough, in the same transaction.
+    /// </summary>
+    public async Task<Guid> DefineAsync(
+        ClaimsPrincipal actor, Guid owner, VmDefinition d, Vm? cloneOf, CancellationToken ct,
+        Func<IDocumentSession, Guid, Task>? alsoInTransaction = null, bool raiseQuota = false, string? reason = null, Guid? requestId = null)
     {
-        LibraryImage image;
-        await using (var session = store.QuerySession())
-        {
-            image = await ImageService.FindAsync(session, user, imageId, ct) ?? throw new VmRequestException("Image: no such image.", "image");
-        }
+        var (name, templateName, templateId, cdrom) = (d.Name, d.TemplateName, d.TemplateId, d.Cdrom);
 
-        if (image.Kind == ImageKind.Iso)
-        {
-            var diskMiB = request.DiskMiB ?? throw new VmRequestException("Disk: give the size of the blank disk to install onto.", "disk");
-            Check(ValidateDisk(diskMiB, 1024 * 1024), "disk");
-            return await DefineAsync(user, request.Name.Trim(), $"ISO {image.Name}", "", request.VCpus, request.MemoryMiB, diskMiB * 1024L * 1024, null, ct,
-                cdrom: (image.FileName, image.Name));
-        }
-
-        // The overlay's size is whole 512-byte sectors, and never smaller than the image.
-        var minimum = (image.VirtualSize + 511) / 512 * 512;
-        var diskBytes = minimum;
-        if (request.DiskMiB is { } asked)
-        {
-            Check(ValidateDisk(asked, minimum), "disk");
-            diskBytes = Math.Max(minimum, asked * 1024L * 1024);
-        }
-
-        return await DefineAsync(user, request.Name.Trim(), $"Image {image.Name}", image.FileName, request.VCpus, request.MemoryMiB, diskBytes, null, ct);
-    }
-
-    private async Task<Guid> DefineAsync(
-        ClaimsPrincipal user, string name, string templateName, string baseImage, int vcpus, int memoryMiB, long diskBytes, Vm? cloneOf, CancellationToken ct,
-        Guid? templateId = null, (string Image, string Name)? cdrom = null)
-    {
-        var owner = user.UserId();
-
-        // A label collision (two creates drew the same pair) is retried with a fresh draw; the
-        // database's unique index, not this process, is what makes the pair the VM's alone.
+        // A collision with a concurrent create (the same quota ledger or template, or the same label
+        // drawn) is decided again from fresh data; the database, not this process, decides who won.
         for (var attempt = 0; ; attempt++)
         {
             await using var session = store.LightweightSession();
@@ -180,6 +305,8 @@ public sealed partial class VmService(
             {
                 throw NameTaken(name);
             }
+
+            await quotas.AdmitAsync(session, owner, d.GroupId, QuotaUsage.OneVm(d.VCpus, d.MemoryMiB, d.DiskBytes), ct, raiseQuota ? actor : null, reason);
 
             // The template's document is stored again with the VM, version-checked: a delete of the
             // template that raced this create fails, or this create does.
@@ -202,9 +329,9 @@ public sealed partial class VmService(
             var uid = IsolationLabels.UidFor(IsolationLabels.FromIndex(labelIndex), options.Value.VmUidBase);
             var now = clock.GetUtcNow();
             var created = new VmCreated(
-                vmId, owner, name, templateName, baseImage, vcpus, memoryMiB, diskBytes,
-                cloneOf?.MachineType ?? VmSpec.DefaultMachineType, hostId, labelIndex, uid, RandomMac(), owner, now, cloneOf?.Id, templateId,
-                cdrom?.Image ?? cloneOf?.Cdrom, cdrom?.Name ?? cloneOf?.CdromName);
+                vmId, owner, name, templateName, d.BaseImage, d.VCpus, d.MemoryMiB, d.DiskBytes,
+                cloneOf?.MachineType ?? VmSpec.DefaultMachineType, hostId, labelIndex, uid, RandomMac(), actor.UserId(), now, cloneOf?.Id, templateId,
+                cdrom?.Image ?? cloneOf?.Cdrom, cdrom?.Name ?? cloneOf?.CdromName, d.GroupId, d.FlavorId, d.FlavorName, now + d.Lease, requestId);
             // An installation boots from its CD first; a clone boots as its source did.
             var settings = cdrom is not null ? VmSettings.Default with { BootOrder = VmSettings.CdromFirst } : cloneOf?.Settings;
             var operation = Guid.NewGuid();
@@ -214,7 +341,7 @@ public sealed partial class VmService(
             if (cloneOf is not null)
             {
                 // The clone's disks are full copies: they need no base image.
-                spec = spec with { Disks = [.. spec.Disks.Select(d => d with { BaseImage = null })] };
+                spec = spec with { Disks = [.. spec.Disks.Select(x => x with { BaseImage = null })] };
             }
 
             try
@@ -226,28 +353,34 @@ public sealed partial class VmService(
                 throw new VmRequestException(e.Message);
             }
 
-            audit.Add(session, user, AuditKind.VmOperation, cloneOf is null ? $"Create '{name}' from {templateName}" : $"Clone '{cloneOf.Name}' as '{name}'", vmId);
+            audit.Add(session, actor, AuditKind.VmOperation, cloneOf is null ? $"Create '{name}' from {templateName}" : $"Clone '{cloneOf.Name}' as '{name}'", vmId);
             session.Events.StartStream<Vm>(vmId, settings is null
-                ? [created, new VmOperationRequested(operation, VmVerb.Create, owner, now)]
-                : [created, new VmSettingsChanged(settings, owner, now), new VmOperationRequested(operation, VmVerb.Create, owner, now)]);
+                ? [created, new VmOperationRequested(operation, VmVerb.Create, actor.UserId(), now)]
+                : [created, new VmSettingsChanged(settings, actor.UserId(), now), new VmOperationRequested(operation, VmVerb.Create, actor.UserId(), now)]);
             session.Insert(NewCommand(operation, created.VmId, hostId,
                 new VmCommand(operation, vmId, VmVerb.Create, spec, StartAfterCreate: cloneOf is null, CloneFrom: cloneOf?.Id), now));
+            if (alsoInTransaction is not null)
+            {
+                await alsoInTransaction(session, vmId);
+            }
+
             try
             {
                 await session.SaveChangesAsync(ct);
             }
-            catch (ConcurrencyException) when (attempt < 5)
+            catch (Exception e) when (Contended(e) && attempt < MaxAttempts)
             {
-                // Another VM was created from the same template at the same moment: go again.
+                // Spread the retries out so that a crowd of creates does not collide again in step.
+                await Task.Delay(RandomNumberGenerator.GetInt32(1, 10 + (10 * attempt)), ct);
                 continue;
             }
-            catch (ConcurrencyException)
+            catch (Exception e) when (Contended(e))
             {
-                throw new VmRequestException("The template changed meanwhile; try again.", "template");
+                throw new VmRequestException("Too many changes at the same moment; try again.");
             }
             catch (Exception e) when (UniqueViolation(e) is { } constraint)
             {
-                if (constraint.Contains("label", StringComparison.Ordinal) && attempt < 5)
+                if (constraint.Contains("label", StringComparison.Ordinal) && attempt < MaxAttempts)
                 {
                     continue;
                 }
@@ -259,6 +392,143 @@ public sealed partial class VmService(
             notifier.Publish(new VmChanged(vmId, owner));
             return vmId;
         }
+    }
+
+    private const int MaxAttempts = 40;
+
+    /// <summary>Lost a race another transaction won: a version check, a deadlock or a serialization failure.</summary>
+    private static bool Contended(Exception e)
+    {
+        for (var inner = (Exception?)e; inner is not null; inner = inner.InnerException)
+        {
+            if (inner is ConcurrencyException or PostgresException { SqlState: PostgresErrorCodes.DeadlockDetected or PostgresErrorCodes.SerializationFailure })
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>Who the lease keeper's steps are recorded as in the audit log.</summary>
+    private static readonly ClaimsPrincipal LeaseKeeperPrincipal = new(new ClaimsIdentity([new Claim(ClaimTypes.Name, "lease keeper")]));
+
+    /// <summary>Takes the lease step that is due for the VM now (tell, expire and shut down, or delete), version-checked.</summary>
+    public async Task TakeLeaseStepAsync(Guid vmId, PortalPolicy policy, CancellationToken ct)
+    {
+        await using var session = store.LightweightSession();
+        var stream = await session.Events.FetchForWriting<Vm>(vmId, ct);
+        if (stream.Aggregate is not { } vm)
+        {
+            return;
+        }
+
+        var now = clock.GetUtcNow();
+        VmVerb? verb = null;
+        switch (Leases.Next(vm, policy, now))
+        {
+            case LeaseStep.Notify:
+                stream.AppendOne(new VmLeaseExpiring(vm.ExpiresAt!.Value, now));
+                break;
+            case LeaseStep.Expire:
+                stream.AppendOne(new VmExpired(vm.ExpiresAt!.Value, now + policy.ExpiredGrace, now));
+                audit.Add(session, LeaseKeeperPrincipal, AuditKind.VmOperation, $"Lease of '{vm.Name}' ended: shut down, kept until {now + policy.ExpiredGrace:u}", vm.Id);
+                verb = vm.PendingOperation is null ? Leases.StopVerb(vm) : null;
+                break;
+            case LeaseStep.StopAgain:
+                verb = Leases.StopVerb(vm);
+                break;
+            case LeaseStep.Delete:
+                audit.Add(session, LeaseKeeperPrincipal, AuditKind.VmOperation, $"Delete '{vm.Name}': expired and kept for the grace period", vm.Id);
+                verb = VmVerb.Delete;
+                break;
+            default:
+                return;
+        }
+
+        if (verb is { } v)
+        {
+            var operation = Guid.NewGuid();
+            stream.AppendOne(new VmOperationRequested(operation, v, Guid.Empty, now));
+            session.Insert(NewCommand(operation, vm.Id, vm.HostId, new VmCommand(operation, vm.Id, v, null), now));
+        }
+
+        await session.SaveChangesAsync(ct);
+        dispatcher.Wake();
+        notifier.Publish(new VmChanged(vm.Id, vm.OwnerId));
+    }
+
+    /// <summary>The longest lease the VM may have: the smallest maximum of its flavor, template, group and owner's quota; null when none applies.</summary>
+    public static async Task<(TimeSpan Max, string Why)?> MaxLeaseOfAsync(IQuerySession session, Vm vm, CancellationToken ct = default)
+    {
+        var maxima = new List<(TimeSpan Max, string Why)>();
+        if (vm.FlavorId is { } flavorId && await session.LoadAsync<Flavor>(flavorId, ct) is { MaxLease: { } f } flavor)
+        {
+            maxima.Add((f, $"flavor '{flavor.Name}'"));
+        }
+
+        if (vm.TemplateId is { } templateId && await session.LoadAsync<VmTemplate>(templateId, ct) is { MaxLease: { } t } template)
+        {
+            maxima.Add((t, $"template '{template.Name}'"));
+        }
+
+        if (vm.GroupId is { } groupId && (await QuotaService.EffectiveAsync(session, groupId, group: true, ct)).MaxLease is { } g)
+        {
+            maxima.Add((g, $"group '{(await session.LoadAsync<Group>(groupId, ct))?.Name}'"));
+        }
+
+        if ((await QuotaService.EffectiveAsync(session, vm.OwnerId, group: false, ct)).MaxLease is { } u)
+        {
+            maxima.Add((u, "the owner's quota"));
+        }
+
+        return maxima.Count == 0 ? null : maxima.MinBy(m => m.Max);
+    }
+
+    /// <summary>
+    /// Sets the VM's lease to end <paramref name="lease"/> from now (never, when null). Within the
+    /// maximum that applies it takes effect at once and an expired VM may be started again; beyond
+    /// it (or, with a maximum, for no end at all) it needs an admin's approval.
+    /// </summary>
+    public async Task ExtendLeaseAsync(ClaimsPrincipal user, Guid vmId, TimeSpan? lease, CancellationToken ct = default, bool approved = false, Guid? requestId = null, Func<IDocumentSession, Task>? alsoInTransaction = null)
+    {
+        if (lease is { } l && (l < TimeSpan.FromMinutes(1) || l > MaxLease))
+        {
+            throw new VmRequestException("Lease: between 1 minute and 10 years, or none.", "lease");
+        }
+
+        await using var session = store.LightweightSession();
+        var stream = await FetchToManageAsync(session, user, vmId, "change its lease", ct);
+        var vm = stream.Aggregate!;
+
+        if (vm.Status is VmStatus.Deleting || vm.PendingVerb is VmVerb.Delete)
+        {
+            throw new VmRequestException($"'{vm.Name}' is being deleted.");
+        }
+
+        if (!approved && !user.IsAdmin() && await MaxLeaseOfAsync(session, vm, ct) is { } max && (lease is null || lease > max.Max))
+        {
+            throw new ApprovalNeededException([$"Lease: {(lease is { } asked ? Leases.Describe(asked) : "no end")} asked, at most {Leases.Describe(max.Max)} for {max.Why}."]);
+        }
+
+        var now = clock.GetUtcNow();
+        stream.AppendOne(new VmLeaseSet(now + lease, user.UserId(), now, requestId));
+        audit.Add(session, user, AuditKind.VmOperation, $"Lease of '{vm.Name}' {(lease is { } set ? $"set to end in {Leases.Describe(set)}" : "set to never end")}", vm.Id);
+        if (alsoInTransaction is not null)
+        {
+            await alsoInTransaction(session);
+        }
+
+        try
+        {
+            await session.SaveChangesAsync(ct);
+        }
+        catch (ConcurrencyException)
+        {
+            throw new VmRequestException("The VM changed meanwhile; look at it and try again.");
+        }
+
+        notifier.Publish(new VmChanged(vm.Id, vm.OwnerId));
     }
 
     /// <summary>The keys a person may send from the console's menu (QEMU qcodes), by the name the menu shows.</summary>
@@ -321,10 +591,16 @@ public sealed partial class VmService(
         await RequestAsync(user, vmId, VmVerb.ChangeHardware, ct, hardware: spec, expectedVersion: vm.Version);
     }
 
-    /// <summary>Shares the VM with one of its owner's groups (or with none): its members may then use it. Owner or admin only.</summary>
-    public async Task SetGroupAsync(ClaimsPrincipal user, Guid vmId, Guid? groupId, CancellationToken ct = default)
+    /// <summary>What a VM with <paramref name="spec"/> counts against quotas.</summary>
+    private static QuotaUsage UsageOf(Vm vm, VmSpec spec) => QuotaUsage.OneVm(spec.VCpus, vm.MemoryMiB, spec.Disks.Sum(d => d.SizeBytes));
+
+    /// <summary>What a VM grows by, resource by resource; shrinking frees nothing until it is done.</summary>
+    private static QuotaUsage Growth(QuotaUsage before, QuotaUsage after) => new(
+        0, Math.Max(0, after.VCpus - before.VCpus), Math.Max(0, after.MemoryMiB - before.MemoryMiB), Math.Max(0, after.DiskMiB - before.DiskMiB));
+
+    /// <summary>The VM's stream for a change only its owner or an admin may make: others who may see it are told so, everyone else gets "no such VM".</summary>
+    private static async Task<JasperFx.Events.IEventStream<Vm>> FetchToManageAsync(IDocumentSession session, ClaimsPrincipal user, Guid vmId, string what, CancellationToken ct)
     {
-        await using var session = store.LightweightSession();
         var stream = await session.Events.FetchForWriting<Vm>(vmId, ct);
         var vm = stream.Aggregate;
         if (vm is null || !MayUse(user, vm, await GroupService.GroupsOfAsync(session, user.UserId(), ct)))
@@ -332,14 +608,25 @@ public sealed partial class VmService(
             throw new VmNotFoundException();
         }
 
-        if (!MayManage(user, vm))
-        {
-            throw new VmRequestException($"Only the owner of '{vm.Name}' or an admin may change its group.");
-        }
+        return MayManage(user, vm) ? stream : throw new VmRequestException($"Only the owner of '{vm.Name}' or an admin may {what}.");
+    }
+
+    /// <summary>Shares the VM with one of its owner's groups (or with none): its members may then use it. Owner or admin only.</summary>
+    public async Task SetGroupAsync(ClaimsPrincipal user, Guid vmId, Guid? groupId, CancellationToken ct = default)
+    {
+        await using var session = store.LightweightSession();
+        var stream = await FetchToManageAsync(session, user, vmId, "change its group", ct);
+        var vm = stream.Aggregate!;
 
         if (groupId is { } id && !(await GroupService.GroupsOfAsync(session, vm.OwnerId, ct)).Contains(id))
         {
             throw new VmRequestException("Group: one of the groups the VM's owner is in.", "group");
+        }
+
+        if (groupId is { } joined && joined != vm.GroupId)
+        {
+            // The VM counts against the group it joins, which must have room for it.
+            await quotas.AdmitAsync(session, null, joined, QuotaService.UsageOf(vm), ct);
         }
 
         stream.AppendOne(new VmGroupChanged(groupId, user.UserId(), clock.GetUtcNow()));
@@ -419,6 +706,18 @@ public sealed partial class VmService(
         var now = clock.GetUtcNow();
         var operation = Guid.NewGuid();
         stream.AppendOne(new VmOperationRequested(operation, verb, user.UserId(), now));
+        if (hardware is not null)
+        {
+            // More vCPUs or disk must fit the owner's (and the group's) quota, decided in this transaction.
+            var growth = Growth(QuotaService.UsageOf(vm), UsageOf(vm, hardware));
+            if (growth != QuotaUsage.Zero)
+            {
+                await quotas.AdmitAsync(session, vm.OwnerId, vm.GroupId, growth, ct);
+            }
+
+            stream.AppendOne(new VmHardwareRequested(operation, hardware.VCpus, hardware.Disks.Sum(d => d.SizeBytes), now));
+        }
+
         var spec = hardware;
         if (settings is not null)
         {

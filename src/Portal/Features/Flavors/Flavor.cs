@@ -1,0 +1,30 @@
+namespace Paddock.Portal.Features.Flavors;
+
+/// <summary>
+/// A size admins offer: vCPUs, memory and disk. Usable by everyone, or only by the members of
+/// <see cref="GroupIds"/>; with <see cref="NeedsApproval"/> a member's create becomes a request.
+/// </summary>
+public sealed class Flavor
+{
+    public Guid Id { get; set; }
+
+    public string Name { get; set; } = "";
+
+    public int VCpus { get; set; }
+
+    public int MemoryMiB { get; set; }
+
+    public int DiskMiB { get; set; }
+
+    /// <summary>The groups whose members may use it; empty for everyone.</summary>
+    public List<Guid> GroupIds { get; set; } = [];
+
+    public bool NeedsApproval { get; set; }
+
+    /// <summary>The longest lease a VM of this flavor may have; null for no maximum.</summary>
+    public TimeSpan? MaxLease { get; set; }
+
+    public DateTimeOffset CreatedAt { get; set; }
+
+    public string Sizes => $"{VCpus} vCPU{(VCpus == 1 ? "" : "s")}, {MemoryMiB} MiB, {Quotas.QuotaRules.Disk(DiskMiB)} disk";
+}

@@ -1,0 +1,93 @@
+using Marten;
+using Paddock.Portal.Features.Accounts;
+using Paddock.Portal.Features.Flavors;
+using Paddock.Portal.Features.Groups;
+using Paddock.Portal.Features.Vms;
+
+namespace Paddock.Portal.Features.Quotas;
+
+/// <summary>Limits for one user or group; a null limit is no limit, a null lease no maximum.</summary>
+public sealed record QuotaBody(QuotaLimits Limits, int? MaxLeaseMinutes = null);
+
+public static class QuotaEndpoints
+{
+    public static void MapQuotaEndpoints(this IEndpointRouteBuilder app)
+    {
+        var api = app.MapGroup("/api").RequireAuthorization();
+
+        // The caller's own quota and their groups': limits, in use, running.
+        api.MapGet("/quota", async (HttpContext http, IDocumentStore store) =>
+        {
+            await using var session = store.QuerySession();
+            var statuses = new List<QuotaStatus> { await QuotaService.StatusAsync(session, http.User.UserId(), group: false, http.RequestAborted) };
+            foreach (var group in await GroupService.GroupsOfAsync(session, http.User.UserId(), http.RequestAborted))
+            {
+                statuses.Add(await QuotaService.StatusAsync(session, group, group: true, http.RequestAborted));
+            }
+
+            return statuses;
+        });
+
+        api.MapGet("/flavors", async (HttpContext http, IDocumentStore store) =>
+        {
+            await using var session = store.QuerySession();
+            return await FlavorService.AvailableAsync(session, http.User, http.RequestAborted);
+        });
+
+        api.MapGet("/policy", async (IDocumentStore store, HttpContext http) =>
+        {
+            await using var session = store.QuerySession();
+            return await PolicyService.GetAsync(session, http.RequestAborted);
+        });
+
+        api.MapPut("/policy", async (PortalPolicy policy, HttpContext http, PolicyService policies) =>
+        {
+            if (!http.User.IsAdmin())
+            {
+                return Results.Problem(statusCode: 403, title: "Only admins may change the policy.");
+            }
+
+            try
+            {
+                await policies.SetAsync(http.User, policy, http.RequestAborted);
+                return Results.Ok(policy);
+            }
+            catch (VmRequestException e)
+            {
+                return VmEndpoints.Refused(e);
+            }
+        }).AddEndpointFilter(VmEndpoints.RequireApiHeader);
+
+        // Admins set a user's or a group's limits by name, so that scripts need no ids.
+        api.MapPut("/quotas/{kind}/{name}", async (string kind, string name, QuotaBody body, HttpContext http, IDocumentStore store, QuotaService quotas) =>
+        {
+            if (!http.User.IsAdmin())
+            {
+                return Results.Problem(statusCode: 403, title: "Only admins may change quotas.");
+            }
+
+            await using var session = store.QuerySession();
+            Guid? id = kind switch
+            {
+                "users" => (await session.Query<PortalUser>().FirstOrDefaultAsync(u => u.UserName == name, http.RequestAborted))?.Id,
+                "groups" => (await session.Query<Group>().FirstOrDefaultAsync(g => g.Name == name, http.RequestAborted))?.Id,
+                _ => null,
+            };
+            if (id is null)
+            {
+                return Results.Problem(statusCode: 404, title: $"No {(kind == "groups" ? "group" : "user")} called '{name}'.");
+            }
+
+            try
+            {
+                await quotas.SetAsync(http.User, id.Value, kind == "groups" ? QuotaSubject.Group : QuotaSubject.User, body.Limits,
+                    body.MaxLeaseMinutes is { } m ? TimeSpan.FromMinutes(m) : null, http.RequestAborted);
+                return Results.Ok(await QuotaService.StatusAsync(session, id.Value, kind == "groups", http.RequestAborted));
+            }
+            catch (VmRequestException e)
+            {
+                return VmEndpoints.Refused(e);
+            }
+        }).AddEndpointFilter(VmEndpoints.RequireApiHeader);
+    }
+}

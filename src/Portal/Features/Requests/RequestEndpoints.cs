@@ -1,0 +1,92 @@
+using Marten;
+using Paddock.Portal.Features.Vms;
+
+namespace Paddock.Portal.Features.Requests;
+
+/// <summary>A request to submit: a new VM, or a lease (minutes from approval; null for no end) for an existing VM.</summary>
+public sealed record RequestBody(string? Justification, NewVm? Vm = null, Guid? VmId = null, int? LeaseMinutes = null);
+
+public sealed record ApproveBody(bool RaiseQuota = false, string? Comment = null);
+
+public sealed record RejectBody(string? Reason);
+
+/// <summary>A request as the API shows it.</summary>
+public sealed record RequestView(
+    Guid Id, string Kind, string State, string Requester, string Summary, NewVm? Vm, Guid? VmId, int? LeaseMinutes, string Justification,
+    IReadOnlyList<string> Reasons, DateTimeOffset SubmittedAt, DateTimeOffset? DecidedAt, string? DecidedBy, string? Decision, bool QuotaRaised,
+    IReadOnlyList<RequestStep> Timeline)
+{
+    public static RequestView Of(VmRequest r) => new(
+        r.Id, r.Kind.ToString(), r.State.ToString(), r.RequesterName, r.Summary, r.Vm, r.VmId, r.LeaseMinutes, r.Justification,
+        r.Reasons, r.SubmittedAt, r.DecidedAt, r.DecidedBy, r.Decision, r.QuotaRaised, r.Timeline);
+}
+
+public static class RequestEndpoints
+{
+    public static void MapRequestEndpoints(this IEndpointRouteBuilder app)
+    {
+        var api = app.MapGroup("/api/requests").RequireAuthorization();
+
+        api.MapGet("/", async (HttpContext http, IDocumentStore store) =>
+        {
+            await using var session = store.QuerySession();
+            return (await RequestService.ListAsync(session, http.User, http.RequestAborted)).Select(RequestView.Of);
+        });
+
+        api.MapGet("/{id:guid}", async (Guid id, HttpContext http, IDocumentStore store) =>
+        {
+            await using var session = store.QuerySession();
+            return await RequestService.FindAsync(session, http.User, id, http.RequestAborted) is { } request ? Results.Ok(RequestView.Of(request)) : NotFound();
+        });
+
+        api.MapPost("/", async (RequestBody body, HttpContext http, RequestService requests) =>
+        {
+            try
+            {
+                var id = body switch
+                {
+                    { Vm: { } vm, VmId: null } => await requests.SubmitVmAsync(http.User, vm, body.Justification, http.RequestAborted),
+                    { Vm: null, VmId: { } vmId } => await requests.SubmitLeaseAsync(http.User, vmId, body.LeaseMinutes, body.Justification, http.RequestAborted),
+                    _ => throw new VmRequestException("Give either vm (a new VM) or vmId (a lease for it).", "vm"),
+                };
+                return Results.Created($"/api/requests/{id}", new { id });
+            }
+            catch (VmNotFoundException)
+            {
+                return Results.Problem(statusCode: 404, title: "No such VM.");
+            }
+            catch (VmRequestException e)
+            {
+                return VmEndpoints.Refused(e);
+            }
+        }).AddEndpointFilter(VmEndpoints.RequireApiHeader);
+
+        api.MapPost("/{id:guid}/approve", (Guid id, ApproveBody body, HttpContext http, RequestService requests) =>
+            Do(() => requests.ApproveAsync(http.User, id, body.RaiseQuota, body.Comment, http.RequestAborted), id)).AddEndpointFilter(VmEndpoints.RequireApiHeader);
+
+        api.MapPost("/{id:guid}/reject", (Guid id, RejectBody body, HttpContext http, RequestService requests) =>
+            Do(() => requests.RejectAsync(http.User, id, body.Reason, http.RequestAborted), id)).AddEndpointFilter(VmEndpoints.RequireApiHeader);
+
+        api.MapPost("/{id:guid}/withdraw", (Guid id, HttpContext http, RequestService requests) =>
+            Do(() => requests.WithdrawAsync(http.User, id, http.RequestAborted), id)).AddEndpointFilter(VmEndpoints.RequireApiHeader);
+    }
+
+    private static async Task<IResult> Do(Func<Task> decide, Guid id)
+    {
+        try
+        {
+            await decide();
+            return Results.Ok(new { id });
+        }
+        catch (RequestNotFoundException)
+        {
+            return NotFound();
+        }
+        catch (VmRequestException e)
+        {
+            return VmEndpoints.Refused(e);
+        }
+    }
+
+    private static IResult NotFound() => Results.Problem(statusCode: 404, title: "No such request.");
+}
