@@ -47,6 +47,14 @@ public sealed record AgentOptions
     [Range(64, int.MaxValue)]
     public int? DeclaredMemoryMiB { get; init; }
 
+    /// <summary>Declare fewer logical CPUs than the machine has (tests run several agents of different sizes on one machine).</summary>
+    [System.ComponentModel.DataAnnotations.Range(1, 4096)]
+    public int? DeclaredCpus { get; init; }
+
+    /// <summary>Declare less storage for VM disks than the file system has.</summary>
+    [System.ComponentModel.DataAnnotations.Range(1, int.MaxValue)]
+    public int? DeclaredDiskGiB { get; init; }
+
     public string ImagesDir => Path.Combine(DataDir, "images");
 
     public string VmsDir => Path.Combine(DataDir, "vms");

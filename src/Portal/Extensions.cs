@@ -19,6 +19,7 @@ using Paddock.Portal.Features.Vms;
 using Paddock.Portal.Features.Flavors;
 using Paddock.Portal.Features.Quotas;
 using Paddock.Portal.Features.Requests;
+using Paddock.Portal.Features.Placement;
 
 namespace Paddock.Portal;
 
@@ -46,6 +47,9 @@ public static class Extensions
             options.Projections.Snapshot<VmRequest>(SnapshotLifecycle.Inline);
             options.Projections.Snapshot<Quota>(SnapshotLifecycle.Inline);
             options.Projections.Snapshot<PolicyDocument>(SnapshotLifecycle.Inline);
+            options.Projections.Snapshot<HostPolicy>(SnapshotLifecycle.Inline);
+            // Every placement stores its host's ledger again, version-checked: see HostLedger.
+            options.Schema.For<HostLedger>().UseOptimisticConcurrency(true);
             options.Schema.For<VmRequest>().Index(r => r.RequesterId).Index(r => r.State);
             // Every admission stores its ledgers again, version-checked: see QuotaLedger.
             options.Schema.For<QuotaLedger>().UseOptimisticConcurrency(true);
@@ -56,7 +60,8 @@ public static class Extensions
                 .UniqueIndex(UniqueIndexType.Computed, "uq_vm_label", v => v.LabelIndex)
                 .Index(v => v.OwnerId)
                 .Index(v => v.TemplateId)
-                .Index(v => v.GroupId);
+                .Index(v => v.GroupId)
+                .Index(v => v.HostId);
             options.Schema.For<PortalUser>().UniqueIndex(UniqueIndexType.Computed, "uq_user_name", u => u.UserName);
             options.Schema.For<AuditEntry>().Index(e => e.At).Index(e => e.Actor).Index(e => e.VmId);
             options.Schema.For<SignInFailures>().Identity(f => f.Id).UseOptimisticConcurrency(true);
@@ -139,8 +144,11 @@ public static class Extensions
         builder.Services.AddSingleton<PortalCertificate>();
         builder.Services.AddSingleton<ChangeNotifier<HostsChanged>>();
         builder.Services.AddSingleton<CommandDispatcher>();
+        builder.Services.AddSingleton<ChangeNotifier<PlacementChanged>>();
+        builder.Services.AddSingleton<PlacementService>();
         builder.Services.AddHostedService(services => services.GetRequiredService<CommandDispatcher>());
         builder.Services.AddHostedService<HostsOnStartup>();
+        builder.Services.AddHostedService<HostWatch>();
     }
 
     public static void AddPortalVms(this WebApplicationBuilder builder)
@@ -247,6 +255,7 @@ public static class Extensions
         app.MapImageEndpoints();
         app.MapRequestEndpoints();
         app.MapQuotaEndpoints();
+        app.MapPlacementEndpoints();
     }
 
     public static void MapPortalUi(this WebApplication app)

@@ -22,6 +22,9 @@ public sealed record PortalOptions
     /// </summary>
     public bool ResetHostsOnStart { get; init; } = true;
 
+    /// <summary>How long a host may be away before it is shown Unreachable and its VMs Unknown.</summary>
+    public TimeSpan HostGrace { get; init; } = TimeSpan.FromSeconds(30);
+
     public ConsoleOptions Console { get; init; } = new();
 
     public TemplateOptions Template { get; init; } = new();

@@ -36,9 +36,13 @@ public sealed class PaddockFixture : IAsyncLifetime
     public const string Xena = "xena";
     public const string Yuri = "yuri";
     public const string Zoe = "zoe";
+    public const string Pia = "pia";
 
     /// <summary>Tests set a short ticket life so that expiry can be observed.</summary>
     public static readonly TimeSpan TicketLifetime = TimeSpan.FromSeconds(2);
+
+    /// <summary>How long a host may be away before it is Unreachable, in the tests.</summary>
+    public static readonly TimeSpan HostGrace = TimeSpan.FromSeconds(10);
 
     private readonly List<Process> _processes = [];
     private readonly Dictionary<Process, string> _names = [];
@@ -82,7 +86,7 @@ public sealed class PaddockFixture : IAsyncLifetime
         HttpUrl = $"http://127.0.0.1:{FreePort()}";
         CertificateSha256 = Convert.ToHexStringLower(SHA256.HashData(System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificateFromFile(CertificatePath).RawData));
         var portal = Env("PADDOCK_TEST_PORTAL_DLL");
-        foreach (var (user, role) in new[] { (AdminUser, "admin"), (Alice, "member"), (Bob, "member"), (Carol, "member"), (Dave, "member"), (Erin, "member"), (Frank, "member"), (Gina, "member"), (Hank, "member"), (Ivan, "member"), (Judy, "member"), (Kate, "member"), (Leo, "member"), (Mona, "member"), (Quinn, "member"), (Rita, "member"), (Tara, "member"), (Ugo, "member"), (Vera, "member"), (Wes, "member"), (Xena, "member"), (Yuri, "member"), (Zoe, "member") })
+        foreach (var (user, role) in new[] { (AdminUser, "admin"), (Alice, "member"), (Bob, "member"), (Carol, "member"), (Dave, "member"), (Erin, "member"), (Frank, "member"), (Gina, "member"), (Hank, "member"), (Ivan, "member"), (Judy, "member"), (Kate, "member"), (Leo, "member"), (Mona, "member"), (Quinn, "member"), (Rita, "member"), (Tara, "member"), (Ugo, "member"), (Vera, "member"), (Wes, "member"), (Xena, "member"), (Yuri, "member"), (Zoe, "member"), (Pia, "member") })
         {
             await RunToEndAsync(portal, ["accounts", "add", "--user", user, "--role", role], Password);
         }
@@ -341,6 +345,17 @@ public sealed class PaddockFixture : IAsyncLifetime
         return (string)(await command.ExecuteScalarAsync())!;
     }
 
+    /// <summary>Why placement passed over each other host for the VM, as its history keeps it ("host: reason", one per line).</summary>
+    public async Task<string> PassedOverAsync(Guid vmId)
+    {
+        await using var db = new NpgsqlConnection(Connection);
+        await db.OpenAsync();
+        await using var command = new NpgsqlCommand(
+            "select string_agg(p->>'HostName' || ': ' || (p->>'Reason'), E'\n') from paddock.mt_events e, jsonb_array_elements(e.data->'PassedOver') p where e.stream_id = @id and e.type = 'vm_placed'", db);
+        command.Parameters.AddWithValue("id", vmId);
+        return (string)(await command.ExecuteScalarAsync())!;
+    }
+
     /// <summary>Hosts connected now that registered (again) after <paramref name="since"/>.</summary>
     public async Task<long> ConnectedHostsAsync(DateTimeOffset? since = null)
     {
@@ -459,8 +474,9 @@ public sealed class PaddockFixture : IAsyncLifetime
     /// cache, state) and less memory declared; it powers its VMs off when it stops. Its log is
     /// <c>{process}.log</c> in the artifacts.
     /// </summary>
-    public void StartExtraAgent(string process, string hostName, string dataDir, string joinToken, int memoryMiB) => Start(process, Env("PADDOCK_TEST_AGENT_DLL"), [], new()
+    public void StartExtraAgent(string process, string hostName, string dataDir, string joinToken, int memoryMiB, int? cpus = null) => Start(process, Env("PADDOCK_TEST_AGENT_DLL"), [], new()
     {
+        ["Agent__DeclaredCpus"] = (cpus ?? Environment.ProcessorCount).ToString(System.Globalization.CultureInfo.InvariantCulture),
         ["Agent__PortalUrl"] = PortalUrl,
         ["Agent__JoinToken"] = joinToken,
         ["Agent__PortalCertificateSha256"] = CertificateSha256,
@@ -525,6 +541,8 @@ public sealed class PaddockFixture : IAsyncLifetime
         ["Kestrel__Certificates__Default__KeyPath"] = Env("PADDOCK_TEST_KEY"),
         ["Paddock__LibraryDir"] = Path.Combine(DataDir, "library"),
         ["Paddock__Console__TicketLifetime"] = TicketLifetime.ToString(),
+        // Short enough for a test to see a host turn Unreachable.
+        ["Paddock__HostGrace"] = HostGrace.ToString(),
         // Short enough to see in a test; every browser here comes from one address, so that limit stays out of the way.
         ["Paddock__SignIn__AccountLockAt"] = "5",
         ["Paddock__SignIn__AddressSlowFrom"] = "1000",

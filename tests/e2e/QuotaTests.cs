@@ -36,7 +36,7 @@ public sealed partial class QuotaTests(PaddockFixture paddock)
         var dialog = vera.GetByRole(AriaRole.Dialog);
         await dialog.GetByLabel("Name").FillAsync("vera-two");
         await dialog.GetByLabel("Memory (MiB)").FillAsync("1024");
-        await Assertions.Expect(dialog.GetByRole(AriaRole.Status)).ToContainTextAsync("This VM would not fit");
+        await Assertions.Expect(dialog.GetByRole(AriaRole.Status).Filter(new() { HasText = "This VM would not fit" })).ToBeVisibleAsync();
         await dialog.GetByRole(AriaRole.Button, new() { Name = "Create" }).ClickAsync();
         const string memory = "memory: requested 1024 MiB, in use 256 of 512 MiB";
         await Assertions.Expect(dialog.GetByLabel("Memory (MiB)")).ToHaveAttributeAsync("aria-invalid", "true");

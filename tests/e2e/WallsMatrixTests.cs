@@ -59,6 +59,7 @@ public sealed partial class WallsMatrixTests(PaddockFixture paddock)
         ["page GET,POST /admin/audit"] = new(Takes.Nothing),
         ["page GET,POST /admin/quotas"] = new(Takes.Nothing),
         ["page GET,POST /admin/flavors"] = new(Takes.Nothing),
+        ["page GET,POST /admin/capacity"] = new(Takes.Nothing),
         ["page GET,POST /requests"] = new(Takes.Nothing),
         ["page GET,POST /requests/{Id:guid}"] = new(Takes.Request),
         ["page GET,POST /account/login"] = new(Takes.Nothing, Static: true),
@@ -105,6 +106,10 @@ public sealed partial class WallsMatrixTests(PaddockFixture paddock)
         ["endpoint PUT /api/quotas/{kind}/{name}"] = new(Takes.Admins, _ => new { limits = new { vms = 1000 } }),
         ["endpoint GET /api/policy"] = new(Takes.Nothing),
         ["endpoint PUT /api/policy"] = new(Takes.Admins, _ => new { customSizes = false }),
+        ["endpoint GET /api/capacity"] = new(Takes.Admins),
+        ["endpoint PUT /api/hosts/{id:guid}/maintenance"] = new(Takes.Admins, _ => new { maintenance = true }),
+        ["endpoint PUT /api/hosts/{id:guid}/policy"] = new(Takes.Admins, _ => new { policy = (object?)null }),
+        ["endpoint PUT /api/policy/overcommit"] = new(Takes.Admins, _ => new { cpuRatio = 64 }),
 
         ["endpoint GET /api/templates/"] = new(Takes.Nothing),
         ["endpoint GET /api/templates/{id:guid}"] = new(Takes.Template),
@@ -201,8 +206,8 @@ public sealed partial class WallsMatrixTests(PaddockFixture paddock)
         foreach (var (key, entry) in Table.Where(e => e.Value.Takes == Takes.Admins))
         {
             var parts = key.Split(' ');
-            var path = Parameter().Replace(parts[2], m => m.Groups[1].Value == "kind" ? "users" : PaddockFixture.Ugo);
-            Assert.StartsWith("403 ", await AnswerAsync(other, parts[1], path, entry.Body?.Invoke(Guid.Empty), []));
+            var path = Parameter().Replace(parts[2], m => m.Groups[1].Value switch { "kind" => "users", "id" => Guid.NewGuid().ToString(), _ => PaddockFixture.Ugo });
+            Assert.StartsWith("403 ", await AnswerAsync(other, parts[1] == "*" ? "GET" : parts[1], path, entry.Body?.Invoke(Guid.Empty), []));
         }
         await ProbeAsync(other, Takes.Image, imageId, imageFile, secrets);
 

@@ -108,7 +108,12 @@ public sealed record HostRegistration(
     string? AcceleratorWarning,
     string QemuVersion,
     string Confinement,
-    IReadOnlyList<VmReport> Vms);
+    IReadOnlyList<VmReport> Vms,
+    int NumaNodes = 1,
+    long HugePagesTotal = 0,
+    long HugePageBytes = 0,
+    bool KsmAvailable = false,
+    string? KsmNote = null);
 
 public sealed record HostWelcome(bool Accepted, string? Refusal = null);
 

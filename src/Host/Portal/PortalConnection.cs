@@ -134,14 +134,19 @@ public sealed class PortalConnection(
             identity.Id,
             options.Value.Name ?? Environment.MachineName,
             ContractVersion.Current,
-            Environment.ProcessorCount,
+            capacity.LogicalCpus,
             capacity.MemoryBytes,
             capacity.DiskBytes,
             vms.Accelerator.Name,
             vms.Accelerator.Warning,
             capacity.QemuVersion,
             RuntimeInformation.IsOSPlatform(OSPlatform.Linux) ? "DAC + seccomp" : "unconfined",
-            await vms.ReportAllAsync(ct));
+            await vms.ReportAllAsync(ct),
+            capacity.NumaNodes,
+            capacity.HugePagesTotal,
+            capacity.HugePageBytes,
+            capacity.KsmAvailable,
+            capacity.KsmNote);
         var welcome = await connection.InvokeAsync<HostWelcome>(nameof(IHostHub.Register), registration, ct);
         if (!welcome.Accepted)
         {

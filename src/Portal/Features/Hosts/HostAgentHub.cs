@@ -50,6 +50,12 @@ public sealed class HostAgentHub(
             host.QemuVersion = registration.QemuVersion;
             host.Confinement = registration.Confinement;
             host.Connected = true;
+            host.Unreachable = false;
+            host.NumaNodes = registration.NumaNodes;
+            host.HugePagesTotal = registration.HugePagesTotal;
+            host.HugePageBytes = registration.HugePageBytes;
+            host.KsmAvailable = registration.KsmAvailable;
+            host.KsmNote = registration.KsmNote;
             host.ConnectionId = Context.ConnectionId;
             host.LastSeenAt = now;
             session.Store(host);

@@ -41,4 +41,26 @@ public sealed class HostRecord
     public DateTimeOffset? RevokedAt { get; set; }
 
     public DateTimeOffset LastSeenAt { get; set; }
+
+    /// <summary>Away longer than the grace period: its VMs are Unknown until it reports again.</summary>
+    public bool Unreachable { get; set; }
+
+    /// <summary>What the host declared beyond CPUs, memory and disk.</summary>
+    public int NumaNodes { get; set; }
+
+    public long HugePagesTotal { get; set; }
+
+    public long HugePageBytes { get; set; }
+
+    /// <summary>Whether the kernel offers KSM (same-page merging), and why not when it does not.</summary>
+    public bool KsmAvailable { get; set; }
+
+    public string? KsmNote { get; set; }
+
+    /// <summary>What the host's QEMU processes actually use, as last reported.</summary>
+    public long UsedMemoryBytes { get; set; }
+
+    public double UsedCpuSeconds { get; set; }
+
+    public long KsmSavedBytes { get; set; }
 }

@@ -19,6 +19,9 @@ public sealed record PortalPolicy
     public TimeSpan LeaseNotice { get; init; } = TimeSpan.FromDays(1);
 
     public TimeSpan ExpiredGrace { get; init; } = TimeSpan.FromDays(7);
+
+    /// <summary>The fleet's overcommit policy: every host without one of its own.</summary>
+    public Placement.OvercommitPolicy Overcommit { get; init; } = Placement.OvercommitPolicy.Default;
 }
 
 public sealed record PolicySet(PortalPolicy Policy, Guid By, string ByName, DateTimeOffset At);
@@ -52,7 +55,8 @@ public sealed class PolicyService(IDocumentStore store, Audit audit, ChangeNotif
         (await session.LoadAsync<PolicyDocument>(PolicyDocument.StreamId, ct))?.Policy ?? PortalPolicy.Default;
 
     public static string? Validate(PortalPolicy policy) =>
-        policy.LeaseNotice < TimeSpan.Zero || policy.LeaseNotice > TimeSpan.FromDays(90) ? "Notice before a lease ends: between 0 and 90 days."
+        Placement.OvercommitPolicy.Validate(policy.Overcommit) is { } overcommit ? overcommit
+        : policy.LeaseNotice < TimeSpan.Zero || policy.LeaseNotice > TimeSpan.FromDays(90) ? "Notice before a lease ends: between 0 and 90 days."
         : policy.ExpiredGrace < TimeSpan.Zero || policy.ExpiredGrace > TimeSpan.FromDays(365) ? "Keep expired VMs: between 0 and 365 days."
         : null;
 

@@ -6,6 +6,9 @@ using Paddock.Portal.Features.Vms;
 
 namespace Paddock.Portal.Features.Quotas;
 
+/// <summary>What to change of the policy; what is left out stays (the overcommit policy has its own route).</summary>
+public sealed record PolicyBody(bool? CustomSizes = null, TimeSpan? LeaseNotice = null, TimeSpan? ExpiredGrace = null);
+
 /// <summary>Limits for one user or group; a null limit is no limit, a null lease no maximum.</summary>
 public sealed record QuotaBody(QuotaLimits Limits, int? MaxLeaseMinutes = null);
 
@@ -40,7 +43,7 @@ public static class QuotaEndpoints
             return await PolicyService.GetAsync(session, http.RequestAborted);
         });
 
-        api.MapPut("/policy", async (PortalPolicy policy, HttpContext http, PolicyService policies) =>
+        api.MapPut("/policy", async (PolicyBody body, HttpContext http, IDocumentStore store, PolicyService policies) =>
         {
             if (!http.User.IsAdmin())
             {
@@ -49,6 +52,14 @@ public static class QuotaEndpoints
 
             try
             {
+                await using var session = store.QuerySession();
+                var current = await PolicyService.GetAsync(session, http.RequestAborted);
+                var policy = current with
+                {
+                    CustomSizes = body.CustomSizes ?? current.CustomSizes,
+                    LeaseNotice = body.LeaseNotice ?? current.LeaseNotice,
+                    ExpiredGrace = body.ExpiredGrace ?? current.ExpiredGrace,
+                };
                 await policies.SetAsync(http.User, policy, http.RequestAborted);
                 return Results.Ok(policy);
             }

@@ -134,6 +134,11 @@ public sealed class Vm
     /// <summary>The snapshot the VM last went back to or took: what a revert would return to.</summary>
     public string? CurrentSnapshot { get; set; }
 
+    /// <summary>The host placement chose, and why each other host was passed over (admins see it).</summary>
+    public string? PlacedOn { get; set; }
+
+    public List<Placement.PassedOver> PassedOver { get; set; } = [];
+
     /// <summary>A hardware change asked for and not yet done.</summary>
     public PendingHardware? PendingHardware { get; set; }
 
@@ -286,6 +291,19 @@ public sealed class Vm
     {
         Cdrom = e.Image;
         CdromName = e.Name;
+        UpdatedAt = e.At;
+    }
+
+    public void Apply(VmPlaced e)
+    {
+        PlacedOn = e.HostName;
+        PassedOver = [.. e.PassedOver];
+    }
+
+    public void Apply(VmHostUnreachable e)
+    {
+        Status = VmStatus.Unknown;
+        StatusDetail = "Its host stopped reporting; what the VM does is unknown until the host reports again.";
         UpdatedAt = e.At;
     }
 

@@ -1,4 +1,5 @@
 using Marten;
+using Paddock.Portal.Features.Accounts;
 using Paddock.Engine.Contract;
 
 namespace Paddock.Portal.Features.Vms;
@@ -63,6 +64,11 @@ public static class VmEndpoints
             {
                 var id = await vms.CreateAsync(http.User, request, http.RequestAborted);
                 return Results.Created($"/api/vms/{id}", new { id });
+            }
+            catch (Placement.NoHostException e) when (http.User.IsAdmin())
+            {
+                // Admins see why each host was passed over; members read the sentence.
+                return Results.Problem(statusCode: 409, title: e.Message, detail: e.Detail, extensions: new Dictionary<string, object?> { ["passedOver"] = e.Decision.PassedOver });
             }
             catch (VmRequestException e)
             {

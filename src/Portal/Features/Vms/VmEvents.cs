@@ -56,6 +56,12 @@ public sealed record VmHardwareChanged(int VCpus, long DiskBytes, IReadOnlyList<
 /// <summary>The VM is shared with group <paramref name="GroupId"/> now, or with none.</summary>
 public sealed record VmGroupChanged(Guid? GroupId, Guid By, DateTimeOffset At);
 
+/// <summary>Placement chose <paramref name="HostId"/>; <paramref name="PassedOver"/> says why every other host was not chosen.</summary>
+public sealed record VmPlaced(Guid HostId, string HostName, IReadOnlyList<Placement.PassedOver> PassedOver, DateTimeOffset At);
+
+/// <summary>The VM's host stopped reporting: what the VM does is unknown until it reports again.</summary>
+public sealed record VmHostUnreachable(Guid HostId, DateTimeOffset At);
+
 /// <summary>A hardware change was asked for: until it is done the VM counts against quotas at the bigger of both sizes.</summary>
 public sealed record VmHardwareRequested(Guid OperationId, int VCpus, long DiskBytes, DateTimeOffset At);
 

@@ -17,6 +17,7 @@ using Paddock.Engine.Images;
 using Paddock.Portal.Features.Templates;
 using Paddock.Portal.Features.Flavors;
 using Paddock.Portal.Features.Quotas;
+using Paddock.Portal.Features.Placement;
 
 namespace Paddock.Portal.Features.Vms;
 
@@ -26,17 +27,17 @@ namespace Paddock.Portal.Features.Vms;
 /// With <paramref name="FlavorId"/> the flavor's sizes are used and the others ignored. With
 /// <paramref name="GroupId"/> the VM is shared with that group at once and counts against its quota
 /// too. <paramref name="LeaseMinutes"/> sets when the VM expires; without it a VM expires only where
-/// an admin set a maximum lease.
+/// an admin set a maximum lease. Without <paramref name="Start"/> the VM is created Stopped.
 /// </remarks>
 public sealed record NewVm(
     string Name, int VCpus, int MemoryMiB, Guid? TemplateId = null, int? DiskMiB = null, Guid? ImageId = null,
-    Guid? FlavorId = null, Guid? GroupId = null, int? LeaseMinutes = null);
+    Guid? FlavorId = null, Guid? GroupId = null, int? LeaseMinutes = null, bool Start = true);
 
 /// <summary>A VM worked out from a <see cref="NewVm"/>: what <see cref="VmService.DefineAsync"/> creates.</summary>
 public sealed record VmDefinition(
     string Name, string TemplateName, string BaseImage, int VCpus, int MemoryMiB, long DiskBytes,
     Guid? TemplateId = null, (string Image, string Name)? Cdrom = null, Guid? FlavorId = null, string? FlavorName = null,
-    Guid? GroupId = null, TimeSpan? Lease = null);
+    Guid? GroupId = null, TimeSpan? Lease = null, bool Start = true);
 
 /// <summary>What a create would make, and why (if at all) it needs an admin's approval.</summary>
 public sealed record VmPlan(VmDefinition Definition, IReadOnlyList<string> NeedsApproval);
@@ -257,7 +258,7 @@ public sealed partial class VmService(
             }
         }
 
-        return new VmPlan(definition with { FlavorId = flavor?.Id, FlavorName = flavor?.Name, GroupId = request.GroupId, Lease = lease }, needs);
+        return new VmPlan(definition with { FlavorId = flavor?.Id, FlavorName = flavor?.Name, GroupId = request.GroupId, Lease = lease, Start = request.Start }, needs);
     }
 
     /// <summary>The longest lease anyone may ask for.</summary>
@@ -321,8 +322,10 @@ public sealed partial class VmService(
                 session.Store(template);
             }
 
-            // Templates and images come from the library (or are on every host): any host can take the VM.
-            var hostId = cloneOf?.HostId ?? (await PickHostAsync(session, ct)).Id;
+            // Templates and images come from the library, which every host can fetch from: any host
+            // can take the VM under its policy. A clone's disks are on its source's host.
+            var placement = await PlacementService.PlaceAsync(session, new Resources(d.VCpus, d.MemoryMiB, QuotaUsage.MiB(d.DiskBytes)), cloneOf?.HostId, clock, ct);
+            var hostId = placement.Chosen!.Id;
 
             var vmId = Guid.NewGuid();
             var labelIndex = RandomNumberGenerator.GetInt32(IsolationLabels.PairCount);
@@ -354,11 +357,12 @@ public sealed partial class VmService(
             }
 
             audit.Add(session, actor, AuditKind.VmOperation, cloneOf is null ? $"Create '{name}' from {templateName}" : $"Clone '{cloneOf.Name}' as '{name}'", vmId);
+            var placed = new VmPlaced(hostId, placement.Chosen.Name, placement.PassedOver, now);
             session.Events.StartStream<Vm>(vmId, settings is null
-                ? [created, new VmOperationRequested(operation, VmVerb.Create, actor.UserId(), now)]
-                : [created, new VmSettingsChanged(settings, actor.UserId(), now), new VmOperationRequested(operation, VmVerb.Create, actor.UserId(), now)]);
+                ? [created, placed, new VmOperationRequested(operation, VmVerb.Create, actor.UserId(), now)]
+                : [created, placed, new VmSettingsChanged(settings, actor.UserId(), now), new VmOperationRequested(operation, VmVerb.Create, actor.UserId(), now)]);
             session.Insert(NewCommand(operation, created.VmId, hostId,
-                new VmCommand(operation, vmId, VmVerb.Create, spec, StartAfterCreate: cloneOf is null, CloneFrom: cloneOf?.Id), now));
+                new VmCommand(operation, vmId, VmVerb.Create, spec, StartAfterCreate: cloneOf is null && d.Start, CloneFrom: cloneOf?.Id), now));
             if (alsoInTransaction is not null)
             {
                 await alsoInTransaction(session, vmId);
@@ -779,14 +783,6 @@ public sealed partial class VmService(
         State = AgentCommandState.Pending,
         CreatedAt = now,
     };
-
-    private static async Task<HostRecord> PickHostAsync(IQuerySession session, CancellationToken ct)
-    {
-        // Placement policy (overcommit, spread/pack) comes with several hosts; for now the biggest connected host.
-        var hosts = await session.Query<HostRecord>().Where(h => h.Connected).OrderByDescending(h => h.MemoryBytes).ToListAsync(ct);
-        return hosts.FirstOrDefault()
-            ?? throw new VmRequestException("No host is connected to run the VM. Ask an admin to start a host agent.");
-    }
 
     private static string RandomMac() => VmHardware.RandomMac();
 

@@ -1,0 +1,178 @@
+using System.Globalization;
+
+namespace Paddock.Portal.Features.Placement;
+
+/// <summary>How placement orders the hosts that can take a VM.</summary>
+public enum Weigher
+{
+    /// <summary>Most free memory first: VMs spread over the fleet (the default).</summary>
+    Spread,
+
+    /// <summary>Fullest host first: VMs pack onto few hosts, the others stay empty.</summary>
+    Pack,
+}
+
+/// <summary>
+/// How far a host may be overcommitted: allocation ratios for CPU, RAM and disk, and what is kept
+/// back for the host itself. A host admits a VM while <c>(total - reserved) x ratio >= allocated + requested</c>
+/// holds for each resource.
+/// </summary>
+public sealed record OvercommitPolicy
+{
+    public static readonly OvercommitPolicy Default = new();
+
+    public double CpuRatio { get; init; } = 4.0;
+
+    public double RamRatio { get; init; } = 1.0;
+
+    public double DiskRatio { get; init; } = 1.0;
+
+    public int ReservedCpus { get; init; }
+
+    public long ReservedMemoryMiB { get; init; } = 512;
+
+    public Weigher Weigher { get; init; } = Weigher.Spread;
+
+    public static string? Validate(OvercommitPolicy policy) =>
+        policy.CpuRatio is < 0.1 or > 64 ? "CPU ratio: between 0.1 and 64."
+        : policy.RamRatio is < 0.1 or > 16 ? "RAM ratio: between 0.1 and 16."
+        : policy.DiskRatio is < 0.1 or > 64 ? "Disk ratio: between 0.1 and 64."
+        : policy.ReservedCpus is < 0 or > 4096 ? "Reserved CPUs: between 0 and 4096."
+        : policy.ReservedMemoryMiB is < 0 or > 16L * 1024 * 1024 ? "Reserved memory: 0 MiB or more."
+        : !Enum.IsDefined(policy.Weigher) ? "Placement: Spread or Pack."
+        : null;
+}
+
+/// <summary>vCPUs, memory and disk (MiB): what a VM asks for, what a host has allocated, or what it can hold.</summary>
+public readonly record struct Resources(long VCpus, long MemoryMiB, long DiskMiB)
+{
+    public static Resources operator +(Resources a, Resources b) => new(a.VCpus + b.VCpus, a.MemoryMiB + b.MemoryMiB, a.DiskMiB + b.DiskMiB);
+
+    public static Resources operator -(Resources a, Resources b) => new(a.VCpus - b.VCpus, a.MemoryMiB - b.MemoryMiB, a.DiskMiB - b.DiskMiB);
+}
+
+/// <summary>A host as placement sees it: what it has, under which policy, what is allocated on it, and whether it may take VMs at all.</summary>
+public sealed record HostView(
+    Guid Id, string Name, int Cpus, long MemoryMiB, long DiskMiB, OvercommitPolicy Policy, Resources Allocated,
+    bool Reachable = true, bool Maintenance = false, string Accelerator = "tcg");
+
+/// <summary>A host placement passed over, and why, in words an admin reads.</summary>
+public sealed record PassedOver(Guid HostId, string HostName, string Reason);
+
+/// <summary>The host chosen (null when none fits), why every other host was passed over, and the sentence a member reads when none fits.</summary>
+public sealed record PlacementDecision(HostView? Chosen, IReadOnlyList<PassedOver> PassedOver, string? Refusal);
+
+/// <summary>Placement: filters, then a weigher. Pure functions, so that they can be tested and measured without a fleet.</summary>
+public static class Placement
+{
+    /// <summary>What a host can hold under its policy: <c>(total - reserved) x ratio</c> for each resource.</summary>
+    public static Resources Capacity(HostView host) => new(
+        (long)Math.Floor(Math.Max(0, host.Cpus - host.Policy.ReservedCpus) * host.Policy.CpuRatio),
+        (long)Math.Floor(Math.Max(0, host.MemoryMiB - host.Policy.ReservedMemoryMiB) * host.Policy.RamRatio),
+        (long)Math.Floor(host.DiskMiB * host.Policy.DiskRatio));
+
+    public static Resources Free(HostView host) => Capacity(host) - host.Allocated;
+
+    /// <summary>Why <paramref name="host"/> cannot take <paramref name="request"/>, or null when it can.</summary>
+    public static string? Filter(HostView host, Resources request, string? accelerator = null)
+    {
+        if (host.Maintenance)
+        {
+            return "in maintenance";
+        }
+
+        if (!host.Reachable)
+        {
+            return "unreachable";
+        }
+
+        if (accelerator is not null && !string.Equals(host.Accelerator, accelerator, StringComparison.OrdinalIgnoreCase))
+        {
+            return $"no {accelerator} (it has {host.Accelerator})";
+        }
+
+        var capacity = Capacity(host);
+        var free = capacity - host.Allocated;
+        return request.MemoryMiB > free.MemoryMiB
+                ? $"memory: {request.MemoryMiB} MiB asked, {Math.Max(0, free.MemoryMiB)} MiB free of {capacity.MemoryMiB} MiB (RAM ratio {Ratio(host.Policy.RamRatio)}, {host.Policy.ReservedMemoryMiB} MiB reserved)"
+            : request.VCpus > free.VCpus
+                ? $"vCPUs: {request.VCpus} asked, {Math.Max(0, free.VCpus)} free of {capacity.VCpus} (CPU ratio {Ratio(host.Policy.CpuRatio)}, {host.Policy.ReservedCpus} reserved)"
+            : request.DiskMiB > free.DiskMiB
+                ? $"disk: {request.DiskMiB} MiB asked, {Math.Max(0, free.DiskMiB)} MiB free of {capacity.DiskMiB} MiB (disk ratio {Ratio(host.Policy.DiskRatio)})"
+            : null;
+    }
+
+    /// <summary>
+    /// Filters every host, then weighs those left: <see cref="Weigher.Spread"/> takes the most free
+    /// memory, <see cref="Weigher.Pack"/> the least (ties by name, so a decision is repeatable).
+    /// </summary>
+    public static PlacementDecision Decide(IReadOnlyList<HostView> hosts, Resources request, Weigher weigher, string? accelerator = null)
+    {
+        var passed = new List<PassedOver>();
+        HostView? best = null;
+        long bestFree = 0;
+        foreach (var host in hosts)
+        {
+            if (Filter(host, request, accelerator) is { } reason)
+            {
+                passed.Add(new PassedOver(host.Id, host.Name, reason));
+                continue;
+            }
+
+            var free = Capacity(host).MemoryMiB - host.Allocated.MemoryMiB;
+            if (best is null || Better(free, bestFree, host, best, weigher))
+            {
+                if (best is not null)
+                {
+                    passed.Add(new PassedOver(best.Id, best.Name, Weighed(weigher)));
+                }
+
+                (best, bestFree) = (host, free);
+            }
+            else
+            {
+                passed.Add(new PassedOver(host.Id, host.Name, Weighed(weigher)));
+            }
+        }
+
+        return new PlacementDecision(best, passed, best is null ? Refusal(hosts, request, passed) : null);
+    }
+
+    private static bool Better(long free, long bestFree, HostView host, HostView best, Weigher weigher) =>
+        weigher == Weigher.Pack
+            ? free < bestFree || free == bestFree && string.CompareOrdinal(host.Name, best.Name) < 0
+            : free > bestFree || free == bestFree && string.CompareOrdinal(host.Name, best.Name) < 0;
+
+    private static string Weighed(Weigher weigher) => weigher == Weigher.Pack ? "fits, but a fuller host was chosen (pack)" : "fits, but a host with more free memory was chosen (spread)";
+
+    /// <summary>What a member reads when no host fits: the resource that stopped most hosts, in plain words.</summary>
+    public static string Refusal(IReadOnlyList<HostView> hosts, Resources request, IReadOnlyList<PassedOver> passed)
+    {
+        if (hosts.Count == 0 || passed.All(p => p.Reason is "in maintenance" or "unreachable"))
+        {
+            return "No host can take a VM right now: none is available. Ask an admin.";
+        }
+
+        var reasons = passed.Select(p => p.Reason).ToList();
+        if (reasons.Any(r => r.StartsWith("memory", StringComparison.Ordinal)))
+        {
+            return $"No host can take {Size(request.MemoryMiB)} of memory right now.";
+        }
+
+        if (reasons.Any(r => r.StartsWith("vCPUs", StringComparison.Ordinal)))
+        {
+            return $"No host can take {request.VCpus} vCPU{(request.VCpus == 1 ? "" : "s")} right now.";
+        }
+
+        if (reasons.Any(r => r.StartsWith("disk", StringComparison.Ordinal)))
+        {
+            return $"No host can take a {Size(request.DiskMiB)} disk right now.";
+        }
+
+        return $"No host can take this VM right now: {reasons[0]}.";
+    }
+
+    private static string Size(long mib) => mib >= 1024 && mib % 1024 == 0 ? $"{mib / 1024} GiB" : $"{mib} MiB";
+
+    private static string Ratio(double ratio) => ratio.ToString("0.0##", CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,63 @@
+using Marten;
+using Paddock.Portal.Features.Accounts;
+using Paddock.Portal.Features.Vms;
+
+namespace Paddock.Portal.Features.Placement;
+
+public sealed record MaintenanceBody(bool Maintenance);
+
+/// <summary>The host's own policy, or null to follow the fleet's.</summary>
+public sealed record HostPolicyBody(OvercommitPolicy? Policy);
+
+/// <summary>A host's capacity as the API shows it (MiB for memory and disk).</summary>
+public sealed record CapacityView(Guid Id, string Name, bool Reachable, bool Maintenance, int Cpus, long MemoryMiB, long DiskMiB, OvercommitPolicy Policy, Resources Capacity, Resources Allocated, Resources Free);
+
+/// <summary>Admins only: capacity, the overcommit policies and maintenance.</summary>
+public static class PlacementEndpoints
+{
+    public static void MapPlacementEndpoints(this IEndpointRouteBuilder app)
+    {
+        var api = app.MapGroup("/api").RequireAuthorization();
+
+        api.MapGet("/capacity", async (HttpContext http, IDocumentStore store) =>
+        {
+            if (!http.User.IsAdmin())
+            {
+                return Forbidden();
+            }
+
+            await using var session = store.QuerySession();
+            return Results.Ok((await PlacementService.HostsAsync(session, http.RequestAborted)).Select(h => new CapacityView(
+                h.Id, h.Name, h.Reachable, h.Maintenance, h.Cpus, h.MemoryMiB, h.DiskMiB, h.Policy, Placement.Capacity(h), h.Allocated, Placement.Free(h))));
+        });
+
+        api.MapPut("/hosts/{id:guid}/maintenance", (Guid id, MaintenanceBody body, HttpContext http, PlacementService placements) =>
+            AdminAsync(http, () => placements.SetMaintenanceAsync(http.User, id, body.Maintenance, http.RequestAborted))).AddEndpointFilter(VmEndpoints.RequireApiHeader);
+
+        api.MapPut("/hosts/{id:guid}/policy", (Guid id, HostPolicyBody body, HttpContext http, PlacementService placements) =>
+            AdminAsync(http, () => placements.SetHostPolicyAsync(http.User, id, body.Policy, http.RequestAborted))).AddEndpointFilter(VmEndpoints.RequireApiHeader);
+
+        api.MapPut("/policy/overcommit", (OvercommitPolicy policy, HttpContext http, PlacementService placements) =>
+            AdminAsync(http, () => placements.SetFleetPolicyAsync(http.User, policy, http.RequestAborted))).AddEndpointFilter(VmEndpoints.RequireApiHeader);
+    }
+
+    private static async Task<IResult> AdminAsync(HttpContext http, Func<Task> change)
+    {
+        if (!http.User.IsAdmin())
+        {
+            return Forbidden();
+        }
+
+        try
+        {
+            await change();
+            return Results.NoContent();
+        }
+        catch (VmRequestException e)
+        {
+            return VmEndpoints.Refused(e);
+        }
+    }
+
+    private static IResult Forbidden() => Results.Problem(statusCode: 403, title: "Only admins see and change placement.");
+}
