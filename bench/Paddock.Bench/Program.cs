@@ -5,7 +5,14 @@
 // (2) console connect -> first non-black frame in Chromium: noVNC through the portal's console
 //     page, beside noVNC straight to QEMU's own websocket VNC listener.
 // Starts its own portal and host agent against the instance './paddock bench' prepared.
+//   ./paddock bench placement               placement decisions over 10,000 simulated hosts (no QEMU, no database)
 using Paddock.Bench;
+
+if (args is ["placement", ..])
+{
+    PlacementDecisions.Run();
+    return 0;
+}
 
 var runs = 5;
 var warmups = 1;

@@ -55,6 +55,15 @@ public sealed record AgentOptions
     [System.ComponentModel.DataAnnotations.Range(1, int.MaxValue)]
     public int? DeclaredDiskGiB { get; init; }
 
+    /// <summary>
+    /// Whether this agent switches KSM (machine-wide) by the host's RAM ratio. Where several agents
+    /// share one machine, exactly one of them does.
+    /// </summary>
+    public bool ManageKsm { get; init; } = true;
+
+    /// <summary>How often the agent reports what its QEMU processes use.</summary>
+    public TimeSpan UsageInterval { get; init; } = TimeSpan.FromSeconds(5);
+
     public string ImagesDir => Path.Combine(DataDir, "images");
 
     public string VmsDir => Path.Combine(DataDir, "vms");

@@ -23,6 +23,8 @@ public static class Extensions
         builder.Services.AddSingleton<AgentCredential>();
         builder.Services.AddSingleton<OperationJournal>();
         builder.Services.AddSingleton<ImageCache>();
+        builder.Services.AddSingleton(new Paddock.Engine.Isolation.CpuCgroup());
+        builder.Services.AddSingleton<ResourceLimiter>();
         builder.Services.AddSingleton<VmSupervisor>();
         builder.Services.AddHostedService(services => services.GetRequiredService<VmSupervisor>());
     }
@@ -32,6 +34,8 @@ public static class Extensions
 
     public static void AddAgentPortalConnection(this HostApplicationBuilder builder)
     {
+        builder.Services.AddSingleton<KsmKeeper>();
+        builder.Services.AddHostedService<UsageReporter>();
         builder.Services.AddSingleton<PortalConnection>();
         builder.Services.AddSingleton<IPortalReporter>(services => services.GetRequiredService<PortalConnection>());
         builder.Services.AddHostedService(services => services.GetRequiredService<PortalConnection>());

@@ -145,6 +145,7 @@ public static class Extensions
         builder.Services.AddSingleton<ChangeNotifier<HostsChanged>>();
         builder.Services.AddSingleton<CommandDispatcher>();
         builder.Services.AddSingleton<ChangeNotifier<PlacementChanged>>();
+        builder.Services.AddSingleton<ChangeNotifier<HostUsageChanged>>();
         builder.Services.AddSingleton<PlacementService>();
         builder.Services.AddHostedService(services => services.GetRequiredService<CommandDispatcher>());
         builder.Services.AddHostedService<HostsOnStartup>();

@@ -484,6 +484,8 @@ public sealed class PaddockFixture : IAsyncLifetime
         ["Agent__Name"] = hostName,
         ["Agent__DeclaredMemoryMiB"] = memoryMiB.ToString(System.Globalization.CultureInfo.InvariantCulture),
         ["Agent__StopVmsOnExit"] = "true",
+        // KSM is machine-wide: the run's first agent manages it.
+        ["Agent__ManageKsm"] = "false",
     });
 
     public async Task StopAgentAsync(string process)

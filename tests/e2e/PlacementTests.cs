@@ -71,6 +71,10 @@ public sealed class PlacementTests(PaddockFixture paddock)
             Assert.Contains("pl-small: memory: 768 MiB asked, 512 MiB free of 512 MiB", history);
             Assert.Contains("pl-large: fits, but a fuller host was chosen (pack)", history);
             Assert.Contains("e2e-host: in maintenance", history);
+            await admin.GotoAsync($"/vms/{packed}");
+            await PaddockFixture.InteractiveAsync(admin);
+            await Assertions.Expect(admin.GetByLabel("Placement")).ToContainTextAsync("on pl-medium");
+            await Assertions.Expect(admin.GetByLabel("Placement")).ToContainTextAsync("pl-large: fits, but a fuller host was chosen (pack)");
 
             // Maintenance takes a host out of placement: medium is full now, large is next in pack.
             await MaintenanceAsync(admin, hosts["pl-large"], true);

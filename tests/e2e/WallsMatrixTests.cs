@@ -146,7 +146,7 @@ public sealed partial class WallsMatrixTests(PaddockFixture paddock)
     private static readonly Dictionary<string, string[]> HubMethods = new()
     {
         // Register refuses a host id other than the credential's; reports go to the registered host only.
-        ["Paddock.Portal.Features.Hosts.HostAgentHub"] = ["Register", "ReportOperation", "ReportVm"],
+        ["Paddock.Portal.Features.Hosts.HostAgentHub"] = ["Register", "ReportOperation", "ReportUsage", "ReportVm"],
         ["Microsoft.AspNetCore.Components.Server.ComponentHub"] =
         [
             "BeginInvokeDotNetFromJS", "ConnectCircuit", "EndInvokeJSFromDotNet", "OnLocationChanged", "OnLocationChanging", "OnRenderCompleted",

@@ -11,6 +11,9 @@ public interface IHostAgent
 
     /// <summary>Dial a binary WebSocket back to the portal for one console session and splice it to the VM's VNC socket.</summary>
     Task<CommandAck> OpenConsole(ConsoleDial dial);
+
+    /// <summary>What the portal decided about this host that the agent acts on itself (KSM follows the RAM ratio).</summary>
+    Task ApplyHostSettings(HostSettings settings);
 }
 
 /// <summary>What a host agent can tell the portal (hub methods).</summary>
@@ -21,10 +24,13 @@ public interface IHostHub
     Task ReportVm(VmReport report);
 
     Task ReportOperation(OperationReport report);
+
+    /// <summary>What the host's QEMU processes actually use, and KSM, every few seconds.</summary>
+    Task ReportUsage(HostUsage usage);
 }
 
 public static class ContractVersion
 {
     /// <summary>Bumped on any breaking change of <see cref="IHostAgent"/> or <see cref="IHostHub"/>.</summary>
-    public const int Current = 1;
+    public const int Current = 2;
 }

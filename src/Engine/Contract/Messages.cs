@@ -95,7 +95,8 @@ public enum VmPowerState
     Saved,
 }
 
-public sealed record VmReport(Guid VmId, VmPowerState State, DateTimeOffset ObservedAt, string? Detail = null, int? Pid = null, int? Uid = null, long? SavedBytes = null);
+/// <remarks><paramref name="Limits"/> says which noisy-neighbour limits the agent applied and which it could not.</remarks>
+public sealed record VmReport(Guid VmId, VmPowerState State, DateTimeOffset ObservedAt, string? Detail = null, int? Pid = null, int? Uid = null, long? SavedBytes = null, string? Limits = null);
 
 public sealed record HostRegistration(
     Guid HostId,
@@ -144,3 +145,12 @@ public enum ConsoleKind
 /// address the message names) and splice it to what <paramref name="Kind"/> names.
 /// </summary>
 public sealed record ConsoleDial(Guid VmId, string Nonce, ConsoleKind Kind = ConsoleKind.Vnc);
+
+/// <summary>The host's effective RAM allocation ratio: above 1.0 the agent that manages KSM turns it on.</summary>
+public sealed record HostSettings(double RamRatio);
+
+/// <summary>One VM's QEMU process: resident memory and CPU time so far.</summary>
+public sealed record VmUsage(Guid VmId, long RssBytes, double CpuSeconds);
+
+/// <summary>What the host's QEMU processes use together, per VM, and KSM.</summary>
+public sealed record HostUsage(long RssBytes, double CpuSeconds, IReadOnlyList<VmUsage> Vms, Hosting.KsmStatus Ksm, DateTimeOffset At, bool ManagesKsm, string? KsmProblem = null);

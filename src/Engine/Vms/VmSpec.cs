@@ -30,6 +30,35 @@ public sealed record VmSpec(
 
     /// <summary>What the firmware tries, in order: the first disk, the first CD-ROM drive, the first NIC.</summary>
     public IReadOnlyList<BootDevice> BootOrder { get; init; } = [BootDevice.Disk];
+
+    /// <summary>Noisy-neighbour limits (a flavor's): CPU weight and cap, disk I/O, the balloon's floor.</summary>
+    public ResourceLimits Limits { get; init; } = ResourceLimits.None;
+
+    /// <summary>How big the guest should be, through its virtio balloon; null for all of <see cref="MemoryMiB"/>.</summary>
+    public int? BalloonTargetMiB { get; init; }
+}
+
+/// <summary>
+/// Limits that keep one VM from crowding the others on its host: a CPU weight (cgroup cpu.weight,
+/// 1-10000, 100 is everyone's default) and cap (per cent of one CPU), disk I/O limits for all its
+/// disks together (a QEMU throttle group), and the smallest size its balloon may shrink it to.
+/// </summary>
+public sealed record ResourceLimits(int? CpuWeight = null, int? CpuLimitPercent = null, long? DiskIops = null, long? DiskBytesPerSecond = null, int? BalloonFloorMiB = null)
+{
+    public static readonly ResourceLimits None = new();
+
+    public bool HasCpu => CpuWeight is not null || CpuLimitPercent is not null;
+
+    public bool HasDisk => DiskIops is not null || DiskBytesPerSecond is not null;
+
+    /// <summary>What is wrong with these limits, or null.</summary>
+    public string? Problem() =>
+        CpuWeight is < 1 or > 10000 ? "CPU weight: between 1 and 10000 (100 is the default)."
+        : CpuLimitPercent is < 1 or > 100 * 1024 ? "CPU limit: 1 per cent of one CPU or more."
+        : DiskIops is < 10 ? "Disk IOPS: at least 10."
+        : DiskBytesPerSecond is < 1024 * 1024 ? "Disk bandwidth: at least 1 MiB/s (less makes guests time out)."
+        : BalloonFloorMiB is < 64 ? "Balloon floor: at least 64 MiB."
+        : null;
 }
 
 public enum BootDevice

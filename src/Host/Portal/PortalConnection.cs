@@ -13,6 +13,8 @@ public interface IPortalReporter
     Task ReportVmAsync(VmReport report);
 
     Task ReportOperationAsync(OperationReport report);
+
+    Task ReportUsageAsync(HostUsage usage);
 }
 
 /// <summary>
@@ -23,6 +25,7 @@ public sealed class PortalConnection(
     IOptions<AgentOptions> options,
     VmSupervisor vms,
     ConsoleBridge consoles,
+    KsmKeeper ksm,
     HostIdentity identity,
     AgentCredential credential,
     PortalTrust trust,
@@ -44,6 +47,7 @@ public sealed class PortalConnection(
             .Build();
         connection.On<VmCommand, CommandAck>(nameof(IHostAgent.Execute), vms.Accept);
         connection.On<ConsoleDial, CommandAck>(nameof(IHostAgent.OpenConsole), consoles.Accept);
+        connection.On<HostSettings>(nameof(IHostAgent.ApplyHostSettings), ksm.Apply);
         connection.Reconnecting += _ =>
         {
             _registered = false;
@@ -75,6 +79,8 @@ public sealed class PortalConnection(
     public Task ReportVmAsync(VmReport report) => SendAsync(nameof(IHostHub.ReportVm), report);
 
     public Task ReportOperationAsync(OperationReport report) => SendAsync(nameof(IHostHub.ReportOperation), report);
+
+    public Task ReportUsageAsync(HostUsage usage) => SendAsync(nameof(IHostHub.ReportUsage), usage);
 
     private async Task SendAsync(string method, object report)
     {

@@ -22,6 +22,9 @@ internal sealed class VmRuntime(Guid id, VmPaths paths)
 
     public string? Detail { get; set; }
 
+    /// <summary>Which noisy-neighbour limits were applied at the last start, and which not.</summary>
+    public string? LimitsNote { get; set; }
+
     /// <summary>Set when the agent itself ends QEMU (power off, quit after a guest shutdown), so its exit is no crash.</summary>
     public bool Stopping { get; set; }
 

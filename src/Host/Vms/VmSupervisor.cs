@@ -23,6 +23,7 @@ public sealed partial class VmSupervisor(
     OperationJournal journal,
     IServiceProvider services,
     ImageCache cache,
+    ResourceLimiter limiter,
     TimeProvider clock,
     ILogger<VmSupervisor> log) : BackgroundService
 {
@@ -64,6 +65,10 @@ public sealed partial class VmSupervisor(
         _ = Task.Run(() => RunAsync(vm, command));
         return CommandAck.Accept(command.OperationId);
     }
+
+    /// <summary>The QEMU process of every VM that runs now, for the usage report.</summary>
+    public IReadOnlyList<(Guid VmId, int Pid)> RunningProcesses() =>
+        [.. _vms.Values.Where(v => v.IsRunning).Select(v => (v.Id, v.Process!.Pid))];
 
     /// <summary>The truth about every VM on this host, for registration.</summary>
     public async Task<IReadOnlyList<VmReport>> ReportAllAsync(CancellationToken ct)
@@ -309,6 +314,11 @@ public sealed partial class VmSupervisor(
             }
 
             await WatchAsync(vm, process, qmp, ct);
+            vm.LimitsNote = await limiter.ApplyAsync(vm, qmp, process.Pid, ct);
+            if (spec.BalloonTargetMiB is not null)
+            {
+                await ResourceLimiter.BalloonAsync(qmp, spec, ct);
+            }
             await SetStateAsync(vm, vm.State);
             return null;
         }
@@ -636,6 +646,7 @@ public sealed partial class VmSupervisor(
             RunDirectory.Delete(vm.Paths);
             vm.Spec = null;
             _vms.TryRemove(vm.Id, out _);
+            limiter.Release(vm.Id);
             await SetStateAsync(vm, VmPowerState.Missing);
             return new Outcome(null, new OperationResult(DiskBytes: bytes, Sha256: sha256));
         }
@@ -745,6 +756,11 @@ public sealed partial class VmSupervisor(
             if (qmp is not null && diff.AddedVCpus > 0)
             {
                 await Hotplug.AddVCpusAsync(qmp, diff.AddedVCpus, ct);
+            }
+
+            if (qmp is not null && wanted.BalloonTargetMiB != spec.BalloonTargetMiB)
+            {
+                await ResourceLimiter.BalloonAsync(qmp, wanted, ct);
             }
 
             // Whatever else the portal's spec says (settings, boot order) comes along.
@@ -887,6 +903,7 @@ public sealed partial class VmSupervisor(
             RunDirectory.Delete(vm.Paths);
             vm.Spec = null;
             _vms.TryRemove(vm.Id, out _);
+            limiter.Release(vm.Id);
         }
         finally
         {
@@ -1021,7 +1038,7 @@ public sealed partial class VmSupervisor(
 
     private VmReport Snapshot(VmRuntime vm) =>
         new(vm.Id, vm.State, clock.GetUtcNow(), vm.Detail, vm.Process?.Pid, vm.Spec?.Uid,
-            vm.State == VmPowerState.Saved && File.Exists(vm.Paths.StateFile) ? new FileInfo(vm.Paths.StateFile).Length : null);
+            vm.State == VmPowerState.Saved && File.Exists(vm.Paths.StateFile) ? new FileInfo(vm.Paths.StateFile).Length : null, vm.LimitsNote);
 
     private async Task TryAsync(QmpClient qmp, string command)
     {

@@ -26,5 +26,8 @@ public sealed class Flavor
 
     public DateTimeOffset CreatedAt { get; set; }
 
+    /// <summary>Noisy-neighbour limits its VMs get: CPU weight and cap, disk I/O, balloon floor.</summary>
+    public Paddock.Engine.Vms.ResourceLimits Limits { get; set; } = Paddock.Engine.Vms.ResourceLimits.None;
+
     public string Sizes => $"{VCpus} vCPU{(VCpus == 1 ? "" : "s")}, {MemoryMiB} MiB, {Quotas.QuotaRules.Disk(DiskMiB)} disk";
 }

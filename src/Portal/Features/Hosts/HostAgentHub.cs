@@ -14,6 +14,7 @@ public sealed class HostAgentHub(
     VmObservations observations,
     CommandDispatcher dispatcher,
     ChangeNotifier<HostsChanged> hostNotifier,
+    ChangeNotifier<HostUsageChanged> usageNotifier,
     TimeProvider clock,
     ILogger<HostAgentHub> log) : Hub<IHostAgent>, IHostHub
 {
@@ -81,10 +82,35 @@ public sealed class HostAgentHub(
 
         await dispatcher.HostReturnedAsync(registration.HostId);
         hostNotifier.Publish(new HostsChanged());
+        await Clients.Caller.ApplyHostSettings(await Placement.PlacementService.SettingsOfAsync(store, registration.HostId));
         return new HostWelcome(true);
     }
 
     public Task ReportVm(VmReport report) => observations.ObserveAsync(CurrentHost(), report);
+
+    public async Task ReportUsage(HostUsage usage)
+    {
+        var hostId = CurrentHost();
+        await using var session = store.LightweightSession();
+        var previous = await session.LoadAsync<HostUsageReport>(hostId);
+        var cpus = (await session.LoadAsync<HostRecord>(hostId))?.LogicalCpus ?? 1;
+        var seconds = previous is null ? 0 : (usage.At - previous.At).TotalSeconds;
+        session.Store(new HostUsageReport
+        {
+            Id = hostId,
+            RssBytes = usage.RssBytes,
+            CpuSeconds = usage.CpuSeconds,
+            // Between two reports; a VM that ended meanwhile may make the difference negative.
+            CpuPercent = seconds > 0 ? Math.Max(0, (usage.CpuSeconds - previous!.CpuSeconds) / seconds / Math.Max(1, cpus) * 100) : 0,
+            Ksm = usage.Ksm,
+            ManagesKsm = usage.ManagesKsm,
+            KsmProblem = usage.KsmProblem,
+            Vms = [.. usage.Vms],
+            At = usage.At,
+        });
+        await session.SaveChangesAsync();
+        usageNotifier.Publish(new HostUsageChanged(hostId));
+    }
 
     public async Task ReportOperation(OperationReport report)
     {

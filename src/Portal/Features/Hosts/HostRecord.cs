@@ -56,11 +56,30 @@ public sealed class HostRecord
     public bool KsmAvailable { get; set; }
 
     public string? KsmNote { get; set; }
-
-    /// <summary>What the host's QEMU processes actually use, as last reported.</summary>
-    public long UsedMemoryBytes { get; set; }
-
-    public double UsedCpuSeconds { get; set; }
-
-    public long KsmSavedBytes { get; set; }
 }
+
+/// <summary>What a host's QEMU processes actually use and what KSM shares, as its agent last reported (every few seconds; last write wins).</summary>
+public sealed class HostUsageReport
+{
+    public Guid Id { get; set; }
+
+    public long RssBytes { get; set; }
+
+    public double CpuSeconds { get; set; }
+
+    /// <summary>CPU use between the last two reports, in per cent of the host's logical CPUs.</summary>
+    public double CpuPercent { get; set; }
+
+    public Paddock.Engine.Hosting.KsmStatus Ksm { get; set; } = new(false, false, 0, 0, 0, null);
+
+    public bool ManagesKsm { get; set; }
+
+    public string? KsmProblem { get; set; }
+
+    public List<Paddock.Engine.Contract.VmUsage> Vms { get; set; } = [];
+
+    public DateTimeOffset At { get; set; }
+}
+
+/// <summary>Published to live pages when a host reported its usage.</summary>
+public sealed record HostUsageChanged(Guid HostId);

@@ -21,8 +21,32 @@ public sealed class NoHostException(PlacementDecision decision) : VmRequestExcep
 public sealed record PlacementChanged;
 
 /// <summary>Places VMs on hosts under each host's overcommit policy, inside the create's transaction; admins set the policies.</summary>
-public sealed class PlacementService(IDocumentStore store, PolicyService policies, Audit audit, ChangeNotifier<PlacementChanged> changes, ChangeNotifier<HostsChanged> hostChanges, TimeProvider clock)
+public sealed class PlacementService(
+    IDocumentStore store, PolicyService policies, Audit audit, ChangeNotifier<PlacementChanged> changes, ChangeNotifier<HostsChanged> hostChanges,
+    Microsoft.AspNetCore.SignalR.IHubContext<HostAgentHub, Paddock.Engine.Contract.IHostAgent> hub, HostConnections connections, TimeProvider clock)
 {
+    /// <summary>What the host's agent acts on itself: its effective RAM ratio (KSM follows it).</summary>
+    public static async Task<Paddock.Engine.Contract.HostSettings> SettingsOfAsync(IDocumentStore store, Guid hostId, CancellationToken ct = default)
+    {
+        await using var session = store.QuerySession();
+        var own = (await session.LoadAsync<HostPolicy>(hostId, ct))?.Policy;
+        return new Paddock.Engine.Contract.HostSettings((own ?? (await PolicyService.GetAsync(session, ct)).Overcommit).RamRatio);
+    }
+
+    /// <summary>Tells every connected host (or just <paramref name="only"/>) its settings again after a policy changed.</summary>
+    private async Task PushSettingsAsync(Guid? only, CancellationToken ct)
+    {
+        await using var session = store.QuerySession();
+        var ids = only is { } id ? [id] : await session.Query<HostRecord>().Where(h => h.Connected).Select(h => h.Id).ToListAsync(ct);
+        foreach (var hostId in ids)
+        {
+            if (connections.ConnectionOf(hostId) is { } connection)
+            {
+                await hub.Clients.Client(connection).ApplyHostSettings(await SettingsOfAsync(store, hostId, ct));
+            }
+        }
+    }
+
     /// <summary>What one VM holds on its host, from placement until it is deleted (stopped and saved VMs included).</summary>
     public static Resources AllocationOf(Vm vm)
     {
@@ -114,6 +138,7 @@ public sealed class PlacementService(IDocumentStore store, PolicyService policie
         }
 
         changes.Publish(new PlacementChanged());
+        await PushSettingsAsync(null, ct);
     }
 
     /// <summary>Gives the host a policy of its own, or (null) the fleet's again.</summary>
@@ -127,6 +152,7 @@ public sealed class PlacementService(IDocumentStore store, PolicyService policie
 
         await ChangeHostAsync(admin, hostId, new HostPolicySet(hostId, policy, admin.UserId(), admin.Identity?.Name ?? "", clock.GetUtcNow()),
             name => policy is null ? $"Host {name} follows the fleet's overcommit policy" : $"Host {name}: {Describe(policy)}", ct);
+        await PushSettingsAsync(hostId, ct);
     }
 
     public Task SetMaintenanceAsync(ClaimsPrincipal admin, Guid hostId, bool maintenance, CancellationToken ct = default)

@@ -139,6 +139,15 @@ public sealed class Vm
 
     public List<Placement.PassedOver> PassedOver { get; set; } = [];
 
+    /// <summary>Noisy-neighbour limits from the VM's flavor.</summary>
+    public ResourceLimits Limits { get; set; } = ResourceLimits.None;
+
+    /// <summary>Which limits the agent applied and which it could not, as it last said.</summary>
+    public string? LimitsNote { get; set; }
+
+    /// <summary>The size an admin set for the guest through its balloon; null for all its memory.</summary>
+    public int? BalloonTargetMiB { get; set; }
+
     /// <summary>A hardware change asked for and not yet done.</summary>
     public PendingHardware? PendingHardware { get; set; }
 
@@ -192,6 +201,7 @@ public sealed class Vm
         FlavorName = e.FlavorName,
         ExpiresAt = e.ExpiresAt,
         RequestId = e.RequestId,
+        Limits = e.Limits ?? ResourceLimits.None,
         UpdatedAt = e.At,
         Status = VmStatus.Creating,
     };
@@ -227,6 +237,7 @@ public sealed class Vm
         StatusDetail = e.Detail;
         SavedBytes = e.SavedBytes;
         LastObserved = e.State;
+        LimitsNote = e.Limits ?? LimitsNote;
         Status = VmRules.StatusAfterObservation(this, e.State);
     }
 
@@ -284,6 +295,7 @@ public sealed class Vm
         DiskBytes = e.DiskBytes;
         ExtraDisks = [.. e.ExtraDisks];
         ExtraNics = [.. e.ExtraNics];
+        BalloonTargetMiB = e.BalloonTargetMiB;
         UpdatedAt = e.At;
     }
 

@@ -28,11 +28,12 @@ public sealed record VmCreated(
     Guid? FlavorId = null,
     string? FlavorName = null,
     DateTimeOffset? ExpiresAt = null,
-    Guid? RequestId = null);
+    Guid? RequestId = null,
+    Paddock.Engine.Vms.ResourceLimits? Limits = null);
 
 public sealed record VmOperationRequested(Guid OperationId, VmVerb Verb, Guid By, DateTimeOffset At);
 
-public sealed record VmStatusObserved(VmPowerState State, string? Detail, DateTimeOffset At, long? SavedBytes = null);
+public sealed record VmStatusObserved(VmPowerState State, string? Detail, DateTimeOffset At, long? SavedBytes = null, string? Limits = null);
 
 public sealed record VmOperationCompleted(Guid OperationId, VmVerb Verb, bool Succeeded, string? Message, DateTimeOffset At, OperationResult? Result = null);
 
@@ -51,7 +52,7 @@ public sealed record VmConvertedToTemplate(Guid TemplateId, Guid By, DateTimeOff
 public sealed record VmMediumChanged(string? Image, string? Name, Guid OperationId, DateTimeOffset At);
 
 /// <summary>The VM's hardware after a change: its vCPUs, its boot disk's size, and the disks and NICs added since it was created.</summary>
-public sealed record VmHardwareChanged(int VCpus, long DiskBytes, IReadOnlyList<VmDisk> ExtraDisks, IReadOnlyList<VmNic> ExtraNics, Guid OperationId, DateTimeOffset At);
+public sealed record VmHardwareChanged(int VCpus, long DiskBytes, IReadOnlyList<VmDisk> ExtraDisks, IReadOnlyList<VmNic> ExtraNics, Guid OperationId, DateTimeOffset At, int? BalloonTargetMiB = null);
 
 /// <summary>The VM is shared with group <paramref name="GroupId"/> now, or with none.</summary>
 public sealed record VmGroupChanged(Guid? GroupId, Guid By, DateTimeOffset At);

@@ -17,6 +17,9 @@ public enum HardwareAction
     AddNic,
     RemoveNic,
     SetVCpus,
+
+    /// <summary>How big the guest should be through its balloon (<see cref="HardwareChange.SizeMiB"/>; null for all its memory). Admins only.</summary>
+    SetBalloon,
 }
 
 /// <summary>One change to a VM's hardware: <paramref name="Device"/> names the disk or NIC, <paramref name="SizeMiB"/> a disk's (new) size, <paramref name="VCpus"/> the vCPU count.</summary>
@@ -86,6 +89,19 @@ public static class VmHardware
                 }
 
                 return spec with { VCpus = vcpus };
+            case HardwareAction.SetBalloon:
+                var floor = spec.Limits.BalloonFloorMiB ?? VmService.MinMemoryMiB;
+                if (change.SizeMiB is { } target && (target < floor || target > spec.MemoryMiB))
+                {
+                    throw new VmRequestException($"Balloon: between {floor} MiB (the {(spec.Limits.BalloonFloorMiB is null ? "smallest VM" : "flavor's floor")}) and the VM's {spec.MemoryMiB} MiB.", "balloon");
+                }
+
+                if (!running)
+                {
+                    throw new VmRequestException($"Balloon: the VM must be running; it is {VmRules.Describe(vm.Status)}.", "balloon");
+                }
+
+                return spec with { BalloonTargetMiB = change.SizeMiB == spec.MemoryMiB ? null : change.SizeMiB };
             default:
                 throw new VmRequestException("Action: addDisk, removeDisk, growDisk, addNic, removeNic or setVCpus.", "action");
         }

@@ -24,12 +24,13 @@ public sealed class VmObservations(
                 return;
             }
 
-            if (VmRules.StatusAfterObservation(vm, report.State) == vm.Status && report.Detail == vm.StatusDetail && report.SavedBytes == vm.SavedBytes)
+            if (VmRules.StatusAfterObservation(vm, report.State) == vm.Status && report.Detail == vm.StatusDetail && report.SavedBytes == vm.SavedBytes
+                && (report.Limits is null || report.Limits == vm.LimitsNote))
             {
                 return;
             }
 
-            stream.AppendOne(new VmStatusObserved(report.State, report.Detail, report.ObservedAt, report.SavedBytes));
+            stream.AppendOne(new VmStatusObserved(report.State, report.Detail, report.ObservedAt, report.SavedBytes, report.Limits));
             await session.SaveChangesAsync(ct);
             notifier.Publish(new VmChanged(vm.Id, vm.OwnerId));
         });
@@ -85,7 +86,8 @@ public sealed class VmObservations(
                         [.. hardware.Disks.Skip(1).Select(d => new VmDisk(d.Id, d.SizeBytes))],
                         [.. hardware.Nics.Skip(1).Select(n => new VmNic(n.Id, n.Mac))],
                         command.Id,
-                        now));
+                        now,
+                        hardware.BalloonTargetMiB));
                 }
 
                 if (succeeded && command.Command.Verb == VmVerb.ChangeMedium)

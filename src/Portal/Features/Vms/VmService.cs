@@ -37,7 +37,7 @@ public sealed record NewVm(
 public sealed record VmDefinition(
     string Name, string TemplateName, string BaseImage, int VCpus, int MemoryMiB, long DiskBytes,
     Guid? TemplateId = null, (string Image, string Name)? Cdrom = null, Guid? FlavorId = null, string? FlavorName = null,
-    Guid? GroupId = null, TimeSpan? Lease = null, bool Start = true);
+    Guid? GroupId = null, TimeSpan? Lease = null, bool Start = true, ResourceLimits? Limits = null);
 
 /// <summary>What a create would make, and why (if at all) it needs an admin's approval.</summary>
 public sealed record VmPlan(VmDefinition Definition, IReadOnlyList<string> NeedsApproval);
@@ -258,7 +258,7 @@ public sealed partial class VmService(
             }
         }
 
-        return new VmPlan(definition with { FlavorId = flavor?.Id, FlavorName = flavor?.Name, GroupId = request.GroupId, Lease = lease, Start = request.Start }, needs);
+        return new VmPlan(definition with { FlavorId = flavor?.Id, FlavorName = flavor?.Name, GroupId = request.GroupId, Lease = lease, Start = request.Start, Limits = flavor?.Limits }, needs);
     }
 
     /// <summary>The longest lease anyone may ask for.</summary>
@@ -334,7 +334,7 @@ public sealed partial class VmService(
             var created = new VmCreated(
                 vmId, owner, name, templateName, d.BaseImage, d.VCpus, d.MemoryMiB, d.DiskBytes,
                 cloneOf?.MachineType ?? VmSpec.DefaultMachineType, hostId, labelIndex, uid, RandomMac(), actor.UserId(), now, cloneOf?.Id, templateId,
-                cdrom?.Image ?? cloneOf?.Cdrom, cdrom?.Name ?? cloneOf?.CdromName, d.GroupId, d.FlavorId, d.FlavorName, now + d.Lease, requestId);
+                cdrom?.Image ?? cloneOf?.Cdrom, cdrom?.Name ?? cloneOf?.CdromName, d.GroupId, d.FlavorId, d.FlavorName, now + d.Lease, requestId, d.Limits ?? cloneOf?.Limits);
             // An installation boots from its CD first; a clone boots as its source did.
             var settings = cdrom is not null ? VmSettings.Default with { BootOrder = VmSettings.CdromFirst } : cloneOf?.Settings;
             var operation = Guid.NewGuid();
@@ -591,6 +591,12 @@ public sealed partial class VmService(
             vm = await FindAsync(session, user, vmId, ct) ?? throw new VmNotFoundException();
         }
 
+        if (change.Action == HardwareAction.SetBalloon && !user.IsAdmin())
+        {
+            // Ballooning takes memory from a guest for the host's sake: the admins' lever.
+            throw new VmRequestException("Only admins set a VM's balloon.", "balloon");
+        }
+
         var spec = VmHardware.Apply(vm, SpecOf(vm), change);
         await RequestAsync(user, vmId, VmVerb.ChangeHardware, ct, hardware: spec, expectedVersion: vm.Version);
     }
@@ -772,6 +778,8 @@ public sealed partial class VmService(
         MaxRestartsPerHour = vm.Settings.MaxRestartsPerHour,
         Cdroms = [new CdromSpec("cd0", vm.Cdrom)],
         BootOrder = vm.Settings.BootDevices,
+        Limits = vm.Limits,
+        BalloonTargetMiB = vm.BalloonTargetMiB,
     };
 
     private static AgentCommand NewCommand(Guid operation, Guid vmId, Guid hostId, VmCommand command, DateTimeOffset now) => new()
