@@ -20,7 +20,7 @@ public sealed class CapacityTests(PaddockFixture paddock)
         await PaddockFixture.InteractiveAsync(admin);
 
         // The agent reports its QEMU processes' resident memory every few seconds: Carol's VM runs there.
-        await Assertions.Expect(admin.GetByLabel("Usage of e2e-host")).ToContainTextAsync(new System.Text.RegularExpressions.Regex("[1-9][0-9]* MiB RSS"), new() { Timeout = 30_000 });
+        await Assertions.Expect(admin.GetByLabel("Usage of e2e-host", new() { Exact = true })).ToContainTextAsync(new System.Text.RegularExpressions.Regex("[1-9][0-9]* MiB RSS"), new() { Timeout = 30_000 });
 
         var initial = File.Exists(KsmRun) ? (await File.ReadAllTextAsync(KsmRun)).Trim() : null;
         try
@@ -29,14 +29,14 @@ public sealed class CapacityTests(PaddockFixture paddock)
             {
                 // No KSM in this kernel: the host says why instead.
                 await SetRamRatioAsync(admin, hostId, 1.5);
-                await Assertions.Expect(admin.GetByLabel("KSM of e2e-host")).ToContainTextAsync("KSM is not available", new() { Timeout = 30_000 });
+                await Assertions.Expect(admin.GetByLabel("KSM of e2e-host", new() { Exact = true })).ToContainTextAsync("KSM is not available", new() { Timeout = 30_000 });
                 return;
             }
 
             await File.WriteAllTextAsync(KsmRun, "0");
             await SetRamRatioAsync(admin, hostId, 1.5);
             await Eventually.Async(async () => (await File.ReadAllTextAsync(KsmRun)).Trim() == "1", TimeSpan.FromSeconds(30), "KSM switched on");
-            await Assertions.Expect(admin.GetByLabel("KSM of e2e-host")).ToContainTextAsync("on;", new() { Timeout = 30_000 });
+            await Assertions.Expect(admin.GetByLabel("KSM of e2e-host", new() { Exact = true })).ToContainTextAsync("on;", new() { Timeout = 30_000 });
             // The ratio widens the host's capacity: (physical - 512 reserved) x 1.5.
             var host = (await (await admin.APIRequest.GetAsync("/api/capacity")).JsonAsync())!.Value.EnumerateArray().Single(h => h.GetProperty("id").GetGuid() == hostId);
             Assert.Equal((long)Math.Floor((host.GetProperty("memoryMiB").GetInt64() - 512) * 1.5), host.GetProperty("capacity").GetProperty("memoryMiB").GetInt64());

@@ -19,7 +19,7 @@ public sealed class FlavorTests(PaddockFixture paddock)
         await admin.GetByLabel("Longest lease (hours)").FillAsync("1");
         await admin.GetByRole(AriaRole.Checkbox, new() { Name = "Needs approval: a member's VM of this flavor becomes a request" }).CheckAsync();
         await admin.GetByRole(AriaRole.Button, new() { Name = "Create flavor" }).ClickAsync();
-        await Assertions.Expect(admin.GetByRole(AriaRole.Table, new() { Name = "Flavors" })).ToContainTextAsync($"{flavor} 1 vCPU, 256 MiB, 512 MiB disk everyone needs approval 1 hour");
+        await Assertions.Expect(admin.GetByRole(AriaRole.Table, new() { Name = "Flavors" })).ToContainTextAsync($"{flavor} 1 vCPU, 256 MiB, 512 MiB disk none everyone needs approval 1 hour");
 
         // The member picks it: the dialog says why it needs approval and offers the request.
         var zoe = await paddock.SignInAsync(PaddockFixture.Zoe);
@@ -101,6 +101,25 @@ public sealed class FlavorTests(PaddockFixture paddock)
         Assert.Equal(409, refused.Status);
         Assert.Contains($"VMs of group '{group}': requested 1 VM, in use 0 of 0 VMs", await refused.TextAsync());
         Assert.Equal(0, (await (await zoe.APIRequest.GetAsync("/api/vms")).JsonAsync())!.Value.GetArrayLength());
+
+        // A flavor that needs KVM: here every host runs TCG, so nothing can take it, and the member reads why.
+        var kvm = $"kvm-{Guid.NewGuid().ToString("N")[..4]}";
+        await admin.GotoAsync("/admin/flavors");
+        await PaddockFixture.InteractiveAsync(admin);
+        await admin.GetByLabel("Flavor name").FillAsync(kvm);
+        await admin.GetByLabel("Flavor memory (MiB)").FillAsync("256");
+        await admin.GetByLabel("Flavor disk (MiB)").FillAsync("256");
+        await admin.GetByLabel("Needs the accelerator").ClickAsync();
+        await admin.GetByRole(AriaRole.Option, new() { Name = "KVM" }).ClickAsync();
+        await admin.GetByRole(AriaRole.Button, new() { Name = "Create flavor" }).ClickAsync();
+        await Assertions.Expect(admin.GetByRole(AriaRole.Table, new() { Name = "Flavors" })).ToContainTextAsync(kvm);
+        var kvmId = (await (await zoe.APIRequest.GetAsync("/api/flavors")).JsonAsync())!.Value.EnumerateArray()
+            .Single(f => f.GetProperty("name").GetString() == kvm).GetProperty("id").GetGuid();
+        var noKvm = await zoe.APIRequest.PostAsync("/api/vms", new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { name = "zoe-kvm", vCpus = 1, memoryMiB = 256, flavorId = kvmId } });
+        Assert.Equal(409, noKvm.Status);
+        Assert.Equal("No host with kvm can take a VM right now.", (await noKvm.JsonAsync())!.Value.GetProperty("title").GetString());
+        await admin.GetByRole(AriaRole.Button, new() { Name = $"Delete flavor {kvm}" }).ClickAsync();
+        await admin.GetByRole(AriaRole.Dialog).GetByRole(AriaRole.Button, new() { Name = "Delete" }).ClickAsync();
 
         // The Quotas page shows the group's limit beside its usage.
         await admin.GotoAsync("/admin/quotas");

@@ -35,6 +35,7 @@ public sealed partial class QuotaTests(PaddockFixture paddock)
         await vera.GetByRole(AriaRole.Button, new() { Name = "New VM" }).ClickAsync();
         var dialog = vera.GetByRole(AriaRole.Dialog);
         await dialog.GetByLabel("Name").FillAsync("vera-two");
+        await Assertions.Expect(dialog.GetByLabel("Placement")).ToHaveTextAsync("A host can take this VM now.");
         await dialog.GetByLabel("Memory (MiB)").FillAsync("1024");
         await Assertions.Expect(dialog.GetByRole(AriaRole.Status).Filter(new() { HasText = "This VM would not fit" })).ToBeVisibleAsync();
         await dialog.GetByRole(AriaRole.Button, new() { Name = "Create" }).ClickAsync();

@@ -85,6 +85,16 @@ public sealed class PlacementTests
     }
 
     [Fact]
+    public void A_VM_that_needs_an_accelerator_goes_only_to_a_host_with_it()
+    {
+        HostView[] hosts = [Host("tcg-host", 4, 8192) with { Accelerator = "tcg" }, Host("kvm-host", 4, 4096) with { Accelerator = "kvm" }];
+
+        Assert.Equal("kvm-host", Placement.Decide(hosts, new Resources(1, 256, 1), Weigher.Spread, "kvm").Chosen!.Name);
+        Assert.Equal("no kvm (it has tcg)", Placement.Decide(hosts, new Resources(1, 256, 1), Weigher.Spread, "kvm").PassedOver.Single(p => p.HostName == "tcg-host").Reason);
+        Assert.Equal("No host with whpx can take a VM right now.", Placement.Decide(hosts, new Resources(1, 256, 1), Weigher.Spread, "whpx").Refusal);
+    }
+
+    [Fact]
     public void Policies_are_checked()
     {
         Assert.Null(OvercommitPolicy.Validate(OvercommitPolicy.Default));

@@ -68,3 +68,22 @@ public sealed class QuotaRulesTests
         Assert.Equal("12.5 GiB", QuotaRules.Disk(12800));
     }
 }
+
+public sealed class FlavorAvailabilityTests
+{
+    private static System.Security.Claims.ClaimsPrincipal User(string role) => new(new System.Security.Claims.ClaimsIdentity(
+        [new System.Security.Claims.Claim(System.Security.Claims.ClaimTypes.NameIdentifier, Guid.NewGuid().ToString()), new System.Security.Claims.Claim(System.Security.Claims.ClaimTypes.Role, role)], "test"));
+
+    [Fact]
+    public void A_flavor_for_some_groups_is_offered_to_their_members_and_admins_only()
+    {
+        var lab = Guid.NewGuid();
+        var everyone = new Paddock.Portal.Features.Flavors.Flavor { Name = "small" };
+        var labOnly = new Paddock.Portal.Features.Flavors.Flavor { Name = "big", GroupIds = [lab] };
+
+        Assert.True(Paddock.Portal.Features.Flavors.FlavorService.MayUse(everyone, User("member"), []));
+        Assert.False(Paddock.Portal.Features.Flavors.FlavorService.MayUse(labOnly, User("member"), [Guid.NewGuid()]));
+        Assert.True(Paddock.Portal.Features.Flavors.FlavorService.MayUse(labOnly, User("member"), [lab]));
+        Assert.True(Paddock.Portal.Features.Flavors.FlavorService.MayUse(labOnly, User("admin"), []));
+    }
+}

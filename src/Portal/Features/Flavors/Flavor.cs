@@ -26,6 +26,9 @@ public sealed class Flavor
 
     public DateTimeOffset CreatedAt { get; set; }
 
+    /// <summary>The accelerator its VMs need ("kvm", "whpx" or "tcg"); null for any.</summary>
+    public string? RequiredAccelerator { get; set; }
+
     /// <summary>Noisy-neighbour limits its VMs get: CPU weight and cap, disk I/O, balloon floor.</summary>
     public Paddock.Engine.Vms.ResourceLimits Limits { get; set; } = Paddock.Engine.Vms.ResourceLimits.None;
 

@@ -48,6 +48,7 @@ public sealed class FlavorService(IDocumentStore store, Audit audit, ChangeNotif
         Add("memory", VmService.ValidateMemory(flavor.MemoryMiB));
         Add("disk", flavor.DiskMiB is < 1 or > VmService.MaxDiskMiB ? $"Disk: between 1 and {VmService.MaxDiskMiB} MiB." : null);
         Add("limits", flavor.Limits.Problem());
+        Add("accelerator", flavor.RequiredAccelerator is null or "kvm" or "whpx" or "tcg" ? null : "Accelerator: kvm, whpx, tcg or none.");
         Add("lease", flavor.MaxLease is { } lease && (lease < TimeSpan.FromMinutes(1) || lease > TimeSpan.FromDays(3650)) ? "Longest lease: between 1 minute and 10 years, or empty for no maximum." : null);
         return problems;
     }

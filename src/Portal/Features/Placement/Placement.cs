@@ -135,7 +135,7 @@ public static class Placement
             }
         }
 
-        return new PlacementDecision(best, passed, best is null ? Refusal(hosts, request, passed) : null);
+        return new PlacementDecision(best, passed, best is null ? Refusal(hosts, request, passed, accelerator) : null);
     }
 
     private static bool Better(long free, long bestFree, HostView host, HostView best, Weigher weigher) =>
@@ -146,8 +146,13 @@ public static class Placement
     private static string Weighed(Weigher weigher) => weigher == Weigher.Pack ? "fits, but a fuller host was chosen (pack)" : "fits, but a host with more free memory was chosen (spread)";
 
     /// <summary>What a member reads when no host fits: the resource that stopped most hosts, in plain words.</summary>
-    public static string Refusal(IReadOnlyList<HostView> hosts, Resources request, IReadOnlyList<PassedOver> passed)
+    public static string Refusal(IReadOnlyList<HostView> hosts, Resources request, IReadOnlyList<PassedOver> passed, string? accelerator = null)
     {
+        if (accelerator is not null && hosts.Where(h => !h.Maintenance && h.Reachable).All(h => !string.Equals(h.Accelerator, accelerator, StringComparison.OrdinalIgnoreCase)))
+        {
+            return $"No host with {accelerator} can take a VM right now.";
+        }
+
         if (hosts.Count == 0 || passed.All(p => p.Reason is "in maintenance" or "unreachable"))
         {
             return "No host can take a VM right now: none is available. Ask an admin.";

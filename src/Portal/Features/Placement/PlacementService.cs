@@ -78,7 +78,7 @@ public sealed class PlacementService(
     /// is read before the allocations are counted and stored again version-checked, so a
     /// concurrent placement on the same host fails to save and decides again.
     /// </summary>
-    public static async Task<PlacementDecision> PlaceAsync(IDocumentSession session, Resources request, Guid? onlyOn, TimeProvider clock, CancellationToken ct)
+    public static async Task<PlacementDecision> PlaceAsync(IDocumentSession session, Resources request, Guid? onlyOn, TimeProvider clock, CancellationToken ct, string? accelerator = null)
     {
         var ids = await session.Query<HostRecord>().Where(h => !h.Revoked).Select(h => h.Id).ToListAsync(ct);
         await EnsureLedgersAsync(session.DocumentStore, ids, ct);
@@ -90,7 +90,7 @@ public sealed class PlacementService(
         }
 
         var fleet = (await PolicyService.GetAsync(session, ct)).Overcommit;
-        var decision = Placement.Decide(hosts, request, fleet.Weigher);
+        var decision = Placement.Decide(hosts, request, fleet.Weigher, accelerator);
         if (decision.Chosen is not { } chosen)
         {
             throw new NoHostException(decision);

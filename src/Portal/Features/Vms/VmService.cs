@@ -37,7 +37,7 @@ public sealed record NewVm(
 public sealed record VmDefinition(
     string Name, string TemplateName, string BaseImage, int VCpus, int MemoryMiB, long DiskBytes,
     Guid? TemplateId = null, (string Image, string Name)? Cdrom = null, Guid? FlavorId = null, string? FlavorName = null,
-    Guid? GroupId = null, TimeSpan? Lease = null, bool Start = true, ResourceLimits? Limits = null);
+    Guid? GroupId = null, TimeSpan? Lease = null, bool Start = true, ResourceLimits? Limits = null, string? Accelerator = null);
 
 /// <summary>What a create would make, and why (if at all) it needs an admin's approval.</summary>
 public sealed record VmPlan(VmDefinition Definition, IReadOnlyList<string> NeedsApproval);
@@ -258,7 +258,7 @@ public sealed partial class VmService(
             }
         }
 
-        return new VmPlan(definition with { FlavorId = flavor?.Id, FlavorName = flavor?.Name, GroupId = request.GroupId, Lease = lease, Start = request.Start, Limits = flavor?.Limits }, needs);
+        return new VmPlan(definition with { FlavorId = flavor?.Id, FlavorName = flavor?.Name, GroupId = request.GroupId, Lease = lease, Start = request.Start, Limits = flavor?.Limits, Accelerator = flavor?.RequiredAccelerator }, needs);
     }
 
     /// <summary>The longest lease anyone may ask for.</summary>
@@ -324,7 +324,7 @@ public sealed partial class VmService(
 
             // Templates and images come from the library, which every host can fetch from: any host
             // can take the VM under its policy. A clone's disks are on its source's host.
-            var placement = await PlacementService.PlaceAsync(session, new Resources(d.VCpus, d.MemoryMiB, QuotaUsage.MiB(d.DiskBytes)), cloneOf?.HostId, clock, ct);
+            var placement = await PlacementService.PlaceAsync(session, new Resources(d.VCpus, d.MemoryMiB, QuotaUsage.MiB(d.DiskBytes)), cloneOf?.HostId, clock, ct, d.Accelerator);
             var hostId = placement.Chosen!.Id;
 
             var vmId = Guid.NewGuid();
