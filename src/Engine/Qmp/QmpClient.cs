@@ -84,19 +84,38 @@ public sealed class QmpClient : IAsyncDisposable
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
         deadline.CancelAfter(limit);
 
-        var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        try
+        Socket socket;
+        while (true)
         {
-            await socket.ConnectAsync(new UnixDomainSocketEndPoint(socketPath), deadline.Token).ConfigureAwait(false);
-        }
-        catch (Exception e)
-        {
-            socket.Dispose();
-            if (e is OperationCanceledException && !ct.IsCancellationRequested)
-                throw new QmpTimeoutException("connect", limit, socketPath);
-            if (e is SocketException)
-                throw new QmpException($"Cannot connect to QMP socket '{socketPath}': {e.Message}", e);
-            throw;
+            socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            try
+            {
+                await socket.ConnectAsync(new UnixDomainSocketEndPoint(socketPath), deadline.Token).ConfigureAwait(false);
+                break;
+            }
+            catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionRefused && !deadline.IsCancellationRequested)
+            {
+                // bind(2) makes the socket file before listen(2) makes it take connections: a start
+                // that saw the file may knock in between (unix(7)). Knock again until the deadline.
+                socket.Dispose();
+                try
+                {
+                    await Task.Delay(20, deadline.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+                {
+                    throw new QmpException($"Cannot connect to QMP socket '{socketPath}': {e.Message}", e);
+                }
+            }
+            catch (Exception e)
+            {
+                socket.Dispose();
+                if (e is OperationCanceledException && !ct.IsCancellationRequested)
+                    throw new QmpTimeoutException("connect", limit, socketPath);
+                if (e is SocketException)
+                    throw new QmpException($"Cannot connect to QMP socket '{socketPath}': {e.Message}", e);
+                throw;
+            }
         }
 
         var client = new QmpClient(socket);
