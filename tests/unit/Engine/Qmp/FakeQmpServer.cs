@@ -11,13 +11,19 @@ internal sealed class FakeQmpServer : IAsyncDisposable
 
     private readonly Socket _listener = new(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
 
-    public FakeQmpServer()
+    /// <param name="listen">False binds the socket file without listening yet, as QEMU does for a moment at start: see <see cref="Listen"/>.</param>
+    public FakeQmpServer(bool listen = true)
     {
         // Short: sun_path holds 107 bytes.
         SocketPath = Path.Join(Path.GetTempPath(), $"pq-{Guid.NewGuid():N}.sock");
         _listener.Bind(new UnixDomainSocketEndPoint(SocketPath));
-        _listener.Listen(1);
+        if (listen)
+        {
+            Listen();
+        }
     }
+
+    public void Listen() => _listener.Listen(1);
 
     public string SocketPath { get; }
 

@@ -20,6 +20,34 @@ public sealed class QmpClientTests
     }
 
     [Fact]
+    public async Task Connect_knocks_again_while_the_socket_exists_but_does_not_listen_yet()
+    {
+        // QEMU binds the monitor's socket file before it listens: a client that saw the file may be refused at first.
+        await using var server = new FakeQmpServer(listen: false);
+        var connecting = QmpClient.ConnectAsync(server.SocketPath, timeout: TimeSpan.FromSeconds(10));
+        await Task.Delay(200);
+        Assert.False(connecting.IsCompleted);
+        server.Listen();
+        await using var connection = await server.AcceptAsync();
+        await connection.SendAsync(FakeQmpServer.Greeting);
+        var capabilities = await connection.ReceiveAsync();
+        await connection.ReplyAsync(capabilities, "{}");
+
+        await using var client = await connecting;
+        Assert.True(client.IsConnected);
+    }
+
+    [Fact]
+    public async Task A_socket_that_never_listens_is_refused_when_the_deadline_passes()
+    {
+        await using var server = new FakeQmpServer(listen: false);
+
+        var e = await Assert.ThrowsAsync<QmpException>(() => QmpClient.ConnectAsync(server.SocketPath, timeout: TimeSpan.FromMilliseconds(300)));
+
+        Assert.Contains("Connection refused", e.Message);
+    }
+
+    [Fact]
     public async Task Commands_carry_arguments_and_a_numeric_id()
     {
         var (server, connection, client) = await FakeQmpServer.ConnectedAsync();
