@@ -60,6 +60,7 @@ public sealed partial class WallsMatrixTests(PaddockFixture paddock)
         ["page GET,POST /admin/quotas"] = new(Takes.Nothing),
         ["page GET,POST /admin/flavors"] = new(Takes.Nothing),
         ["page GET,POST /admin/capacity"] = new(Takes.Nothing),
+        ["page GET,POST /admin/isolation"] = new(Takes.Nothing),
         ["page GET,POST /requests"] = new(Takes.Nothing),
         ["page GET,POST /requests/{Id:guid}"] = new(Takes.Request),
         ["page GET,POST /account/login"] = new(Takes.Nothing, Static: true),

@@ -149,8 +149,8 @@ public sealed record ConsoleDial(Guid VmId, string Nonce, ConsoleKind Kind = Con
 /// <summary>The host's effective RAM allocation ratio: above 1.0 the agent that manages KSM turns it on.</summary>
 public sealed record HostSettings(double RamRatio);
 
-/// <summary>One VM's QEMU process: resident memory and CPU time so far.</summary>
-public sealed record VmUsage(Guid VmId, long RssBytes, double CpuSeconds);
+/// <summary>One VM's QEMU process: resident memory and CPU time so far, who it runs as, and its seccomp mode (2: filter).</summary>
+public sealed record VmUsage(Guid VmId, long RssBytes, double CpuSeconds, int? Uid = null, int? Gid = null, int? Seccomp = null);
 
 /// <summary>What the host's QEMU processes use together, per VM, and KSM.</summary>
 public sealed record HostUsage(long RssBytes, double CpuSeconds, IReadOnlyList<VmUsage> Vms, Hosting.KsmStatus Ksm, DateTimeOffset At, bool ManagesKsm, string? KsmProblem = null);

@@ -31,6 +31,27 @@ public static class IsolationLabels
         return new McsLabel(index - b * (b - 1) / 2, b);
     }
 
+    /// <summary>
+    /// A label index chosen uniformly at random among those not in <paramref name="used"/>, as
+    /// libvirt's sVirt picks a free category pair: <paramref name="draw"/> gives a number below its
+    /// argument, which is mapped to the n-th free index.
+    /// </summary>
+    public static int PickFree(IReadOnlyCollection<int> used, Func<int, int> draw)
+    {
+        var taken = used.Where(i => i is >= 0 and < PairCount).Distinct().Order().ToList();
+        if (taken.Count >= PairCount)
+            throw new InvalidOperationException($"All {PairCount} labels are in use.");
+        var index = draw(PairCount - taken.Count);
+        foreach (var t in taken)
+        {
+            if (t > index)
+                break;
+            index++;
+        }
+
+        return index;
+    }
+
     /// <summary>The uid (and gid) of the VM holding <paramref name="label"/>.</summary>
     public static int UidFor(McsLabel label, int uidBase)
     {

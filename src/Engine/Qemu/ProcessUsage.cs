@@ -3,7 +3,8 @@ using System.Globalization;
 namespace Paddock.Engine.Qemu;
 
 /// <summary>What one process actually uses: resident memory and CPU time (user + system), from /proc (proc(5)).</summary>
-public sealed record ProcessUsage(long RssBytes, double CpuSeconds)
+/// <remarks>Also who it runs as (real uid and gid) and its seccomp mode (0 off, 1 strict, 2 filter), from /proc/&lt;pid&gt;/status.</remarks>
+public sealed record ProcessUsage(long RssBytes, double CpuSeconds, int? Uid = null, int? Gid = null, int? Seccomp = null)
 {
     /// <summary>USER_HZ: clock ticks per second of utime and stime. 100 on every Linux architecture QEMU runs on here.</summary>
     private const double TicksPerSecond = 100;
@@ -39,6 +40,9 @@ public sealed record ProcessUsage(long RssBytes, double CpuSeconds)
         }
 
         long rss = 0;
+        int? uid = null, gid = null, seccomp = null;
+        static int? First(string line) =>
+            int.TryParse(line[(line.IndexOf(':') + 1)..].Trim().Split('\t', ' ')[0], NumberStyles.None, CultureInfo.InvariantCulture, out var value) ? value : null;
         foreach (var line in status)
         {
             if (line.StartsWith("VmRSS:", StringComparison.Ordinal)
@@ -46,8 +50,20 @@ public sealed record ProcessUsage(long RssBytes, double CpuSeconds)
             {
                 rss = kb * 1024;
             }
+            else if (line.StartsWith("Uid:", StringComparison.Ordinal))
+            {
+                uid = First(line);
+            }
+            else if (line.StartsWith("Gid:", StringComparison.Ordinal))
+            {
+                gid = First(line);
+            }
+            else if (line.StartsWith("Seccomp:", StringComparison.Ordinal))
+            {
+                seccomp = First(line);
+            }
         }
 
-        return new ProcessUsage(rss, (utime + stime) / TicksPerSecond);
+        return new ProcessUsage(rss, (utime + stime) / TicksPerSecond, uid, gid, seccomp);
     }
 }

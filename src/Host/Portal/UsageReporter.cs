@@ -16,7 +16,7 @@ public sealed class UsageReporter(IOptions<AgentOptions> options, VmSupervisor v
             var usages = vms.RunningProcesses()
                 .Select(p => (p.VmId, Usage: ProcessUsage.TryRead(p.Pid)))
                 .Where(p => p.Usage is not null)
-                .Select(p => new VmUsage(p.VmId, p.Usage!.RssBytes, p.Usage.CpuSeconds))
+                .Select(p => new VmUsage(p.VmId, p.Usage!.RssBytes, p.Usage.CpuSeconds, p.Usage.Uid, p.Usage.Gid, p.Usage.Seccomp))
                 .ToList();
             await portal.ReportUsageAsync(new HostUsage(
                 usages.Sum(u => u.RssBytes), usages.Sum(u => u.CpuSeconds), usages, ksm.Read(), clock.GetUtcNow(), ksm.Manages, ksm.Problem));

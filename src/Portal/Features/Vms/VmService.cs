@@ -328,7 +328,8 @@ public sealed partial class VmService(
             var hostId = placement.Chosen!.Id;
 
             var vmId = Guid.NewGuid();
-            var labelIndex = RandomNumberGenerator.GetInt32(IsolationLabels.PairCount);
+            // A free pair, at random (libvirt's way); the unique index still decides a race for one.
+            var labelIndex = IsolationLabels.PickFree(await session.Query<Vm>().Select(v => v.LabelIndex).ToListAsync(ct), RandomNumberGenerator.GetInt32);
             var uid = IsolationLabels.UidFor(IsolationLabels.FromIndex(labelIndex), options.Value.VmUidBase);
             var now = clock.GetUtcNow();
             var created = new VmCreated(

@@ -112,4 +112,30 @@ public sealed class IsolationLabelsTests
         Assert.Throws<ArgumentOutOfRangeException>(() => IsolationLabels.UidFor(new McsLabel(0, 1), 0));
         Assert.Throws<ArgumentOutOfRangeException>(() => IsolationLabels.UidFor(new McsLabel(0, 1), int.MaxValue));
     }
+
+    [Fact]
+    public void A_free_label_is_drawn_among_the_free_pairs_only()
+    {
+        int[] used = [0, 1, 2, 5];
+
+        // Draw n gives the n-th free index: 3, 4, 6, 7, ...
+        Assert.Equal(3, IsolationLabels.PickFree(used, _ => 0));
+        Assert.Equal(4, IsolationLabels.PickFree(used, _ => 1));
+        Assert.Equal(6, IsolationLabels.PickFree(used, _ => 2));
+        Assert.Equal(IsolationLabels.PairCount - 1, IsolationLabels.PickFree(used, n => n - 1));
+        // The draw's range is the number of free pairs.
+        var asked = 0;
+        IsolationLabels.PickFree(used, n => asked = n);
+        Assert.Equal(IsolationLabels.PairCount - used.Length, asked);
+    }
+
+    [Fact]
+    public void Every_draw_gives_a_different_free_label()
+    {
+        var used = Enumerable.Range(0, 1000).Where(i => i % 3 == 0).ToList();
+        var picked = Enumerable.Range(0, 2000).Select(n => IsolationLabels.PickFree(used, _ => n)).ToList();
+
+        Assert.Equal(picked.Count, picked.Distinct().Count());
+        Assert.DoesNotContain(picked, used.Contains);
+    }
 }
