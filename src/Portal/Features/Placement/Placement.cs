@@ -108,7 +108,7 @@ public static class Placement
     /// </summary>
     public static PlacementDecision Decide(IReadOnlyList<HostView> hosts, Resources request, Weigher weigher, string? accelerator = null)
     {
-        var passed = new List<PassedOver>();
+        var passed = new List<PassedOver>(hosts.Count);
         HostView? best = null;
         long bestFree = 0;
         foreach (var host in hosts)
