@@ -61,6 +61,12 @@ public sealed record AgentOptions
     /// </summary>
     public bool ManageKsm { get; init; } = true;
 
+    /// <summary>
+    /// Tests only: give every QEMU a second QMP monitor (qmp-test.sock in its run directory), through
+    /// which the isolation proof asks one VM's QEMU to open another VM's files.
+    /// </summary>
+    public bool TestMonitor { get; init; }
+
     /// <summary>How often the agent reports what its QEMU processes use.</summary>
     public TimeSpan UsageInterval { get; init; } = TimeSpan.FromSeconds(5);
 

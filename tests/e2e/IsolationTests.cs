@@ -38,6 +38,49 @@ public sealed class IsolationTests(PaddockFixture paddock)
         await admin.Context.CloseAsync();
     }
 
+    [Fact]
+    public async Task One_VMs_QEMU_asked_to_open_anothers_disk_saved_state_or_screen_gets_the_kernels_permission_denied()
+    {
+        var (_, a) = await paddock.CarolsRunningVmAsync();
+        var pia = await paddock.SignInAsync(PaddockFixture.Pia);
+        var created = await pia.APIRequest.PostAsync("/api/vms", new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { name = "isolation-b", vCpus = 1, memoryMiB = 256 } });
+        Assert.True(created.Status == 201, await created.TextAsync());
+        var b = (await created.JsonAsync())!.Value.GetProperty("id").GetGuid();
+        await PaddockFixture.RunningAndIdleAsync(pia, b);
+        var aDir = Path.Combine(paddock.VmsDir, a.ToString());
+        var bDir = Path.Combine(paddock.VmsDir, b.ToString());
+
+        // A's QEMU, through the second monitor only the tests enable.
+        await using var monitor = await Paddock.Engine.Qmp.QmpClient.ConnectAsync(Path.Combine(aDir, "qmp-test.sock"));
+
+        // Control: a file of A's own opens, so a refusal below is about whose file it is.
+        await monitor.ExecuteAsync("blockdev-add", new Dictionary<string, object> { ["driver"] = "file", ["node-name"] = "probe-own", ["filename"] = Path.Combine(aDir, "serial.log"), ["read-only"] = true });
+        await monitor.ExecuteAsync("blockdev-del", new Dictionary<string, object> { ["node-name"] = "probe-own" });
+
+        // B's disk and B's screen: the kernel refuses A's uid.
+        var disk = await Assert.ThrowsAsync<Paddock.Engine.Qmp.QmpErrorException>(() => monitor.ExecuteAsync("blockdev-add",
+            new Dictionary<string, object> { ["driver"] = "file", ["node-name"] = "probe-disk", ["filename"] = Path.Combine(bDir, "disk-disk0.qcow2"), ["read-only"] = true }));
+        Assert.Contains("Permission denied", disk.Message);
+        var screen = await Assert.ThrowsAsync<Paddock.Engine.Qmp.QmpErrorException>(() => monitor.ExecuteAsync("chardev-add", new Dictionary<string, object>
+        {
+            ["id"] = "probe-vnc",
+            ["backend"] = new { type = "socket", data = new { addr = new { type = "unix", data = new { path = Path.Combine(bDir, "vnc.sock") } }, server = false } },
+        }));
+        Assert.Contains("Permission denied", screen.Message);
+
+        // B's saved state, once B is saved.
+        Assert.Equal(202, (await pia.APIRequest.PostAsync($"/api/vms/{b}/save", new() { Headers = PaddockFixture.ApiHeaders })).Status);
+        await Eventually.Async(async () => await PaddockFixture.VmStatusAsync(pia, b) == "Saved", PaddockFixture.Boot, "B saved");
+        Assert.True(File.Exists(Path.Combine(bDir, "state.sav")));
+        var state = await Assert.ThrowsAsync<Paddock.Engine.Qmp.QmpErrorException>(() => monitor.ExecuteAsync("blockdev-add",
+            new Dictionary<string, object> { ["driver"] = "file", ["node-name"] = "probe-state", ["filename"] = Path.Combine(bDir, "state.sav"), ["read-only"] = true }));
+        Assert.Contains("Permission denied", state.Message);
+
+        Assert.Equal(202, (await pia.APIRequest.PostAsync($"/api/vms/{b}/delete", new() { Headers = PaddockFixture.ApiHeaders })).Status);
+        await Eventually.Async(async () => (await pia.APIRequest.GetAsync($"/api/vms/{b}")).Status == 404, PaddockFixture.Boot, "B deleted");
+        await pia.Context.CloseAsync();
+    }
+
     private static string Field(IEnumerable<string> status, string name) =>
         status.First(l => l.StartsWith(name + ":", StringComparison.Ordinal))[(name.Length + 1)..].Trim().Split('\t', ' ')[0];
 

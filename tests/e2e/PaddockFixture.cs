@@ -459,6 +459,8 @@ public sealed class PaddockFixture : IAsyncLifetime
         ["Agent__PortalCertificateSha256"] = CertificateSha256,
         ["Agent__DataDir"] = DataDir,
         ["Agent__Name"] = "e2e-host",
+        // The isolation proof talks to each QEMU through a second monitor of its own.
+        ["Agent__TestMonitor"] = "true",
     });
 
     /// <summary>A second host agent on this machine with its own data directory (run directories, image cache) and less memory declared.</summary>

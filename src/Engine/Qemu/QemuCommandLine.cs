@@ -50,6 +50,12 @@ public static class QemuCommandLine
 
         Add("-chardev", $"socket,id=qmp,path={Escape(paths.QmpSocket, "QMP socket path")},server=on,wait=off");
         Add("-mon", "chardev=qmp,mode=control");
+        if (options.TestMonitor)
+        {
+            Add("-chardev", $"socket,id=qmp-test,path={Escape(paths.TestMonitorSocket, "test monitor socket path")},server=on,wait=off");
+            Add("-mon", "chardev=qmp-test,mode=control");
+        }
+
         Add("-chardev",
             $"socket,id=serial0,path={Escape(paths.SerialSocket, "serial socket path")},server=on,wait=off," +
             $"logfile={Escape(paths.SerialLog, "serial log path")},logappend=on");

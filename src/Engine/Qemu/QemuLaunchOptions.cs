@@ -31,4 +31,10 @@ public sealed record QemuLaunchOptions
 
     /// <summary>Add <c>password=on</c> to <c>-vnc</c>: no console until a password is set over QMP.</summary>
     public bool VncPassword { get; init; }
+
+    /// <summary>
+    /// A second QMP monitor (<see cref="Vms.VmPaths.TestMonitorSocket"/>) that only tests enable:
+    /// through it a test asks the VM's own QEMU to open another VM's files, which the kernel must refuse.
+    /// </summary>
+    public bool TestMonitor { get; init; }
 }

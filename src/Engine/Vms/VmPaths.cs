@@ -37,6 +37,9 @@ public sealed record VmPaths
 
     public string QmpSocket => Combine("qmp.sock");
 
+    /// <summary>The second monitor only tests enable (<c>Agent:TestMonitor</c>).</summary>
+    public string TestMonitorSocket => Combine("qmp-test.sock");
+
     public string VncSocket => Combine("vnc.sock");
 
     public string SerialSocket => Combine("serial.sock");

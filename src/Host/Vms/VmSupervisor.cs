@@ -295,6 +295,7 @@ public sealed partial class VmSupervisor(
                 QemuBinary = options.Value.QemuBinary,
                 IncomingDeferred = restore,
                 ImagesDirectory = cache.Root,
+                TestMonitor = options.Value.TestMonitor,
             });
             QemuProcess process;
             try

@@ -152,6 +152,24 @@ public sealed class QemuCommandLineTests
     }
 
     [Fact]
+    public void The_second_monitor_is_there_only_when_tests_ask_for_it()
+    {
+        var without = QemuCommandLine.Build(Small(), new VmPaths("/run/vm"), Accelerator.Tcg, QemuLaunchOptions.Default);
+        var with = QemuCommandLine.Build(Small(), new VmPaths("/run/vm"), Accelerator.Tcg, QemuLaunchOptions.Default with { TestMonitor = true });
+
+        Assert.DoesNotContain(without, a => a.Contains("qmp-test", StringComparison.Ordinal));
+        Assert.Equal(["-chardev", "socket,id=qmp-test,path=/run/vm/qmp-test.sock,server=on,wait=off", "-mon", "chardev=qmp-test,mode=control"],
+            Pair(with, "socket,id=qmp-test").Concat(Pair(with, "chardev=qmp-test,mode=control")));
+        Assert.Equal(without.Count + 4, with.Count);
+    }
+
+    private static IEnumerable<string> Pair(IReadOnlyList<string> argv, string valuePrefix)
+    {
+        var i = argv.ToList().FindIndex(a => a.StartsWith(valuePrefix, StringComparison.Ordinal));
+        return [argv[i - 1], argv[i]];
+    }
+
+    [Fact]
     public void An_iso_in_the_cd_drive_is_read_only_raw_and_boots_first_when_the_boot_order_says_so()
     {
         var spec = Small() with { Cdroms = [new CdromSpec("cd0", "install,me.iso"), new CdromSpec("cd1", null)], BootOrder = [BootDevice.Cdrom, BootDevice.Disk] };
