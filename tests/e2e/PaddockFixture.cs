@@ -179,8 +179,11 @@ public sealed class PaddockFixture : IAsyncLifetime
         await page.GotoAsync("/account/login");
         await page.GetByLabel("User name").FillAsync(user);
         await page.GetByLabel("Password").FillAsync(password);
-        await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
-        await page.WaitForLoadStateAsync();
+        // The form posts and is answered with a redirect: wait for the document it lands on to be
+        // parsed, not for every subresource's load (the circuit is what SignInAsync waits for next).
+        await page.RunAndWaitForNavigationAsync(
+            () => page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync(),
+            new() { WaitUntil = WaitUntilState.DOMContentLoaded });
         return page;
     }
 
@@ -568,6 +571,8 @@ public sealed class PaddockFixture : IAsyncLifetime
             start.Environment[key] = value;
         }
 
+        // A failure is read against the test log's clock: every line says when.
+        start.Environment["Logging__Console__FormatterOptions__TimestampFormat"] = "HH:mm:ss.fff ";
         var process = Process.Start(start)!;
         var log = new StreamWriter(Path.Combine(Artifacts, $"{name}.log"), append: true) { AutoFlush = true };
         process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (log) log.WriteLine(e.Data); };
