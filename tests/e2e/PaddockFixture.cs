@@ -573,6 +573,7 @@ public sealed class PaddockFixture : IAsyncLifetime
         }
 
         // A failure is read against the test log's clock: every line says when.
+        start.Environment["Logging__Console__FormatterName"] = "simple";
         start.Environment["Logging__Console__FormatterOptions__TimestampFormat"] = "HH:mm:ss.fff ";
         var process = Process.Start(start)!;
         var log = new StreamWriter(Path.Combine(Artifacts, $"{name}.log"), append: true) { AutoFlush = true };
