@@ -70,6 +70,13 @@ public sealed record AgentOptions
     /// <summary>How often the agent reports what its QEMU processes use.</summary>
     public TimeSpan UsageInterval { get; init; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>Where SELinux enforces: the type QEMU runs in, the type of each VM's own files, and that of shared base images (sVirt's).</summary>
+    public string SelinuxType { get; init; } = "svirt_t";
+
+    public string SelinuxImageType { get; init; } = "svirt_image_t";
+
+    public string SelinuxSharedType { get; init; } = "virt_content_t";
+
     public string ImagesDir => Path.Combine(DataDir, "images");
 
     public string VmsDir => Path.Combine(DataDir, "vms");

@@ -25,6 +25,7 @@ public static class Extensions
         builder.Services.AddSingleton<ImageCache>();
         builder.Services.AddSingleton(new Paddock.Engine.Isolation.CpuCgroup());
         builder.Services.AddSingleton<ResourceLimiter>();
+        builder.Services.AddSingleton<ConfinementGuard>();
         builder.Services.AddSingleton<VmSupervisor>();
         builder.Services.AddHostedService(services => services.GetRequiredService<VmSupervisor>());
     }

@@ -37,6 +37,7 @@ public sealed class PaddockFixture : IAsyncLifetime
     public const string Yuri = "yuri";
     public const string Zoe = "zoe";
     public const string Pia = "pia";
+    public const string Omar = "omar";
 
     /// <summary>Tests set a short ticket life so that expiry can be observed.</summary>
     public static readonly TimeSpan TicketLifetime = TimeSpan.FromSeconds(2);
@@ -86,7 +87,7 @@ public sealed class PaddockFixture : IAsyncLifetime
         HttpUrl = $"http://127.0.0.1:{FreePort()}";
         CertificateSha256 = Convert.ToHexStringLower(SHA256.HashData(System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificateFromFile(CertificatePath).RawData));
         var portal = Env("PADDOCK_TEST_PORTAL_DLL");
-        foreach (var (user, role) in new[] { (AdminUser, "admin"), (Alice, "member"), (Bob, "member"), (Carol, "member"), (Dave, "member"), (Erin, "member"), (Frank, "member"), (Gina, "member"), (Hank, "member"), (Ivan, "member"), (Judy, "member"), (Kate, "member"), (Leo, "member"), (Mona, "member"), (Quinn, "member"), (Rita, "member"), (Tara, "member"), (Ugo, "member"), (Vera, "member"), (Wes, "member"), (Xena, "member"), (Yuri, "member"), (Zoe, "member"), (Pia, "member") })
+        foreach (var (user, role) in new[] { (AdminUser, "admin"), (Alice, "member"), (Bob, "member"), (Carol, "member"), (Dave, "member"), (Erin, "member"), (Frank, "member"), (Gina, "member"), (Hank, "member"), (Ivan, "member"), (Judy, "member"), (Kate, "member"), (Leo, "member"), (Mona, "member"), (Quinn, "member"), (Rita, "member"), (Tara, "member"), (Ugo, "member"), (Vera, "member"), (Wes, "member"), (Xena, "member"), (Yuri, "member"), (Zoe, "member"), (Pia, "member"), (Omar, "member") })
         {
             await RunToEndAsync(portal, ["accounts", "add", "--user", user, "--role", role], Password);
         }
@@ -494,6 +495,43 @@ public sealed class PaddockFixture : IAsyncLifetime
         ["Agent__ManageKsm"] = "false",
     });
 
+    /// <summary>nobody's uid and gid on Debian.</summary>
+    public const int Nobody = 65534;
+
+    /// <summary>
+    /// A host agent that runs as nobody, as on a machine where the agent is not root: it cannot
+    /// give a VM an own uid. It runs its own copy of the agent's build (readable by nobody, wherever
+    /// the checkout lies) on a data directory of its own, and powers its VMs off when it stops.
+    /// </summary>
+    public async Task StartUnprivilegedAgentAsync(string process, string hostName, string joinToken)
+    {
+        var build = Path.GetDirectoryName(Env("PADDOCK_TEST_AGENT_DLL"))!;
+        var copy = Path.Combine(DataDir, $"{process}-build");
+        var dataDir = Path.Combine(DataDir, process);
+        await RunAsync("cp", "-a", "--", build + "/.", Directory.CreateDirectory(copy).FullName);
+        await RunAsync("chmod", "-R", "a+rX", "--", copy);
+        // The built-in template is installed on each host with the agent, as the run command does.
+        var images = Directory.CreateDirectory(Path.Combine(dataDir, "images")).FullName;
+        foreach (var file in Directory.EnumerateFiles(Path.Combine(DataDir, "images"), "builtin-busybox.qcow2*"))
+        {
+            File.Copy(file, Path.Combine(images, Path.GetFileName(file)), overwrite: true);
+        }
+
+        await RunAsync("chown", "-R", $"{Nobody}:{Nobody}", "--", dataDir);
+        Start(process, Path.Combine(copy, Path.GetFileName(Env("PADDOCK_TEST_AGENT_DLL"))), [], new()
+        {
+            ["HOME"] = dataDir,
+            ["Agent__PortalUrl"] = PortalUrl,
+            ["Agent__JoinToken"] = joinToken,
+            ["Agent__PortalCertificateSha256"] = CertificateSha256,
+            ["Agent__DataDir"] = dataDir,
+            ["Agent__Name"] = hostName,
+            ["Agent__DeclaredMemoryMiB"] = "1024",
+            ["Agent__StopVmsOnExit"] = "true",
+            ["Agent__ManageKsm"] = "false",
+        }, runAs: Nobody);
+    }
+
     public async Task StopAgentAsync(string process)
     {
         var agent = _processes.Last(p => _names[p] == process);
@@ -558,9 +596,18 @@ public sealed class PaddockFixture : IAsyncLifetime
         ["ASPNETCORE_ENVIRONMENT"] = "Production",
     };
 
-    private void Start(string name, string dll, string[] args, Dictionary<string, string> environment)
+    private void Start(string name, string dll, string[] args, Dictionary<string, string> environment, int? runAs = null)
     {
-        var start = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        var start = new ProcessStartInfo(runAs is null ? "dotnet" : "setpriv") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        if (runAs is { } uid)
+        {
+            // setpriv execs dotnet: the process the fixture holds is the agent itself.
+            foreach (var arg in new[] { "--reuid", uid.ToString(System.Globalization.CultureInfo.InvariantCulture), "--regid", uid.ToString(System.Globalization.CultureInfo.InvariantCulture), "--clear-groups", "--", "dotnet" })
+            {
+                start.ArgumentList.Add(arg);
+            }
+        }
+
         start.ArgumentList.Add(dll);
         foreach (var arg in args)
         {

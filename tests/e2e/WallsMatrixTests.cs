@@ -108,7 +108,9 @@ public sealed partial class WallsMatrixTests(PaddockFixture paddock)
         ["endpoint GET /api/policy"] = new(Takes.Nothing),
         ["endpoint PUT /api/policy"] = new(Takes.Admins, _ => new { customSizes = false }),
         ["endpoint GET /api/capacity"] = new(Takes.Admins),
+        ["endpoint POST /api/vms/{id:guid}/isolation/resolve"] = new(Takes.Admins),
         ["endpoint PUT /api/hosts/{id:guid}/maintenance"] = new(Takes.Admins, _ => new { maintenance = true }),
+        ["endpoint PUT /api/hosts/{id:guid}/unconfined"] = new(Takes.Admins, _ => new { allowed = true }),
         ["endpoint PUT /api/hosts/{id:guid}/policy"] = new(Takes.Admins, _ => new { policy = (object?)null }),
         ["endpoint PUT /api/policy/overcommit"] = new(Takes.Admins, _ => new { cpuRatio = 64 }),
 

@@ -32,5 +32,5 @@ public interface IHostHub
 public static class ContractVersion
 {
     /// <summary>Bumped on any breaking change of <see cref="IHostAgent"/> or <see cref="IHostHub"/>.</summary>
-    public const int Current = 2;
+    public const int Current = 3;
 }

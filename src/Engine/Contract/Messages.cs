@@ -95,8 +95,24 @@ public enum VmPowerState
     Saved,
 }
 
-/// <remarks><paramref name="Limits"/> says which noisy-neighbour limits the agent applied and which it could not.</remarks>
-public sealed record VmReport(Guid VmId, VmPowerState State, DateTimeOffset ObservedAt, string? Detail = null, int? Pid = null, int? Uid = null, long? SavedBytes = null, string? Limits = null);
+/// <remarks>
+/// <paramref name="Limits"/> says which noisy-neighbour limits the agent applied and which it could not.
+/// <paramref name="Label"/> and <paramref name="Uid"/> are what the agent's own record of the VM
+/// says; <paramref name="RunningUid"/> and <paramref name="RunningGid"/> what the kernel says its
+/// QEMU runs as (while one runs). The portal compares all of them with its record.
+/// </remarks>
+public sealed record VmReport(
+    Guid VmId,
+    VmPowerState State,
+    DateTimeOffset ObservedAt,
+    string? Detail = null,
+    int? Pid = null,
+    int? Uid = null,
+    long? SavedBytes = null,
+    string? Limits = null,
+    string? Label = null,
+    int? RunningUid = null,
+    int? RunningGid = null);
 
 public sealed record HostRegistration(
     Guid HostId,
@@ -114,7 +130,8 @@ public sealed record HostRegistration(
     long HugePagesTotal = 0,
     long HugePageBytes = 0,
     bool KsmAvailable = false,
-    string? KsmNote = null);
+    string? KsmNote = null,
+    IReadOnlyList<string>? ConfinementMissing = null);
 
 public sealed record HostWelcome(bool Accepted, string? Refusal = null);
 
@@ -146,8 +163,11 @@ public enum ConsoleKind
 /// </summary>
 public sealed record ConsoleDial(Guid VmId, string Nonce, ConsoleKind Kind = ConsoleKind.Vnc);
 
-/// <summary>The host's effective RAM allocation ratio: above 1.0 the agent that manages KSM turns it on.</summary>
-public sealed record HostSettings(double RamRatio);
+/// <summary>
+/// The host's effective RAM allocation ratio (above 1.0 the agent that manages KSM turns it on),
+/// and whether an admin allowed VMs to start here without every wall (<see cref="Isolation.Confinement.Missing"/>).
+/// </summary>
+public sealed record HostSettings(double RamRatio, bool AllowUnconfined = false);
 
 /// <summary>One VM's QEMU process: resident memory and CPU time so far, who it runs as, and its seccomp mode (2: filter).</summary>
 public sealed record VmUsage(Guid VmId, long RssBytes, double CpuSeconds, int? Uid = null, int? Gid = null, int? Seccomp = null);

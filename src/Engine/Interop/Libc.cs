@@ -63,6 +63,11 @@ internal static class Libc
     }
 
     /// <summary>Sends <paramref name="signal"/>; false when the process no longer exists.</summary>
+    /// <summary>Whom this process acts as (0: root).</summary>
+    public static int EffectiveUid() => (int)geteuid();
+
+    public static int EffectiveGid() => (int)getegid();
+
     public static bool Kill(int pid, int signal)
     {
         if (kill(pid, signal) == 0)
@@ -128,4 +133,10 @@ internal static class Libc
 
     [DllImport("libc", SetLastError = true)]
     private static extern int kill(int pid, int signal);
+
+    [DllImport("libc")]
+    private static extern uint geteuid();
+
+    [DllImport("libc")]
+    private static extern uint getegid();
 }

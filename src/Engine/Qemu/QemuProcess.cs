@@ -69,8 +69,8 @@ public sealed class QemuProcess
         options ??= QemuProcessOptions.Default;
         if (!IsQemuFor(argv, vmId))
             throw new ArgumentException($"argv is not a QEMU command line for VM {vmId} (argv[0] qemu-system-*, '-name guest={vmId}').", nameof(argv));
-        if (uid <= 0 || gid <= 0)
-            throw new ArgumentOutOfRangeException(nameof(uid), $"QEMU never runs as root (uid {uid}, gid {gid}).");
+        if (options.ChangeIds ? uid <= 0 || gid <= 0 : Libc.EffectiveUid() == 0)
+            throw new ArgumentOutOfRangeException(nameof(uid), $"QEMU never runs as root (uid {(options.ChangeIds ? uid : 0)}, gid {(options.ChangeIds ? gid : 0)}).");
 
         if (Attach(vmId, paths) is { } running)
             throw new QemuStartException($"QEMU for VM {vmId} already runs as pid {running.Pid}.", null, []);
@@ -157,10 +157,10 @@ public sealed class QemuProcess
 
     /// <summary>
     /// Re-attaches to the QEMU of VM <paramref name="vmId"/> named by its pidfile, if that pid is
-    /// alive and its <c>/proc/&lt;pid&gt;/cmdline</c> is QEMU for this VM (and runs as
-    /// <paramref name="expectedUid"/> when given); null otherwise.
+    /// alive and its <c>/proc/&lt;pid&gt;/cmdline</c> is QEMU for this VM; null otherwise. Whom it
+    /// runs as is not a reason to look away: the caller reads it and reports it.
     /// </summary>
-    public static QemuProcess? Attach(Guid vmId, VmPaths paths, int? expectedUid = null)
+    public static QemuProcess? Attach(Guid vmId, VmPaths paths)
     {
         ArgumentNullException.ThrowIfNull(paths);
         if (!OperatingSystem.IsLinux() || ReadPidFile(paths.PidFile) is not { } pid)
@@ -168,8 +168,6 @@ public sealed class QemuProcess
         if (ProcStat.TryRead(pid) is not { IsDead: false } stat)
             return null;
         if (ReadCmdline(pid) is not { } cmdline || !IsQemuFor(cmdline, vmId))
-            return null;
-        if (expectedUid is { } uid && ReadRealUid(pid) != uid)
             return null;
         // Same incarnation before and after the checks, or the pid was recycled in between.
         if (ProcStat.TryRead(pid)?.StartTime != stat.StartTime)
@@ -285,16 +283,24 @@ public sealed class QemuProcess
     internal static IReadOnlyList<string> LauncherArgv(IReadOnlyList<string> argv, VmPaths paths, int uid, int gid, QemuProcessOptions options)
     {
         var ids = CultureInfo.InvariantCulture;
-        var launcher = new List<string>
+        var launcher = new List<string> { options.SetsidPath, "--" };
+        if (options.ChangeIds)
         {
-            options.SetsidPath, "--",
-            options.SetprivPath, "--reuid", uid.ToString(ids), "--regid", gid.ToString(ids),
-        };
-        if (options.SupplementaryGroups.Count == 0)
-            launcher.Add("--clear-groups");
-        else
-            launcher.AddRange(["--groups", string.Join(',', options.SupplementaryGroups.Select(g => g.ToString(ids)))]);
-        launcher.AddRange(["--no-new-privs", "--", options.ShellPath, "-c", LaunchScript, "paddock-qemu", paths.Stdout, paths.Stderr]);
+            launcher.AddRange([options.SetprivPath, "--reuid", uid.ToString(ids), "--regid", gid.ToString(ids)]);
+            if (options.SupplementaryGroups.Count == 0)
+                launcher.Add("--clear-groups");
+            else
+                launcher.AddRange(["--groups", string.Join(',', options.SupplementaryGroups.Select(g => g.ToString(ids)))]);
+            // An SELinux transition on exec does not happen under no_new_privs; QEMU's own
+            // sandbox sets it before it installs the seccomp filter.
+            if (options.SelinuxLabel is { } label)
+                launcher.AddRange(["--selinux-label", label]);
+            else
+                launcher.Add("--no-new-privs");
+            launcher.Add("--");
+        }
+
+        launcher.AddRange([options.ShellPath, "-c", LaunchScript, "paddock-qemu", paths.Stdout, paths.Stderr]);
         launcher.AddRange(argv);
         return launcher;
     }
@@ -350,22 +356,6 @@ public sealed class QemuProcess
         {
             return null;
         }
-    }
-
-    private static int? ReadRealUid(int pid)
-    {
-        try
-        {
-            foreach (var line in File.ReadLines($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/status"))
-            {
-                if (line.StartsWith("Uid:", StringComparison.Ordinal))
-                    return int.Parse(line[4..].Split('\t', StringSplitOptions.RemoveEmptyEntries)[0], CultureInfo.InvariantCulture);
-            }
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException)
-        {
-        }
-        return null;
     }
 
     private static long SafeLength(string path)

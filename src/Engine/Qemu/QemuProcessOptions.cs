@@ -19,4 +19,13 @@ public sealed record QemuProcessOptions
     /// root:kvm); empty clears them all.
     /// </summary>
     public IReadOnlyList<int> SupplementaryGroups { get; init; } = [];
+
+    /// <summary>
+    /// Start QEMU as the VM's uid and gid (through setpriv). Off only where the agent is not root
+    /// and cannot: then QEMU runs as the agent, which is unconfined and needs an admin's leave.
+    /// </summary>
+    public bool ChangeIds { get; init; } = true;
+
+    /// <summary>The SELinux context QEMU is to run in (where SELinux enforces), for example <c>system_u:system_r:svirt_t:s0:c3,c7</c>.</summary>
+    public string? SelinuxLabel { get; init; }
 }

@@ -56,7 +56,6 @@ public static class RunDirectory
         File.SetUnixFileMode(handle, File0600);
     }
 
-    /// <summary>Deletes the run directory and everything in it (links are removed, not followed). Missing is fine.</summary>
     /// <summary>
     /// A unix socket the agent made for QEMU to open (save): owned by the VM's uid, 0600. Sockets
     /// cannot be opened like files, so this changes the path itself, never following a symlink.
@@ -70,6 +69,7 @@ public static class RunDirectory
         File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
     }
 
+    /// <summary>Deletes the run directory and everything in it (links are removed, not followed). Missing is fine.</summary>
     public static void Delete(VmPaths paths)
     {
         ArgumentNullException.ThrowIfNull(paths);

@@ -36,6 +36,13 @@ public sealed record VmSpec(
 
     /// <summary>How big the guest should be, through its virtio balloon; null for all of <see cref="MemoryMiB"/>.</summary>
     public int? BalloonTargetMiB { get; init; }
+
+    /// <summary>
+    /// The VM's label across the fleet (<c>s0:cA,cB</c>), which <see cref="Uid"/> is derived from:
+    /// the SELinux categories of its process and files where SELinux enforces. The agent keeps it
+    /// with the spec and reports it back, so a record changed behind the portal's back shows.
+    /// </summary>
+    public string? Label { get; init; }
 }
 
 /// <summary>

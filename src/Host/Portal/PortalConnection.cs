@@ -26,6 +26,7 @@ public sealed class PortalConnection(
     VmSupervisor vms,
     ConsoleBridge consoles,
     KsmKeeper ksm,
+    Paddock.Host.Vms.ConfinementGuard guard,
     HostIdentity identity,
     AgentCredential credential,
     PortalTrust trust,
@@ -47,7 +48,11 @@ public sealed class PortalConnection(
             .Build();
         connection.On<VmCommand, CommandAck>(nameof(IHostAgent.Execute), vms.Accept);
         connection.On<ConsoleDial, CommandAck>(nameof(IHostAgent.OpenConsole), consoles.Accept);
-        connection.On<HostSettings>(nameof(IHostAgent.ApplyHostSettings), ksm.Apply);
+        connection.On<HostSettings>(nameof(IHostAgent.ApplyHostSettings), settings =>
+        {
+            guard.Apply(settings);
+            ksm.Apply(settings);
+        });
         connection.Reconnecting += _ =>
         {
             _registered = false;
@@ -146,13 +151,14 @@ public sealed class PortalConnection(
             vms.Accelerator.Name,
             vms.Accelerator.Warning,
             capacity.QemuVersion,
-            RuntimeInformation.IsOSPlatform(OSPlatform.Linux) ? "DAC + seccomp" : "unconfined",
+            guard.Confinement.Mode,
             await vms.ReportAllAsync(ct),
             capacity.NumaNodes,
             capacity.HugePagesTotal,
             capacity.HugePageBytes,
             capacity.KsmAvailable,
-            capacity.KsmNote);
+            capacity.KsmNote,
+            guard.Confinement.Missing);
         var welcome = await connection.InvokeAsync<HostWelcome>(nameof(IHostHub.Register), registration, ct);
         if (!welcome.Accepted)
         {

@@ -24,6 +24,7 @@ public sealed partial class VmSupervisor(
     IServiceProvider services,
     ImageCache cache,
     ResourceLimiter limiter,
+    ConfinementGuard guard,
     TimeProvider clock,
     ILogger<VmSupervisor> log) : BackgroundService
 {
@@ -128,7 +129,7 @@ public sealed partial class VmSupervisor(
             vm.Spec = JsonSerializer.Deserialize<VmSpec>(await File.ReadAllTextAsync(vm.Paths.SpecFile, ct));
             vm.State = File.Exists(vm.Paths.StateFile) ? VmPowerState.Saved : VmPowerState.Stopped;
             _vms[id] = vm;
-            if (QemuProcess.Attach(id, vm.Paths, vm.Spec?.Uid) is { } process)
+            if (QemuProcess.Attach(id, vm.Paths) is { } process)
             {
                 try
                 {
@@ -222,7 +223,7 @@ public sealed partial class VmSupervisor(
             if (vm.Spec is null)
             {
                 await SetStateAsync(vm, VmPowerState.Creating);
-                RunDirectory.Create(vm.Paths, spec.Uid, spec.Uid);
+                RunDirectory.Create(vm.Paths, guard.IdsOf(spec).Uid, guard.IdsOf(spec).Gid);
                 foreach (var disk in spec.Disks)
                 {
                     var target = vm.Paths.Disk(disk.Id);
@@ -233,6 +234,7 @@ public sealed partial class VmSupervisor(
                     else if (disk.BaseImage is { } baseImage)
                     {
                         var basePath = await cache.EnsureAsync(baseImage, ct);
+                        await guard.LabelSharedAsync(basePath, ct);
                         await _disks.CreateOverlayAsync(basePath, target, disk.SizeBytes, ct: ct);
                     }
                     else
@@ -240,9 +242,10 @@ public sealed partial class VmSupervisor(
                         await _disks.CreateBlankAsync(target, disk.SizeBytes, ct);
                     }
 
-                    RunDirectory.SecureFile(target, spec.Uid, spec.Uid);
+                    RunDirectory.SecureFile(target, guard.IdsOf(spec).Uid, guard.IdsOf(spec).Gid);
                 }
 
+                await guard.LabelOwnAsync(spec, vm.Paths.RunDirectory, ct);
                 // Written last: a run directory with a spec is a VM that was created whole.
                 await File.WriteAllTextAsync(vm.Paths.SpecFile, JsonSerializer.Serialize(spec), ct);
                 vm.Spec = spec;
@@ -283,6 +286,8 @@ public sealed partial class VmSupervisor(
                     : "The VM has no saved state to restore.");
             }
 
+            // Unconfined only with an admin's leave for this host, whatever the command says.
+            guard.CheckStart();
             var stateBefore = vm.State;
             await SetStateAsync(vm, VmPowerState.Starting);
             foreach (var iso in spec.Cdroms.Select(c => c.Image).OfType<string>())
@@ -292,6 +297,7 @@ public sealed partial class VmSupervisor(
 
             var argv = QemuCommandLine.Build(spec, vm.Paths, Accelerator.Accelerator, new QemuLaunchOptions
             {
+                Sandbox = guard.Confinement.Sandbox,
                 QemuBinary = options.Value.QemuBinary,
                 IncomingDeferred = restore,
                 ImagesDirectory = cache.Root,
@@ -300,7 +306,12 @@ public sealed partial class VmSupervisor(
             QemuProcess process;
             try
             {
-                process = await QemuProcess.StartAsync(spec.Id, argv, vm.Paths, spec.Uid, spec.Uid, ct: ct);
+                var (uid, gid) = guard.IdsOf(spec);
+                process = await QemuProcess.StartAsync(spec.Id, argv, vm.Paths, uid, gid, QemuProcessOptions.Default with
+                {
+                    ChangeIds = guard.Confinement.OwnUid,
+                    SelinuxLabel = guard.ProcessContext(spec),
+                }, ct);
             }
             catch (QemuStartException)
             {
@@ -371,7 +382,7 @@ public sealed partial class VmSupervisor(
             listener.Bind(new UnixDomainSocketEndPoint(vm.Paths.SaveSocket));
             listener.Listen(1);
             // QEMU runs as the VM's uid: the socket is its to open, and nobody else's.
-            RunDirectory.SecureSocket(vm.Paths.SaveSocket, spec.Uid, spec.Uid);
+            RunDirectory.SecureSocket(vm.Paths.SaveSocket, guard.IdsOf(spec).Uid, guard.IdsOf(spec).Gid);
             var accept = listener.AcceptAsync(ct).AsTask();
             await qmp.ExecuteAsync("migrate", new { uri = $"unix:{vm.Paths.SaveSocket}" }, ct);
             using var connection = await accept.WaitAsync(TimeSpan.FromSeconds(30), ct);
@@ -385,7 +396,7 @@ public sealed partial class VmSupervisor(
         }
 
         await WaitForMigrationAsync(qmp, ct);
-        RunDirectory.SecureFile(partial, spec.Uid, spec.Uid);
+        RunDirectory.SecureFile(partial, guard.IdsOf(spec).Uid, guard.IdsOf(spec).Gid);
         File.Move(partial, vm.Paths.StateFile, overwrite: true);
     }
 
@@ -555,6 +566,8 @@ public sealed partial class VmSupervisor(
 
             await File.WriteAllTextAsync(vm.Paths.SpecFile, JsonSerializer.Serialize(spec), ct);
             vm.Spec = spec;
+            // The portal compares what this host holds now with its record (after an isolation alert was resolved, for one).
+            await Reporter.ReportVmAsync(Snapshot(vm));
             return null;
         }
         finally
@@ -692,7 +705,7 @@ public sealed partial class VmSupervisor(
             {
                 var path = vm.Paths.Disk(disk.Id);
                 await _disks.CreateBlankAsync(path, disk.SizeBytes, ct);
-                RunDirectory.SecureFile(path, spec.Uid, spec.Uid);
+                RunDirectory.SecureFile(path, guard.IdsOf(spec).Uid, guard.IdsOf(spec).Gid);
                 if (qmp is not null)
                 {
                     try
@@ -1037,9 +1050,15 @@ public sealed partial class VmSupervisor(
         await Reporter.ReportVmAsync(Snapshot(vm));
     }
 
-    private VmReport Snapshot(VmRuntime vm) =>
-        new(vm.Id, vm.State, clock.GetUtcNow(), vm.Detail, vm.Process?.Pid, vm.Spec?.Uid,
-            vm.State == VmPowerState.Saved && File.Exists(vm.Paths.StateFile) ? new FileInfo(vm.Paths.StateFile).Length : null, vm.LimitsNote);
+    /// <summary>What the agent knows of the VM, with whom its QEMU really runs as (from the kernel) beside its record's label and uid.</summary>
+    private VmReport Snapshot(VmRuntime vm)
+    {
+        // Without an own uid per VM, QEMU runs as the agent (with an admin's leave): nothing to compare.
+        var running = vm.Process is { } process && guard.Confinement.OwnUid ? ProcessUsage.TryRead(process.Pid) : null;
+        return new(vm.Id, vm.State, clock.GetUtcNow(), vm.Detail, vm.Process?.Pid, vm.Spec?.Uid,
+            vm.State == VmPowerState.Saved && File.Exists(vm.Paths.StateFile) ? new FileInfo(vm.Paths.StateFile).Length : null, vm.LimitsNote,
+            vm.Spec?.Label, running?.Uid, running?.Gid);
+    }
 
     private async Task TryAsync(QmpClient qmp, string command)
     {

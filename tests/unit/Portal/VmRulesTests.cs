@@ -18,6 +18,24 @@ public sealed class VmRulesTests
         Assert.Null(VmRules.Refusal(VmIn(status), verb));
 
     [Fact]
+    public void A_vm_held_by_an_isolation_alert_neither_starts_nor_restores_but_may_be_powered_off_and_deleted()
+    {
+        const string alert = "label s0:c1,c9 on the host, s0:c3,c7 in the portal.";
+        var held = VmIn(VmStatus.Stopped);
+        held.IsolationAlert = alert;
+        var saved = VmIn(VmStatus.Saved);
+        saved.IsolationAlert = alert;
+        var running = VmIn(VmStatus.Running);
+        running.IsolationAlert = alert;
+        Assert.Multiple(
+            () => Assert.StartsWith("Start is held: ", VmRules.Refusal(held, VmVerb.Start)),
+            () => Assert.StartsWith("Restore is held: ", VmRules.Refusal(saved, VmVerb.Restore)),
+            () => Assert.Null(VmRules.Refusal(running, VmVerb.PowerOff)),
+            () => Assert.Null(VmRules.Refusal(held, VmVerb.Delete)),
+            () => Assert.DoesNotContain("s0:", VmRules.Refusal(held, VmVerb.Start)));
+    }
+
+    [Fact]
     public void Start_of_a_running_vm_is_refused_naming_the_state_it_needs() =>
         Assert.Equal("Start needs the VM Stopped or Crashed; it is Running.", VmRules.Refusal(VmIn(VmStatus.Running), VmVerb.Start));
 

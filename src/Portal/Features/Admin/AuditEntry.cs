@@ -16,6 +16,8 @@ public enum AuditKind
     QuotaChanged,
     RequestChanged,
     PolicyChanged,
+    /// <summary>A host's record of a VM's label or uid disagreed with the portal's.</summary>
+    IsolationAlert,
 }
 
 /// <summary>One thing that happened, for the admins' audit page: who, when, what, about which VM.</summary>

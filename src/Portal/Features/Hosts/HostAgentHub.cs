@@ -50,6 +50,7 @@ public sealed class HostAgentHub(
             host.AcceleratorWarning = registration.AcceleratorWarning;
             host.QemuVersion = registration.QemuVersion;
             host.Confinement = registration.Confinement;
+            host.ConfinementMissing = [.. registration.ConfinementMissing ?? []];
             host.Connected = true;
             host.Unreachable = false;
             host.NumaNodes = registration.NumaNodes;
@@ -75,6 +76,8 @@ public sealed class HostAgentHub(
         connections.Connected(registration.HostId, Context);
         log.LogInformation("Host {Name} ({Host}) registered with {Count} VMs, accelerator {Accel}", registration.Name, registration.HostId, registration.Vms.Count, registration.Accelerator);
 
+        // Settings first: a command resent below may be a start that needs the host's leave to run unconfined.
+        await Clients.Caller.ApplyHostSettings(await Placement.PlacementService.SettingsOfAsync(store, registration.HostId));
         foreach (var report in registration.Vms)
         {
             await observations.ObserveAsync(registration.HostId, report);
@@ -82,7 +85,6 @@ public sealed class HostAgentHub(
 
         await dispatcher.HostReturnedAsync(registration.HostId);
         hostNotifier.Publish(new HostsChanged());
-        await Clients.Caller.ApplyHostSettings(await Placement.PlacementService.SettingsOfAsync(store, registration.HostId));
         return new HostWelcome(true);
     }
 

@@ -21,7 +21,10 @@ public sealed class HostRecord
 
     public string QemuVersion { get; set; } = "";
 
+    /// <summary>The walls the host gives a VM's QEMU ("DAC + seccomp"), and those it cannot give, each saying why.</summary>
     public string Confinement { get; set; } = "";
+
+    public List<string> ConfinementMissing { get; set; } = [];
 
     public bool Connected { get; set; }
 

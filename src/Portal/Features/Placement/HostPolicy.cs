@@ -8,6 +8,9 @@ public sealed record HostPolicySet(Guid HostId, OvercommitPolicy? Policy, Guid B
 /// <summary>The host takes no new VMs while in maintenance; the ones on it stay.</summary>
 public sealed record HostMaintenanceSet(Guid HostId, bool Maintenance, Guid By, string ByName, DateTimeOffset At);
 
+/// <summary>VMs may (or may no longer) start on the host without every wall it lacks.</summary>
+public sealed record HostUnconfinedAllowed(Guid HostId, bool Allowed, Guid By, string ByName, DateTimeOffset At);
+
 /// <summary>A host's policy and maintenance, projected inline from its stream.</summary>
 public sealed class HostPolicy
 {
@@ -18,6 +21,9 @@ public sealed class HostPolicy
 
     public bool Maintenance { get; set; }
 
+    /// <summary>An admin allowed VMs to start here unconfined (without what the host cannot give).</summary>
+    public bool AllowUnconfined { get; set; }
+
     public string ChangedBy { get; set; } = "";
 
     public DateTimeOffset ChangedAt { get; set; }
@@ -25,6 +31,15 @@ public sealed class HostPolicy
     public static HostPolicy Create(HostPolicySet e) => new() { Id = e.HostId, Policy = e.Policy, ChangedBy = e.ByName, ChangedAt = e.At };
 
     public static HostPolicy Create(HostMaintenanceSet e) => new() { Id = e.HostId, Maintenance = e.Maintenance, ChangedBy = e.ByName, ChangedAt = e.At };
+
+    public static HostPolicy Create(HostUnconfinedAllowed e) => new() { Id = e.HostId, AllowUnconfined = e.Allowed, ChangedBy = e.ByName, ChangedAt = e.At };
+
+    public void Apply(HostUnconfinedAllowed e)
+    {
+        AllowUnconfined = e.Allowed;
+        ChangedBy = e.ByName;
+        ChangedAt = e.At;
+    }
 
     public void Apply(HostPolicySet e)
     {

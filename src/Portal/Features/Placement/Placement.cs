@@ -51,10 +51,14 @@ public readonly record struct Resources(long VCpus, long MemoryMiB, long DiskMiB
     public static Resources operator -(Resources a, Resources b) => new(a.VCpus - b.VCpus, a.MemoryMiB - b.MemoryMiB, a.DiskMiB - b.DiskMiB);
 }
 
-/// <summary>A host as placement sees it: what it has, under which policy, what is allocated on it, and whether it may take VMs at all.</summary>
+/// <summary>
+/// A host as placement sees it: what it has, under which policy, what is allocated on it, and whether
+/// it may take VMs at all. <c>Unconfined</c> names the walls the host cannot give a VM when no admin
+/// allowed unconfined VMs on it (null otherwise).
+/// </summary>
 public sealed record HostView(
     Guid Id, string Name, int Cpus, long MemoryMiB, long DiskMiB, OvercommitPolicy Policy, Resources Allocated,
-    bool Reachable = true, bool Maintenance = false, string Accelerator = "tcg");
+    bool Reachable = true, bool Maintenance = false, string Accelerator = "tcg", string? Unconfined = null);
 
 /// <summary>A host placement passed over, and why, in words an admin reads.</summary>
 public sealed record PassedOver(Guid HostId, string HostName, string Reason);
@@ -84,6 +88,11 @@ public static class Placement
         if (!host.Reachable)
         {
             return "unreachable";
+        }
+
+        if (host.Unconfined is { } lacks)
+        {
+            return $"cannot confine VMs: lacks {lacks}; unconfined VMs are not allowed on it";
         }
 
         if (accelerator is not null && !string.Equals(host.Accelerator, accelerator, StringComparison.OrdinalIgnoreCase))
@@ -153,7 +162,7 @@ public static class Placement
             return $"No host with {accelerator} can take a VM right now.";
         }
 
-        if (hosts.Count == 0 || passed.All(p => p.Reason is "in maintenance" or "unreachable"))
+        if (hosts.Count == 0 || passed.All(p => p.Reason is "in maintenance" or "unreachable" || p.Reason.StartsWith("cannot confine", StringComparison.Ordinal)))
         {
             return "No host can take a VM right now: none is available. Ask an admin.";
         }

@@ -6,6 +6,9 @@ namespace Paddock.Portal.Features.Placement;
 
 public sealed record MaintenanceBody(bool Maintenance);
 
+/// <summary>Whether VMs may start on the host without the walls it lacks.</summary>
+public sealed record UnconfinedBody(bool Allowed);
+
 /// <summary>The host's own policy, or null to follow the fleet's.</summary>
 public sealed record HostPolicyBody(OvercommitPolicy? Policy);
 
@@ -33,6 +36,9 @@ public static class PlacementEndpoints
 
         api.MapPut("/hosts/{id:guid}/maintenance", (Guid id, MaintenanceBody body, HttpContext http, PlacementService placements) =>
             AdminAsync(http, () => placements.SetMaintenanceAsync(http.User, id, body.Maintenance, http.RequestAborted))).AddEndpointFilter(VmEndpoints.RequireApiHeader);
+
+        api.MapPut("/hosts/{id:guid}/unconfined", (Guid id, UnconfinedBody body, HttpContext http, PlacementService placements) =>
+            AdminAsync(http, () => placements.SetAllowUnconfinedAsync(http.User, id, body.Allowed, http.RequestAborted))).AddEndpointFilter(VmEndpoints.RequireApiHeader);
 
         api.MapPut("/hosts/{id:guid}/policy", (Guid id, HostPolicyBody body, HttpContext http, PlacementService placements) =>
             AdminAsync(http, () => placements.SetHostPolicyAsync(http.User, id, body.Policy, http.RequestAborted))).AddEndpointFilter(VmEndpoints.RequireApiHeader);

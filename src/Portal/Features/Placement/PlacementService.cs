@@ -29,8 +29,8 @@ public sealed class PlacementService(
     public static async Task<Paddock.Engine.Contract.HostSettings> SettingsOfAsync(IDocumentStore store, Guid hostId, CancellationToken ct = default)
     {
         await using var session = store.QuerySession();
-        var own = (await session.LoadAsync<HostPolicy>(hostId, ct))?.Policy;
-        return new Paddock.Engine.Contract.HostSettings((own ?? (await PolicyService.GetAsync(session, ct)).Overcommit).RamRatio);
+        var policy = await session.LoadAsync<HostPolicy>(hostId, ct);
+        return new Paddock.Engine.Contract.HostSettings((policy?.Policy ?? (await PolicyService.GetAsync(session, ct)).Overcommit).RamRatio, policy?.AllowUnconfined ?? false);
     }
 
     /// <summary>Tells every connected host (or just <paramref name="only"/>) its settings again after a policy changed.</summary>
@@ -68,7 +68,8 @@ public sealed class PlacementService(
             var policy = policies.GetValueOrDefault(h.Id);
             return new HostView(
                 h.Id, h.Name, h.LogicalCpus, h.MemoryBytes / (1024 * 1024), h.DiskBytes / (1024 * 1024), policy?.Policy ?? fleet,
-                allocated.GetValueOrDefault(h.Id), h.Connected, policy?.Maintenance ?? false, h.Accelerator);
+                allocated.GetValueOrDefault(h.Id), h.Connected, policy?.Maintenance ?? false, h.Accelerator,
+                h.ConfinementMissing.Count > 0 && policy?.AllowUnconfined != true ? string.Join(", ", h.ConfinementMissing) : null);
         })];
     }
 
@@ -152,6 +153,15 @@ public sealed class PlacementService(
 
         await ChangeHostAsync(admin, hostId, new HostPolicySet(hostId, policy, admin.UserId(), admin.Identity?.Name ?? "", clock.GetUtcNow()),
             name => policy is null ? $"Host {name} follows the fleet's overcommit policy" : $"Host {name}: {Describe(policy)}", ct);
+        await PushSettingsAsync(hostId, ct);
+    }
+
+    /// <summary>Allows VMs to start on the host without the walls it lacks (own uid, sandbox, SELinux labels), or no longer.</summary>
+    public async Task SetAllowUnconfinedAsync(ClaimsPrincipal admin, Guid hostId, bool allowed, CancellationToken ct = default)
+    {
+        RequireAdmin(admin);
+        await ChangeHostAsync(admin, hostId, new HostUnconfinedAllowed(hostId, allowed, admin.UserId(), admin.Identity?.Name ?? "", clock.GetUtcNow()),
+            name => allowed ? $"Allow unconfined VMs on host {name}" : $"No unconfined VMs on host {name}", ct);
         await PushSettingsAsync(hostId, ct);
     }
 

@@ -145,6 +145,11 @@ public sealed class Vm
     /// <summary>Which limits the agent applied and which it could not, as it last said.</summary>
     public string? LimitsNote { get; set; }
 
+    /// <summary>How the host's record of the VM's label and uid disagrees with the portal's, until an admin resolves it; null when they agree.</summary>
+    public string? IsolationAlert { get; set; }
+
+    public DateTimeOffset? IsolationAlertAt { get; set; }
+
     /// <summary>The size an admin set for the guest through its balloon; null for all its memory.</summary>
     public int? BalloonTargetMiB { get; set; }
 
@@ -331,6 +336,20 @@ public sealed class Vm
     }
 
     public void Apply(VmLeaseExpiring e) => ExpiryNoticeAt = e.At;
+
+    public void Apply(VmIsolationMismatch e)
+    {
+        IsolationAlert = e.Detail;
+        IsolationAlertAt = e.At;
+        UpdatedAt = e.At;
+    }
+
+    public void Apply(VmIsolationResolved e)
+    {
+        IsolationAlert = null;
+        IsolationAlertAt = null;
+        UpdatedAt = e.At;
+    }
 
     public void Apply(VmExpired e)
     {

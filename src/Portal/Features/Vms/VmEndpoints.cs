@@ -26,13 +26,15 @@ public sealed record VmView(
     DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt, long? SavedBytes, IReadOnlyList<VmSnapshot> Snapshots, string? CurrentSnapshot,
     Guid? TemplateId, long DiskBytes, long? DiskAllocatedBytes, string? Cdrom, VmSettings Settings,
     int MaxVCpus, IReadOnlyList<VmDisk> ExtraDisks, IReadOnlyList<VmNic> ExtraNics, string Mac, Guid? GroupId,
-    DateTimeOffset? ExpiresAt, DateTimeOffset? ExpiredAt, string? Flavor, Paddock.Engine.Vms.ResourceLimits Limits, string? LimitsNote, int? BalloonTargetMiB)
+    DateTimeOffset? ExpiresAt, DateTimeOffset? ExpiredAt, string? Flavor, Paddock.Engine.Vms.ResourceLimits Limits, string? LimitsNote, int? BalloonTargetMiB,
+    bool StartHeld)
 {
     public static VmView Of(Vm vm) => new(
         vm.Id, vm.Name, vm.Status.ToString(), vm.PendingVerb?.ToString(), vm.LastError, vm.VCpus, vm.MemoryMiB, vm.TemplateName,
         vm.CreatedAt, vm.UpdatedAt, vm.SavedBytes, vm.Snapshots, vm.CurrentSnapshot, vm.TemplateId, vm.DiskBytes, vm.DiskAllocatedBytes, vm.CdromName, vm.Settings,
         VmHardware.MaxVCpusOf(vm), vm.ExtraDisks, vm.ExtraNics, vm.Mac, vm.GroupId,
-        vm.ExpiresAt, vm.ExpiredAt, vm.FlavorName, vm.Limits, vm.LimitsNote, vm.BalloonTargetMiB);
+        vm.ExpiresAt, vm.ExpiredAt, vm.FlavorName, vm.Limits, vm.LimitsNote, vm.BalloonTargetMiB,
+        vm.IsolationAlert is not null);
 }
 
 /// <summary>
@@ -90,6 +92,12 @@ public static class VmEndpoints
             Enum.TryParse<VmVerb>(verb, ignoreCase: true, out var parsed) && parsed is not (VmVerb.Create or VmVerb.SendKeys or VmVerb.Configure or VmVerb.Snapshot or VmVerb.RevertSnapshot or VmVerb.DeleteSnapshot or VmVerb.ConvertToTemplate or VmVerb.ChangeMedium or VmVerb.ChangeHardware)
                 ? Do(() => vms.RequestAsync(http.User, id, parsed, http.RequestAborted), id)
                 : Task.FromResult(Results.Problem(statusCode: 404, title: $"No operation '{verb}'. Use start, shutdown, reboot, pause, resume, reset, poweroff or delete.")))
+            .AddEndpointFilter(RequireApiHeader);
+
+        api.MapPost("/{id:guid}/isolation/resolve", (Guid id, HttpContext http, VmService vms) =>
+            http.User.IsAdmin()
+                ? Do(() => vms.ResolveIsolationAsync(http.User, id, http.RequestAborted), id)
+                : Task.FromResult(Results.Problem(statusCode: 403, title: "Only admins resolve isolation alerts.")))
             .AddEndpointFilter(RequireApiHeader);
 
         api.MapPost("/{id:guid}/keys", (Guid id, KeysRequest request, HttpContext http, VmService vms) =>

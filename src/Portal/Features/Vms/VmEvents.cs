@@ -75,6 +75,16 @@ public sealed record VmLeaseExpiring(DateTimeOffset ExpiresAt, DateTimeOffset At
 /// <summary>The lease ended: the VM is shut down and kept, its disks deleted after <paramref name="DeleteAfter"/> unless the lease is extended.</summary>
 public sealed record VmExpired(DateTimeOffset ExpiresAt, DateTimeOffset DeleteAfter, DateTimeOffset At);
 
+/// <summary>
+/// What the VM's host reported of its label and uid disagrees with the portal's record (for
+/// example after the agent restarted on a record changed behind the portal's back): the VM is not
+/// started again until an admin resolves it.
+/// </summary>
+public sealed record VmIsolationMismatch(string Detail, DateTimeOffset At);
+
+/// <summary>An admin resolved the mismatch: the host was sent the portal's record again.</summary>
+public sealed record VmIsolationResolved(Guid By, string ByName, DateTimeOffset At);
+
 public sealed record VmSettingsChanged(VmSettings Settings, Guid By, DateTimeOffset At);
 
 /// <summary>Published to live pages after a VM's stream changed.</summary>

@@ -2,6 +2,7 @@ using Marten;
 using JasperFx;
 using Marten.Exceptions;
 using Paddock.Engine.Contract;
+using Paddock.Portal.Features.Admin;
 using Paddock.Portal.Features.Hosts;
 using Paddock.Portal.Features.Templates;
 
@@ -24,13 +25,32 @@ public sealed class VmObservations(
                 return;
             }
 
+            // A disagreement is raised once; it stays until an admin resolves it, and is raised again
+            // by the next report that still disagrees.
+            var disagreement = VmIsolationCheck.Disagreement(vm.Label, vm.Uid, report);
+            var alert = disagreement is not null && vm.IsolationAlert is null;
             if (VmRules.StatusAfterObservation(vm, report.State) == vm.Status && report.Detail == vm.StatusDetail && report.SavedBytes == vm.SavedBytes
-                && (report.Limits is null || report.Limits == vm.LimitsNote))
+                && (report.Limits is null || report.Limits == vm.LimitsNote) && !alert)
             {
                 return;
             }
 
             stream.AppendOne(new VmStatusObserved(report.State, report.Detail, report.ObservedAt, report.SavedBytes, report.Limits));
+            if (alert)
+            {
+                stream.AppendOne(new VmIsolationMismatch(disagreement!, clock.GetUtcNow()));
+                session.Insert(new AuditEntry
+                {
+                    Id = Guid.NewGuid(),
+                    At = clock.GetUtcNow(),
+                    Kind = AuditKind.IsolationAlert,
+                    Actor = "host",
+                    VmId = vm.Id,
+                    What = $"'{vm.Name}' is held: {disagreement}",
+                });
+                log.LogWarning("VM {Vm} is held: its host's record disagrees with the portal's: {Disagreement}", vm.Id, disagreement);
+            }
+
             await session.SaveChangesAsync(ct);
             notifier.Publish(new VmChanged(vm.Id, vm.OwnerId));
         });

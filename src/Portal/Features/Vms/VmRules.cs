@@ -30,6 +30,11 @@ public static class VmRules
             return $"The lease of '{vm.Name}' ended; extend it to {Describe(verb).ToLowerInvariant()} the VM again.";
         }
 
+        if (vm.IsolationAlert is not null && verb is VmVerb.Start or VmVerb.Restore)
+        {
+            return $"{Describe(verb)} is held: the host's record of this VM's label and uid disagrees with the portal's. An admin was alerted and must resolve it first.";
+        }
+
         var running = vm.Status is VmStatus.Running or VmStatus.ShuttingDown;
         return verb switch
         {

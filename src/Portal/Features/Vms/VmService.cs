@@ -671,6 +671,52 @@ public sealed partial class VmService(
         await RequestAsync(user, vmId, VmVerb.ChangeMedium, ct, medium: (image?.FileName, image?.Name));
     }
 
+    /// <summary>
+    /// Admins only: ends a VM's isolation hold by sending its host the portal's record (label, uid
+    /// and the rest of the spec) again. Should the host still disagree (a QEMU that runs as another
+    /// uid), its next report raises the alert again.
+    /// </summary>
+    public async Task ResolveIsolationAsync(ClaimsPrincipal admin, Guid vmId, CancellationToken ct = default)
+    {
+        if (!admin.IsAdmin())
+        {
+            throw new VmRequestException("Only admins resolve isolation alerts.");
+        }
+
+        await using var session = store.LightweightSession();
+        var stream = await session.Events.FetchForWriting<Vm>(vmId, ct);
+        var vm = stream.Aggregate ?? throw new VmNotFoundException();
+        if (vm.IsolationAlert is null)
+        {
+            throw new VmRequestException($"'{vm.Name}' has no isolation alert to resolve.");
+        }
+
+        var now = clock.GetUtcNow();
+        var operation = Guid.NewGuid();
+        stream.AppendOne(new VmIsolationResolved(admin.UserId(), admin.Identity?.Name ?? "", now));
+        session.Insert(NewCommand(operation, vm.Id, vm.HostId, new VmCommand(operation, vm.Id, VmVerb.Configure, SpecOf(vm)), now));
+        audit.Add(session, admin, AuditKind.IsolationAlert, $"Resolved '{vm.Name}': its host was sent the portal's record again (label {vm.Label}, uid {vm.Uid}); the alert was: {vm.IsolationAlert}", vm.Id);
+        try
+        {
+            await session.SaveChangesAsync(ct);
+        }
+        catch (ConcurrencyException)
+        {
+            throw new VmRequestException("The VM changed meanwhile; look at it and try again.");
+        }
+
+        dispatcher.Wake();
+        notifier.Publish(new VmChanged(vm.Id, vm.OwnerId));
+    }
+
+    /// <summary>Why a VM may not start on the host: it lacks a wall and no admin allowed unconfined VMs there. Null when it may.</summary>
+    private static async Task<string?> UnconfinedRefusalAsync(IQuerySession session, Guid hostId, CancellationToken ct)
+    {
+        var host = await session.LoadAsync<Paddock.Portal.Features.Hosts.HostRecord>(hostId, ct);
+        var policy = await session.LoadAsync<Placement.HostPolicy>(hostId, ct);
+        return Paddock.Engine.Isolation.Confinement.RefusalFor(host?.ConfinementMissing ?? [], policy?.AllowUnconfined ?? false);
+    }
+
     /// <summary>Changes the VM's settings; the agent gets them at once (restart policy) or at the next boot.</summary>
     public Task ConfigureAsync(ClaimsPrincipal user, Guid vmId, VmSettings settings, CancellationToken ct = default)
     {
@@ -712,6 +758,12 @@ public sealed partial class VmService(
         if ((VmRules.Refusal(vm, verb) ?? (snapshot is null ? null : VmRules.SnapshotRefusal(vm, verb, snapshot))) is { } refusal)
         {
             throw new VmRequestException(refusal, refusal.StartsWith("Snapshot name", StringComparison.Ordinal) ? "name" : null);
+        }
+
+        if (verb is VmVerb.Start or VmVerb.Restore && await UnconfinedRefusalAsync(session, vm.HostId, ct) is { } unconfined)
+        {
+            // The host refuses it too; saying so here spares a task that can only fail.
+            throw new VmRequestException(unconfined);
         }
 
         var now = clock.GetUtcNow();
@@ -781,6 +833,7 @@ public sealed partial class VmService(
         BootOrder = vm.Settings.BootDevices,
         Limits = vm.Limits,
         BalloonTargetMiB = vm.BalloonTargetMiB,
+        Label = vm.Label,
     };
 
     private static AgentCommand NewCommand(Guid operation, Guid vmId, Guid hostId, VmCommand command, DateTimeOffset now) => new()

@@ -38,6 +38,26 @@ public sealed class QemuProcessTests : IDisposable
     }
 
     [Fact]
+    public void Where_selinux_enforces_qemu_transitions_to_the_vms_context_which_no_new_privs_would_forbid()
+    {
+        var options = QemuProcessOptions.Default with { SelinuxLabel = "system_u:system_r:svirt_t:s0:c3,c7" };
+
+        var argv = QemuProcess.LauncherArgv(["/usr/bin/qemu-system-x86_64"], new VmPaths("/run/vm"), 200_001, 200_001, options);
+
+        Assert.Equal(["--clear-groups", "--selinux-label", "system_u:system_r:svirt_t:s0:c3,c7", "--", "/bin/sh"], argv.Skip(7).Take(5));
+        Assert.DoesNotContain("--no-new-privs", argv);
+    }
+
+    [Fact]
+    public void An_agent_that_cannot_change_ids_starts_qemu_as_itself_without_setpriv()
+    {
+        var argv = QemuProcess.LauncherArgv(["/usr/bin/qemu-system-x86_64"], new VmPaths("/run/vm"), 200_001, 200_001, QemuProcessOptions.Default with { ChangeIds = false });
+
+        Assert.Equal(["/usr/bin/setsid", "--", "/bin/sh", "-c"], argv.Take(4));
+        Assert.DoesNotContain("/usr/bin/setpriv", argv);
+    }
+
+    [Fact]
     public void Arguments_with_shell_metacharacters_stay_out_of_the_script()
     {
         string[] qemu = ["/usr/bin/qemu-system-x86_64", "-name", $"guest={VmId}", "$(reboot)", "`id`; rm -rf /"];
