@@ -87,7 +87,7 @@ public sealed class AccountTests(PaddockFixture paddock)
         await admin.GetByRole(AriaRole.Button, new() { Name = "Lift the lock on user:olga" }).ClickAsync();
         await Assertions.Expect(admin.GetByRole(AriaRole.Table, new() { Name = "Sign-in locks" })).ToHaveCountAsync(0);
         await paddock.TrySignInAsync("olga", "olga-right-password", page);
-        await page.WaitForURLAsync($"{paddock.PortalUrl}/");
+        await page.WaitForURLAsync($"{paddock.PortalUrl}/", new() { WaitUntil = WaitUntilState.Commit });
 
         // The audit log has every step, filtered by user and kind.
         await admin.GotoAsync("/admin/audit");

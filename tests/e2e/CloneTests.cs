@@ -26,7 +26,7 @@ public sealed partial class CloneTests(PaddockFixture paddock)
         await page.GetByRole(AriaRole.Button, new() { Name = "Clone" }).ClickAsync();
         await page.GetByRole(AriaRole.Dialog).GetByLabel("Name of the clone").FillAsync("copy");
         await page.GetByRole(AriaRole.Dialog).GetByRole(AriaRole.Button, new() { Name = "Clone" }).ClickAsync();
-        await page.WaitForURLAsync(new Regex($"/vms/(?!{sourceId})[0-9a-f-]{{36}}$"));
+        await page.WaitForURLAsync(new Regex($"/vms/(?!{sourceId})[0-9a-f-]{{36}}$"), new() { WaitUntil = WaitUntilState.Commit });
         var cloneId = Guid.Parse(page.Url[^36..]);
         await Assertions.Expect(page.GetByRole(AriaRole.Heading, new() { Name = "copy" })).ToBeVisibleAsync();
         await PaddockFixture.ExpectStatusAsync(page, "Stopped");

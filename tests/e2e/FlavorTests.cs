@@ -36,7 +36,7 @@ public sealed class FlavorTests(PaddockFixture paddock)
         await Assertions.Expect(dialog).ToContainTextAsync($"Flavor '{flavor}' needs an admin's approval. Lease: 1 day asked, at most 1 hour for flavor '{flavor}'.");
         await dialog.GetByLabel("Justification").FillAsync("A demo tomorrow.");
         await dialog.GetByRole(AriaRole.Button, new() { Name = "Submit as request" }).ClickAsync();
-        await zoe.WaitForURLAsync(new System.Text.RegularExpressions.Regex("/requests/[0-9a-f-]{36}$"));
+        await zoe.WaitForURLAsync(new System.Text.RegularExpressions.Regex("/requests/[0-9a-f-]{36}$"), new() { WaitUntil = WaitUntilState.Commit });
         await PaddockFixture.InteractiveAsync(zoe);
         await Assertions.Expect(zoe.GetByRole(AriaRole.Status).First).ToHaveTextAsync("Pending");
         await zoe.ScreenshotAsync(new() { Path = Path.Combine(paddock.Artifacts, "request-pending.png") });

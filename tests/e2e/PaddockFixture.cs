@@ -143,10 +143,15 @@ public sealed class PaddockFixture : IAsyncLifetime
     }
 
     /// <summary>A signed-in browser page for <paramref name="user"/>.</summary>
+    /// <remarks>
+    /// Waits in these tests are for what the page shows, never for the document's load event:
+    /// Blazor navigates inside the document, and the load event of the page the sign-in form lands
+    /// on was seen to come late or not at all (CI, twice).
+    /// </remarks>
     public async Task<IPage> SignInAsync(string user, string? password = null)
     {
         var page = await TrySignInAsync(user, password ?? Password);
-        await page.WaitForURLAsync($"{PortalUrl}/");
+        await page.WaitForURLAsync($"{PortalUrl}/", new() { WaitUntil = WaitUntilState.Commit });
         await InteractiveAsync(page);
         return page;
     }
@@ -292,7 +297,7 @@ public sealed class PaddockFixture : IAsyncLifetime
         await page.GetByRole(AriaRole.Dialog).GetByRole(AriaRole.Button, new() { Name = "Create" }).ClickAsync();
         try
         {
-            await page.WaitForURLAsync(new System.Text.RegularExpressions.Regex("/vms/[0-9a-f-]{36}$"), new() { Timeout = 60_000 });
+            await page.WaitForURLAsync(new System.Text.RegularExpressions.Regex("/vms/[0-9a-f-]{36}$"), new() { Timeout = 60_000, WaitUntil = WaitUntilState.Commit });
         }
         catch (TimeoutException)
         {

@@ -59,7 +59,7 @@ public sealed partial class QuotaTests(PaddockFixture paddock)
         await dialog.GetByRole(AriaRole.Button, new() { Name = "Submit as request" }).ClickAsync();
         await dialog.GetByLabel("Justification").FillAsync("A load test needs a bigger machine.");
         await dialog.GetByRole(AriaRole.Button, new() { Name = "Submit as request" }).ClickAsync();
-        await vera.WaitForURLAsync(new Regex("/requests/[0-9a-f-]{36}$"));
+        await vera.WaitForURLAsync(new Regex("/requests/[0-9a-f-]{36}$"), new() { WaitUntil = WaitUntilState.Commit });
         var requestId = Guid.Parse(vera.Url[^36..]);
         await PaddockFixture.InteractiveAsync(vera);
         await Assertions.Expect(vera.GetByRole(AriaRole.Status).First).ToHaveTextAsync("Pending");
@@ -69,7 +69,7 @@ public sealed partial class QuotaTests(PaddockFixture paddock)
         await PaddockFixture.InteractiveAsync(admin);
         await Assertions.Expect(admin.GetByRole(AriaRole.Navigation).GetByLabel(new Regex("pending$"))).ToBeVisibleAsync();
         await admin.GetByRole(AriaRole.Link, new() { Name = "VM 'vera-two'" }).ClickAsync();
-        await admin.WaitForURLAsync($"**/requests/{requestId}");
+        await admin.WaitForURLAsync($"**/requests/{requestId}", new() { WaitUntil = WaitUntilState.Commit });
         await PaddockFixture.InteractiveAsync(admin);
         await Assertions.Expect(admin.GetByText("memory: requested 1024 MiB, in use 256 of 512 MiB.").First).ToBeVisibleAsync();
 

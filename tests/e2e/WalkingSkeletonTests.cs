@@ -46,7 +46,7 @@ public sealed partial class WalkingSkeletonTests(PaddockFixture paddock)
 
         // Console: the VM's screen in the same tab; type a sum, the guest writes the product to its serial port.
         await page.GetByRole(AriaRole.Link, new() { Name = "Console", Exact = true }).ClickAsync();
-        await page.WaitForURLAsync($"{paddock.PortalUrl}/vms/{vmId}/console");
+        await page.WaitForURLAsync($"{paddock.PortalUrl}/vms/{vmId}/console", new() { WaitUntil = WaitUntilState.Commit });
         await Expect(page.GetByRole(AriaRole.Status, new() { Name = "Console state" })).ToHaveTextAsync("Connected", new() { Timeout = 30_000 });
         var serialLog = Path.Combine(paddock.VmsDir, vmId.ToString(), "serial.log");
         await Eventually.Async(() => File.Exists(serialLog) && SerialText(serialLog).Contains("paddock-template ready"), PaddockFixture.Boot, "the guest's shell");
