@@ -38,6 +38,7 @@ public sealed class PaddockFixture : IAsyncLifetime
     public const string Zoe = "zoe";
     public const string Pia = "pia";
     public const string Omar = "omar";
+    public const string Nils = "nils";
 
     /// <summary>Tests set a short ticket life so that expiry can be observed.</summary>
     public static readonly TimeSpan TicketLifetime = TimeSpan.FromSeconds(2);
@@ -87,7 +88,7 @@ public sealed class PaddockFixture : IAsyncLifetime
         HttpUrl = $"http://127.0.0.1:{FreePort()}";
         CertificateSha256 = Convert.ToHexStringLower(SHA256.HashData(System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificateFromFile(CertificatePath).RawData));
         var portal = Env("PADDOCK_TEST_PORTAL_DLL");
-        foreach (var (user, role) in new[] { (AdminUser, "admin"), (Alice, "member"), (Bob, "member"), (Carol, "member"), (Dave, "member"), (Erin, "member"), (Frank, "member"), (Gina, "member"), (Hank, "member"), (Ivan, "member"), (Judy, "member"), (Kate, "member"), (Leo, "member"), (Mona, "member"), (Quinn, "member"), (Rita, "member"), (Tara, "member"), (Ugo, "member"), (Vera, "member"), (Wes, "member"), (Xena, "member"), (Yuri, "member"), (Zoe, "member"), (Pia, "member"), (Omar, "member") })
+        foreach (var (user, role) in new[] { (AdminUser, "admin"), (Alice, "member"), (Bob, "member"), (Carol, "member"), (Dave, "member"), (Erin, "member"), (Frank, "member"), (Gina, "member"), (Hank, "member"), (Ivan, "member"), (Judy, "member"), (Kate, "member"), (Leo, "member"), (Mona, "member"), (Quinn, "member"), (Rita, "member"), (Tara, "member"), (Ugo, "member"), (Vera, "member"), (Wes, "member"), (Xena, "member"), (Yuri, "member"), (Zoe, "member"), (Pia, "member"), (Omar, "member"), (Nils, "member") })
         {
             await RunToEndAsync(portal, ["accounts", "add", "--user", user, "--role", role], Password);
         }
@@ -499,6 +500,21 @@ public sealed class PaddockFixture : IAsyncLifetime
         // KSM is machine-wide: the run's first agent manages it.
         ["Agent__ManageKsm"] = "false",
     });
+
+    /// <summary>
+    /// A small ISO of the page's user in the library (the built-in template's, with a random tail
+    /// so that it is a file of its own): VMs that need not boot are made from it on any host.
+    /// </summary>
+    public async Task<Guid> UploadIsoAsync(IPage page, string name)
+    {
+        var upload = await page.APIRequest.PostAsync($"/api/images?name={name}&kind=iso&format=raw", new()
+        {
+            Headers = new Dictionary<string, string>(ApiHeaders) { ["Content-Type"] = "application/octet-stream" },
+            DataByte = [.. await File.ReadAllBytesAsync(Path.Combine(ImagesDir, "builtin-busybox.iso")), .. RandomNumberGenerator.GetBytes(2048)],
+        });
+        Assert.True(upload.Status == 201, await upload.TextAsync());
+        return (await upload.JsonAsync())!.Value.GetProperty("id").GetGuid();
+    }
 
     /// <summary>nobody's uid and gid on Debian.</summary>
     public const int Nobody = 65534;

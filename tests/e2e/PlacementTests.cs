@@ -49,7 +49,7 @@ public sealed class PlacementTests(PaddockFixture paddock)
         {
             // Only the three test hosts take VMs; VMs need not run, they hold their allocation stopped.
             await MaintenanceAsync(admin, hosts["e2e-host"], true);
-            var iso = await UploadIsoAsync(pia);
+            var iso = await paddock.UploadIsoAsync(pia, "placement-iso");
 
             // Capacity after 512 MiB reserved: small 512, medium 1536, large 3584 MiB.
             // Spread: the most free memory first.
@@ -169,14 +169,4 @@ public sealed class PlacementTests(PaddockFixture paddock)
     }
 
     /// <summary>An ISO of this test's own (the built-in one with a random tail: library files are shared by checksum).</summary>
-    private async Task<Guid> UploadIsoAsync(IPage page)
-    {
-        var upload = await page.APIRequest.PostAsync("/api/images?name=placement-iso&kind=iso&format=raw", new()
-        {
-            Headers = new Dictionary<string, string>(PaddockFixture.ApiHeaders) { ["Content-Type"] = "application/octet-stream" },
-            DataByte = [.. await File.ReadAllBytesAsync(Path.Combine(paddock.ImagesDir, "builtin-busybox.iso")), .. System.Security.Cryptography.RandomNumberGenerator.GetBytes(2048)],
-        });
-        Assert.True(upload.Status == 201, await upload.TextAsync());
-        return (await upload.JsonAsync())!.Value.GetProperty("id").GetGuid();
-    }
 }

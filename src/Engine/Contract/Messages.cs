@@ -131,7 +131,8 @@ public sealed record HostRegistration(
     long HugePageBytes = 0,
     bool KsmAvailable = false,
     string? KsmNote = null,
-    IReadOnlyList<string>? ConfinementMissing = null);
+    IReadOnlyList<string>? ConfinementMissing = null,
+    IReadOnlyList<string>? Images = null);
 
 public sealed record HostWelcome(bool Accepted, string? Refusal = null);
 

@@ -158,7 +158,9 @@ public sealed class PortalConnection(
             capacity.HugePageBytes,
             capacity.KsmAvailable,
             capacity.KsmNote,
-            guard.Confinement.Missing);
+            guard.Confinement.Missing,
+            // What the image store holds, installed images (the built-in template's) among them.
+            [.. Directory.EnumerateFiles(options.Value.ImagesDir).Select(Path.GetFileName).OfType<string>().Where(n => n.EndsWith(".qcow2", StringComparison.Ordinal) || n.EndsWith(".iso", StringComparison.Ordinal))]);
         var welcome = await connection.InvokeAsync<HostWelcome>(nameof(IHostHub.Register), registration, ct);
         if (!welcome.Accepted)
         {

@@ -35,6 +35,29 @@ public sealed class PlacementTests
     }
 
     [Fact]
+    public void A_host_that_cannot_confine_vms_without_leave_takes_nothing_and_says_what_it_lacks()
+    {
+        var lacking = Host("lacking", 8, 8192) with { Unconfined = "an own uid per VM (the agent does not run as root)" };
+
+        Assert.Equal(
+            "cannot confine VMs: lacks an own uid per VM (the agent does not run as root); unconfined VMs are not allowed on it",
+            Placement.Filter(lacking, new Resources(1, 256, 0)));
+        Assert.Equal("No host can take a VM right now: none is available. Ask an admin.", Placement.Decide([lacking], new Resources(1, 256, 0), Weigher.Spread).Refusal);
+    }
+
+    [Fact]
+    public void An_image_installed_with_hosts_only_goes_where_it_is_installed()
+    {
+        var without = Host("without", 8, 8192) with { Images = ["other.qcow2"] };
+        var with = Host("with", 8, 1024) with { Images = ["builtin-busybox.qcow2"] };
+
+        var decision = Placement.Decide([without, with], new Resources(1, 256, 0), Weigher.Spread, installedImage: "builtin-busybox.qcow2");
+
+        Assert.Equal("with", decision.Chosen?.Name);
+        Assert.Equal("no builtin-busybox.qcow2 (installed with each host, not in the library, and not on this one)", decision.PassedOver.Single().Reason);
+    }
+
+    [Fact]
     public void Maintenance_and_unreachable_hosts_take_nothing()
     {
         Assert.Equal("in maintenance", Placement.Filter(Host("a", 8, 8192, maintenance: true), new Resources(1, 64, 1)));

@@ -51,6 +51,7 @@ public sealed class HostAgentHub(
             host.QemuVersion = registration.QemuVersion;
             host.Confinement = registration.Confinement;
             host.ConfinementMissing = [.. registration.ConfinementMissing ?? []];
+            host.Images = [.. registration.Images ?? []];
             host.Connected = true;
             host.Unreachable = false;
             host.NumaNodes = registration.NumaNodes;

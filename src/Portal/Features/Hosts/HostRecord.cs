@@ -26,6 +26,9 @@ public sealed class HostRecord
 
     public List<string> ConfinementMissing { get; set; } = [];
 
+    /// <summary>The images in the host's store when it registered: what it can boot without fetching from the library (the built-in template's).</summary>
+    public List<string> Images { get; set; } = [];
+
     public bool Connected { get; set; }
 
     /// <summary>The SignalR connection the host is on: a late disconnect of an older one must not mark it away.</summary>

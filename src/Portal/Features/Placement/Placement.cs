@@ -58,7 +58,7 @@ public readonly record struct Resources(long VCpus, long MemoryMiB, long DiskMiB
 /// </summary>
 public sealed record HostView(
     Guid Id, string Name, int Cpus, long MemoryMiB, long DiskMiB, OvercommitPolicy Policy, Resources Allocated,
-    bool Reachable = true, bool Maintenance = false, string Accelerator = "tcg", string? Unconfined = null);
+    bool Reachable = true, bool Maintenance = false, string Accelerator = "tcg", string? Unconfined = null, IReadOnlyCollection<string>? Images = null);
 
 /// <summary>A host placement passed over, and why, in words an admin reads.</summary>
 public sealed record PassedOver(Guid HostId, string HostName, string Reason);
@@ -78,7 +78,7 @@ public static class Placement
     public static Resources Free(HostView host) => Capacity(host) - host.Allocated;
 
     /// <summary>Why <paramref name="host"/> cannot take <paramref name="request"/>, or null when it can.</summary>
-    public static string? Filter(HostView host, Resources request, string? accelerator = null)
+    public static string? Filter(HostView host, Resources request, string? accelerator = null, string? installedImage = null)
     {
         if (host.Maintenance)
         {
@@ -100,6 +100,11 @@ public static class Placement
             return $"no {accelerator} (it has {host.Accelerator})";
         }
 
+        if (installedImage is not null && host.Images?.Contains(installedImage) != true)
+        {
+            return $"no {installedImage} (installed with each host, not in the library, and not on this one)";
+        }
+
         var capacity = Capacity(host);
         var free = capacity - host.Allocated;
         return request.MemoryMiB > free.MemoryMiB
@@ -115,14 +120,15 @@ public static class Placement
     /// Filters every host, then weighs those left: <see cref="Weigher.Spread"/> takes the most free
     /// memory, <see cref="Weigher.Pack"/> the least (ties by name, so a decision is repeatable).
     /// </summary>
-    public static PlacementDecision Decide(IReadOnlyList<HostView> hosts, Resources request, Weigher weigher, string? accelerator = null)
+    /// <remarks><paramref name="installedImage"/>: an image hosts do not fetch from the library (the built-in template's), which the host must have.</remarks>
+    public static PlacementDecision Decide(IReadOnlyList<HostView> hosts, Resources request, Weigher weigher, string? accelerator = null, string? installedImage = null)
     {
         var passed = new List<PassedOver>(hosts.Count);
         HostView? best = null;
         long bestFree = 0;
         foreach (var host in hosts)
         {
-            if (Filter(host, request, accelerator) is { } reason)
+            if (Filter(host, request, accelerator, installedImage) is { } reason)
             {
                 passed.Add(new PassedOver(host.Id, host.Name, reason));
                 continue;

@@ -48,7 +48,7 @@ public sealed class PlacementService(
     }
 
     /// <summary>What one VM holds on its host, from placement until it is deleted (stopped and saved VMs included).</summary>
-    public static Resources AllocationOf(Vm vm)
+    public static Resources AllocationOf(VmFootprint vm)
     {
         var usage = QuotaService.UsageOf(vm);
         return new Resources(usage.VCpus, usage.MemoryMiB, usage.DiskMiB);
@@ -60,7 +60,8 @@ public sealed class PlacementService(
         var fleet = (await PolicyService.GetAsync(session, ct)).Overcommit;
         var hosts = await session.Query<HostRecord>().Where(h => !h.Revoked).ToListAsync(ct);
         var policies = (await session.LoadManyAsync<HostPolicy>(ct, hosts.Select(h => h.Id))).ToDictionary(p => p.Id);
-        var allocated = (await session.Query<Vm>().ToListAsync(ct))
+        // A few fields per VM, not whole documents: every placement reads them all.
+        var allocated = (await session.Query<Vm>().Select(VmFootprint.Projection).ToListAsync(ct))
             .GroupBy(v => v.HostId)
             .ToDictionary(g => g.Key, g => g.Select(AllocationOf).Aggregate(default(Resources), (a, b) => a + b));
         return [.. hosts.OrderBy(h => h.Name).Select(h =>
@@ -69,7 +70,8 @@ public sealed class PlacementService(
             return new HostView(
                 h.Id, h.Name, h.LogicalCpus, h.MemoryBytes / (1024 * 1024), h.DiskBytes / (1024 * 1024), policy?.Policy ?? fleet,
                 allocated.GetValueOrDefault(h.Id), h.Connected, policy?.Maintenance ?? false, h.Accelerator,
-                h.ConfinementMissing.Count > 0 && policy?.AllowUnconfined != true ? string.Join(", ", h.ConfinementMissing) : null);
+                h.ConfinementMissing.Count > 0 && policy?.AllowUnconfined != true ? string.Join(", ", h.ConfinementMissing) : null,
+                h.Images);
         })];
     }
 
@@ -79,10 +81,13 @@ public sealed class PlacementService(
     /// is read before the allocations are counted and stored again version-checked, so a
     /// concurrent placement on the same host fails to save and decides again.
     /// </summary>
-    public static async Task<PlacementDecision> PlaceAsync(IDocumentSession session, Resources request, Guid? onlyOn, TimeProvider clock, CancellationToken ct, string? accelerator = null)
+    public static async Task<PlacementDecision> PlaceAsync(IDocumentSession session, Resources request, Guid? onlyOn, TimeProvider clock, CancellationToken ct, string? accelerator = null, string? installedImage = null)
     {
+        // One placement at a time across the fleet (and portal processes): each decides on what the
+        // one before it booked. Nothing below opens a connection of its own: with every pooled
+        // connection held by creates waiting in line, it would wait for one of them.
+        await TransactionLocks.TakeAsync(session, TransactionLocks.Placement, Guid.Empty, ct);
         var ids = await session.Query<HostRecord>().Where(h => !h.Revoked).Select(h => h.Id).ToListAsync(ct);
-        await EnsureLedgersAsync(session.DocumentStore, ids, ct);
         var ledgers = (await session.LoadManyAsync<HostLedger>(ct, ids)).ToDictionary(l => l.Id);
         var hosts = await HostsAsync(session, ct);
         if (onlyOn is { } fixedHost)
@@ -91,36 +96,25 @@ public sealed class PlacementService(
         }
 
         var fleet = (await PolicyService.GetAsync(session, ct)).Overcommit;
-        var decision = Placement.Decide(hosts, request, fleet.Weigher, accelerator);
+        var decision = Placement.Decide(hosts, request, fleet.Weigher, accelerator, installedImage);
         if (decision.Chosen is not { } chosen)
         {
             throw new NoHostException(decision);
         }
 
-        var ledger = ledgers[chosen.Id];
-        ledger.Placements++;
-        ledger.LastPlacedAt = clock.GetUtcNow();
-        session.Store(ledger);
-        return decision;
-    }
-
-    private static async Task EnsureLedgersAsync(IDocumentStore store, IReadOnlyList<Guid> ids, CancellationToken ct)
-    {
-        await using var query = store.QuerySession();
-        var missing = ids.Except((await query.LoadManyAsync<HostLedger>(ct, ids)).Select(l => l.Id)).ToList();
-        foreach (var id in missing)
+        // A host's first placement makes its ledger (a concurrent first one fails on the key and decides again).
+        if (ledgers.GetValueOrDefault(chosen.Id) is { } ledger)
         {
-            await using var session = store.LightweightSession();
-            session.Insert(new HostLedger { Id = id });
-            try
-            {
-                await session.SaveChangesAsync(ct);
-            }
-            catch (JasperFx.DocumentAlreadyExistsException)
-            {
-                // Made by a concurrent placement: as good.
-            }
+            ledger.Placements++;
+            ledger.LastPlacedAt = clock.GetUtcNow();
+            session.Store(ledger);
         }
+        else
+        {
+            session.Insert(new HostLedger { Id = chosen.Id, Placements = 1, LastPlacedAt = clock.GetUtcNow() });
+        }
+
+        return decision;
     }
 
     /// <summary>Whether a VM of these sizes could be placed now, for the create dialog: null when it can, otherwise the sentence.</summary>

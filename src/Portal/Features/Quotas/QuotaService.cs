@@ -37,7 +37,9 @@ public sealed class QuotaService(IDocumentStore store, Audit audit, ChangeNotifi
         };
 
     /// <summary>What one VM counts: a hardware change asked for and not yet done counts at its bigger size.</summary>
-    public static QuotaUsage UsageOf(Vm vm)
+    public static QuotaUsage UsageOf(Vm vm) => UsageOf(VmFootprint.Of(vm));
+
+    public static QuotaUsage UsageOf(VmFootprint vm)
     {
         var vcpus = vm.VCpus;
         var disk = vm.DiskBytes + vm.ExtraDisks.Sum(d => d.SizeBytes);
@@ -49,6 +51,13 @@ public sealed class QuotaService(IDocumentStore store, Audit audit, ChangeNotifi
 
         return QuotaUsage.OneVm(vcpus, vm.MemoryMiB, disk);
     }
+
+    /// <summary>What the VMs counted against a user or group take, read as a few fields per VM (not whole documents) inside the admission's transaction.</summary>
+    public static async Task<QuotaUsage> InUseAsync(IQuerySession session, Guid id, bool group, CancellationToken ct = default) =>
+        (group
+            ? await session.Query<Vm>().Where(v => v.GroupId == id).Select(VmFootprint.Projection).ToListAsync(ct)
+            : await session.Query<Vm>().Where(v => v.OwnerId == id).Select(VmFootprint.Projection).ToListAsync(ct))
+        .Select(UsageOf).Aggregate(QuotaUsage.Zero, (a, b) => a + b);
 
     /// <summary>Whether a VM's QEMU is up, for the running usage shown beside the quota.</summary>
     public static bool Runs(Vm vm) => vm.Status is VmStatus.Running or VmStatus.Paused or VmStatus.Starting or VmStatus.ShuttingDown or VmStatus.Stopping or VmStatus.Saving;
@@ -97,6 +106,12 @@ public sealed class QuotaService(IDocumentStore store, Audit audit, ChangeNotifi
         }
 
         await EnsureLedgersAsync(subjects.Select(s => s.Id), ct);
+        foreach (var (id, _) in subjects)
+        {
+            // Owner, then group: the same order in every admission.
+            await TransactionLocks.TakeAsync(session, TransactionLocks.Quota, id, ct);
+        }
+
         var ledgers = new List<QuotaLedger>();
         foreach (var (id, _) in subjects)
         {
@@ -108,7 +123,7 @@ public sealed class QuotaService(IDocumentStore store, Audit audit, ChangeNotifi
         foreach (var (id, isGroup) in subjects)
         {
             var quota = await EffectiveAsync(session, id, isGroup, ct);
-            var inUse = (await CountedAsync(session, id, isGroup, ct)).Select(UsageOf).Aggregate(QuotaUsage.Zero, (a, b) => a + b);
+            var inUse = await InUseAsync(session, id, isGroup, ct);
             var subject = isGroup ? $"group '{(await session.LoadAsync<Group>(id, ct))?.Name}'" : null;
             var short_ = QuotaRules.Check(quota.Limits, inUse, requested, subject);
             if (short_.Count == 0)

@@ -295,6 +295,28 @@ public sealed partial class VmService(
         ClaimsPrincipal actor, Guid owner, VmDefinition d, Vm? cloneOf, CancellationToken ct,
         Func<IDocumentSession, Guid, Task>? alsoInTransaction = null, bool raiseQuota = false, string? reason = null, Guid? requestId = null)
     {
+        // Creates wait for the database's locks one after the other anyway; the ones beyond a few wait
+        // here, holding no pooled connection, so that pages and agents' reports still get one.
+        await _creates.WaitAsync(ct);
+        try
+        {
+            return await DefineOnceAsync(actor, owner, d, cloneOf, ct, alsoInTransaction, raiseQuota, reason, requestId);
+        }
+        finally
+        {
+            _creates.Release();
+        }
+    }
+
+    /// <summary>How many creates of this process may be inside the database at once.</summary>
+    public const int ConcurrentCreates = 8;
+
+    private readonly SemaphoreSlim _creates = new(ConcurrentCreates);
+
+    private async Task<Guid> DefineOnceAsync(
+        ClaimsPrincipal actor, Guid owner, VmDefinition d, Vm? cloneOf, CancellationToken ct,
+        Func<IDocumentSession, Guid, Task>? alsoInTransaction, bool raiseQuota, string? reason, Guid? requestId)
+    {
         var (name, templateName, templateId, cdrom) = (d.Name, d.TemplateName, d.TemplateId, d.Cdrom);
 
         // A collision with a concurrent create (the same quota ledger or template, or the same label
@@ -311,6 +333,11 @@ public sealed partial class VmService(
 
             // The template's document is stored again with the VM, version-checked: a delete of the
             // template that raced this create fails, or this create does.
+            if (templateId is { } locked)
+            {
+                await TransactionLocks.TakeAsync(session, TransactionLocks.Template, locked, ct);
+            }
+
             var template = templateId is { } tid ? await session.LoadAsync<VmTemplate>(tid, ct) : null;
             if (templateId is not null)
             {
@@ -324,7 +351,9 @@ public sealed partial class VmService(
 
             // Templates and images come from the library, which every host can fetch from: any host
             // can take the VM under its policy. A clone's disks are on its source's host.
-            var placement = await PlacementService.PlaceAsync(session, new Resources(d.VCpus, d.MemoryMiB, QuotaUsage.MiB(d.DiskBytes)), cloneOf?.HostId, clock, ct, d.Accelerator);
+            // The built-in template's image is installed with each host, not fetched from the library.
+            var installed = cloneOf is null && d.BaseImage == options.Value.Template.Image ? d.BaseImage : null;
+            var placement = await PlacementService.PlaceAsync(session, new Resources(d.VCpus, d.MemoryMiB, QuotaUsage.MiB(d.DiskBytes)), cloneOf?.HostId, clock, ct, d.Accelerator, installed);
             var hostId = placement.Chosen!.Id;
 
             var vmId = Guid.NewGuid();

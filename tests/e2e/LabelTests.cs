@@ -1,0 +1,145 @@
+using System.Net.Http.Json;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.Playwright;
+using Npgsql;
+
+namespace Paddock.E2e;
+
+/// <summary>
+/// 1,000 VMs created at once through two portal processes get 1,000 distinct labels (and uids),
+/// the same on their hosts as in the portal, and deleting them frees every pair.
+/// </summary>
+[Collection(PaddockCollection.Name)]
+public sealed class LabelTests(PaddockFixture paddock)
+{
+    private const int Count = 1000;
+
+    // 1,000 VMs of one vCPU need 1,000 vCPUs of capacity: eight hosts of two CPUs at the highest CPU ratio (64).
+    private static readonly string[] ExtraHosts = [.. Enumerable.Range(1, 7).Select(i => $"lb-{i}")];
+
+    [Fact]
+    public async Task A_thousand_concurrent_creates_through_two_portals_get_a_thousand_distinct_labels_and_deleting_them_frees_every_pair()
+    {
+        var admin = await paddock.SignInAsync(PaddockFixture.AdminUser);
+        var nils = await paddock.SignInAsync(PaddockFixture.Nils);
+        Assert.Equal(200, (await admin.APIRequest.PutAsync($"/api/quotas/users/{PaddockFixture.Nils}", new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { limits = new { } } })).Status);
+        var fleet = (await (await admin.APIRequest.GetAsync("/api/policy")).JsonAsync())!.Value.GetProperty("overcommit").GetRawText();
+        var secondPortal = await paddock.StartSecondPortalAsync();
+        var tokens = new List<string>();
+        foreach (var host in ExtraHosts)
+        {
+            tokens.Add(await paddock.JoinTokenAsync(host));
+        }
+
+        for (var i = 0; i < ExtraHosts.Length; i++)
+        {
+            paddock.StartExtraAgent($"agent-{ExtraHosts[i]}", ExtraHosts[i], Path.Combine(paddock.DataDir, $"agent-{ExtraHosts[i]}"), tokens[i], memoryMiB: 9 * 1024, cpus: 2);
+        }
+
+        try
+        {
+            await Eventually.Async(async () =>
+            {
+                var reachable = (await (await admin.APIRequest.GetAsync("/api/capacity")).JsonAsync())!.Value.EnumerateArray()
+                    .Where(h => h.GetProperty("reachable").GetBoolean()).Select(h => h.GetProperty("name").GetString()).ToHashSet();
+                return ExtraHosts.All(reachable.Contains) && reachable.Contains("e2e-host");
+            }, TimeSpan.FromSeconds(120), "the extra agents registered");
+            Assert.Equal(204, (await admin.APIRequest.PutAsync("/api/policy/overcommit", new()
+            {
+                Headers = PaddockFixture.ApiHeaders,
+                DataObject = new { cpuRatio = 64, ramRatio = 1.0, diskRatio = 1.0, reservedCpus = 0, reservedMemoryMiB = 512, weigher = "Spread" },
+            })).Status);
+            var iso = await paddock.UploadIsoAsync(nils, "label-iso");
+
+            // All at once, half through each portal process.
+            using var first = await paddock.ApiClientAsAsync(nils, paddock.PortalUrl);
+            using var second = await paddock.ApiClientAsAsync(nils, secondPortal);
+            first.Timeout = second.Timeout = TimeSpan.FromMinutes(5);
+            var responses = await Task.WhenAll(Enumerable.Range(0, Count).Select(i =>
+                (i % 2 == 0 ? first : second).PostAsJsonAsync("/api/vms", new { name = $"label-{i:D4}", vCpus = 1, memoryMiB = 64, imageId = iso, diskMiB = 64, start = false })));
+            var refused = responses.Where(r => (int)r.StatusCode != 201).ToList();
+            Assert.True(refused.Count == 0, $"{refused.Count} refused, the first: {(refused.Count == 0 ? "" : await refused[0].Content.ReadAsStringAsync())}");
+            var ids = new List<Guid>();
+            foreach (var response in responses)
+            {
+                ids.Add((await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetGuid());
+            }
+
+            // The portal's record: 1,000 distinct pairs, and a uid for each that is base + the pair's index.
+            var labels = await LabelsAsync(ids);
+            Assert.Equal(Count, labels.Count);
+            Assert.Equal(Count, labels.Select(l => l.Index).Distinct().Count());
+            Assert.Equal(Count, labels.Select(l => l.Uid).Distinct().Count());
+            Assert.Single(labels.Select(l => l.Uid - l.Index).Distinct());
+
+            // Each host holds the same label and uid for each of its VMs as the portal.
+            var onHosts = new Dictionary<Guid, (string Label, int Uid)>();
+            await Eventually.Async(() =>
+            {
+                foreach (var vmsDir in new[] { paddock.VmsDir }.Concat(ExtraHosts.Select(h => Path.Combine(paddock.DataDir, $"agent-{h}", "vms"))))
+                {
+                    foreach (var spec in Directory.EnumerateFiles(vmsDir, "spec.json", SearchOption.AllDirectories))
+                    {
+                        var node = JsonNode.Parse(File.ReadAllText(spec))!;
+                        onHosts[node["Id"]!.GetValue<Guid>()] = (node["Label"]!.GetValue<string>(), node["Uid"]!.GetValue<int>());
+                    }
+                }
+
+                return Task.FromResult(ids.All(onHosts.ContainsKey));
+            }, TimeSpan.FromSeconds(300), "every host to have created its VMs");
+            foreach (var label in labels)
+            {
+                Assert.Equal((label.Text, label.Uid), onHosts[label.VmId]);
+            }
+
+            // Deleting them frees every pair.
+            var deletes = await Task.WhenAll(ids.Select((id, i) => (i % 2 == 0 ? first : second).PostAsync($"/api/vms/{id}/delete", null)));
+            Assert.All(deletes, d => Assert.Equal(202, (int)d.StatusCode));
+            await Eventually.Async(async () => (await LabelsAsync(ids)).Count == 0, TimeSpan.FromSeconds(300), "the VMs deleted");
+            Assert.Equal(0, await HeldAsync([.. labels.Select(l => l.Index)]));
+        }
+        finally
+        {
+            await admin.APIRequest.PutAsync("/api/policy/overcommit", new() { Headers = new Dictionary<string, string>(PaddockFixture.ApiHeaders) { ["Content-Type"] = "application/json" }, Data = fleet });
+            foreach (var host in ExtraHosts)
+            {
+                await paddock.StopAgentAsync($"agent-{host}");
+            }
+
+            await paddock.StopAgentAsync("portal2");
+            await admin.Context.CloseAsync();
+            await nils.Context.CloseAsync();
+        }
+    }
+
+    private sealed record Label(Guid VmId, int Index, int Uid, string Text);
+
+    /// <summary>The portal's record of the VMs' labels (those still there).</summary>
+    private async Task<IReadOnlyList<Label>> LabelsAsync(IReadOnlyList<Guid> ids)
+    {
+        await using var db = new NpgsqlConnection(paddock.Connection);
+        await db.OpenAsync();
+        await using var command = new NpgsqlCommand("select id, (data->>'LabelIndex')::int, (data->>'Uid')::int from paddock.mt_doc_vm where id = any(@ids)", db);
+        command.Parameters.AddWithValue("ids", ids.ToArray());
+        var labels = new List<Label>();
+        await using var reader = await command.ExecuteReaderAsync();
+        while (await reader.ReadAsync())
+        {
+            var index = reader.GetInt32(1);
+            labels.Add(new Label(reader.GetGuid(0), index, reader.GetInt32(2), Paddock.Engine.Isolation.IsolationLabels.FromIndex(index).ToString()));
+        }
+
+        return labels;
+    }
+
+    /// <summary>How many of these label indices any VM holds now.</summary>
+    private async Task<long> HeldAsync(int[] indices)
+    {
+        await using var db = new NpgsqlConnection(paddock.Connection);
+        await db.OpenAsync();
+        await using var command = new NpgsqlCommand("select count(*) from paddock.mt_doc_vm where (data->>'LabelIndex')::int = any(@indices)", db);
+        command.Parameters.AddWithValue("indices", indices);
+        return (long)(await command.ExecuteScalarAsync())!;
+    }
+}
