@@ -36,13 +36,17 @@ public sealed class ConfinementGuard(IOptions<AgentOptions> options, ILogger<Con
     public string? ProcessContext(VmSpec spec) =>
         Confinement.Labels && spec.Label is { } label ? _contexts.Process(McsLabel.Parse(label)) : null;
 
-    /// <summary>Where SELinux enforces, gives the VM's own files (its run directory, recursively) the image type with its categories.</summary>
-    public Task LabelOwnAsync(VmSpec spec, string runDirectory, CancellationToken ct) =>
+    /// <summary>
+    /// Where SELinux enforces, gives the VM's own files the image type with its categories: its run
+    /// directory (recursively) when it is made, then each file the agent adds to it (a disk, the
+    /// saved state, the save socket), which would otherwise carry no category and be open to all VMs.
+    /// </summary>
+    public Task LabelOwnAsync(VmSpec spec, string path, CancellationToken ct) =>
         Confinement.Labels && spec.Label is { } label
-            ? ChconAsync(_contexts.Image(McsLabel.Parse(label)), runDirectory, recursive: true, ct)
+            ? ChconAsync(_contexts.Image(McsLabel.Parse(label)), path, recursive: true, ct)
             : Task.CompletedTask;
 
-    /// <summary>Where SELinux enforces, gives a base image the shared label every VM may read.</summary>
+    /// <summary>Where SELinux enforces, gives a base image or an ISO the shared label every VM may read.</summary>
     public Task LabelSharedAsync(string image, CancellationToken ct) =>
         Confinement.Labels ? ChconAsync(_contexts.Shared, image, recursive: false, ct) : Task.CompletedTask;
 

@@ -292,7 +292,7 @@ public sealed partial class VmSupervisor(
             await SetStateAsync(vm, VmPowerState.Starting);
             foreach (var iso in spec.Cdroms.Select(c => c.Image).OfType<string>())
             {
-                await cache.EnsureAsync(iso, ct);
+                await guard.LabelSharedAsync(await cache.EnsureAsync(iso, ct), ct);
             }
 
             var argv = QemuCommandLine.Build(spec, vm.Paths, Accelerator.Accelerator, new QemuLaunchOptions
@@ -383,6 +383,7 @@ public sealed partial class VmSupervisor(
             listener.Listen(1);
             // QEMU runs as the VM's uid: the socket is its to open, and nobody else's.
             RunDirectory.SecureSocket(vm.Paths.SaveSocket, guard.IdsOf(spec).Uid, guard.IdsOf(spec).Gid);
+            await guard.LabelOwnAsync(spec, vm.Paths.SaveSocket, ct);
             var accept = listener.AcceptAsync(ct).AsTask();
             await qmp.ExecuteAsync("migrate", new { uri = $"unix:{vm.Paths.SaveSocket}" }, ct);
             using var connection = await accept.WaitAsync(TimeSpan.FromSeconds(30), ct);
@@ -397,6 +398,7 @@ public sealed partial class VmSupervisor(
 
         await WaitForMigrationAsync(qmp, ct);
         RunDirectory.SecureFile(partial, guard.IdsOf(spec).Uid, guard.IdsOf(spec).Gid);
+        await guard.LabelOwnAsync(spec, partial, ct);
         File.Move(partial, vm.Paths.StateFile, overwrite: true);
     }
 
@@ -706,6 +708,7 @@ public sealed partial class VmSupervisor(
                 var path = vm.Paths.Disk(disk.Id);
                 await _disks.CreateBlankAsync(path, disk.SizeBytes, ct);
                 RunDirectory.SecureFile(path, guard.IdsOf(spec).Uid, guard.IdsOf(spec).Gid);
+                await guard.LabelOwnAsync(spec, path, ct);
                 if (qmp is not null)
                 {
                     try
@@ -791,6 +794,10 @@ public sealed partial class VmSupervisor(
     private async Task<string?> ChangeMediumAsync(VmRuntime vm, string? image, CancellationToken ct)
     {
         var path = image is null ? null : await cache.EnsureAsync(image, ct);
+        if (path is not null)
+        {
+            await guard.LabelSharedAsync(path, ct);
+        }
         await vm.Lock.WaitAsync(ct);
         try
         {
