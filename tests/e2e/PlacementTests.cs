@@ -96,6 +96,11 @@ public sealed class PlacementTests(PaddockFixture paddock)
             await PaddockFixture.InteractiveAsync(admin);
             await Assertions.Expect(admin.GetByRole(AriaRole.Row, new() { Name = "Capacity of pl-medium" })).ToContainTextAsync("Unreachable");
             await admin.ScreenshotAsync(new() { Path = Path.Combine(paddock.Artifacts, "capacity.png"), FullPage = true });
+            await admin.GotoAsync("/admin/hosts");
+            await PaddockFixture.InteractiveAsync(admin);
+            await Assertions.Expect(admin.GetByLabel("State of pl-medium")).ToHaveTextAsync("Unreachable");
+            await admin.GotoAsync("/admin/capacity");
+            await PaddockFixture.InteractiveAsync(admin);
             paddock.StartExtraAgent("agent-medium", "pl-medium", Path.Combine(paddock.DataDir, "agent-medium"), tokens[1], 2048, 2);
             await Eventually.Async(async () => (await Task.WhenAll(onMedium.Select(id => PaddockFixture.VmStatusAsync(pia, id)))).All(s => s == "Stopped"),
                 TimeSpan.FromSeconds(60), "the medium host's VMs back to Stopped");
