@@ -279,7 +279,8 @@ public sealed class PaddockFixture : IAsyncLifetime
 
     /// <summary>Waits until the page's Blazor circuit is up: a click on a prerendered page is lost.</summary>
     public static async Task InteractiveAsync(IPage page) =>
-        await page.Locator("[data-circuit=on]").WaitForAsync(new() { State = WaitForSelectorState.Attached, Timeout = 30_000 });
+        // Generous: right after the heaviest tests (a thousand creates) two busy cores were seen to take over 30 s.
+        await page.Locator("[data-circuit=on]").WaitForAsync(new() { State = WaitForSelectorState.Attached, Timeout = 60_000 });
 
     /// <summary>Creates a VM through the UI as the signed-in user of <paramref name="page"/> and returns its id, on its page.</summary>
     public static async Task<Guid> CreateVmAsync(IPage page, string name)

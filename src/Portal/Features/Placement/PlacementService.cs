@@ -47,23 +47,14 @@ public sealed class PlacementService(
         }
     }
 
-    /// <summary>What one VM holds on its host, from placement until it is deleted (stopped and saved VMs included).</summary>
-    public static Resources AllocationOf(VmFootprint vm)
-    {
-        var usage = QuotaService.UsageOf(vm);
-        return new Resources(usage.VCpus, usage.MemoryMiB, usage.DiskMiB);
-    }
-
     /// <summary>Every host as placement sees it: capacity, the policy that applies, allocations, maintenance, reachability.</summary>
     public static async Task<IReadOnlyList<HostView>> HostsAsync(IQuerySession session, CancellationToken ct = default)
     {
         var fleet = (await PolicyService.GetAsync(session, ct)).Overcommit;
         var hosts = await session.Query<HostRecord>().Where(h => !h.Revoked).ToListAsync(ct);
         var policies = (await session.LoadManyAsync<HostPolicy>(ct, hosts.Select(h => h.Id))).ToDictionary(p => p.Id);
-        // A few fields per VM, not whole documents: every placement reads them all.
-        var allocated = (await session.Query<Vm>().Select(VmFootprint.Projection).ToListAsync(ct))
-            .GroupBy(v => v.HostId)
-            .ToDictionary(g => g.Key, g => g.Select(AllocationOf).Aggregate(default(Resources), (a, b) => a + b));
+        // Summed by the database: every placement asks.
+        var allocated = (await VmUsageTotals.PerHostAsync(session, ct)).ToDictionary(t => t.Key, t => new Resources(t.Value.VCpus, t.Value.MemoryMiB, t.Value.DiskMiB));
         return [.. hosts.OrderBy(h => h.Name).Select(h =>
         {
             var policy = policies.GetValueOrDefault(h.Id);

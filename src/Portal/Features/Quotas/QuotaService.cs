@@ -52,12 +52,9 @@ public sealed class QuotaService(IDocumentStore store, Audit audit, ChangeNotifi
         return QuotaUsage.OneVm(vcpus, vm.MemoryMiB, disk);
     }
 
-    /// <summary>What the VMs counted against a user or group take, read as a few fields per VM (not whole documents) inside the admission's transaction.</summary>
-    public static async Task<QuotaUsage> InUseAsync(IQuerySession session, Guid id, bool group, CancellationToken ct = default) =>
-        (group
-            ? await session.Query<Vm>().Where(v => v.GroupId == id).Select(VmFootprint.Projection).ToListAsync(ct)
-            : await session.Query<Vm>().Where(v => v.OwnerId == id).Select(VmFootprint.Projection).ToListAsync(ct))
-        .Select(UsageOf).Aggregate(QuotaUsage.Zero, (a, b) => a + b);
+    /// <summary>What the VMs counted against a user or group take, summed by the database inside the admission's transaction.</summary>
+    public static Task<QuotaUsage> InUseAsync(IQuerySession session, Guid id, bool group, CancellationToken ct = default) =>
+        VmUsageTotals.OfAsync(session, id, group, ct);
 
     /// <summary>Whether a VM's QEMU is up, for the running usage shown beside the quota.</summary>
     public static bool Runs(Vm vm) => vm.Status is VmStatus.Running or VmStatus.Paused or VmStatus.Starting or VmStatus.ShuttingDown or VmStatus.Stopping or VmStatus.Saving;
