@@ -80,7 +80,7 @@ public sealed class AgentRestartTests(PaddockFixture paddock)
         await PaddockFixture.InteractiveAsync(omar);
         await Assertions.Expect(omar.GetByRole(AriaRole.Alert, new() { Name = "Isolation alert" })).ToContainTextAsync("An admin was alerted");
         Assert.Equal(202, (await omar.APIRequest.PostAsync($"/api/vms/{tampered}/poweroff", new() { Headers = PaddockFixture.ApiHeaders })).Status);
-        await Eventually.Async(async () => await PaddockFixture.VmStatusAsync(omar, tampered) == "Stopped", PaddockFixture.Boot, "the held VM powered off");
+        await Eventually.Async(async () => await PaddockFixture.IdleStatusAsync(omar, tampered) == "Stopped", PaddockFixture.Boot, "the held VM powered off");
         var refused = await omar.APIRequest.PostAsync($"/api/vms/{tampered}/start", new() { Headers = PaddockFixture.ApiHeaders });
         Assert.Equal(409, refused.Status);
         Assert.Contains("Start is held", await refused.TextAsync());
@@ -104,7 +104,7 @@ public sealed class AgentRestartTests(PaddockFixture paddock)
         foreach (var id in new[] { kept, tampered })
         {
             Assert.Equal(202, (await omar.APIRequest.PostAsync($"/api/vms/{id}/poweroff", new() { Headers = PaddockFixture.ApiHeaders })).Status);
-            await Eventually.Async(async () => await PaddockFixture.VmStatusAsync(omar, id) == "Stopped", PaddockFixture.Boot, "powered off");
+            await Eventually.Async(async () => await PaddockFixture.IdleStatusAsync(omar, id) == "Stopped", PaddockFixture.Boot, "powered off");
             Assert.Equal(202, (await omar.APIRequest.PostAsync($"/api/vms/{id}/delete", new() { Headers = PaddockFixture.ApiHeaders })).Status);
         }
 

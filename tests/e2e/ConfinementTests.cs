@@ -74,7 +74,7 @@ public sealed class ConfinementTests(PaddockFixture paddock)
             // Leave withdrawn: the VM runs on, but once stopped it does not start, and the refusal says what is missing.
             Assert.Equal(204, (await admin.APIRequest.PutAsync($"/api/hosts/{reachable[Host]}/unconfined", new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { allowed = false } })).Status);
             Assert.Equal(202, (await omar.APIRequest.PostAsync($"/api/vms/{vmId}/poweroff", new() { Headers = PaddockFixture.ApiHeaders })).Status);
-            await Eventually.Async(async () => await PaddockFixture.VmStatusAsync(omar, vmId.Value) == "Stopped", PaddockFixture.Boot, "the VM powered off");
+            await Eventually.Async(async () => await PaddockFixture.IdleStatusAsync(omar, vmId.Value) == "Stopped", PaddockFixture.Boot, "the VM powered off");
             var start = await omar.APIRequest.PostAsync($"/api/vms/{vmId}/start", new() { Headers = PaddockFixture.ApiHeaders });
             Assert.Equal(409, start.Status);
             var problem = (await start.JsonAsync())!.Value;

@@ -37,6 +37,7 @@ public sealed class LabelTests(PaddockFixture paddock)
             paddock.StartExtraAgent($"agent-{ExtraHosts[i]}", ExtraHosts[i], Path.Combine(paddock.DataDir, $"agent-{ExtraHosts[i]}"), tokens[i], memoryMiB: 9 * 1024, cpus: 2);
         }
 
+        var ids = new List<Guid>();
         try
         {
             await Eventually.Async(async () =>
@@ -60,7 +61,6 @@ public sealed class LabelTests(PaddockFixture paddock)
                 (i % 2 == 0 ? first : second).PostAsJsonAsync("/api/vms", new { name = $"label-{i:D4}", vCpus = 1, memoryMiB = 64, imageId = iso, diskMiB = 64, start = false })));
             var refused = responses.Where(r => (int)r.StatusCode != 201).ToList();
             Assert.True(refused.Count == 0, $"{refused.Count} refused, the first: {(refused.Count == 0 ? "" : await refused[0].Content.ReadAsStringAsync())}");
-            var ids = new List<Guid>();
             foreach (var response in responses)
             {
                 ids.Add((await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetGuid());
@@ -93,7 +93,8 @@ public sealed class LabelTests(PaddockFixture paddock)
                 Assert.Equal((label.Text, label.Uid), onHosts[label.VmId]);
             }
 
-            // Deleting them frees every pair.
+            // Deleting them frees every pair (once each Create task has ended: a delete meanwhile is refused as "in progress").
+            await Eventually.Async(async () => await IdleAsync(ids) == Count, TimeSpan.FromSeconds(300), "every create to end");
             var deletes = await Task.WhenAll(ids.Select((id, i) => (i % 2 == 0 ? first : second).PostAsync($"/api/vms/{id}/delete", null)));
             Assert.All(deletes, d => Assert.Equal(202, (int)d.StatusCode));
             await Eventually.Async(async () => (await LabelsAsync(ids)).Count == 0, TimeSpan.FromSeconds(300), "the VMs deleted");
@@ -101,6 +102,22 @@ public sealed class LabelTests(PaddockFixture paddock)
         }
         finally
         {
+            // After a failure too, the VMs go before their hosts: the tests after this one need the room.
+            if (ids.Count > 0 && (await LabelsAsync(ids)).Count > 0)
+            {
+                using var cleanup = await paddock.ApiClientAsAsync(nils, paddock.PortalUrl);
+                cleanup.Timeout = TimeSpan.FromMinutes(5);
+                await Eventually.Async(async () =>
+                {
+                    foreach (var left in await LabelsAsync(ids))
+                    {
+                        await cleanup.PostAsync($"/api/vms/{left.VmId}/delete", null);
+                    }
+
+                    return (await LabelsAsync(ids)).Count == 0;
+                }, TimeSpan.FromSeconds(300), "the VMs deleted after a failure");
+            }
+
             await admin.APIRequest.PutAsync("/api/policy/overcommit", new() { Headers = new Dictionary<string, string>(PaddockFixture.ApiHeaders) { ["Content-Type"] = "application/json" }, Data = fleet });
             foreach (var host in ExtraHosts)
             {
@@ -131,6 +148,17 @@ public sealed class LabelTests(PaddockFixture paddock)
         }
 
         return labels;
+    }
+
+    /// <summary>How many of these VMs are Stopped with no task pending.</summary>
+    private async Task<long> IdleAsync(IReadOnlyList<Guid> ids)
+    {
+        await using var db = new NpgsqlConnection(paddock.Connection);
+        await db.OpenAsync();
+        await using var command = new NpgsqlCommand(
+            "select count(*) from paddock.mt_doc_vm where id = any(@ids) and data->>'Status' = 'Stopped' and data->>'PendingOperation' is null", db);
+        command.Parameters.AddWithValue("ids", ids.ToArray());
+        return (long)(await command.ExecuteScalarAsync())!;
     }
 
     /// <summary>How many of these label indices any VM holds now.</summary>

@@ -240,6 +240,17 @@ public sealed class PaddockFixture : IAsyncLifetime
     public static async Task<string?> VmStatusAsync(IPage page, Guid vmId) =>
         (await (await page.APIRequest.GetAsync($"/api/vms/{vmId}")).JsonAsync())?.GetProperty("status").GetString();
 
+    /// <summary>
+    /// The VM's status once no task holds it, or null while one does: the status turns Stopped a
+    /// moment before the Power off task ends, and an operation asked for in between is refused as
+    /// "in progress".
+    /// </summary>
+    public static async Task<string?> IdleStatusAsync(IPage page, Guid vmId)
+    {
+        var vm = (await (await page.APIRequest.GetAsync($"/api/vms/{vmId}")).JsonAsync())!.Value;
+        return vm.GetProperty("pendingOperation").ValueKind == System.Text.Json.JsonValueKind.Null ? vm.GetProperty("status").GetString() : null;
+    }
+
     /// <summary>Waits until the VM runs and its Create task has ended too (the status turns Running a moment before it does).</summary>
     public static Task RunningAndIdleAsync(IPage page, Guid vmId) =>
         Eventually.Async(async () =>
