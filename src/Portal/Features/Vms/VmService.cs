@@ -765,84 +765,94 @@ public sealed partial class VmService(
             throw new VmRequestException($"{VmRules.Describe(verb)} needs its details; use its own call.");
         }
 
-        await using var session = store.LightweightSession();
-        var stream = await session.Events.FetchForWriting<Vm>(vmId, ct);
-        var vm = stream.Aggregate;
-        if (vm is null || !MayUse(user, vm, await GroupService.GroupsOfAsync(session, user.UserId(), ct)))
+        for (var attempt = 0; ; attempt++)
         {
-            throw new VmNotFoundException();
-        }
-
-        if (NeedsOwner(verb) && !MayManage(user, vm))
-        {
-            throw new VmRequestException($"Only the owner of '{vm.Name}' or an admin may {VmRules.Describe(verb).ToLowerInvariant()} it.");
-        }
-
-        if (expectedVersion is { } version && vm.Version != version)
-        {
-            // The hardware was decided on an older VM: decide again rather than undo what changed.
-            throw new VmRequestException("The VM changed meanwhile; look at it and try again.");
-        }
-
-        if ((VmRules.Refusal(vm, verb) ?? (snapshot is null ? null : VmRules.SnapshotRefusal(vm, verb, snapshot))) is { } refusal)
-        {
-            throw new VmRequestException(refusal, refusal.StartsWith("Snapshot name", StringComparison.Ordinal) ? "name" : null);
-        }
-
-        if (verb is VmVerb.Start or VmVerb.Restore && await UnconfinedRefusalAsync(session, vm.HostId, ct) is { } unconfined)
-        {
-            // The host refuses it too; saying so here spares a task that can only fail.
-            throw new VmRequestException(unconfined);
-        }
-
-        var now = clock.GetUtcNow();
-        var operation = Guid.NewGuid();
-        stream.AppendOne(new VmOperationRequested(operation, verb, user.UserId(), now));
-        if (hardware is not null)
-        {
-            // More vCPUs or disk must fit the owner's (and the group's) quota, decided in this transaction.
-            var growth = Growth(QuotaService.UsageOf(vm), UsageOf(vm, hardware));
-            if (growth != QuotaUsage.Zero)
+            await using var session = store.LightweightSession();
+            var stream = await session.Events.FetchForWriting<Vm>(vmId, ct);
+            var vm = stream.Aggregate;
+            if (vm is null || !MayUse(user, vm, await GroupService.GroupsOfAsync(session, user.UserId(), ct)))
             {
-                await quotas.AdmitAsync(session, vm.OwnerId, vm.GroupId, growth, ct);
+                throw new VmNotFoundException();
             }
 
-            stream.AppendOne(new VmHardwareRequested(operation, hardware.VCpus, hardware.Disks.Sum(d => d.SizeBytes), now));
-        }
-
-        var spec = hardware;
-        if (settings is not null)
-        {
-            if (settings.BootOrder != vm.Settings.BootOrder && vm.Status is not VmStatus.Stopped)
+            if (NeedsOwner(verb) && !MayManage(user, vm))
             {
-                throw new VmRequestException($"Boot order: change it while the VM is Stopped; it is {VmRules.Describe(vm.Status)}.", "settings");
+                throw new VmRequestException($"Only the owner of '{vm.Name}' or an admin may {VmRules.Describe(verb).ToLowerInvariant()} it.");
             }
 
-            stream.AppendOne(new VmSettingsChanged(settings, user.UserId(), now));
-            spec = SpecOf(vm) with
+            if (expectedVersion is { } version && vm.Version != version)
             {
-                ShutdownTimeoutSeconds = settings.ShutdownTimeoutSeconds,
-                Restart = settings.Restart,
-                MaxRestartsPerHour = settings.MaxRestartsPerHour,
-                BootOrder = settings.BootDevices,
-            };
-        }
+                // The hardware was decided on an older VM: decide again rather than undo what changed.
+                throw new VmRequestException("The VM changed meanwhile; look at it and try again.");
+            }
 
-        audit.Add(session, user, AuditKind.VmOperation, $"{VmRules.Describe(verb)} '{vm.Name}'{(snapshot is null ? "" : $" ({snapshot})")}", vm.Id);
-        var command = NewCommand(operation, vm.Id, vm.HostId, new VmCommand(operation, vm.Id, verb, spec, Keys: keys, Snapshot: snapshot, Image: medium?.Image), now);
-        command.DisplayName = medium?.Name;
-        session.Insert(command);
-        try
-        {
-            await session.SaveChangesAsync(ct);
-        }
-        catch (ConcurrencyException)
-        {
-            throw new VmRequestException("The VM changed meanwhile; look at its status and try again.");
-        }
+            if ((VmRules.Refusal(vm, verb) ?? (snapshot is null ? null : VmRules.SnapshotRefusal(vm, verb, snapshot))) is { } refusal)
+            {
+                throw new VmRequestException(refusal, refusal.StartsWith("Snapshot name", StringComparison.Ordinal) ? "name" : null);
+            }
 
-        dispatcher.Wake();
-        notifier.Publish(new VmChanged(vm.Id, vm.OwnerId));
+            if (verb is VmVerb.Start or VmVerb.Restore && await UnconfinedRefusalAsync(session, vm.HostId, ct) is { } unconfined)
+            {
+                // The host refuses it too; saying so here spares a task that can only fail.
+                throw new VmRequestException(unconfined);
+            }
+
+            var now = clock.GetUtcNow();
+            var operation = Guid.NewGuid();
+            stream.AppendOne(new VmOperationRequested(operation, verb, user.UserId(), now));
+            if (hardware is not null)
+            {
+                // More vCPUs or disk must fit the owner's (and the group's) quota, decided in this transaction.
+                var growth = Growth(QuotaService.UsageOf(vm), UsageOf(vm, hardware));
+                if (growth != QuotaUsage.Zero)
+                {
+                    await quotas.AdmitAsync(session, vm.OwnerId, vm.GroupId, growth, ct);
+                }
+
+                stream.AppendOne(new VmHardwareRequested(operation, hardware.VCpus, hardware.Disks.Sum(d => d.SizeBytes), now));
+            }
+
+            var spec = hardware;
+            if (settings is not null)
+            {
+                if (settings.BootOrder != vm.Settings.BootOrder && vm.Status is not VmStatus.Stopped)
+                {
+                    throw new VmRequestException($"Boot order: change it while the VM is Stopped; it is {VmRules.Describe(vm.Status)}.", "settings");
+                }
+
+                stream.AppendOne(new VmSettingsChanged(settings, user.UserId(), now));
+                spec = SpecOf(vm) with
+                {
+                    ShutdownTimeoutSeconds = settings.ShutdownTimeoutSeconds,
+                    Restart = settings.Restart,
+                    MaxRestartsPerHour = settings.MaxRestartsPerHour,
+                    BootOrder = settings.BootDevices,
+                };
+            }
+
+            audit.Add(session, user, AuditKind.VmOperation, $"{VmRules.Describe(verb)} '{vm.Name}'{(snapshot is null ? "" : $" ({snapshot})")}", vm.Id);
+            var command = NewCommand(operation, vm.Id, vm.HostId, new VmCommand(operation, vm.Id, verb, spec, Keys: keys, Snapshot: snapshot, Image: medium?.Image), now);
+            command.DisplayName = medium?.Name;
+            session.Insert(command);
+            try
+            {
+                await session.SaveChangesAsync(ct);
+            }
+            catch (ConcurrencyException) when (attempt < 4 && expectedVersion is null)
+            {
+                // Something else landed on the stream meanwhile (often the agent's report of what the VM
+                // does): read it again and decide again, rather than make the person press twice.
+                continue;
+            }
+            catch (ConcurrencyException)
+            {
+                throw new VmRequestException("The VM changed meanwhile; look at its status and try again.");
+            }
+
+            dispatcher.Wake();
+            notifier.Publish(new VmChanged(vm.Id, vm.OwnerId));
+            return;
+        }
     }
 
     public static VmSpec SpecOf(Vm vm) => new(
