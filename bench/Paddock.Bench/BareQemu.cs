@@ -194,9 +194,18 @@ public static class Serial
         }
     }
 
-    private static string Read(string path)
+    private static string Read(string path) => ReadFrom(path, 0);
+
+    /// <summary>What the guest wrote to its serial log from byte <paramref name="offset"/> on ("" while there is no log).</summary>
+    public static string ReadFrom(string path, long offset)
     {
+        if (!File.Exists(path))
+        {
+            return "";
+        }
+
         using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        file.Seek(Math.Min(offset, file.Length), SeekOrigin.Begin);
         using var reader = new StreamReader(file);
         return reader.ReadToEnd();
     }

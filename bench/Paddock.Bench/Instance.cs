@@ -9,17 +9,31 @@ namespace Paddock.Bench;
 /// <summary>
 /// The portal and one host agent as their own processes, started the way tests/e2e's
 /// PaddockFixture starts them, against the database and data directory './paddock bench' prepared.
+/// For the migration benchmark a second agent can join (<see cref="StartSecondAgentAsync"/>).
 /// </summary>
 public sealed class Instance : IAsyncDisposable
 {
     public const string User = "bench";
 
+    public const string FirstHost = "bench-host";
+
+    public const string SecondHost = "bench-host-2";
+
     private readonly List<Process> _processes = [];
 
-    private Instance(string portalDll, string agentDll)
+    private Process? _portal;
+
+    private readonly bool _forMigration;
+
+    private Dictionary<string, string> _agentEnvironment = [];
+
+    private Process? _agent;
+
+    private Instance(string portalDll, string agentDll, bool forMigration)
     {
         PortalDll = portalDll;
         AgentDll = agentDll;
+        _forMigration = forMigration;
     }
 
     public string Password { get; } = "pw-" + Convert.ToHexString(RandomNumberGenerator.GetBytes(12));
@@ -51,9 +65,19 @@ public sealed class Instance : IAsyncDisposable
 
     public string VmsDir => Path.Combine(DataDir, "vms");
 
-    public static async Task<Instance> StartAsync(CancellationToken ct)
+    /// <summary>The second agent's own data directory (run directories, image cache, state); './paddock bench' empties it.</summary>
+    public string SecondDataDir => Path.Combine(DataDir, "agent2");
+
+    public string SecondVmsDir => Path.Combine(SecondDataDir, "vms");
+
+    /// <summary>
+    /// Starts the portal and the first agent. With <paramref name="forMigration"/> the bench's
+    /// account is an admin (only admins move VMs) and every agent gives its QEMUs a second monitor
+    /// for the bench (<c>Agent:TestMonitor</c>), where it reads STOP and RESUME.
+    /// </summary>
+    public static async Task<Instance> StartAsync(CancellationToken ct, bool forMigration = false)
     {
-        var instance = new Instance(Env("PADDOCK_TEST_PORTAL_DLL"), Env("PADDOCK_TEST_AGENT_DLL"));
+        var instance = new Instance(Env("PADDOCK_TEST_PORTAL_DLL"), Env("PADDOCK_TEST_AGENT_DLL"), forMigration);
         try
         {
             await instance.StartProcessesAsync(ct);
@@ -69,25 +93,112 @@ public sealed class Instance : IAsyncDisposable
     private async Task StartProcessesAsync(CancellationToken ct)
     {
         Directory.CreateDirectory(Logs);
-        await RunPortalCliAsync(["accounts", "add", "--user", User, "--role", "member"], Password, ct);
-        var joinToken = await RunPortalCliAsync(["hosts", "join-token", "--note", "bench-host"], "", ct);
-        _processes.Add(ChildProcess.Start("dotnet", [PortalDll, "--urls", PortalUrl], PortalEnvironment(), LogPath("portal")));
+        await RunPortalCliAsync(["accounts", "add", "--user", User, "--role", _forMigration ? "admin" : "member"], Password, ct);
+        var joinToken = await RunPortalCliAsync(["hosts", "join-token", "--note", FirstHost], "", ct);
+        await StartPortalAsync(ct);
+
+        _agentEnvironment = AgentEnvironment(joinToken, DataDir, FirstHost);
+        _processes.Add(_agent = ChildProcess.Start("dotnet", [AgentDll], _agentEnvironment, LogPath("agent")));
+        await Wait.UntilAsync(async () => await ConnectedHostsAsync(ct) > 0, TimeSpan.FromSeconds(60), "the host agent registered", ct,
+            poll: TimeSpan.FromMilliseconds(200));
+    }
+
+    /// <summary>Starts the portal (again, after <see cref="KillPortalAsync"/>) on its address; returns once it answers.</summary>
+    public async Task StartPortalAsync(CancellationToken ct)
+    {
+        _portal = ChildProcess.Start("dotnet", [PortalDll, "--urls", PortalUrl], PortalEnvironment(), LogPath("portal"));
+        _processes.Add(_portal);
         await Wait.UntilAsync(async () =>
         {
             using var http = new HttpClient(TrustingHandler());
             return (await http.GetAsync($"{PortalUrl}/account/login", ct)).StatusCode == HttpStatusCode.OK;
         }, TimeSpan.FromSeconds(90), "the portal answers", ct, poll: TimeSpan.FromMilliseconds(200));
+    }
 
-        _processes.Add(ChildProcess.Start("dotnet", [AgentDll], new()
+    /// <summary>kill -9 of the portal; the agents reconnect by themselves once it is back.</summary>
+    public async Task KillPortalAsync()
+    {
+        if (_portal is { } portal)
+        {
+            portal.Kill(entireProcessTree: false);
+            await portal.WaitForExitAsync();
+            _processes.Remove(portal);
+            portal.Dispose();
+            _portal = null;
+        }
+    }
+
+    /// <summary>
+    /// A second host agent on this machine with its own data directory and join token, as tests/e2e
+    /// starts one; the built-in template is installed with it, as on every host.
+    /// </summary>
+    public async Task StartSecondAgentAsync(CancellationToken ct)
+    {
+        var images = Directory.CreateDirectory(Path.Combine(SecondDataDir, "images")).FullName;
+        foreach (var file in Directory.EnumerateFiles(Path.Combine(DataDir, "images"), "builtin-busybox.qcow2*"))
+        {
+            File.Copy(file, Path.Combine(images, Path.GetFileName(file)), overwrite: true);
+        }
+
+        var joinToken = await RunPortalCliAsync(["hosts", "join-token", "--note", SecondHost], "", ct);
+        var environment = AgentEnvironment(joinToken, SecondDataDir, SecondHost);
+        // KSM is machine-wide: the first agent manages it.
+        environment["Agent__ManageKsm"] = "false";
+        _processes.Add(ChildProcess.Start("dotnet", [AgentDll], environment, LogPath("agent2")));
+        await Wait.UntilAsync(async () => await ConnectedHostsAsync(ct) > 1, TimeSpan.FromSeconds(60), "the second host agent registered", ct,
+            poll: TimeSpan.FromMilliseconds(200));
+    }
+
+    /// <summary>
+    /// Kills the first agent with SIGKILL (its QEMUs live on, as they would) and starts it again at
+    /// once; returns when the new one started, so the caller times what follows.
+    /// </summary>
+    public async Task<DateTimeOffset> KillAndRestartAgentAsync(CancellationToken ct)
+    {
+        var old = _agent ?? throw new InvalidOperationException("The first agent was never started.");
+        old.Kill();
+        await old.WaitForExitAsync(ct);
+        var startedAt = DateTimeOffset.UtcNow;
+        _processes.Add(_agent = ChildProcess.Start("dotnet", [AgentDll], _agentEnvironment, LogPath("agent")));
+        return startedAt;
+    }
+
+    /// <summary>Whether the first agent has registered (connected, and heard from) since <paramref name="since"/>.</summary>
+    public async Task<bool> RegisteredSinceAsync(DateTimeOffset since, CancellationToken ct)
+    {
+        await using var db = await OpenDatabaseAsync(ct);
+        await using var command = new NpgsqlCommand(
+            "select count(*) from paddock.mt_doc_hostrecord where data->>'Name' = @name and (data->>'Connected')::boolean and (data->>'LastSeenAt')::timestamptz > @since", db);
+        command.Parameters.AddWithValue("name", FirstHost);
+        command.Parameters.AddWithValue("since", since);
+        return (long)(await command.ExecuteScalarAsync(ct))! > 0;
+    }
+
+    /// <summary>The id of the host agent that joined as <paramref name="name"/>.</summary>
+    public async Task<Guid> HostIdAsync(string name, CancellationToken ct)
+    {
+        await using var db = await OpenDatabaseAsync(ct);
+        await using var command = new NpgsqlCommand("select id from paddock.mt_doc_hostrecord where data->>'Name' = @name and not (data->>'Revoked')::boolean", db);
+        command.Parameters.AddWithValue("name", name);
+        return (Guid)(await command.ExecuteScalarAsync(ct) ?? throw new InvalidOperationException($"No host {name}."));
+    }
+
+    private Dictionary<string, string> AgentEnvironment(string joinToken, string dataDir, string name)
+    {
+        var environment = new Dictionary<string, string>
         {
             ["Agent__PortalUrl"] = PortalUrl,
             ["Agent__JoinToken"] = joinToken,
             ["Agent__PortalCertificateSha256"] = CertificateSha256,
-            ["Agent__DataDir"] = DataDir,
-            ["Agent__Name"] = "bench-host",
-        }, LogPath("agent")));
-        await Wait.UntilAsync(async () => await ConnectedHostsAsync(ct) > 0, TimeSpan.FromSeconds(60), "the host agent registered", ct,
-            poll: TimeSpan.FromMilliseconds(200));
+            ["Agent__DataDir"] = dataDir,
+            ["Agent__Name"] = name,
+        };
+        if (_forMigration)
+        {
+            environment["Agent__TestMonitor"] = "true";
+        }
+
+        return environment;
     }
 
     public string LogPath(string name) => Path.Combine(Logs, $"bench-{name}.log");
@@ -169,8 +280,8 @@ public sealed class Instance : IAsyncDisposable
             process.Dispose();
         }
 
-        // VMs outlive their agent by design: take down every QEMU the agent started for this instance.
-        using var pkill = Process.Start("pkill", ["-f", $"qemu-system-x86_64 -name guest=.*{DataDir}/vms"]);
+        // VMs outlive their agent by design: take down every QEMU the agents started for this instance.
+        using var pkill = Process.Start("pkill", ["-f", $"qemu-system-x86_64 -name guest=.*{DataDir}/(agent2/)?vms/"]);
         await pkill.WaitForExitAsync();
     }
 

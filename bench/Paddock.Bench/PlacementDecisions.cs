@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Paddock.Portal.Features.Placement;
+using Paddock.Portal.Features.Quotas;
 
 namespace Paddock.Bench;
 

@@ -14,6 +14,9 @@ public sealed partial class PortalApi : IDisposable
 
     private PortalApi(HttpClient http) => _http = http;
 
+    /// <summary>The signed-in client itself (its cookie and API header), for the fault suite's workload.</summary>
+    public HttpClient Http => _http;
+
     public static async Task<PortalApi> SignInAsync(string portalUrl, string user, string password, string certificateSha256, CancellationToken ct)
     {
         // No redirects followed: the sign-in answers 302 to "/" on success and to the form on failure.
@@ -50,9 +53,11 @@ public sealed partial class PortalApi : IDisposable
         }
     }
 
-    public async Task<Guid> CreateVmAsync(string name, CancellationToken ct)
+    /// <param name="isolated">One NIC on QEMU's isolated user-mode network instead of the default tenant network: the agent lays out no bridge.</param>
+    public async Task<Guid> CreateVmAsync(string name, CancellationToken ct, bool isolated = false)
     {
-        using var response = await _http.PostAsJsonAsync("/api/vms", new { name, vCpus = 1, memoryMiB = 256 }, ct);
+        object request = isolated ? new { name, vCpus = 1, memoryMiB = 256, nics = new[] { new { isolated = true } } } : new { name, vCpus = 1, memoryMiB = 256 };
+        using var response = await _http.PostAsJsonAsync("/api/vms", request, ct);
         if (response.StatusCode != HttpStatusCode.Created)
         {
             throw new InvalidOperationException($"POST /api/vms: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync(ct)}");
@@ -93,6 +98,41 @@ public sealed partial class PortalApi : IDisposable
             $"VM {id} to be {status} (last seen {last?.ToString() ?? "gone"})", ct);
     }
 
+    /// <summary>Asks the portal to move the VM live to host <paramref name="hostId"/> (admins only); returns the migration's id, which its task carries.</summary>
+    public async Task<Guid> MigrateAsync(Guid id, Guid hostId, CancellationToken ct)
+    {
+        using var response = await _http.PostAsJsonAsync($"/api/vms/{id}/migrate", new { hostId }, ct);
+        if (response.StatusCode != HttpStatusCode.Accepted)
+        {
+            throw new InvalidOperationException($"POST /api/vms/{id}/migrate: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync(ct)}");
+        }
+
+        return (await response.Content.ReadFromJsonAsync<JsonElement>(ct)).GetProperty("id").GetGuid();
+    }
+
+    /// <summary>Polls GET /api/vms/{id}/tasks (every ~50 ms) until the task of <paramref name="operationId"/> has ended, and returns it.</summary>
+    public async Task<VmTaskView> WaitForTaskAsync(Guid id, Guid operationId, TimeSpan within, CancellationToken ct)
+    {
+        VmTaskView? task = null;
+        await Wait.UntilAsync(async () =>
+        {
+            var tasks = await _http.GetFromJsonAsync<JsonElement>($"/api/vms/{id}/tasks", ct);
+            task = tasks.EnumerateArray().Where(t => t.GetProperty("operationId").GetGuid() == operationId).Select(TaskOf).FirstOrDefault();
+            return task is { State: not "Running" };
+        }, within, $"task {operationId} of VM {id} to end (last seen {task?.ToString() ?? "not listed"})", ct);
+        return task!;
+    }
+
+    /// <summary>PUTs <paramref name="body"/> as JSON (an admin's settings: quotas, policies) and fails on anything but a success.</summary>
+    public async Task PutAsync(string path, object body, CancellationToken ct)
+    {
+        using var response = await _http.PutAsJsonAsync(path, body, ct);
+        if (!response.IsSuccessStatusCode)
+        {
+            throw new InvalidOperationException($"PUT {path}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync(ct)}");
+        }
+    }
+
     /// <summary>Pulls the plug and deletes the VM, returning once the portal no longer knows it.</summary>
     public async Task PowerOffAndDeleteAsync(Guid id, CancellationToken ct)
     {
@@ -109,6 +149,12 @@ public sealed partial class PortalApi : IDisposable
         await Wait.UntilAsync(async () => await StatusAsync(id, ct) is null, TimeSpan.FromSeconds(30), $"VM {id} to be deleted", ct);
     }
 
+    private static VmTaskView TaskOf(JsonElement task) => new(
+        task.GetProperty("what").GetString()!,
+        task.GetProperty("state").GetString()!,
+        task.GetProperty("finishedAt") is { ValueKind: JsonValueKind.String } finished ? finished.GetDateTimeOffset() : null,
+        Text(task, "message"));
+
     private static string? Text(JsonElement vm, string name) =>
         vm.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
 
@@ -120,3 +166,6 @@ public sealed partial class PortalApi : IDisposable
 }
 
 public sealed record VmState(string Status, string? PendingOperation, string? LastError);
+
+/// <summary>One of a VM's tasks as GET /api/vms/{id}/tasks lists it: what, how it stands, when it ended (the portal's clock), its message.</summary>
+public sealed record VmTaskView(string What, string State, DateTimeOffset? FinishedAt, string? Message);

@@ -6,12 +6,41 @@
 //     page, beside noVNC straight to QEMU's own websocket VNC listener.
 // Starts its own portal and host agent against the instance './paddock bench' prepared.
 //   ./paddock bench placement               placement decisions over 10,000 simulated hosts (no QEMU, no database)
+//   ./paddock bench migrate [RUNS]          live migration of a 256 MiB guest: bare QMP, the engine's recipe, and through Paddock
+//                                           (API, two host agents, the portal's relay) (RUNS default 3)
+//   ./paddock bench faults [VMS] [KILLS] [OUTAGES] [DOWN_SECONDS]
+//                                           issue #20's fault suite, larger: the portal killed, PostgreSQL stopped, under a
+//                                           workload; the summary table with recovery times (defaults 4 VMs, 10, 4, 10 s)
+//   ./paddock bench net [RUNS] [MIB]        VM-to-VM throughput (MIB MiB by nc) and ping round trip on a tenant network, on one
+//                                           host and across VXLAN, beside a plain bridge (RUNS default 5, MIB default 32)
+//   ./paddock bench reattach [VMS]          VMS running VMs (default 20) across an agent kill -9, plain and with one QEMU frozen:
+//                                           time to re-attach and to register again, every QEMU alive
 using Paddock.Bench;
 
 if (args is ["placement", ..])
 {
     PlacementDecisions.Run();
     return 0;
+}
+
+if (args is ["migrate", .. var migrateArgs])
+{
+    return await MigrationBench.RunAsync(migrateArgs);
+}
+
+if (args is ["reattach", .. var reattachArgs])
+{
+    return await ReattachBench.RunAsync(reattachArgs);
+}
+
+if (args is ["faults", .. var faultArgs])
+{
+    return await FaultBench.RunAsync(faultArgs);
+}
+
+if (args is ["net", .. var netArgs])
+{
+    return await NetworkBench.RunAsync(netArgs);
 }
 
 var runs = 5;

@@ -34,6 +34,10 @@ public static class Table
     public static void Ratio(string label, IReadOnlyCollection<double> numerator, IReadOnlyCollection<double> denominator) =>
         Console.WriteLine($"  {label,-(LabelWidth - 2)}{Summary.Of(numerator).Median / Summary.Of(denominator).Median,9:0.00}");
 
+    /// <summary>Median of <paramref name="minuend"/> minus median of <paramref name="subtrahend"/>, in ms.</summary>
+    public static void Difference(string label, IReadOnlyCollection<double> minuend, IReadOnlyCollection<double> subtrahend) =>
+        Console.WriteLine($"  {label,-(LabelWidth - 2)}{Summary.Of(minuend).Median - Summary.Of(subtrahend).Median,9:+0.0;-0.0;0.0}");
+
     public static void Samples(string label, IEnumerable<double> samples) =>
         Console.WriteLine($"    {label}: {string.Join("  ", samples.Select(v => v.ToString("0.0")))}");
 }

@@ -20,7 +20,8 @@ public sealed record AgentOptions
 
     /// <summary>
     /// SHA-256 fingerprint of the portal's certificate, trusted even when no authority signed it
-    /// (the run command's self-signed one). A certificate a trusted authority signed needs none.
+    /// (the run command's self-signed one). When set, no other certificate is trusted, whoever
+    /// signed it; unset, any certificate a trusted authority signed for the portal's name is.
     /// </summary>
     [RegularExpression("^([0-9A-Fa-f]{2}:?){31}[0-9A-Fa-f]{2}$", ErrorMessage = "Agent:PortalCertificateSha256 is 64 hex digits (colons allowed).")]
     public string? PortalCertificateSha256 { get; init; }
@@ -67,8 +68,23 @@ public sealed record AgentOptions
     /// </summary>
     public bool TestMonitor { get; init; }
 
+    /// <summary>Free space the data disk keeps for running VMs: below it, operations that take disk are refused.</summary>
+    [Range(0, int.MaxValue)]
+    public int MinFreeDiskMiB { get; init; } = 1024;
+
     /// <summary>How often the agent reports what its QEMU processes use.</summary>
     public TimeSpan UsageInterval { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How often the agent checks the size of each running VM's serial log.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.100", "01:00:00")]
+    public TimeSpan SerialLogCheckInterval { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// The size at which a VM's serial log is rotated: its last part is kept as serial.log.1 and the
+    /// rest dropped, so a guest printing for ever cannot fill the host's disk.
+    /// </summary>
+    [Range(1, 1024)]
+    public int SerialLogMaxMiB { get; init; } = 8;
 
     /// <summary>Where SELinux enforces: the type QEMU runs in, the type of each VM's own files, and that of shared base images (sVirt's).</summary>
     public string SelinuxType { get; init; } = "svirt_t";
@@ -76,6 +92,21 @@ public sealed record AgentOptions
     public string SelinuxImageType { get; init; } = "svirt_image_t";
 
     public string SelinuxSharedType { get; init; } = "virt_content_t";
+
+    /// <summary>
+    /// The first two letters of every network device, namespace and table this agent makes; a second
+    /// agent on the same machine takes another (e.g. "pe"). The agent removes what carries its prefix and no network needs.
+    /// </summary>
+    [RegularExpression("^[a-z]{2}$", ErrorMessage = "Agent:NetworkPrefix is two lowercase letters, such as 'pd'.")]
+    public string NetworkPrefix { get; init; } = "pd";
+
+    /// <summary>The address other hosts reach this host's VXLAN endpoint on (an IPv4 address).</summary>
+    [RegularExpression(@"^[0-9]{1,3}(\.[0-9]{1,3}){3}$", ErrorMessage = "Agent:VxlanAddress is an IPv4 address.")]
+    public string VxlanAddress { get; init; } = "127.0.0.1";
+
+    /// <summary>The UDP port of this host's VXLAN endpoint; two agents on one machine take two.</summary>
+    [Range(1, 65535)]
+    public int VxlanPort { get; init; } = Engine.Networks.VxlanEndpoint.DefaultPort;
 
     public string ImagesDir => Path.Combine(DataDir, "images");
 

@@ -3,7 +3,7 @@ using System.ComponentModel.DataAnnotations;
 namespace Paddock.Portal;
 
 /// <summary>Settings under <c>Paddock</c>. A wrong setting fails at start with its name.</summary>
-public sealed record PortalOptions
+public sealed record PortalOptions : IValidatableObject
 {
     public const string Section = "Paddock";
 
@@ -25,11 +25,34 @@ public sealed record PortalOptions
     /// <summary>How long a host may be away before it is shown Unreachable and its VMs Unknown.</summary>
     public TimeSpan HostGrace { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>How long an operation waits for its host to come back before it ends as failed (see <c>CommandGiveUp</c>).</summary>
+    public TimeSpan GiveUpAfter { get; init; } = TimeSpan.FromMinutes(10);
+
     public ConsoleOptions Console { get; init; } = new();
+
+    public UploadOptions Uploads { get; init; } = new();
 
     public TemplateOptions Template { get; init; } = new();
 
     public SignInLimits SignIn { get; init; } = new();
+
+    /// <summary>
+    /// The reverse proxies in front of the portal (addresses or networks such as 10.0.0.0/24): from
+    /// them alone X-Forwarded-For, -Proto and -Host are believed, so the sign-in limits and the audit
+    /// see the person's address, and cookies, redirects and the consoles' Origin check the public
+    /// scheme and host. Empty (the default): nothing is forwarded, every such header is ignored.
+    /// </summary>
+    public IReadOnlyList<string> TrustedProxies { get; init; } = [];
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext) =>
+        TrustedProxies.Where(p => ProxyNetwork(p) is null)
+            .Select(p => new ValidationResult($"Paddock:TrustedProxies: '{p}' is not an IP address or a network such as 10.0.0.0/24.", [nameof(TrustedProxies)]));
+
+    /// <summary>A trusted proxy entry as a network (an address alone is a /32 or /128); null when it is neither.</summary>
+    public static System.Net.IPNetwork? ProxyNetwork(string entry) =>
+        System.Net.IPNetwork.TryParse(entry, out var network) ? network
+        : System.Net.IPAddress.TryParse(entry, out var address) ? new System.Net.IPNetwork(address, address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? 32 : 128)
+        : null;
 }
 
 /// <summary>From how many failed sign-ins (within 15 minutes) attempts are spaced out, and from how many the account or address is locked for 15 minutes.</summary>
@@ -46,6 +69,31 @@ public sealed record SignInLimits
 
     [Range(1, 100000)]
     public int AddressLockAt { get; init; } = 100;
+
+    /// <summary>Sign-in posts one address may make a minute, per portal process, before it is answered 429 (see <c>SignInRateLimit</c>).</summary>
+    [Range(1, 1_000_000)]
+    public int AddressPostsPerMinute { get; init; } = 60;
+}
+
+/// <summary>
+/// How qemu-img runs on uploads (see <c>QemuImgSandbox</c>). The uid is one of its own, owning no
+/// file but the upload staging directories and shared with no daemon (unlike nobody, which NFS and
+/// other services use: a qemu-img taken over through a crafted image could signal or trace them,
+/// and they it). Just below <see cref="PortalOptions.VmUidBase"/>, so it is no VM's either.
+/// </summary>
+public sealed record UploadOptions
+{
+    [Range(1000, 2_000_000_000)]
+    public int Uid { get; init; } = 1_999_999;
+
+    [Range(1000, 2_000_000_000)]
+    public int Gid { get; init; } = 1_999_999;
+
+    [Range(256, 65536)]
+    public int AddressSpaceMiB { get; init; } = 1024;
+
+    [Range(5, 3600)]
+    public int CpuSeconds { get; init; } = 60;
 }
 
 public sealed record ConsoleOptions

@@ -9,7 +9,8 @@ namespace Paddock.Portal;
 /// <summary>
 /// <c>routes</c>: prints every endpoint the portal maps, as JSON lines, from the running app's own
 /// endpoint data sources (the walls test holds them against its table of what each takes): pages,
-/// API endpoints, hubs with their methods, and static files counted as one line.
+/// API endpoints, hubs with their methods (and the shapes of their arguments), and static files counted as one line. Pages and
+/// endpoints list their parameters (see <see cref="RouteParameters"/>) for the fuzz test.
 /// </summary>
 public static class PortalRoutes
 {
@@ -24,14 +25,15 @@ public static class PortalRoutes
             string line;
             if (endpoint.Metadata.GetMetadata<ComponentTypeMetadata>() is { } component)
             {
-                line = JsonSerializer.Serialize(new { kind = "page", route, methods, type = component.Type.FullName });
+                line = JsonSerializer.Serialize(new { kind = "page", route, methods, type = component.Type.FullName, parameters = RouteParameters.OfPage(endpoint, component.Type) });
             }
             else if (endpoint.Metadata.GetMetadata<HubMetadata>() is { } hub)
             {
-                var hubMethods = hub.HubType.GetMethods(BindingFlags.Public | BindingFlags.Instance | BindingFlags.DeclaredOnly)
-                    .Where(m => !m.IsSpecialName && m.Name is not ("OnConnectedAsync" or "OnDisconnectedAsync" or "Dispose"))
-                    .Select(m => m.Name).Order();
-                line = JsonSerializer.Serialize(new { kind = "hub", route, methods, type = hub.HubType.FullName, hubMethods });
+                var invocable = hub.HubType.GetMethods(BindingFlags.Public | BindingFlags.Instance | BindingFlags.DeclaredOnly)
+                    .Where(m => !m.IsSpecialName && m.Name is not ("OnConnectedAsync" or "OnDisconnectedAsync" or "Dispose")).OrderBy(m => m.Name).ToList();
+                var hubMethods = invocable.Select(m => m.Name);
+                var hubParameters = RouteParameters.OfHubMethods(invocable);
+                line = JsonSerializer.Serialize(new { kind = "hub", route, methods, type = hub.HubType.FullName, hubMethods, hubParameters });
             }
             else if (endpoint.Metadata.GetMetadata<StaticAssetDescriptor>() is not null && endpoint.RoutePattern.Parameters.Count == 0)
             {
@@ -41,7 +43,7 @@ public static class PortalRoutes
             }
             else
             {
-                line = JsonSerializer.Serialize(new { kind = "endpoint", route, methods });
+                line = JsonSerializer.Serialize(new { kind = "endpoint", route, methods, parameters = RouteParameters.OfEndpoint(endpoint) });
             }
 
             if (seen.Add(line))

@@ -1,6 +1,19 @@
 using Paddock.Portal;
 using Paddock.Portal.Features.Accounts;
+using Paddock.Portal.Features.Admin;
+using Paddock.Portal.Features.Agents;
+using Paddock.Portal.Features.Console;
+using Paddock.Portal.Features.Flavors;
+using Paddock.Portal.Features.Groups;
 using Paddock.Portal.Features.Hosts;
+using Paddock.Portal.Features.Images;
+using Paddock.Portal.Features.Maintenance;
+using Paddock.Portal.Features.Networks;
+using Paddock.Portal.Features.Placement;
+using Paddock.Portal.Features.Quotas;
+using Paddock.Portal.Features.Requests;
+using Paddock.Portal.Features.Templates;
+using Paddock.Portal.Features.Vms;
 
 var builder = WebApplication.CreateBuilder(args);
 if (args is ["accounts" or "hosts" or "routes", ..])
@@ -9,13 +22,25 @@ if (args is ["accounts" or "hosts" or "routes", ..])
     builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
 }
 
-builder.AddPortalOptions();
-builder.AddPortalPersistence();
-builder.AddPortalAccounts();
-builder.AddPortalHosts();
-builder.AddPortalVms();
-builder.AddPortalConsole();
-builder.AddPortalUi();
+// The web app and its store, then each feature with its services and documents, from the bottom
+// up: a feature uses those before it (scripts/feature-edges.py lists which uses which).
+builder.AddPortal();
+builder.AddShared();
+builder.AddAccounts();
+builder.AddGroups();
+builder.AddHosts();
+builder.AddAgents();
+builder.AddQuotas();
+builder.AddPlacement();
+builder.AddImages();
+builder.AddTemplates();
+builder.AddFlavors();
+builder.AddNetworks();
+builder.AddVms();
+builder.AddMaintenance();
+builder.AddRequests();
+builder.AddConsoles();
+builder.AddAdmin();
 
 var app = builder.Build();
 
@@ -28,12 +53,21 @@ switch (args)
         return await HostsCli.RunAsync(app.Services, rest);
 }
 
-app.UsePortalPipeline();
-app.MapPortalAccounts();
-app.MapPortalHosts();
-app.MapPortalVms();
-app.MapPortalConsole();
-app.MapPortalUi();
+app.UsePortal();
+app.MapAccounts();
+app.MapHosts();
+app.MapAgents();
+app.MapQuotas();
+app.MapPlacement();
+app.MapImages();
+app.MapTemplates();
+app.MapFlavors();
+app.MapNetworks();
+app.MapVms();
+app.MapMaintenance();
+app.MapRequests();
+app.MapConsoles();
+app.MapPortal();
 
 // `Paddock.Portal routes` lists what the portal maps and exits (the walls test reads it).
 if (args is ["routes"])

@@ -5,12 +5,17 @@ using Microsoft.Playwright;
 namespace Paddock.E2e;
 
 [Collection(PaddockCollection.Name)]
-public sealed class AgentKillTests(PaddockFixture paddock)
+public sealed class AgentKillTests(PaddockFixture paddock) : IAsyncLifetime
 {
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    /// <summary>After each test, even a failed one: the agent it killed runs again for the tests that follow.</summary>
+    public Task DisposeAsync() => paddock.EnsureAgentAsync();
+
     private static readonly Dictionary<string, string> Api = PaddockFixture.ApiHeaders;
 
     [Fact]
-    public async Task After_kill_9_of_the_agent_both_vms_run_on_are_reattached_and_a_command_sent_meanwhile_runs_exactly_once()
+    public async Task After_kill_9_of_the_agent_both_vms_run_on_are_reattached_half_written_files_go_and_a_command_sent_meanwhile_runs_exactly_once()
     {
         var page = await paddock.SignInAsync(PaddockFixture.Erin);
         var first = await CreateRunningAsync(page, "erin-one");
@@ -26,6 +31,19 @@ public sealed class AgentKillTests(PaddockFixture paddock)
         var killedAt = DateTimeOffset.UtcNow;
         await paddock.KillAgentAsync();
 
+        // What an agent killed mid-operation leaves half-written; the next one removes it before anything runs.
+        string[] leftovers =
+        [
+            Path.Combine(Dir(first), "state.sav.partial"),
+            Path.Combine(Dir(first), "save.sock"),
+            Path.Combine(Dir(second), $"spec.json.{Guid.NewGuid():N}.tmp"),
+            Path.Combine(paddock.ImagesDir, $".partial-{Guid.NewGuid():N}.qcow2"),
+        ];
+        foreach (var leftover in leftovers)
+        {
+            await File.WriteAllTextAsync(leftover, "half");
+        }
+
         // While the agent is away the portal takes the request, records it, and holds it.
         var pause = await page.APIRequest.PostAsync($"/api/vms/{second}/pause", new() { Headers = Api });
         Assert.Equal(202, pause.Status);
@@ -37,8 +55,12 @@ public sealed class AgentKillTests(PaddockFixture paddock)
 
         // Both QEMUs lived through it, and the new agent carried out the held Pause once.
         Assert.Equal(pids, vms.Select(vm => Pid(vm)).ToArray());
+        Assert.All(leftovers, leftover => Assert.False(File.Exists(leftover), $"{leftover} left"));
         await Eventually.Async(async () => await StatusAsync(page, second) == "Paused", TimeSpan.FromSeconds(60), "the held Pause to run");
-        await Eventually.Async(async () => (await TasksAsync(page, second)).First(t => t.GetProperty("verb").GetString() == "Pause").GetProperty("state").GetString() == "Succeeded", TimeSpan.FromSeconds(30), "the Pause task to end");
+        await Eventually.Async(
+            async () => (await TasksAsync(page, second)).First(t => t.GetProperty("verb").GetString() == "Pause")
+                .GetProperty("state").GetString() == "Succeeded",
+            TimeSpan.FromSeconds(30), "the Pause task to end");
         Assert.Equal(1, await paddock.CompletionsAsync(second, Guid.Parse(pauseTask.GetProperty("operationId").GetString()!)));
         Assert.Equal("Running", await StatusAsync(page, first));
 
@@ -47,11 +69,11 @@ public sealed class AgentKillTests(PaddockFixture paddock)
         {
             if (await StatusAsync(page, vm) == "Running")
             {
-                await RequestAsync(page, vm, "pause");
+                await RunOperationAsync(page, vm, "pause");
                 await Eventually.Async(async () => await StatusAsync(page, vm) == "Paused", TimeSpan.FromSeconds(30), "Paused");
             }
 
-            await RequestAsync(page, vm, "resume");
+            await RunOperationAsync(page, vm, "resume");
             await Eventually.Async(async () => await StatusAsync(page, vm) == "Running", TimeSpan.FromSeconds(30), "Running");
             await Eventually.Async(() => GuestSerial.LastTick(Log(vm)) > 0, TimeSpan.FromSeconds(30), "ticks");
             Assert.Equal("RFB 003.", await RfbGreetingAsync(page, vm));
@@ -75,11 +97,11 @@ public sealed class AgentKillTests(PaddockFixture paddock)
         {
             if (await StatusAsync(page, vm) != "Crashed")
             {
-                await RequestAsync(page, vm, "poweroff");
+                await RunOperationAsync(page, vm, "poweroff");
                 await Eventually.Async(async () => await StatusAsync(page, vm) == "Stopped", TimeSpan.FromSeconds(30), "Stopped");
             }
 
-            await RequestAsync(page, vm, "delete");
+            await RunOperationAsync(page, vm, "delete");
         }
 
         // However often commands were resent, no operation's outcome is recorded twice anywhere.
@@ -87,7 +109,66 @@ public sealed class AgentKillTests(PaddockFixture paddock)
         await page.Context.CloseAsync();
     }
 
-    private async Task<Guid> CreateRunningAsync(IPage page, string name)
+    [Fact]
+    public async Task An_agent_killed_in_the_middle_of_a_save_or_a_snapshot_leaves_the_guest_running_and_the_resent_command_completes_once()
+    {
+        var page = await paddock.SignInAsync(PaddockFixture.Erin);
+        var vm = await CreateRunningAsync(page, "erin-saves");
+        await Eventually.Async(() => GuestSerial.Banners(Log(vm)) == 1, TimeSpan.FromSeconds(120), "the guest's shell");
+        // 64 MiB of random bytes in the guest's memory: the state streams through the agent for a while.
+        await GuestSerial.RunAsync(Dir(vm), "dd if=/dev/urandom of=/run/fill bs=1M count=64 2>/dev/null; echo done-\"fill\"", until: "done-fill", within: TimeSpan.FromSeconds(120));
+        await GuestSerial.StartCounterAsync(Dir(vm));
+        var pid = Pid(vm);
+        var partial = Path.Combine(Dir(vm), "state.sav.partial");
+        var state = Path.Combine(Dir(vm), "state.sav");
+
+        await RunOperationAsync(page, vm, "save");
+        await Eventually.Async(() => File.Exists(partial), TimeSpan.FromSeconds(60), "the state streaming", poll: TimeSpan.FromMilliseconds(5));
+        await paddock.KillAgentAsync();
+        Assert.False(File.Exists(state), "the save had ended before the kill");
+
+        // The stream broke with the agent: QEMU gave the save up and its guest runs on.
+        var before = GuestSerial.LastTick(Log(vm));
+        await Eventually.Async(() => GuestSerial.LastTick(Log(vm)) > before + 2, TimeSpan.FromSeconds(30), "the guest counting with no agent");
+        Assert.Equal(pid, Pid(vm));
+
+        // The next agent removes the half-written state, and the portal's resend saves the VM once.
+        paddock.StartAgent();
+        await Eventually.Async(async () => await PaddockFixture.IdleStatusAsync(page, vm) == "Saved", PaddockFixture.Boot, "the resent save to end");
+        var save = (await TasksAsync(page, vm)).Single(t => t.GetProperty("verb").GetString() == "Save");
+        Assert.Equal("Succeeded", save.GetProperty("state").GetString());
+        Assert.Equal(1, await paddock.CompletionsAsync(vm, Guid.Parse(save.GetProperty("operationId").GetString()!)));
+        Assert.True(File.Exists(state));
+        Assert.False(File.Exists(partial));
+
+        // Restored, it is the same guest: never rebooted, counting on.
+        await RunOperationAsync(page, vm, "restore");
+        await Eventually.Async(async () => await PaddockFixture.IdleStatusAsync(page, vm) == "Running", PaddockFixture.Boot, "the VM restored");
+        var restored = GuestSerial.LastTick(Log(vm));
+        await Eventually.Async(() => GuestSerial.LastTick(Log(vm)) > restored + 2, TimeSpan.FromSeconds(30), "the restored guest counting");
+        Assert.Equal(1, GuestSerial.Banners(Log(vm)));
+
+        // Killed while QEMU writes a snapshot into the disk (it carries on alone), the resent command
+        // finds the snapshot made: one task, Succeeded, and the snapshot listed once.
+        var disk = Path.Combine(Dir(vm), $"disk-{JsonDocument.Parse(File.ReadAllText(Path.Combine(Dir(vm), "spec.json"))).RootElement.GetProperty("Disks")[0].GetProperty("Id").GetString()}.qcow2");
+        var size = new FileInfo(disk).Length;
+        Assert.Equal(202, (await page.APIRequest.PostAsync($"/api/vms/{vm}/snapshots", new() { DataObject = new { name = "mid-kill" }, Headers = Api })).Status);
+        await Eventually.Async(() => new FileInfo(disk).Length > size + (8 << 20), TimeSpan.FromSeconds(60), "the snapshot being written", poll: TimeSpan.FromMilliseconds(5));
+        await paddock.KillAgentAsync();
+        paddock.StartAgent();
+        await Eventually.Async(async () => await PaddockFixture.IdleStatusAsync(page, vm) == "Running", PaddockFixture.Boot, "the resent snapshot to end");
+        var snapshot = (await TasksAsync(page, vm)).Single(t => t.GetProperty("verb").GetString() == "Snapshot");
+        Assert.Equal("Succeeded", snapshot.GetProperty("state").GetString());
+        Assert.Equal(1, await paddock.CompletionsAsync(vm, Guid.Parse(snapshot.GetProperty("operationId").GetString()!)));
+        var snapshots = (await VmApi.GetAsync(page, vm)).GetProperty("snapshots").EnumerateArray().ToList();
+        Assert.Equal("mid-kill", Assert.Single(snapshots).GetProperty("name").GetString());
+
+        await VmApi.DeleteAsync(page, vm);
+        Assert.Empty(await paddock.DuplicatedCompletionsAsync());
+        await page.Context.CloseAsync();
+    }
+
+    private static async Task<Guid> CreateRunningAsync(IPage page, string name)
     {
         var created = await page.APIRequest.PostAsync("/api/vms", new() { DataObject = new { name, vCpus = 1, memoryMiB = 192 }, Headers = Api });
         Assert.Equal(201, created.Status);
@@ -100,9 +181,9 @@ public sealed class AgentKillTests(PaddockFixture paddock)
 
     private string Log(Guid vm) => Path.Combine(Dir(vm), "serial.log");
 
-    private int Pid(Guid vm) => int.Parse(File.ReadAllText(Path.Combine(Dir(vm), "qemu.pid")).Trim());
+    private int Pid(Guid vm) => int.Parse(File.ReadAllText(Path.Combine(Dir(vm), "qemu", "qemu.pid")).Trim());
 
-    private static async Task RequestAsync(IPage page, Guid vm, string verb) =>
+    private static async Task RunOperationAsync(IPage page, Guid vm, string verb) =>
         Assert.Equal(202, (await page.APIRequest.PostAsync($"/api/vms/{vm}/{verb}", new() { Headers = Api })).Status);
 
     private static Task<string?> StatusAsync(IPage page, Guid vm) => PaddockFixture.VmStatusAsync(page, vm);
@@ -112,7 +193,8 @@ public sealed class AgentKillTests(PaddockFixture paddock)
 
     private async Task<string> RfbGreetingAsync(IPage page, Guid vm)
     {
-        using var socket = await paddock.OpenConsoleAsync(page, $"/console/{vm}/ws?ticket={await PaddockFixture.ConsoleTicketAsync(page, vm)}", paddock.PortalUrl);
+        using var socket = await paddock.OpenConsoleAsync(page, $"/console/{vm}/ws?ticket={await PaddockFixture.ConsoleTicketAsync(page, vm)}",
+            paddock.PortalUrl);
         var greeting = new byte[12];
         var received = await socket!.ReceiveAsync(greeting, CancellationToken.None);
         return Encoding.ASCII.GetString(greeting, 0, Math.Min(8, received.Count));

@@ -4,13 +4,18 @@ using Microsoft.Playwright;
 namespace Paddock.E2e;
 
 [Collection(PaddockCollection.Name)]
-public sealed class AgentRestartTests(PaddockFixture paddock)
+public sealed class AgentRestartTests(PaddockFixture paddock) : IAsyncLifetime
 {
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    /// <summary>After each test, even a failed one: the agent it killed runs again for the tests that follow.</summary>
+    public Task DisposeAsync() => paddock.EnsureAgentAsync();
+
     [Fact]
     public async Task A_vm_keeps_running_when_its_agent_is_killed_and_the_new_agent_reattaches_to_it()
     {
         var (page, vmId) = await paddock.CarolsRunningVmAsync();
-        var pidFile = Path.Combine(paddock.VmsDir, vmId.ToString(), "qemu.pid");
+        var pidFile = Path.Combine(paddock.VmsDir, vmId.ToString(), "qemu", "qemu.pid");
         var qemu = int.Parse(File.ReadAllText(pidFile).Trim());
 
         var killedAt = DateTimeOffset.UtcNow;
@@ -36,8 +41,8 @@ public sealed class AgentRestartTests(PaddockFixture paddock)
     public async Task A_restarted_agent_keeps_every_running_vms_label_and_a_record_changed_behind_the_portals_back_holds_its_vm_until_an_admin_resolves_it()
     {
         var omar = await paddock.SignInAsync(PaddockFixture.Omar);
-        var kept = await CreateRunningAsync(omar, "label-kept");
-        var tampered = await CreateRunningAsync(omar, "label-tampered");
+        var kept = await VmApi.CreateRunningAsync(omar, "label-kept", memoryMiB: 128);
+        var tampered = await VmApi.CreateRunningAsync(omar, "label-tampered", memoryMiB: 128);
         var before = RunningVms().ToDictionary(v => v.Id);
         Assert.Contains(kept, before.Keys);
         Assert.Contains(tampered, before.Keys);
@@ -119,7 +124,7 @@ public sealed class AgentRestartTests(PaddockFixture paddock)
     {
         foreach (var dir in Directory.EnumerateDirectories(paddock.VmsDir))
         {
-            var pidFile = Path.Combine(dir, "qemu.pid");
+            var pidFile = Path.Combine(dir, "qemu", "qemu.pid");
             var specFile = Path.Combine(dir, "spec.json");
             if (!File.Exists(pidFile) || !File.Exists(specFile) || !Guid.TryParse(Path.GetFileName(dir), out var id))
             {
@@ -132,19 +137,11 @@ public sealed class AgentRestartTests(PaddockFixture paddock)
                 continue;
             }
 
-            var uid = int.Parse(File.ReadAllLines(status).First(l => l.StartsWith("Uid:", StringComparison.Ordinal)).Split('\t', StringSplitOptions.RemoveEmptyEntries)[1]);
+            var uid = int.Parse(File.ReadAllLines(status).First(l => l.StartsWith("Uid:", StringComparison.Ordinal))
+                .Split('\t', StringSplitOptions.RemoveEmptyEntries)[1]);
             var spec = JsonNode.Parse(File.ReadAllText(specFile))!;
             yield return new RunningVm(id, spec["Label"]?.GetValue<string>(), spec["Uid"]!.GetValue<int>(), uid);
         }
-    }
-
-    private static async Task<Guid> CreateRunningAsync(IPage page, string name)
-    {
-        var created = await page.APIRequest.PostAsync("/api/vms", new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { name, vCpus = 1, memoryMiB = 128 } });
-        Assert.True(created.Status == 201, await created.TextAsync());
-        var id = (await created.JsonAsync())!.Value.GetProperty("id").GetGuid();
-        await PaddockFixture.RunningAndIdleAsync(page, id);
-        return id;
     }
 
     private static async Task<bool> HeldAsync(IPage page, Guid vmId) =>

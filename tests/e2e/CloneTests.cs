@@ -26,7 +26,7 @@ public sealed partial class CloneTests(PaddockFixture paddock)
         await page.GetByRole(AriaRole.Button, new() { Name = "Clone" }).ClickAsync();
         await page.GetByRole(AriaRole.Dialog).GetByLabel("Name of the clone").FillAsync("copy");
         await page.GetByRole(AriaRole.Dialog).GetByRole(AriaRole.Button, new() { Name = "Clone" }).ClickAsync();
-        await page.WaitForURLAsync(new Regex($"/vms/(?!{sourceId})[0-9a-f-]{{36}}$"), new() { WaitUntil = WaitUntilState.Commit });
+        await PaddockFixture.LandsOnAsync(page, $"/vms/(?!{sourceId})[0-9a-f-]{{36}}$");
         var cloneId = Guid.Parse(page.Url[^36..]);
         await Assertions.Expect(page.GetByRole(AriaRole.Heading, new() { Name = "copy" })).ToBeVisibleAsync();
         await PaddockFixture.ExpectStatusAsync(page, "Stopped");
@@ -50,11 +50,13 @@ public sealed partial class CloneTests(PaddockFixture paddock)
         // And it boots under its own uid.
         await page.GetByRole(AriaRole.Button, new() { Name = "Start" }).ClickAsync();
         await PaddockFixture.ExpectStatusAsync(page, "Running");
-        await Eventually.Async(() => GuestSerial.Banners(Path.Combine(paddock.VmsDir, cloneId.ToString(), "serial.log")) == 1, PaddockFixture.Boot, "the clone's shell");
+        await Eventually.Async(
+            () => GuestSerial.Banners(Path.Combine(paddock.VmsDir, cloneId.ToString(), "serial.log")) == 1,
+            PaddockFixture.Boot, "the clone's shell");
 
         var api = page.APIRequest;
         Assert.Equal(202, (await api.PostAsync($"/api/vms/{cloneId}/poweroff", new() { Headers = PaddockFixture.ApiHeaders })).Status);
-        await Eventually.Async(async () => await PaddockFixture.VmStatusAsync(page, cloneId) == "Stopped", TimeSpan.FromSeconds(60), "the clone to stop");
+        await Eventually.Async(async () => await PaddockFixture.IdleStatusAsync(page, cloneId) == "Stopped", TimeSpan.FromSeconds(60), "the clone to stop");
         foreach (var id in new[] { cloneId, sourceId })
         {
             Assert.Equal(202, (await api.PostAsync($"/api/vms/{id}/delete", new() { Headers = PaddockFixture.ApiHeaders })).Status);

@@ -46,10 +46,12 @@ public sealed class ConfinementTests(PaddockFixture paddock)
             await Assertions.Expect(confinement).ToContainTextAsync($"lacks {Lacks}");
 
             // Without the admin's leave, no host takes the VM: the member reads a sentence, the admin why per host.
-            var refused = await omar.APIRequest.PostAsync("/api/vms", new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { name = "unconfined-vm", vCpus = 1, memoryMiB = 128 } });
+            var refused = await omar.APIRequest.PostAsync("/api/vms",
+                new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { name = "unconfined-vm", vCpus = 1, memoryMiB = 128 } });
             Assert.Equal(409, refused.Status);
             Assert.Contains("No host can take a VM right now", await refused.TextAsync());
-            var detail = await admin.APIRequest.PostAsync("/api/vms", new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { name = "unconfined-admin", vCpus = 1, memoryMiB = 128 } });
+            var detail = await admin.APIRequest.PostAsync("/api/vms",
+                new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { name = "unconfined-admin", vCpus = 1, memoryMiB = 128 } });
             Assert.Equal(409, detail.Status);
             Assert.Contains($"{Host}: cannot confine VMs: lacks {Lacks}; unconfined VMs are not allowed on it", await detail.TextAsync());
 
@@ -59,26 +61,40 @@ public sealed class ConfinementTests(PaddockFixture paddock)
             await Assertions.Expect(admin.GetByLabel($"Unconfined VMs on {Host}")).ToBeCheckedAsync();
             await admin.ScreenshotAsync(new() { Path = Path.Combine(paddock.Artifacts, "capacity-unconfined.png"), FullPage = true });
 
-            var created = await omar.APIRequest.PostAsync("/api/vms", new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { name = "unconfined-vm", vCpus = 1, memoryMiB = 128 } });
+            // An agent that is not root lays out no tenant network (bridges, namespaces, taps): placement
+            // keeps a VM with a NIC on one off the host, and says so; one with an isolated NIC goes there.
+            var onNetwork = await omar.APIRequest.PostAsync("/api/vms",
+                new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { name = "unconfined-vm", vCpus = 1, memoryMiB = 128 } });
+            Assert.Equal(409, onNetwork.Status);
+            Assert.Contains("No host that carries tenant networks can take a VM right now", await onNetwork.TextAsync());
+            var created = await omar.APIRequest.PostAsync("/api/vms", new()
+            {
+                Headers = PaddockFixture.ApiHeaders,
+                DataObject = new { name = "unconfined-vm", vCpus = 1, memoryMiB = 128, nics = new[] { new { isolated = true } } },
+            });
             Assert.True(created.Status == 201, await created.TextAsync());
             vmId = (await created.JsonAsync())!.Value.GetProperty("id").GetGuid();
             Assert.Equal(Host, await paddock.HostNameOfAsync(vmId.Value));
             await PaddockFixture.RunningAndIdleAsync(omar, vmId.Value);
 
             // Its QEMU runs as the agent's user, still under the seccomp sandbox.
-            var pid = (await File.ReadAllTextAsync(Path.Combine(paddock.DataDir, "agent-unprivileged", "vms", vmId.Value.ToString(), "qemu.pid"))).Trim();
+            var pid = (await File.ReadAllTextAsync(
+                Path.Combine(paddock.DataDir, "agent-unprivileged", "vms", vmId.Value.ToString(), "qemu", "qemu.pid"))).Trim();
             var status = await File.ReadAllLinesAsync($"/proc/{pid}/status");
             Assert.Equal(PaddockFixture.Nobody.ToString(), Field(status, "Uid"));
             Assert.Equal("2", Field(status, "Seccomp"));
 
             // Leave withdrawn: the VM runs on, but once stopped it does not start, and the refusal says what is missing.
-            Assert.Equal(204, (await admin.APIRequest.PutAsync($"/api/hosts/{reachable[Host]}/unconfined", new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { allowed = false } })).Status);
+            Assert.Equal(204,
+                (await admin.APIRequest.PutAsync($"/api/hosts/{reachable[Host]}/unconfined",
+                    new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { allowed = false } })).Status);
             Assert.Equal(202, (await omar.APIRequest.PostAsync($"/api/vms/{vmId}/poweroff", new() { Headers = PaddockFixture.ApiHeaders })).Status);
             await Eventually.Async(async () => await PaddockFixture.IdleStatusAsync(omar, vmId.Value) == "Stopped", PaddockFixture.Boot, "the VM powered off");
             var start = await omar.APIRequest.PostAsync($"/api/vms/{vmId}/start", new() { Headers = PaddockFixture.ApiHeaders });
             Assert.Equal(409, start.Status);
             var problem = (await start.JsonAsync())!.Value;
-            Assert.Equal($"Not started unconfined: this host lacks {Lacks}. An admin can allow unconfined VMs on this host.", problem.GetProperty("title").GetString());
+            Assert.Equal($"Not started unconfined: this host lacks {Lacks}. An admin can allow unconfined VMs on this host.",
+                problem.GetProperty("title").GetString());
             Assert.Equal(202, (await omar.APIRequest.PostAsync($"/api/vms/{vmId}/delete", new() { Headers = PaddockFixture.ApiHeaders })).Status);
             await Eventually.Async(async () => (await omar.APIRequest.GetAsync($"/api/vms/{vmId}")).Status == 404, PaddockFixture.Boot, "the VM deleted");
             vmId = null;
@@ -104,7 +120,9 @@ public sealed class ConfinementTests(PaddockFixture paddock)
     }
 
     private static async Task MaintenanceAsync(IPage admin, Guid host, bool on) =>
-        Assert.Equal(204, (await admin.APIRequest.PutAsync($"/api/hosts/{host}/maintenance", new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { maintenance = on } })).Status);
+        Assert.Equal(204,
+            (await admin.APIRequest.PutAsync($"/api/hosts/{host}/maintenance",
+                new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { maintenance = on } })).Status);
 
     private static string Field(IEnumerable<string> status, string name) =>
         status.First(l => l.StartsWith(name + ":", StringComparison.Ordinal))[(name.Length + 1)..].Trim().Split('\t', ' ')[0];

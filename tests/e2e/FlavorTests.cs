@@ -19,7 +19,8 @@ public sealed class FlavorTests(PaddockFixture paddock)
         await admin.GetByLabel("Longest lease (hours)").FillAsync("1");
         await admin.GetByRole(AriaRole.Checkbox, new() { Name = "Needs approval: a member's VM of this flavor becomes a request" }).CheckAsync();
         await admin.GetByRole(AriaRole.Button, new() { Name = "Create flavor" }).ClickAsync();
-        await Assertions.Expect(admin.GetByRole(AriaRole.Table, new() { Name = "Flavors" })).ToContainTextAsync($"{flavor} 1 vCPU, 256 MiB, 512 MiB disk none everyone needs approval 1 hour");
+        await Assertions.Expect(admin.GetByRole(AriaRole.Table, new() { Name = "Flavors" }))
+            .ToContainTextAsync($"{flavor} 1 vCPU, 256 MiB, 512 MiB disk none everyone needs approval 1 hour");
 
         // The member picks it: the dialog says why it needs approval and offers the request.
         var zoe = await paddock.SignInAsync(PaddockFixture.Zoe);
@@ -33,10 +34,11 @@ public sealed class FlavorTests(PaddockFixture paddock)
         await dialog.GetByLabel("Lease").ClickAsync();
         await zoe.GetByRole(AriaRole.Option, new() { Name = "1 day" }).ClickAsync();
         await dialog.GetByRole(AriaRole.Button, new() { Name = "Create" }).ClickAsync();
-        await Assertions.Expect(dialog).ToContainTextAsync($"Flavor '{flavor}' needs an admin's approval. Lease: 1 day asked, at most 1 hour for flavor '{flavor}'.");
+        await Assertions.Expect(dialog)
+            .ToContainTextAsync($"Flavor '{flavor}' needs an admin's approval. Lease: 1 day asked, at most 1 hour for flavor '{flavor}'.");
         await dialog.GetByLabel("Justification").FillAsync("A demo tomorrow.");
         await dialog.GetByRole(AriaRole.Button, new() { Name = "Submit as request" }).ClickAsync();
-        await zoe.WaitForURLAsync(new System.Text.RegularExpressions.Regex("/requests/[0-9a-f-]{36}$"), new() { WaitUntil = WaitUntilState.Commit });
+        await PaddockFixture.LandsOnAsync(zoe, "/requests/[0-9a-f-]{36}$");
         await PaddockFixture.InteractiveAsync(zoe);
         await Assertions.Expect(zoe.GetByRole(AriaRole.Status).First).ToHaveTextAsync("Pending");
         await zoe.ScreenshotAsync(new() { Path = Path.Combine(paddock.Artifacts, "request-pending.png") });
@@ -44,7 +46,8 @@ public sealed class FlavorTests(PaddockFixture paddock)
         // The API gives the same reasons as problem details.
         var flavors = (await (await zoe.APIRequest.GetAsync("/api/flavors")).JsonAsync())!.Value;
         var flavorId = flavors.EnumerateArray().Single(f => f.GetProperty("name").GetString() == flavor).GetProperty("id").GetGuid();
-        var refused = await zoe.APIRequest.PostAsync("/api/vms", new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { name = "zoe-api", vCpus = 1, memoryMiB = 256, flavorId } });
+        var refused = await zoe.APIRequest.PostAsync("/api/vms",
+            new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { name = "zoe-api", vCpus = 1, memoryMiB = 256, flavorId } });
         Assert.Equal(409, refused.Status);
         Assert.Contains($"Flavor '{flavor}' needs an admin's approval.", (await refused.JsonAsync())!.Value.GetProperty("reasons")[0].GetString());
         Assert.Equal(0, (await (await zoe.APIRequest.GetAsync("/api/vms")).JsonAsync())!.Value.GetArrayLength());
@@ -73,15 +76,19 @@ public sealed class FlavorTests(PaddockFixture paddock)
             await PaddockFixture.InteractiveAsync(admin);
             await admin.GetByLabel("Members may choose sizes of their own").UncheckAsync();
             await admin.GetByRole(AriaRole.Button, new() { Name = "Save policy" }).ClickAsync();
-            await Eventually.Async(async () => !(await (await admin.APIRequest.GetAsync("/api/policy")).JsonAsync())!.Value.GetProperty("customSizes").GetBoolean(),
+            await Eventually.Async(
+                async () => !(await (await admin.APIRequest.GetAsync("/api/policy")).JsonAsync())!.Value.GetProperty("customSizes").GetBoolean(),
                 TimeSpan.FromSeconds(10), "the policy saved");
-            var custom = await zoe.APIRequest.PostAsync("/api/vms", new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { name = "zoe-custom", vCpus = 1, memoryMiB = 256 } });
+            var custom = await zoe.APIRequest.PostAsync("/api/vms",
+                new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { name = "zoe-custom", vCpus = 1, memoryMiB = 256 } });
             Assert.Equal(400, custom.Status);
             Assert.Contains("Flavor: choose one of the flavors", await custom.TextAsync());
         }
         finally
         {
-            Assert.Equal(200, (await admin.APIRequest.PutAsync("/api/policy", new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { customSizes = true } })).Status);
+            Assert.Equal(200,
+                (await admin.APIRequest.PutAsync("/api/policy",
+                    new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { customSizes = true } })).Status);
         }
 
         // A group with room for no VM: Zoe's VM in it is refused for the group, though her own quota has room.
@@ -93,11 +100,13 @@ public sealed class FlavorTests(PaddockFixture paddock)
         await admin.GetByLabel($"User to add to {group}").FillAsync(PaddockFixture.Zoe);
         await admin.GetByRole(AriaRole.Button, new() { Name = $"Add to {group}" }).ClickAsync();
         await Assertions.Expect(admin.GetByRole(AriaRole.Table, new() { Name = "Groups" })).ToContainTextAsync(PaddockFixture.Zoe);
-        var set = await admin.APIRequest.PutAsync($"/api/quotas/groups/{group}", new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { limits = new { vms = 0 } } });
+        var set = await admin.APIRequest.PutAsync($"/api/quotas/groups/{group}",
+            new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { limits = new { vms = 0 } } });
         Assert.True(set.Status == 200, await set.TextAsync());
         var groupId = (await set.JsonAsync())!.Value.GetProperty("id").GetGuid();
 
-        var refused = await zoe.APIRequest.PostAsync("/api/vms", new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { name = "zoe-lab", vCpus = 1, memoryMiB = 256, groupId } });
+        var refused = await zoe.APIRequest.PostAsync("/api/vms",
+            new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { name = "zoe-lab", vCpus = 1, memoryMiB = 256, groupId } });
         Assert.Equal(409, refused.Status);
         Assert.Contains($"VMs of group '{group}': requested 1 VM, in use 0 of 0 VMs", await refused.TextAsync());
         Assert.Equal(0, (await (await zoe.APIRequest.GetAsync("/api/vms")).JsonAsync())!.Value.GetArrayLength());
@@ -115,7 +124,8 @@ public sealed class FlavorTests(PaddockFixture paddock)
         await Assertions.Expect(admin.GetByRole(AriaRole.Table, new() { Name = "Flavors" })).ToContainTextAsync(kvm);
         var kvmId = (await (await zoe.APIRequest.GetAsync("/api/flavors")).JsonAsync())!.Value.EnumerateArray()
             .Single(f => f.GetProperty("name").GetString() == kvm).GetProperty("id").GetGuid();
-        var noKvm = await zoe.APIRequest.PostAsync("/api/vms", new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { name = "zoe-kvm", vCpus = 1, memoryMiB = 256, flavorId = kvmId } });
+        var noKvm = await zoe.APIRequest.PostAsync("/api/vms",
+            new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { name = "zoe-kvm", vCpus = 1, memoryMiB = 256, flavorId = kvmId } });
         Assert.Equal(409, noKvm.Status);
         Assert.Equal("No host with kvm can take a VM right now.", (await noKvm.JsonAsync())!.Value.GetProperty("title").GetString());
         await admin.GetByRole(AriaRole.Button, new() { Name = $"Delete flavor {kvm}" }).ClickAsync();

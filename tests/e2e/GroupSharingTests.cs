@@ -28,7 +28,8 @@ public sealed class GroupSharingTests(PaddockFixture paddock)
         await PaddockFixture.RunningAndIdleAsync(quinn, vmId);
         await quinn.GetByLabel("Shared with group").ClickAsync();
         await quinn.GetByRole(AriaRole.Option, new() { Name = "team-x" }).ClickAsync();
-        await Assertions.Expect(rita.GetByRole(AriaRole.Table, new() { Name = "My VMs" })).ToContainTextAsync("by quinn with group team-x", new() { Timeout = 30_000 });
+        await Assertions.Expect(rita.GetByRole(AriaRole.Table, new() { Name = "My VMs" }))
+            .ToContainTextAsync("by quinn with group team-x", new() { Timeout = 30_000 });
 
         // Rita uses it: its page, a console ticket and socket, power off and start.
         await rita.GetByRole(AriaRole.Link, new() { Name = "team-vm" }).ClickAsync();
@@ -42,6 +43,8 @@ public sealed class GroupSharingTests(PaddockFixture paddock)
 
         Assert.Equal(202, (await rita.APIRequest.PostAsync($"/api/vms/{vmId}/poweroff", new() { Headers = PaddockFixture.ApiHeaders })).Status);
         await PaddockFixture.ExpectStatusAsync(rita, "Stopped");
+        // The power-off task ends a moment after the status turns Stopped; a start before that is refused as in progress.
+        await Eventually.Async(async () => await PaddockFixture.IdleStatusAsync(rita, vmId) == "Stopped", PaddockFixture.Boot, "the power-off to end");
         Assert.Equal(202, (await rita.APIRequest.PostAsync($"/api/vms/{vmId}/start", new() { Headers = PaddockFixture.ApiHeaders })).Status);
         await PaddockFixture.RunningAndIdleAsync(rita, vmId);
 
@@ -50,10 +53,12 @@ public sealed class GroupSharingTests(PaddockFixture paddock)
         Assert.Equal(202, (await rita.APIRequest.PostAsync($"/api/vms/{vmId}/poweroff", new() { Headers = PaddockFixture.ApiHeaders })).Status);
         await PaddockFixture.ExpectStatusAsync(rita, "Stopped");
         var delete = await rita.APIRequest.PostAsync($"/api/vms/{vmId}/delete", new() { Headers = PaddockFixture.ApiHeaders });
-        Assert.Equal(409, delete.Status);
+        Assert.Equal(403, delete.Status);
         Assert.Contains("Only the owner of 'team-vm' or an admin may delete it.", await delete.TextAsync());
-        var regroup = await rita.APIRequest.PutAsync($"/api/vms/{vmId}/group", new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { groupId = (Guid?)null } });
-        Assert.Equal(409, regroup.Status);
+        var regroup = await rita.APIRequest.PutAsync($"/api/vms/{vmId}/group",
+            new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { groupId = (Guid?)null } });
+        Assert.Equal(403, regroup.Status);
+        Assert.Contains("Only the owner of 'team-vm' or an admin may change its group.", await regroup.TextAsync());
 
         // Someone outside the group gets the same answer as for a VM that does not exist.
         var bob = await paddock.SignInAsync(PaddockFixture.Bob);

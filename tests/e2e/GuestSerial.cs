@@ -31,16 +31,16 @@ public static partial class GuestSerial
     /// <summary>Types a line into the guest's serial shell through the VM's serial socket (which only root can open).</summary>
     public static async Task TypeAsync(string runDir, string line) => await RunAsync(runDir, line, wait: false);
 
-    /// <summary>Runs a line on the serial shell and returns what the serial port printed meanwhile.</summary>
-    public static async Task<string> RunAsync(string runDir, string line, bool wait = true, string until = "done-pidof")
+    /// <summary>Runs a line on the serial shell and returns what the serial port printed meanwhile (up to <paramref name="within"/>, 5 s by default).</summary>
+    public static async Task<string> RunAsync(string runDir, string line, bool wait = true, string until = "done-pidof", TimeSpan? within = null)
     {
         using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        await socket.ConnectAsync(new UnixDomainSocketEndPoint(Path.Combine(runDir, "serial.sock")));
+        await socket.ConnectAsync(new UnixDomainSocketEndPoint(Path.Combine(runDir, "qemu", "serial.sock")));
         // Ctrl-C first: ends a loop left running by an earlier line.
         await socket.SendAsync(Encoding.ASCII.GetBytes("\u0003" + line + "\r"));
         var seen = new StringBuilder();
         var buffer = new byte[4096];
-        using var enough = new CancellationTokenSource(TimeSpan.FromSeconds(wait ? 5 : 1));
+        using var enough = new CancellationTokenSource(within ?? TimeSpan.FromSeconds(wait ? 5 : 1));
         try
         {
             while (!enough.IsCancellationRequested)
@@ -69,6 +69,18 @@ public static partial class GuestSerial
     /// <summary>Starts a counter on the serial shell: "tick-1", "tick-2", ... five a second.</summary>
     public static Task StartCounterAsync(string runDir) =>
         TypeAsync(runDir, "i=0; while :; do i=$((i+1)); echo tick-$i; sleep 0.2; done");
+
+    /// <summary>
+    /// Starts a loop in the background that writes 4 MiB of random bytes to the guest's memory (its
+    /// /run is a tmpfs) every second; it ignores the Ctrl-C that later lines start with.
+    /// </summary>
+    public static async Task StartChurnAsync(string runDir)
+    {
+        await TypeAsync(runDir, "(trap '' INT; while :; do dd if=/dev/urandom of=/run/churn bs=1M count=4 2>/dev/null; sleep 1; done) &");
+        // The echoed line holds quotes: only a churn that wrote prints "churn-on".
+        var seen = await RunAsync(runDir, "sleep 2; [ -s /run/churn ] && echo churn-\"on\"; echo done-\"churn\"", until: "done-churn", within: TimeSpan.FromSeconds(20));
+        Assert.Contains("churn-on", seen);
+    }
 
     /// <summary>Every tick from the first to the last is in the log: the guest never stopped counting.</summary>
     public static bool TicksWithoutGap(string serialLog)

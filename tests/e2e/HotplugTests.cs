@@ -21,12 +21,16 @@ public sealed partial class HotplugTests(PaddockFixture paddock)
         await page.GetByRole(AriaRole.Button, new() { Name = "Add disk" }).ClickAsync();
         await PaddockFixture.ExpectTaskAsync(page, "Change hardware", "Done");
         await Assertions.Expect(page.GetByRole(AriaRole.Cell, new() { Name = "Size of disk1", Exact = true })).ToHaveTextAsync("64 MiB disk");
-        await Eventually.Async(async () => Partition(await GuestAsync(runDir, "cat /proc/partitions"), "vdb") == 65536, TimeSpan.FromSeconds(30), "vdb in the guest");
+        await Eventually.Async(
+            async () => Partition(await GuestAsync(runDir, "cat /proc/partitions"), "vdb") == 65536,
+            TimeSpan.FromSeconds(30), "vdb in the guest");
 
         // Grown online: the guest sees the new size.
         await page.GetByLabel("New size of disk1 (MiB)").FillAsync("96");
         await page.GetByRole(AriaRole.Button, new() { Name = "Grow disk1" }).ClickAsync();
-        await Eventually.Async(async () => Partition(await GuestAsync(runDir, "cat /proc/partitions"), "vdb") == 98304, TimeSpan.FromSeconds(30), "vdb grown in the guest");
+        await Eventually.Async(
+            async () => Partition(await GuestAsync(runDir, "cat /proc/partitions"), "vdb") == 98304,
+            TimeSpan.FromSeconds(30), "vdb grown in the guest");
         // Shrinking is refused with the reason, next to the field.
         await page.GetByLabel("New size of disk1 (MiB)").FillAsync("32");
         await page.GetByRole(AriaRole.Button, new() { Name = "Grow disk1" }).ClickAsync();
@@ -46,7 +50,9 @@ public sealed partial class HotplugTests(PaddockFixture paddock)
         await page.GetByLabel("vCPUs", new() { Exact = true }).FillAsync("2");
         await page.GetByRole(AriaRole.Button, new() { Name = "Set vCPUs" }).ClickAsync();
         await WaitIdleAsync(page, vmId);
-        await Eventually.Async(async () => (await GuestAsync(runDir, "echo 1 > /sys/devices/system/cpu/cpu1/online; grep -c ^processor /proc/cpuinfo")).Contains("\n2"), TimeSpan.FromSeconds(30), "the second vCPU");
+        await Eventually.Async(
+            async () => (await GuestAsync(runDir, "echo 1 > /sys/devices/system/cpu/cpu1/online; grep -c ^processor /proc/cpuinfo")).Contains("\n2"),
+            TimeSpan.FromSeconds(30), "the second vCPU");
         var tooMany = await ChangeAsync(page, vmId, new { action = "SetVCpus", vcpus = 5 });
         Assert.Equal(400, tooMany.Status);
         Assert.Contains("between 1 and 4", await tooMany.TextAsync());

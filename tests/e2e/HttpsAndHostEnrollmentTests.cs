@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using Microsoft.Playwright;
+using Npgsql;
 
 namespace Paddock.E2e;
 
@@ -14,7 +15,8 @@ public sealed class HttpsAndHostEnrollmentTests(PaddockFixture paddock)
         using var http = paddock.NewHttpClient();
         using (var redirect = await http.GetAsync($"{paddock.HttpUrl}/account/login?returnUrl=%2F"))
         {
-            Assert.True(redirect.StatusCode is HttpStatusCode.TemporaryRedirect or HttpStatusCode.PermanentRedirect, $"HTTP answered {(int)redirect.StatusCode}");
+            Assert.True(redirect.StatusCode is HttpStatusCode.TemporaryRedirect or HttpStatusCode.PermanentRedirect,
+                $"HTTP answered {(int)redirect.StatusCode}");
             Assert.Equal($"{paddock.PortalUrl}/account/login?returnUrl=%2F", redirect.Headers.Location!.ToString());
         }
 
@@ -34,12 +36,14 @@ public sealed class HttpsAndHostEnrollmentTests(PaddockFixture paddock)
         Assert.Contains(cookies, c => c.Name == "__Host-paddock-antiforgery");
 
         // Form posts need the anti-forgery token: without it, sign-in and sign-out are refused even with the session cookie.
-        using (var bare = await http.PostAsync($"{paddock.PortalUrl}/account/login", new FormUrlEncodedContent(new Dictionary<string, string> { ["userName"] = PaddockFixture.Leo, ["password"] = paddock.Password })))
+        using (var bare = await http.PostAsync($"{paddock.PortalUrl}/account/login",
+            new FormUrlEncodedContent(new Dictionary<string, string> { ["userName"] = PaddockFixture.Leo, ["password"] = paddock.Password })))
         {
             Assert.Equal(HttpStatusCode.BadRequest, bare.StatusCode);
         }
 
-        var signOut = await page.APIRequest.PostAsync("/account/logout", new() { Form = page.Context.APIRequest.CreateFormData().Set("from", "another site"), MaxRedirects = 0 });
+        var signOut = await page.APIRequest.PostAsync("/account/logout",
+            new() { Form = page.Context.APIRequest.CreateFormData().Set("from", "another site"), MaxRedirects = 0 });
         Assert.Equal(400, signOut.Status);
         await page.GotoAsync("/");
         await Assertions.Expect(page.GetByRole(AriaRole.Heading, new() { Name = "My VMs" })).ToBeVisibleAsync();
@@ -98,13 +102,68 @@ public sealed class HttpsAndHostEnrollmentTests(PaddockFixture paddock)
         await admin.GetByRole(AriaRole.Button, new() { Name = $"Revoke {hostName}" }).ClickAsync();
         await admin.GetByRole(AriaRole.Dialog).GetByRole(AriaRole.Button, new() { Name = "Revoke" }).ClickAsync();
         await Assertions.Expect(state).ToHaveTextAsync("Revoked");
-        await Eventually.Async(() => paddock.LogOf(process).Contains("The portal does not accept this host"), TimeSpan.FromSeconds(60), "the revoked agent to be turned away");
+        await Eventually.Async(
+            () => paddock.LogOf(process).Contains("The portal does not accept this host"),
+            TimeSpan.FromSeconds(60), "the revoked agent to be turned away");
         Assert.Equal(HttpStatusCode.Unauthorized, await AsHostAsync(http, credential, HttpMethod.Get, "/agent/images/no-such-image.qcow2"));
         Assert.Equal(HttpStatusCode.Unauthorized, await AsHostAsync(http, credential, HttpMethod.Post, "/hubs/hosts/negotiate?negotiateVersion=1"));
         await Assertions.Expect(state).ToHaveTextAsync("Revoked");
 
         await paddock.StopAgentAsync(process);
         await admin.Context.CloseAsync();
+    }
+
+    [Fact]
+    public async Task A_second_agent_with_an_unused_join_token_cannot_take_an_enrolled_hosts_id()
+    {
+        var hostId = Guid.Parse((await File.ReadAllTextAsync(Path.Combine(paddock.DataDir, "agent", "host-id"))).Trim());
+        var credential = (await File.ReadAllTextAsync(Path.Combine(paddock.DataDir, "agent", "credential"))).Trim();
+        var token = await paddock.JoinTokenAsync("impostor, e2e");
+
+        // Asked directly: a problem with the reason, and the token stays unused.
+        using var http = paddock.NewHttpClient();
+        using (var taken = await http.PostAsJsonAsync($"{paddock.PortalUrl}/agent/enroll", new { token, hostId, name = "impostor" }))
+        {
+            Assert.Equal(HttpStatusCode.Conflict, taken.StatusCode);
+            Assert.Equal("application/problem+json", taken.Content.Headers.ContentType?.MediaType);
+            Assert.Contains("a join token enrols a new host only", await taken.Content.ReadAsStringAsync());
+        }
+
+        // An agent whose state names that id, started with the token: turned away, the host keeps its credential.
+        var dataDir = Path.Combine(paddock.DataDir, "impostor");
+        if (Directory.Exists(dataDir))
+        {
+            Directory.Delete(dataDir, recursive: true);
+        }
+
+        Directory.CreateDirectory(Path.Combine(dataDir, "agent"));
+        await File.WriteAllTextAsync(Path.Combine(dataDir, "agent", "host-id"), hostId.ToString());
+        var process = $"impostor-{Guid.NewGuid():N}"[..14];
+        paddock.StartExtraAgent(process, "impostor", dataDir, token, memoryMiB: 256);
+        try
+        {
+            await Eventually.Async(
+                () => paddock.LogOf(process).Contains("The portal refused the join token (409)"),
+                TimeSpan.FromSeconds(60), "the impostor agent to be refused");
+        }
+        finally
+        {
+            await paddock.StopAgentAsync(process);
+        }
+
+        Assert.False(File.Exists(Path.Combine(dataDir, "agent", "credential")));
+        Assert.Equal(HttpStatusCode.OK, await AsHostAsync(http, credential, HttpMethod.Post, "/hubs/hosts/negotiate?negotiateVersion=1"));
+        // Both attempts are in the audit log (the agent keeps asking, slowly, until it is stopped).
+        Assert.True(await AuditCountAsync("refused a join token made by % (impostor, e2e) presented for the id of enrolled host e2e-host") >= 2);
+    }
+
+    private async Task<long> AuditCountAsync(string like)
+    {
+        await using var db = new NpgsqlConnection(paddock.Connection);
+        await db.OpenAsync();
+        await using var command = new NpgsqlCommand("select count(*) from paddock.mt_doc_auditentry where data->>'What' like @like", db);
+        command.Parameters.AddWithValue("like", like);
+        return (long)(await command.ExecuteScalarAsync())!;
     }
 
     private static async Task<HttpStatusCode> AsHostAsync(HttpClient http, string credential, HttpMethod method, string path)

@@ -7,8 +7,13 @@ using Microsoft.Playwright;
 namespace Paddock.E2e;
 
 [Collection(PaddockCollection.Name)]
-public sealed class ImageTests(PaddockFixture paddock)
+public sealed class ImageTests(PaddockFixture paddock) : IAsyncLifetime
 {
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    /// <summary>After each test, even a failed one: the agent it killed runs again for the tests that follow.</summary>
+    public Task DisposeAsync() => paddock.EnsureAgentAsync();
+
     private string Iso => Path.Combine(paddock.ImagesDir, "builtin-busybox.iso");
 
     [Fact]
@@ -23,7 +28,8 @@ public sealed class ImageTests(PaddockFixture paddock)
         await page.GetByLabel("Image name").FillAsync("busybox-iso");
         await page.GetByLabel("File").SetInputFilesAsync(Iso);
         await page.GetByRole(AriaRole.Button, new() { Name = "Upload" }).ClickAsync();
-        await Assertions.Expect(page.GetByRole(AriaRole.Status)).ToContainTextAsync($"Uploaded 'busybox-iso': SHA-256 of what you sent {sha}", new() { Timeout = 60_000 });
+        await Assertions.Expect(page.GetByRole(AriaRole.Status))
+            .ToContainTextAsync($"Uploaded 'busybox-iso': SHA-256 of what you sent {sha}", new() { Timeout = 60_000 });
         Assert.True(File.Exists(Path.Combine(paddock.LibraryDir, $"{sha}.iso")));
         await page.ScreenshotAsync(new() { Path = Path.Combine(paddock.Artifacts, "images.png") });
 
@@ -45,12 +51,13 @@ public sealed class ImageTests(PaddockFixture paddock)
         await Assertions.Expect(page.GetByLabel("CD in the drive")).ToHaveTextAsync("busybox-iso");
 
         // In use, the image cannot go.
-        var refused = await page.APIRequest.DeleteAsync($"/api/images/{await ImageIdAsync(page, "busybox-iso")}", new() { Headers = PaddockFixture.ApiHeaders });
+        var refused = await page.APIRequest.DeleteAsync($"/api/images/{await ImageIdAsync(page, "busybox-iso")}",
+            new() { Headers = PaddockFixture.ApiHeaders });
         Assert.Equal(409, refused.Status);
         Assert.Contains("is used by 1 VM", await refused.TextAsync());
 
         // Eject while it runs: QEMU lets go of the file, and the next boot has an empty drive.
-        var pid = int.Parse(File.ReadAllText(Path.Combine(runDir, "qemu.pid")).Trim());
+        var pid = int.Parse(File.ReadAllText(Path.Combine(runDir, "qemu", "qemu.pid")).Trim());
         Assert.Contains(OpenFiles(pid), f => f.EndsWith($"{sha}.iso", StringComparison.Ordinal));
         await page.GetByRole(AriaRole.Button, new() { Name = "Eject" }).ClickAsync();
         await PaddockFixture.ExpectTaskAsync(page, "Change CD", "Done");
@@ -68,18 +75,24 @@ public sealed class ImageTests(PaddockFixture paddock)
         await page.GetByLabel("Boot order").ClickAsync();
         await page.GetByRole(AriaRole.Option, new() { Name = "Disk, then CD-ROM" }).ClickAsync();
         await page.GetByRole(AriaRole.Button, new() { Name = "Save settings" }).ClickAsync();
-        await Eventually.Async(async () => (await VmAsync(page, vmId)).GetProperty("settings").GetProperty("bootOrder").GetString() == "disk,cdrom", TimeSpan.FromSeconds(30), "the boot order");
+        await Eventually.Async(
+            async () => (await VmAsync(page, vmId)).GetProperty("settings").GetProperty("bootOrder").GetString() == "disk,cdrom",
+            TimeSpan.FromSeconds(30), "the boot order");
         await page.GetByRole(AriaRole.Button, new() { Name = "Start" }).ClickAsync();
         await PaddockFixture.ExpectStatusAsync(page, "Running");
-        var argv = File.ReadAllText($"/proc/{File.ReadAllText(Path.Combine(runDir, "qemu.pid")).Trim()}/cmdline").Split('\0');
+        var argv = File.ReadAllText($"/proc/{File.ReadAllText(Path.Combine(runDir, "qemu", "qemu.pid")).Trim()}/cmdline").Split('\0');
         Assert.Contains("virtio-blk-pci,id=disk-disk0,drive=disk0,bus=rp0,bootindex=1", argv);
         Assert.Contains("ide-cd,id=cdrom-cd0,bus=ide.0,bootindex=2", argv);
 
+        // The status shows Running before the Start task ends; a power-off meanwhile is refused as busy.
+        await Eventually.Async(async () => await PaddockFixture.IdleStatusAsync(page, vmId) == "Running", PaddockFixture.Boot, "the Start task to end");
         Assert.Equal(202, (await page.APIRequest.PostAsync($"/api/vms/{vmId}/poweroff", new() { Headers = PaddockFixture.ApiHeaders })).Status);
         await PaddockFixture.ExpectStatusAsync(page, "Stopped");
         Assert.Equal(202, (await page.APIRequest.PostAsync($"/api/vms/{vmId}/delete", new() { Headers = PaddockFixture.ApiHeaders })).Status);
         await Eventually.Async(async () => (await page.APIRequest.GetAsync($"/api/vms/{vmId}")).Status == 404, TimeSpan.FromSeconds(60), "the VM to go");
-        Assert.Equal(204, (await page.APIRequest.DeleteAsync($"/api/images/{await ImageIdAsync(page, "busybox-iso")}", new() { Headers = PaddockFixture.ApiHeaders })).Status);
+        Assert.Equal(204,
+            (await page.APIRequest.DeleteAsync($"/api/images/{await ImageIdAsync(page, "busybox-iso")}",
+                new() { Headers = PaddockFixture.ApiHeaders })).Status);
         Assert.False(File.Exists(Path.Combine(paddock.LibraryDir, $"{sha}.iso")));
         await page.Context.CloseAsync();
     }
@@ -97,7 +110,8 @@ public sealed class ImageTests(PaddockFixture paddock)
             var dataFile = Path.Combine(work, "datafile.qcow2");
             await PaddockFixture.RunAsync("qemu-img", "create", "-f", "qcow2", "-o", $"data_file={Path.Combine(work, "elsewhere.raw")}", dataFile, "1M");
             var vmdk = Path.Combine(work, "extent.vmdk");
-            File.WriteAllText(vmdk, "# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\ncreateType=\"monolithicFlat\"\nRW 8 FLAT \"/etc/passwd\" 0\n");
+            File.WriteAllText(vmdk,
+                "# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\ncreateType=\"monolithicFlat\"\nRW 8 FLAT \"/etc/passwd\" 0\n");
             var random = Path.Combine(work, "random.bin");
             File.WriteAllBytes(random, RandomNumberGenerator.GetBytes(512 * 1024));
 
@@ -160,7 +174,8 @@ public sealed class ImageTests(PaddockFixture paddock)
             await Eventually.Async(async () => await LimitAsync(page) == 4096, TimeSpan.FromSeconds(10), "the limit back");
             await admin.Context.CloseAsync();
 
-            Assert.Equal(204, (await page.APIRequest.DeleteAsync($"/api/images/{image.GetProperty("id").GetGuid()}", new() { Headers = PaddockFixture.ApiHeaders })).Status);
+            Assert.Equal(204,
+                (await page.APIRequest.DeleteAsync($"/api/images/{image.GetProperty("id").GetGuid()}", new() { Headers = PaddockFixture.ApiHeaders })).Status);
         }
         finally
         {
@@ -205,7 +220,7 @@ public sealed class ImageTests(PaddockFixture paddock)
             foreach (var id in new[] { first, second })
             {
                 Assert.Equal(202, (await page.APIRequest.PostAsync($"/api/vms/{id}/poweroff", new() { Headers = PaddockFixture.ApiHeaders })).Status);
-                await Eventually.Async(async () => await PaddockFixture.VmStatusAsync(page, id) == "Stopped", TimeSpan.FromSeconds(60), "the VM to stop");
+                await Eventually.Async(async () => await PaddockFixture.IdleStatusAsync(page, id) == "Stopped", TimeSpan.FromSeconds(60), "the VM to stop");
                 Assert.Equal(202, (await page.APIRequest.PostAsync($"/api/vms/{id}/delete", new() { Headers = PaddockFixture.ApiHeaders })).Status);
                 await Eventually.Async(async () => (await page.APIRequest.GetAsync($"/api/vms/{id}")).Status == 404, TimeSpan.FromSeconds(60), "the VM to go");
             }
@@ -221,7 +236,8 @@ public sealed class ImageTests(PaddockFixture paddock)
 
     private static async Task<Guid> CreateFromImageAsync(IPage page, Guid imageId, string name)
     {
-        var response = await page.APIRequest.PostAsync("/api/vms", new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { name, vcpus = 1, memoryMiB = 128, imageId } });
+        var response = await page.APIRequest.PostAsync("/api/vms",
+            new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { name, vcpus = 1, memoryMiB = 128, imageId } });
         Assert.True(response.Status == 201, await response.TextAsync());
         return (await response.JsonAsync())!.Value.GetProperty("id").GetGuid();
     }
@@ -240,7 +256,8 @@ public sealed class ImageTests(PaddockFixture paddock)
         });
 
     private static async Task<Guid> ImageIdAsync(IPage page, string name) =>
-        (await (await page.APIRequest.GetAsync("/api/images")).JsonAsync())!.Value.EnumerateArray().Single(i => i.GetProperty("name").GetString() == name).GetProperty("id").GetGuid();
+        (await (await page.APIRequest.GetAsync("/api/images")).JsonAsync())!.Value.EnumerateArray()
+            .Single(i => i.GetProperty("name").GetString() == name).GetProperty("id").GetGuid();
 
     private static async Task<JsonElement> VmAsync(IPage page, Guid id) => (await (await page.APIRequest.GetAsync($"/api/vms/{id}")).JsonAsync())!.Value;
 

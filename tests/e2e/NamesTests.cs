@@ -17,7 +17,8 @@ public sealed class NamesTests(PaddockFixture paddock)
 
         Assert.Equal(1, responses.Count(r => r.Status == 201));
         Assert.Equal(4, responses.Count(r => r.Status == 400));
-        var listed = (await (await page.APIRequest.GetAsync("/api/vms")).JsonAsync())!.Value.EnumerateArray().Where(v => v.GetProperty("name").GetString() == name).ToList();
+        var listed = (await (await page.APIRequest.GetAsync("/api/vms")).JsonAsync())!.Value.EnumerateArray()
+            .Where(v => v.GetProperty("name").GetString() == name).ToList();
         Assert.Single(listed);
 
         // Clean up: wait for the VM to run, power it off, delete it.

@@ -21,12 +21,14 @@ public sealed class NoisyNeighbourTests(PaddockFixture paddock)
         await admin.GetByLabel("Disk IOPS").FillAsync("200");
         await admin.GetByLabel("Balloon floor (MiB)").FillAsync("128");
         await admin.GetByRole(AriaRole.Button, new() { Name = "Create flavor" }).ClickAsync();
-        await Assertions.Expect(admin.GetByRole(AriaRole.Table, new() { Name = "Flavors" })).ToContainTextAsync("CPU weight 50, CPU cap 50%, 200 IOPS, balloon floor 128 MiB");
+        await Assertions.Expect(admin.GetByRole(AriaRole.Table, new() { Name = "Flavors" }))
+            .ToContainTextAsync("CPU weight 50, CPU cap 50%, 200 IOPS, balloon floor 128 MiB");
 
         var pia = await paddock.SignInAsync(PaddockFixture.Pia);
         var flavorId = (await (await pia.APIRequest.GetAsync("/api/flavors")).JsonAsync())!.Value.EnumerateArray()
             .Single(f => f.GetProperty("name").GetString() == flavor).GetProperty("id").GetGuid();
-        var created = await pia.APIRequest.PostAsync("/api/vms", new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { name = "quiet-vm", vCpus = 1, memoryMiB = 256, flavorId } });
+        var created = await pia.APIRequest.PostAsync("/api/vms",
+            new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { name = "quiet-vm", vCpus = 1, memoryMiB = 256, flavorId } });
         Assert.True(created.Status == 201, await created.TextAsync());
         var vmId = (await created.JsonAsync())!.Value.GetProperty("id").GetGuid();
         await PaddockFixture.RunningAndIdleAsync(pia, vmId);
@@ -37,7 +39,8 @@ public sealed class NoisyNeighbourTests(PaddockFixture paddock)
         var note = admin.GetByLabel("Limits on the host");
         await Assertions.Expect(note).ToContainTextAsync("200 IOPS (QEMU throttle group", new() { Timeout = 30_000 });
         var text = await note.InnerTextAsync();
-        var pid = int.Parse((await File.ReadAllTextAsync(Path.Combine(paddock.VmsDir, vmId.ToString(), "qemu.pid"))).Trim(), System.Globalization.CultureInfo.InvariantCulture);
+        var pid = int.Parse((await File.ReadAllTextAsync(Path.Combine(paddock.VmsDir, vmId.ToString(), "qemu", "qemu.pid"))).Trim(),
+            System.Globalization.CultureInfo.InvariantCulture);
         if (text.Contains("Applied: CPU weight 50, CPU cap 50% (cgroup v1 ", StringComparison.Ordinal))
         {
             var dir = $"/sys/fs/cgroup/cpu/paddock/{vmId}";
@@ -59,10 +62,12 @@ public sealed class NoisyNeighbourTests(PaddockFixture paddock)
         }
 
         // The balloon: admins only, never below the flavor's floor.
-        var member = await pia.APIRequest.PostAsync($"/api/vms/{vmId}/hardware", new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { action = "SetBalloon", sizeMiB = 192 } });
-        Assert.Equal(400, member.Status);
+        var member = await pia.APIRequest.PostAsync($"/api/vms/{vmId}/hardware",
+            new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { action = "SetBalloon", sizeMiB = 192 } });
+        Assert.Equal(403, member.Status);
         Assert.Contains("Only admins set a VM's balloon.", await member.TextAsync());
-        var tooSmall = await admin.APIRequest.PostAsync($"/api/vms/{vmId}/hardware", new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { action = "SetBalloon", sizeMiB = 100 } });
+        var tooSmall = await admin.APIRequest.PostAsync($"/api/vms/{vmId}/hardware",
+            new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { action = "SetBalloon", sizeMiB = 100 } });
         Assert.Equal(400, tooSmall.Status);
         Assert.Contains("Balloon: between 128 MiB (the flavor's floor) and the VM's 256 MiB.", await tooSmall.TextAsync());
         await admin.GetByLabel("Balloon target (MiB)").FillAsync("192");
@@ -71,10 +76,15 @@ public sealed class NoisyNeighbourTests(PaddockFixture paddock)
         await admin.ScreenshotAsync(new() { Path = Path.Combine(paddock.Artifacts, "limits.png"), FullPage = true });
 
         Assert.Equal(202, (await pia.APIRequest.PostAsync($"/api/vms/{vmId}/poweroff", new() { Headers = PaddockFixture.ApiHeaders })).Status);
-        await Eventually.Async(async () => await PaddockFixture.VmStatusAsync(pia, vmId) == "Stopped", PaddockFixture.Boot, "the VM to stop");
-        await Eventually.Async(async () => (await pia.APIRequest.PostAsync($"/api/vms/{vmId}/delete", new() { Headers = PaddockFixture.ApiHeaders })).Status == 202, TimeSpan.FromSeconds(30), "the delete accepted");
+        await Eventually.Async(async () => await PaddockFixture.IdleStatusAsync(pia, vmId) == "Stopped", PaddockFixture.Boot, "the VM to stop");
+        await Eventually.Async(
+            async () => (await pia.APIRequest.PostAsync($"/api/vms/{vmId}/delete", new() { Headers = PaddockFixture.ApiHeaders })).Status == 202,
+            TimeSpan.FromSeconds(30), "the delete accepted");
         await Eventually.Async(async () => (await pia.APIRequest.GetAsync($"/api/vms/{vmId}")).Status == 404, PaddockFixture.Boot, "the VM deleted");
         Assert.False(Directory.Exists($"/sys/fs/cgroup/cpu/paddock/{vmId}"), "the VM's cgroup is removed with it");
+        Assert.False(Directory.Exists($"/sys/fs/cgroup/memory/paddock/{vmId}") || Directory.Exists($"/sys/fs/cgroup/pids/paddock/{vmId}")
+            || Directory.Exists($"/sys/fs/cgroup/paddock/{vmId}"),
+            "the VM's memory and pids cgroups are removed with it");
         await admin.Context.CloseAsync();
         await pia.Context.CloseAsync();
     }

@@ -24,7 +24,9 @@ public sealed class PlacementTests(PaddockFixture paddock)
     {
         var admin = await paddock.SignInAsync(PaddockFixture.AdminUser);
         var pia = await paddock.SignInAsync(PaddockFixture.Pia);
-        Assert.Equal(200, (await admin.APIRequest.PutAsync($"/api/quotas/users/{PaddockFixture.Pia}", new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { limits = new { } } })).Status);
+        Assert.Equal(200,
+            (await admin.APIRequest.PutAsync($"/api/quotas/users/{PaddockFixture.Pia}",
+                new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { limits = new { } } })).Status);
         var tokens = new List<string>();
         foreach (var agent in Agents)
         {
@@ -33,7 +35,8 @@ public sealed class PlacementTests(PaddockFixture paddock)
 
         for (var i = 0; i < Agents.Length; i++)
         {
-            paddock.StartExtraAgent(Agents[i].Process, Agents[i].Name, Path.Combine(paddock.DataDir, Agents[i].Process), tokens[i], Agents[i].MemoryMiB, Agents[i].Cpus);
+            paddock.StartExtraAgent(Agents[i].Process, Agents[i].Name, Path.Combine(paddock.DataDir, Agents[i].Process), tokens[i],
+                Agents[i].MemoryMiB, Agents[i].Cpus);
         }
 
         Dictionary<string, Guid> hosts = [];
@@ -61,7 +64,9 @@ public sealed class PlacementTests(PaddockFixture paddock)
             }
 
             // Pack: the fullest host that fits. Large has 1280 MiB free, medium 768, small 512.
-            Assert.Equal(204, (await admin.APIRequest.PutAsync("/api/policy/overcommit", new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { weigher = "Pack" } })).Status);
+            Assert.Equal(204,
+                (await admin.APIRequest.PutAsync("/api/policy/overcommit",
+                    new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { weigher = "Pack" } })).Status);
             var packed = await CreateAsync(pia, "pack-0", 768, iso);
             created.Add(packed);
             Assert.Equal("pl-medium", await paddock.HostNameOfAsync(packed));
@@ -78,11 +83,15 @@ public sealed class PlacementTests(PaddockFixture paddock)
 
             // Maintenance takes a host out of placement: medium is full now, large is next in pack.
             await MaintenanceAsync(admin, hosts["pl-large"], true);
-            var refused = await pia.APIRequest.PostAsync("/api/vms", new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { name = "too-big", vCpus = 1, memoryMiB = 1024, imageId = iso, diskMiB = 64, start = false } });
+            var refused = await pia.APIRequest.PostAsync("/api/vms",
+                new() { Headers = PaddockFixture.ApiHeaders,
+                    DataObject = new { name = "too-big", vCpus = 1, memoryMiB = 1024, imageId = iso, diskMiB = 64, start = false } });
             Assert.Equal(409, refused.Status);
             Assert.Equal("No host can take 1 GiB of memory right now.", (await refused.JsonAsync())!.Value.GetProperty("title").GetString());
             // The admin's answer names every host's reason.
-            var detail = await admin.APIRequest.PostAsync("/api/vms", new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { name = "too-big", vCpus = 1, memoryMiB = 1024, imageId = iso, diskMiB = 64, start = false } });
+            var detail = await admin.APIRequest.PostAsync("/api/vms",
+                new() { Headers = PaddockFixture.ApiHeaders,
+                    DataObject = new { name = "too-big", vCpus = 1, memoryMiB = 1024, imageId = iso, diskMiB = 64, start = false } });
             Assert.Equal(409, detail.Status);
             Assert.Contains("pl-large: in maintenance", (await detail.JsonAsync())!.Value.GetProperty("detail").GetString());
             await MaintenanceAsync(admin, hosts["pl-large"], false);
@@ -102,7 +111,7 @@ public sealed class PlacementTests(PaddockFixture paddock)
             await admin.GotoAsync("/admin/capacity");
             await PaddockFixture.InteractiveAsync(admin);
             paddock.StartExtraAgent("agent-medium", "pl-medium", Path.Combine(paddock.DataDir, "agent-medium"), tokens[1], 2048, 2);
-            await Eventually.Async(async () => (await Task.WhenAll(onMedium.Select(id => PaddockFixture.VmStatusAsync(pia, id)))).All(s => s == "Stopped"),
+            await Eventually.Async(async () => (await Task.WhenAll(onMedium.Select(id => PaddockFixture.IdleStatusAsync(pia, id)))).All(s => s == "Stopped"),
                 TimeSpan.FromSeconds(60), "the medium host's VMs back to Stopped");
             await Assertions.Expect(admin.GetByRole(AriaRole.Row, new() { Name = "Capacity of pl-medium" })).ToContainTextAsync("Connected");
 
@@ -116,7 +125,8 @@ public sealed class PlacementTests(PaddockFixture paddock)
             var attempts = Enumerable.Range(0, 16).Select(async i =>
             {
                 await go.WaitAsync();
-                using var response = await (i % 2 == 0 ? one : two).PostAsJsonAsync("/api/vms", new { name = $"race-{i:00}", vCpus = 1, memoryMiB = 128, imageId = iso, diskMiB = 64, start = false });
+                using var response = await (i % 2 == 0 ? one : two)
+                    .PostAsJsonAsync("/api/vms", new { name = $"race-{i:00}", vCpus = 1, memoryMiB = 128, imageId = iso, diskMiB = 64, start = false });
                 return ((int)response.StatusCode, await response.Content.ReadAsStringAsync());
             }).ToList();
             go.Release(16);
@@ -164,11 +174,14 @@ public sealed class PlacementTests(PaddockFixture paddock)
         [.. (await (await admin.APIRequest.GetAsync("/api/capacity")).JsonAsync())!.Value.EnumerateArray()];
 
     private static async Task MaintenanceAsync(IPage admin, Guid host, bool on) =>
-        Assert.Equal(204, (await admin.APIRequest.PutAsync($"/api/hosts/{host}/maintenance", new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { maintenance = on } })).Status);
+        Assert.Equal(204,
+            (await admin.APIRequest.PutAsync($"/api/hosts/{host}/maintenance",
+                new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { maintenance = on } })).Status);
 
     private static async Task<Guid> CreateAsync(IPage page, string name, int memoryMiB, Guid iso)
     {
-        var response = await page.APIRequest.PostAsync("/api/vms", new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { name, vCpus = 1, memoryMiB, imageId = iso, diskMiB = 64, start = false } });
+        var response = await page.APIRequest.PostAsync("/api/vms",
+            new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { name, vCpus = 1, memoryMiB, imageId = iso, diskMiB = 64, start = false } });
         Assert.True(response.Status == 201, await response.TextAsync());
         return (await response.JsonAsync())!.Value.GetProperty("id").GetGuid();
     }

@@ -50,7 +50,10 @@ public sealed class PowerOperationsTests(PaddockFixture paddock)
         // A guest that ignores ACPI is powered off after the VM's (shortened) shutdown timeout.
         await SaveSettingsAsync(page, shutdownTimeout: 3, restartOnCrash: false);
         await GuestSerial.TypeAsync(runDir, "killall acpid");
-        await Eventually.Async(async () => !(await GuestSerial.RunAsync(runDir, "pidof acpid >/dev/null && echo acpid-\"running\"; echo done-\"pidof\"")).Contains("acpid-running"), TimeSpan.FromSeconds(10), "acpid gone");
+        await Eventually.Async(
+            async () => !(await GuestSerial.RunAsync(runDir, "pidof acpid >/dev/null && echo acpid-\"running\"; echo done-\"pidof\""))
+                .Contains("acpid-running"),
+            TimeSpan.FromSeconds(10), "acpid gone");
         await ClickAsync(page, "Shutdown");
         await PaddockFixture.ExpectStatusAsync(page, "Stopped");
         await PaddockFixture.ExpectTaskAsync(page, "Shutdown", "did not power off within 3 s");
@@ -72,7 +75,7 @@ public sealed class PowerOperationsTests(PaddockFixture paddock)
         await SaveSettingsAsync(page, shutdownTimeout: 60, restartOnCrash: true);
         await ClickAsync(page, "Start");
         await PaddockFixture.ExpectStatusAsync(page, "Running");
-        var pid = int.Parse(File.ReadAllText(Path.Combine(runDir, "qemu.pid")).Trim());
+        var pid = int.Parse(File.ReadAllText(Path.Combine(runDir, "qemu", "qemu.pid")).Trim());
         var killedAt = DateTimeOffset.UtcNow;
         using (var kill = System.Diagnostics.Process.Start("kill", ["-KILL", pid.ToString()]))
         {
@@ -82,12 +85,14 @@ public sealed class PowerOperationsTests(PaddockFixture paddock)
         await Eventually.Async(async () => (await paddock.HistoryOfStatesAsync(vmId)).Contains("Crashed"), TimeSpan.FromSeconds(10), "the crash to be noticed");
         var noticed = await paddock.FirstObservedAtAsync(vmId, "Crashed");
         Assert.True(noticed - killedAt < TimeSpan.FromSeconds(2), $"the crash was noticed after {(noticed - killedAt).TotalMilliseconds:0} ms");
-        await Eventually.Async(() => File.Exists(Path.Combine(runDir, "qemu.pid")) && File.ReadAllText(Path.Combine(runDir, "qemu.pid")).Trim() != pid.ToString(), PaddockFixture.Boot, "QEMU to be restarted");
+        await Eventually.Async(
+            () => File.Exists(Path.Combine(runDir, "qemu", "qemu.pid")) && File.ReadAllText(Path.Combine(runDir, "qemu", "qemu.pid")).Trim() != pid.ToString(),
+            PaddockFixture.Boot, "QEMU to be restarted");
         await PaddockFixture.ExpectStatusAsync(page, "Running");
 
         // Without the policy the VM stays Crashed and says how QEMU ended.
         await SaveSettingsAsync(page, shutdownTimeout: 60, restartOnCrash: false);
-        var second = int.Parse(File.ReadAllText(Path.Combine(runDir, "qemu.pid")).Trim());
+        var second = int.Parse(File.ReadAllText(Path.Combine(runDir, "qemu", "qemu.pid")).Trim());
         using (var kill = System.Diagnostics.Process.Start("kill", ["-KILL", second.ToString()]))
         {
             await kill.WaitForExitAsync();

@@ -11,9 +11,10 @@ namespace Paddock.E2e;
 [Collection(PaddockCollection.Name)]
 public sealed partial class QuotaTests(PaddockFixture paddock)
 {
-    private async Task SetQuotaAsync(IPage admin, string user, object limits, int? maxLeaseMinutes = null)
+    private static async Task SetQuotaAsync(IPage admin, string user, object limits, int? maxLeaseMinutes = null)
     {
-        var set = await admin.APIRequest.PutAsync($"/api/quotas/users/{user}", new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { limits, maxLeaseMinutes } });
+        var set = await admin.APIRequest.PutAsync($"/api/quotas/users/{user}",
+            new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { limits, maxLeaseMinutes } });
         Assert.True(set.Status == 200, await set.TextAsync());
     }
 
@@ -46,7 +47,8 @@ public sealed partial class QuotaTests(PaddockFixture paddock)
         await vera.ScreenshotAsync(new() { Path = Path.Combine(paddock.Artifacts, "quota-refused.png") });
 
         // The API refuses the same with problem details, and offers the request.
-        var api = await vera.APIRequest.PostAsync("/api/vms", new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { name = "vera-api", vCpus = 1, memoryMiB = 1024 } });
+        var api = await vera.APIRequest.PostAsync("/api/vms",
+            new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { name = "vera-api", vCpus = 1, memoryMiB = 1024 } });
         Assert.Equal(409, api.Status);
         var problem = (await api.JsonAsync())!.Value;
         Assert.Contains(memory, problem.GetProperty("errors").GetProperty("memory")[0].GetString());
@@ -59,7 +61,7 @@ public sealed partial class QuotaTests(PaddockFixture paddock)
         await dialog.GetByRole(AriaRole.Button, new() { Name = "Submit as request" }).ClickAsync();
         await dialog.GetByLabel("Justification").FillAsync("A load test needs a bigger machine.");
         await dialog.GetByRole(AriaRole.Button, new() { Name = "Submit as request" }).ClickAsync();
-        await vera.WaitForURLAsync(new Regex("/requests/[0-9a-f-]{36}$"), new() { WaitUntil = WaitUntilState.Commit });
+        await PaddockFixture.LandsOnAsync(vera, "/requests/[0-9a-f-]{36}$");
         var requestId = Guid.Parse(vera.Url[^36..]);
         await PaddockFixture.InteractiveAsync(vera);
         await Assertions.Expect(vera.GetByRole(AriaRole.Status).First).ToHaveTextAsync("Pending");
@@ -69,7 +71,7 @@ public sealed partial class QuotaTests(PaddockFixture paddock)
         await PaddockFixture.InteractiveAsync(admin);
         await Assertions.Expect(admin.GetByRole(AriaRole.Navigation).GetByLabel(new Regex("pending$"))).ToBeVisibleAsync();
         await admin.GetByRole(AriaRole.Link, new() { Name = "VM 'vera-two'" }).ClickAsync();
-        await admin.WaitForURLAsync($"**/requests/{requestId}", new() { WaitUntil = WaitUntilState.Commit });
+        await PaddockFixture.LandsOnAsync(admin, $"/requests/{requestId}$");
         await PaddockFixture.InteractiveAsync(admin);
         await Assertions.Expect(admin.GetByText("memory: requested 1024 MiB, in use 256 of 512 MiB.").First).ToBeVisibleAsync();
 
@@ -117,7 +119,8 @@ public sealed partial class QuotaTests(PaddockFixture paddock)
         var id = (await submitted.JsonAsync())!.Value.GetProperty("id").GetGuid();
         await yuri.GotoAsync($"/requests/{id}");
         await PaddockFixture.InteractiveAsync(yuri);
-        await Assertions.Expect(yuri.GetByText("vCPUs: requested 16, in use 0 of 20").Or(yuri.GetByText("memory: requested 65536 MiB, in use 0 of 32768 MiB.")).First).ToBeVisibleAsync();
+        await Assertions.Expect(yuri.GetByText("vCPUs: requested 16, in use 0 of 20")
+            .Or(yuri.GetByText("memory: requested 65536 MiB, in use 0 of 32768 MiB.")).First).ToBeVisibleAsync();
 
         await admin.GotoAsync($"/requests/{id}");
         await PaddockFixture.InteractiveAsync(admin);
@@ -127,10 +130,12 @@ public sealed partial class QuotaTests(PaddockFixture paddock)
         await admin.GetByLabel("Reason for rejecting").FillAsync("No budget for GPUs this quarter.");
         await admin.GetByRole(AriaRole.Button, new() { Name = "Reject" }).ClickAsync();
 
-        await Assertions.Expect(yuri.GetByRole(AriaRole.Status).Filter(new() { HasText = "Rejected by admin" })).ToContainTextAsync("No budget for GPUs this quarter.", new() { Timeout = 30_000 });
+        await Assertions.Expect(yuri.GetByRole(AriaRole.Status).Filter(new() { HasText = "Rejected by admin" }))
+            .ToContainTextAsync("No budget for GPUs this quarter.", new() { Timeout = 30_000 });
         Assert.Contains("Rejected", await yuri.GetByLabel("Timeline").InnerTextAsync());
         // Decided is decided: a second decision is refused.
-        var again = await admin.APIRequest.PostAsync($"/api/requests/{id}/approve", new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { raiseQuota = true } });
+        var again = await admin.APIRequest.PostAsync($"/api/requests/{id}/approve",
+            new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { raiseQuota = true } });
         Assert.Equal(409, again.Status);
         Assert.Equal(0, (await (await yuri.APIRequest.GetAsync("/api/vms")).JsonAsync())!.Value.GetArrayLength());
         await admin.Context.CloseAsync();
@@ -141,7 +146,8 @@ public sealed partial class QuotaTests(PaddockFixture paddock)
     public async Task A_one_minute_lease_tells_the_owner_then_expires_and_shuts_the_VM_down()
     {
         var xena = await paddock.SignInAsync(PaddockFixture.Xena);
-        var created = await xena.APIRequest.PostAsync("/api/vms", new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { name = "xena-short", vCpus = 1, memoryMiB = 256, leaseMinutes = 1 } });
+        var created = await xena.APIRequest.PostAsync("/api/vms",
+            new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { name = "xena-short", vCpus = 1, memoryMiB = 256, leaseMinutes = 1 } });
         Assert.True(created.Status == 201, await created.TextAsync());
         var vmId = (await created.JsonAsync())!.Value.GetProperty("id").GetGuid();
         await xena.GotoAsync($"/vms/{vmId}");
@@ -169,20 +175,28 @@ public sealed partial class QuotaTests(PaddockFixture paddock)
         // Beyond Xena's longest lease an extension is a request; an admin's approval sets it.
         var admin = await paddock.SignInAsync(PaddockFixture.AdminUser);
         await SetQuotaAsync(admin, PaddockFixture.Xena, new { vms = 10 }, maxLeaseMinutes: 60);
-        var tooLong = await xena.APIRequest.PutAsync($"/api/vms/{vmId}/lease", new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { leaseMinutes = 24 * 60 } });
+        var tooLong = await xena.APIRequest.PutAsync($"/api/vms/{vmId}/lease",
+            new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { leaseMinutes = 24 * 60 } });
         Assert.Equal(409, tooLong.Status);
         Assert.Equal("Lease: 1 day asked, at most 1 hour for the owner's quota.", (await tooLong.JsonAsync())!.Value.GetProperty("reasons")[0].GetString());
-        var asked = await xena.APIRequest.PostAsync("/api/requests", new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { vmId, leaseMinutes = 24 * 60, justification = "The demo moved to tomorrow." } });
+        var asked = await xena.APIRequest.PostAsync("/api/requests",
+            new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { vmId, leaseMinutes = 24 * 60, justification = "The demo moved to tomorrow." } });
         Assert.True(asked.Status == 201, await asked.TextAsync());
         var requestId = (await asked.JsonAsync())!.Value.GetProperty("id").GetGuid();
-        var approved = await admin.APIRequest.PostAsync($"/api/requests/{requestId}/approve", new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { comment = "one day" } });
+        var approved = await admin.APIRequest.PostAsync($"/api/requests/{requestId}/approve",
+            new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { comment = "one day" } });
         Assert.True(approved.Status == 200, await approved.TextAsync());
         await Assertions.Expect(xena.GetByLabel("Lease state")).ToHaveCountAsync(0);
         await Assertions.Expect(xena.GetByLabel("Lease", new() { Exact = true })).ToContainTextAsync("(in 1 day)");
-        Assert.Equal(202, (await xena.APIRequest.PostAsync($"/api/vms/{vmId}/start", new() { Headers = PaddockFixture.ApiHeaders })).Status);
+        // The expiry's shutdown task ends a moment after the status turns Stopped; a start before that is refused as in progress.
+        await Eventually.Async(async () => await PaddockFixture.IdleStatusAsync(xena, vmId) == "Stopped", PaddockFixture.Boot, "the expiry's shutdown to end");
+        var restart = await xena.APIRequest.PostAsync($"/api/vms/{vmId}/start", new() { Headers = PaddockFixture.ApiHeaders });
+        Assert.True(restart.Status == 202, await restart.TextAsync());
         await PaddockFixture.ExpectStatusAsync(xena, "Running");
         // Within the maximum, the owner sets it alone.
-        Assert.Equal(202, (await xena.APIRequest.PutAsync($"/api/vms/{vmId}/lease", new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { leaseMinutes = 30 } })).Status);
+        Assert.Equal(202,
+            (await xena.APIRequest.PutAsync($"/api/vms/{vmId}/lease",
+                new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { leaseMinutes = 30 } })).Status);
         await admin.Context.CloseAsync();
         Assert.Contains("vmexpired", await EventTypesAsync(vmId));
         await DeleteAsync(xena, vmId);
@@ -203,7 +217,9 @@ public sealed partial class QuotaTests(PaddockFixture paddock)
 
         // From an ISO, not a template: a create from a template also stores the template again
         // (version-checked), which alone would serialise these creates. Here only the quota ledger can.
-        var iso = new ByteArrayContent([.. await File.ReadAllBytesAsync(Path.Combine(paddock.ImagesDir, "builtin-busybox.iso")), .. System.Security.Cryptography.RandomNumberGenerator.GetBytes(2048)]);
+        var iso = new ByteArrayContent(
+            [.. await File.ReadAllBytesAsync(Path.Combine(paddock.ImagesDir, "builtin-busybox.iso")),
+                .. System.Security.Cryptography.RandomNumberGenerator.GetBytes(2048)]);
         iso.Headers.ContentType = new("application/octet-stream");
         using var uploaded = await one.PostAsync("/api/images?name=wes-iso&kind=iso&format=raw", iso);
         Assert.True(uploaded.StatusCode == System.Net.HttpStatusCode.Created, await uploaded.Content.ReadAsStringAsync());
@@ -214,7 +230,8 @@ public sealed partial class QuotaTests(PaddockFixture paddock)
         var attempts = Enumerable.Range(0, 50).Select(async i =>
         {
             await go.WaitAsync();
-            using var response = await (i % 2 == 0 ? one : two).PostAsJsonAsync("/api/vms", new { name = $"wes-{i:00}", vCpus = 1, memoryMiB = 256, imageId, diskMiB = 64 });
+            using var response = await (i % 2 == 0 ? one : two)
+                .PostAsJsonAsync("/api/vms", new { name = $"wes-{i:00}", vCpus = 1, memoryMiB = 256, imageId, diskMiB = 64 });
             return ((int)response.StatusCode, await response.Content.ReadAsStringAsync());
         }).ToList();
         go.Release(50);
@@ -234,9 +251,13 @@ public sealed partial class QuotaTests(PaddockFixture paddock)
         await using (var db = new NpgsqlConnection(paddock.Connection))
         {
             await db.OpenAsync();
-            await using var vms = new NpgsqlCommand("select count(*) from paddock.mt_doc_vm where data->>'OwnerId' = (select id::text from paddock.mt_doc_portaluser where data->>'UserName' = 'wes')", db);
+            await using var vms = new NpgsqlCommand(
+                "select count(*) from paddock.mt_doc_vm " +
+                "where data->>'OwnerId' = (select id::text from paddock.mt_doc_portaluser where data->>'UserName' = 'wes')", db);
             Assert.Equal(5L, (long)(await vms.ExecuteScalarAsync())!);
-            await using var streams = new NpgsqlCommand("select count(distinct stream_id) from paddock.mt_events where type = 'vm_created' and data->>'OwnerId' = (select id::text from paddock.mt_doc_portaluser where data->>'UserName' = 'wes')", db);
+            await using var streams = new NpgsqlCommand(
+                "select count(distinct stream_id) from paddock.mt_events where type = 'vm_created' " +
+                "and data->>'OwnerId' = (select id::text from paddock.mt_doc_portaluser where data->>'UserName' = 'wes')", db);
             Assert.Equal(5L, (long)(await streams.ExecuteScalarAsync())!);
         }
 
@@ -292,8 +313,9 @@ public sealed partial class QuotaTests(PaddockFixture paddock)
     private static async Task DeleteAsync(IPage page, Guid vmId)
     {
         await page.APIRequest.PostAsync($"/api/vms/{vmId}/poweroff", new() { Headers = PaddockFixture.ApiHeaders });
-        await Eventually.Async(async () => await PaddockFixture.VmStatusAsync(page, vmId) is "Stopped" or "Crashed", PaddockFixture.Boot, $"VM {vmId} to stop");
-        await Eventually.Async(async () => (await page.APIRequest.PostAsync($"/api/vms/{vmId}/delete", new() { Headers = PaddockFixture.ApiHeaders })).Status == 202,
+        await Eventually.Async(async () => await PaddockFixture.IdleStatusAsync(page, vmId) is "Stopped" or "Crashed", PaddockFixture.Boot, $"VM {vmId} to stop");
+        await Eventually.Async(
+            async () => (await page.APIRequest.PostAsync($"/api/vms/{vmId}/delete", new() { Headers = PaddockFixture.ApiHeaders })).Status == 202,
             TimeSpan.FromSeconds(30), $"the delete of {vmId} to be accepted");
         await Eventually.Async(async () => (await page.APIRequest.GetAsync($"/api/vms/{vmId}")).Status == 404, PaddockFixture.Boot, $"VM {vmId} to be deleted");
     }

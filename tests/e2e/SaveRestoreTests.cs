@@ -16,8 +16,10 @@ public sealed partial class SaveRestoreTests(PaddockFixture paddock)
         await PaddockFixture.ExpectStatusAsync(page, "Running");
         await GuestSerial.WaitForShellAsync(runDir);
 
-        var before = Uptime(await GuestSerial.RunAsync(runDir, "echo keep-me > /root/marker; echo up-$(cut -d' ' -f1 /proc/uptime)-up; echo done-\"save\"", until: "done-save"));
-        var pid = int.Parse(File.ReadAllText(Path.Combine(runDir, "qemu.pid")).Trim());
+        var before = Uptime(
+            await GuestSerial.RunAsync(runDir, "echo keep-me > /root/marker; echo up-$(cut -d' ' -f1 /proc/uptime)-up; echo done-\"save\"",
+                until: "done-save"));
+        var pid = int.Parse(File.ReadAllText(Path.Combine(runDir, "qemu", "qemu.pid")).Trim());
 
         // Save: the state goes to a file in the VM's directory and QEMU ends, freeing its memory.
         await page.GetByRole(AriaRole.Button, new() { Name = "Save", Exact = true }).ClickAsync();
@@ -31,7 +33,8 @@ public sealed partial class SaveRestoreTests(PaddockFixture paddock)
         Assert.True(await page.GetByRole(AriaRole.Button, new() { Name = "Restore", Exact = true }).IsEnabledAsync());
         await page.GetByRole(AriaRole.Button, new() { Name = "Restore", Exact = true }).ClickAsync();
         await PaddockFixture.ExpectStatusAsync(page, "Running");
-        var after = await GuestSerial.RunAsync(runDir, "echo up-$(cut -d' ' -f1 /proc/uptime)-up; cat /root/marker; echo done-\"restore\"", until: "done-restore");
+        var after = await GuestSerial.RunAsync(runDir, "echo up-$(cut -d' ' -f1 /proc/uptime)-up; cat /root/marker; echo done-\"restore\"",
+            until: "done-restore");
 
         // The guest went on from the moment of the save: its uptime continues (no reboot), its file is there.
         var uptime = Uptime(after);

@@ -11,7 +11,9 @@ public sealed class SerialConsoleTests(PaddockFixture paddock)
     {
         var (page, vmId) = await paddock.CarolsRunningVmAsync();
         var serialLog = Path.Combine(paddock.VmsDir, vmId.ToString(), "serial.log");
-        await Eventually.Async(() => File.Exists(serialLog) && Read(serialLog).Contains("paddock-template ready"), TimeSpan.FromSeconds(120), "the guest's shell");
+        await Eventually.Async(
+            () => File.Exists(serialLog) && Read(serialLog).Contains("paddock-template ready"),
+            TimeSpan.FromSeconds(120), "the guest's shell");
 
         await page.GetByRole(AriaRole.Link, new() { Name = "Serial console" }).ClickAsync();
         await Assertions.Expect(page.GetByRole(AriaRole.Status, new() { Name = "Serial state" })).ToHaveTextAsync("Connected", new() { Timeout = 30_000 });
@@ -45,7 +47,7 @@ public sealed class SerialConsoleTests(PaddockFixture paddock)
         Assert.Null(await paddock.OpenConsoleAsync(page, $"/console/{vmId}/serial?ticket={vncTicket}", paddock.PortalUrl));
     }
 
-    private static int Prompts(string serialLog) => Regex.Matches(Read(serialLog), "paddock:~# ").Count;
+    private static int Prompts(string serialLog) => Regex.Count(Read(serialLog), "paddock:~# ");
 
     private static string Read(string path)
     {

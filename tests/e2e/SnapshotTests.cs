@@ -27,7 +27,9 @@ public sealed class SnapshotTests(PaddockFixture paddock)
         await Assertions.Expect(page.GetByRole(AriaRole.Table, new() { Name = "Snapshots" })).ToContainTextAsync($"{stateBytes / (1024.0 * 1024):0.#} MiB");
 
         // Lose the file, then go back: it is there again and the guest runs on from that moment.
-        Assert.DoesNotContain("snap-me", await GuestSerial.RunAsync(runDir, "rm /root/f; cat /root/f; echo done-\"b\"", until: "done-b").ContinueWith(t => t.Result.Replace("echo snap-me", "")));
+        Assert.DoesNotContain("snap-me",
+            await GuestSerial.RunAsync(runDir, "rm /root/f; cat /root/f; echo done-\"b\"", until: "done-b")
+                .ContinueWith(t => t.Result.Replace("echo snap-me", "")));
         Assert.Equal(202, (await page.APIRequest.PostAsync($"/api/vms/{vmId}/snapshots/before/revert", new() { Headers = PaddockFixture.ApiHeaders })).Status);
         await PaddockFixture.ExpectTaskAsync(page, "Revert to snapshot", "Done");
         await PaddockFixture.ExpectStatusAsync(page, "Running");
@@ -42,14 +44,18 @@ public sealed class SnapshotTests(PaddockFixture paddock)
         Assert.Contains("'before' is taken", await taken.TextAsync());
         Assert.Equal(202, (await api.DeleteAsync($"/api/vms/{vmId}/snapshots/before", new() { Headers = PaddockFixture.ApiHeaders })).Status);
         await Eventually.Async(async () => (await SnapshotsAsync(page, vmId)).Count == 0, TimeSpan.FromSeconds(60), "the snapshot to go");
-        Assert.Equal(202, (await api.PostAsync($"/api/vms/{vmId}/snapshots", new() { DataObject = new { name = "before" }, Headers = PaddockFixture.ApiHeaders })).Status);
+        Assert.Equal(202,
+            (await api.PostAsync($"/api/vms/{vmId}/snapshots", new() { DataObject = new { name = "before" }, Headers = PaddockFixture.ApiHeaders })).Status);
         await Eventually.Async(async () => (await SnapshotsAsync(page, vmId)).Count == 1, TimeSpan.FromSeconds(60), "the name to be usable again");
 
         // A stopped VM's snapshot holds its disks only (qemu-img).
         Assert.Equal(202, (await api.PostAsync($"/api/vms/{vmId}/poweroff", new() { Headers = PaddockFixture.ApiHeaders })).Status);
         await PaddockFixture.ExpectStatusAsync(page, "Stopped");
-        Assert.Equal(202, (await api.PostAsync($"/api/vms/{vmId}/snapshots", new() { DataObject = new { name = "cold" }, Headers = PaddockFixture.ApiHeaders })).Status);
-        await Eventually.Async(async () => (await SnapshotsAsync(page, vmId)).Any(s => s.GetProperty("name").GetString() == "cold" && !s.GetProperty("withMemory").GetBoolean()), TimeSpan.FromSeconds(60), "the disk snapshot");
+        Assert.Equal(202,
+            (await api.PostAsync($"/api/vms/{vmId}/snapshots", new() { DataObject = new { name = "cold" }, Headers = PaddockFixture.ApiHeaders })).Status);
+        await Eventually.Async(
+            async () => (await SnapshotsAsync(page, vmId)).Any(s => s.GetProperty("name").GetString() == "cold" && !s.GetProperty("withMemory").GetBoolean()),
+            TimeSpan.FromSeconds(60), "the disk snapshot");
 
         // The snapshots form a tree: "cold" was taken while the VM was at "before", so it hangs under it.
         var cold = (await SnapshotsAsync(page, vmId)).Single(s => s.GetProperty("name").GetString() == "cold");

@@ -31,12 +31,13 @@ public sealed partial class TemplateTests(PaddockFixture paddock)
         Assert.False(Directory.Exists(goldenDir), "the VM's files are gone");
         var template = await TemplateAsync(page, "golden-tpl");
         var checksum = template.GetProperty("sha256").GetString()!;
-        // In the portal's library, and in the host's store where it was made: the same bytes, read-only, standalone.
+        // In the portal's library, and in the host's store where it was made: the same bytes, read-only, standalone,
+        // and root's alone until VMs made from it get their uids let in.
         var library = Path.Combine(paddock.LibraryDir, $"{checksum}.qcow2");
         var image = Path.Combine(paddock.ImagesDir, $"{checksum}.qcow2");
         Assert.Equal(checksum, PaddockFixture.Sha256Of(library));
         Assert.Equal(checksum, PaddockFixture.Sha256Of(image));
-        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.GroupRead | UnixFileMode.OtherRead, File.GetUnixFileMode(image));
+        Assert.Equal(UnixFileMode.UserRead, File.GetUnixFileMode(image));
         Assert.DoesNotContain("backing", await PaddockFixture.RunAsync("qemu-img", "info", "-f", "qcow2", image));
 
         // Two linked clones from the templates page; both boot at once.
@@ -60,16 +61,20 @@ public sealed partial class TemplateTests(PaddockFixture paddock)
         await Eventually.Async(() => dirs.All(d => GuestSerial.Banners(Path.Combine(d, "serial.log")) == 1), PaddockFixture.Boot, "both clones' shells");
         var uids = dirs.Select(d =>
         {
-            var pid = int.Parse(File.ReadAllText(Path.Combine(d, "qemu.pid")).Trim());
+            var pid = int.Parse(File.ReadAllText(Path.Combine(d, "qemu", "qemu.pid")).Trim());
             return int.Parse(UidLine().Match(File.ReadAllText($"/proc/{pid}/status")).Groups[1].Value);
         }).ToArray();
         Assert.NotEqual(uids[0], uids[1]);
         Assert.DoesNotContain(0, uids);
+        var acl = await PaddockFixture.RunAsync("getfacl", "-n", "-p", image);
+        Assert.All(uids, uid => Assert.Contains($"user:{uid}:r--", acl));
+        Assert.Contains("other::---", acl);
 
         // Each disk is a thin overlay on the template's image, its format stated.
         foreach (var dir in dirs)
         {
-            var info = JsonDocument.Parse(await PaddockFixture.RunAsync("qemu-img", "info", "-U", "-f", "qcow2", "--output=json", Path.Combine(dir, "disk-disk0.qcow2"))).RootElement;
+            var info = JsonDocument.Parse(
+                await PaddockFixture.RunAsync("qemu-img", "info", "-U", "-f", "qcow2", "--output=json", Path.Combine(dir, "disk-disk0.qcow2"))).RootElement;
             Assert.Equal(image, info.GetProperty("full-backing-filename").GetString());
             Assert.Equal("qcow2", info.GetProperty("backing-filename-format").GetString());
         }
@@ -77,12 +82,15 @@ public sealed partial class TemplateTests(PaddockFixture paddock)
         // Both read the template's bytes; each writes to its own overlay only.
         for (var i = 0; i < 2; i++)
         {
-            var read = await GuestSerial.RunAsync(dirs[i], "dd if=/dev/vda bs=1M skip=100 count=1 2>/dev/null | head -c 13; echo; echo done-\"read\"", until: "done-read");
+            var read = await GuestSerial.RunAsync(dirs[i], "dd if=/dev/vda bs=1M skip=100 count=1 2>/dev/null | head -c 13; echo; echo done-\"read\"",
+                until: "done-read");
             Assert.Contains("golden-marker", read);
-            await GuestSerial.RunAsync(dirs[i], $"echo own-{i}-marker | dd of=/dev/vda bs=1M seek=120 conv=fsync 2>/dev/null; echo done-\"w{i}\"", until: $"done-w{i}");
+            await GuestSerial.RunAsync(dirs[i], $"echo own-{i}-marker | dd of=/dev/vda bs=1M seek=120 conv=fsync 2>/dev/null; echo done-\"w{i}\"",
+                until: $"done-w{i}");
         }
 
-        var second = await GuestSerial.RunAsync(dirs[1], "dd if=/dev/vda bs=1M skip=120 count=1 2>/dev/null | head -c 12; echo; echo done-\"r2\"", until: "done-r2");
+        var second = await GuestSerial.RunAsync(dirs[1], "dd if=/dev/vda bs=1M skip=120 count=1 2>/dev/null | head -c 12; echo; echo done-\"r2\"",
+            until: "done-r2");
         Assert.Contains("own-1-marker", second);
         Assert.DoesNotContain("own-0-marker", second);
         Assert.Equal(checksum, PaddockFixture.Sha256Of(image));
@@ -101,9 +109,8 @@ public sealed partial class TemplateTests(PaddockFixture paddock)
         var api = page.APIRequest;
         foreach (var id in clones)
         {
-            Assert.Equal(202, (await api.PostAsync($"/api/vms/{id}/poweroff", new() { Headers = PaddockFixture.ApiHeaders })).Status);
-            await Eventually.Async(async () => await PaddockFixture.VmStatusAsync(page, id) == "Stopped", TimeSpan.FromSeconds(60), "the clone to stop");
-            Assert.Equal(202, (await api.PostAsync($"/api/vms/{id}/delete", new() { Headers = PaddockFixture.ApiHeaders })).Status);
+            // Deleted once the power-off task has ended, not when the status first reads Stopped.
+            await VmApi.DeleteAsync(page, id);
         }
 
         await Assertions.Expect(page.GetByLabel("Linked clones of golden-tpl")).ToHaveTextAsync("0", new() { Timeout = 60_000 });
@@ -123,16 +130,20 @@ public sealed partial class TemplateTests(PaddockFixture paddock)
         var admin = await paddock.SignInAsync(PaddockFixture.AdminUser);
 
         // Judy's own template, from a VM she powers off before it has booted.
-        var response = await judy.APIRequest.PostAsync("/api/vms", new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { name = "proto", vcpus = 1, memoryMiB = 128 } });
+        var response = await judy.APIRequest.PostAsync("/api/vms",
+            new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { name = "proto", vcpus = 1, memoryMiB = 128 } });
         Assert.Equal(201, response.Status);
         var vmId = (await response.JsonAsync())!.Value.GetProperty("id").GetGuid();
         await PaddockFixture.RunningAndIdleAsync(judy, vmId);
         Assert.Equal(202, (await judy.APIRequest.PostAsync($"/api/vms/{vmId}/poweroff", new() { Headers = PaddockFixture.ApiHeaders })).Status);
-        await Eventually.Async(async () => await PaddockFixture.VmStatusAsync(judy, vmId) == "Stopped", TimeSpan.FromSeconds(60), "proto to stop");
-        var convert = await judy.APIRequest.PostAsync($"/api/vms/{vmId}/template", new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { name = "lab-base" } });
+        await Eventually.Async(async () => await PaddockFixture.IdleStatusAsync(judy, vmId) == "Stopped", TimeSpan.FromSeconds(60), "proto to stop");
+        var convert = await judy.APIRequest.PostAsync($"/api/vms/{vmId}/template",
+            new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { name = "lab-base" } });
         Assert.Equal(202, convert.Status);
         var templateId = (await convert.JsonAsync())!.Value.GetProperty("id").GetGuid();
-        await Eventually.Async(async () => (await TemplateAsync(judy, "lab-base")).GetProperty("state").GetString() == "Ready", TimeSpan.FromSeconds(60), "the template");
+        await Eventually.Async(
+            async () => (await TemplateAsync(judy, "lab-base")).GetProperty("state").GetString() == "Ready",
+            TimeSpan.FromSeconds(60), "the template");
 
         // Private: Bob gets the same answer as for an id that does not exist.
         var missing = await bob.APIRequest.GetAsync($"/api/templates/{Guid.NewGuid()}");
@@ -163,6 +174,10 @@ public sealed partial class TemplateTests(PaddockFixture paddock)
         await edit.GetByLabel("Group", new() { Exact = true }).ClickAsync();
         await admin.GetByRole(AriaRole.Option, new() { Name = "lab", Exact = true }).ClickAsync();
         await Assertions.Expect(admin.GetByRole(AriaRole.Option, new() { Name = "lab", Exact = true })).ToHaveCountAsync(0);
+        // Both choices shown in their fields before Save: a Save pressed while a choice was still on
+        // its way left the template unshared now and then.
+        await Assertions.Expect(edit.GetByLabel("Shared with")).ToContainTextAsync("A group");
+        await Assertions.Expect(edit.GetByLabel("Group", new() { Exact = true })).ToContainTextAsync("lab");
         await edit.GetByRole(AriaRole.Button, new() { Name = "Save" }).ClickAsync();
         // A refusal would keep the dialog open with its reason: this says which.
         await Assertions.Expect(admin.GetByRole(AriaRole.Dialog)).ToHaveCountAsync(0);
@@ -176,12 +191,14 @@ public sealed partial class TemplateTests(PaddockFixture paddock)
         await Assertions.Expect(bob.GetByRole(AriaRole.Table, new() { Name = "Templates" })).Not.ToContainTextAsync("lab-base");
 
         // Members neither publish nor delete what is not theirs.
-        var publish = await gina.APIRequest.PutAsync($"/api/templates/{templateId}/visibility", new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { visibility = "Everyone" } });
+        var publish = await gina.APIRequest.PutAsync($"/api/templates/{templateId}/visibility",
+            new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { visibility = "Everyone" } });
         Assert.Equal(409, publish.Status);
         Assert.Contains("Only admins publish templates.", await publish.TextAsync());
 
         // Gina's linked clone keeps the template: Judy's refusal counts it without naming it.
-        var cloneResponse = await gina.APIRequest.PostAsync("/api/vms", new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { name = "from-lab", vcpus = 1, memoryMiB = 128, templateId } });
+        var cloneResponse = await gina.APIRequest.PostAsync("/api/vms",
+            new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { name = "from-lab", vcpus = 1, memoryMiB = 128, templateId } });
         Assert.Equal(201, cloneResponse.Status);
         var cloneId = (await cloneResponse.JsonAsync())!.Value.GetProperty("id").GetGuid();
         var refused = await judy.APIRequest.DeleteAsync($"/api/templates/{templateId}", new() { Headers = PaddockFixture.ApiHeaders });
@@ -193,11 +210,13 @@ public sealed partial class TemplateTests(PaddockFixture paddock)
 
         await PaddockFixture.RunningAndIdleAsync(gina, cloneId);
         Assert.Equal(202, (await gina.APIRequest.PostAsync($"/api/vms/{cloneId}/poweroff", new() { Headers = PaddockFixture.ApiHeaders })).Status);
-        await Eventually.Async(async () => await PaddockFixture.VmStatusAsync(gina, cloneId) == "Stopped", TimeSpan.FromSeconds(60), "the clone to stop");
+        await Eventually.Async(async () => await PaddockFixture.IdleStatusAsync(gina, cloneId) == "Stopped", TimeSpan.FromSeconds(60), "the clone to stop");
         Assert.Equal(202, (await gina.APIRequest.PostAsync($"/api/vms/{cloneId}/delete", new() { Headers = PaddockFixture.ApiHeaders })).Status);
         await Eventually.Async(async () => (await gina.APIRequest.GetAsync($"/api/vms/{cloneId}")).Status == 404, TimeSpan.FromSeconds(60), "the clone to go");
         Assert.Equal(204, (await judy.APIRequest.DeleteAsync($"/api/templates/{templateId}", new() { Headers = PaddockFixture.ApiHeaders })).Status);
-        await Eventually.Async(async () => (await judy.APIRequest.GetAsync($"/api/templates/{templateId}")).Status == 404, TimeSpan.FromSeconds(60), "the template to go");
+        await Eventually.Async(
+            async () => (await judy.APIRequest.GetAsync($"/api/templates/{templateId}")).Status == 404,
+            TimeSpan.FromSeconds(60), "the template to go");
 
         foreach (var page in new[] { judy, bob, admin, gina })
         {

@@ -12,8 +12,8 @@ public sealed partial class WalkingSkeletonTests(PaddockFixture paddock)
         var page = await paddock.SignInAsync(PaddockFixture.Alice);
 
         // Create: the dialog, then the VM's page goes Creating -> Starting -> Running by itself.
-        await page.EvaluateAsync("window.__paddockMarker = 'no reload'");
-        var statuses = await WatchStatusesAsync(page);
+        await PageProbes.MarkAsync(page);
+        var statuses = await PageProbes.WatchStatusAsync(page, "Status");
         var vmId = await PaddockFixture.CreateVmAsync(page, "story-vm");
         await PaddockFixture.ExpectStatusAsync(page, "Running");
         await page.ScreenshotAsync(new() { Path = Path.Combine(paddock.Artifacts, "vm.png") });
@@ -24,21 +24,25 @@ public sealed partial class WalkingSkeletonTests(PaddockFixture paddock)
         Assert.True(seen.Length >= 2, $"the status changed live on the page: {string.Join(" -> ", seen)}");
         Assert.Equal(seen, seen.OrderBy(s => Array.IndexOf(["Creating", "Starting", "Running"], s)).ToArray());
         Assert.Equal(["Creating", "Starting", "Running"], (await paddock.HistoryOfStatesAsync(vmId)).Take(3));
-        await AssertNoReloadAsync(page);
+        await PageProbes.AssertNoReloadAsync(page);
 
         // QEMU runs under the VM's own uid, inside QEMU's seccomp sandbox.
         var uid = int.Parse(UidText().Match(await page.GetByRole(AriaRole.Table, new() { Name = "Details" }).InnerTextAsync()).Groups[1].Value);
-        var pid = int.Parse(File.ReadAllText(Path.Combine(paddock.VmsDir, vmId.ToString(), "qemu.pid")).Trim());
+        var pid = int.Parse(File.ReadAllText(Path.Combine(paddock.VmsDir, vmId.ToString(), "qemu", "qemu.pid")).Trim());
         var status = File.ReadAllText($"/proc/{pid}/status");
         Assert.Matches($@"Uid:\s+{uid}\s+{uid}\s+{uid}\s+{uid}", status);
         Assert.Matches(@"Seccomp:\s+2", status);
         Assert.NotEqual(0, uid);
 
-        // Its run directory and disk are its own (0700/0600); the template's base image it may read, never write.
+        // Its run directory is the agent's (0711: the VM passes, never writes), its disk and QEMU's
+        // own directory are the VM's (0600/0700); the template's base image it may read, never write.
         var runDir = Path.Combine(paddock.VmsDir, vmId.ToString());
-        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(runDir));
+        Assert.Equal((UnixFileMode)0x1C9, File.GetUnixFileMode(runDir)); // 0711
+        Assert.Equal("0:0", await PaddockFixture.RunAsync("stat", "-c", "%u:%g", runDir));
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(runDir, "disk-disk0.qcow2")));
-        Assert.Equal($"{uid}:{uid}", await PaddockFixture.RunAsync("stat", "-c", "%u:%g", runDir));
+        Assert.Equal($"{uid}:{uid}", await PaddockFixture.RunAsync("stat", "-c", "%u:%g", Path.Combine(runDir, "disk-disk0.qcow2")));
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(Path.Combine(runDir, "qemu")));
+        Assert.Equal($"{uid}:{uid}", await PaddockFixture.RunAsync("stat", "-c", "%u:%g", Path.Combine(runDir, "qemu")));
         var baseImage = Path.Combine(paddock.DataDir, "images", "builtin-busybox.qcow2");
         Assert.Equal("readable, not writable", await PaddockFixture.RunAsync(
             "setpriv", "--reuid", $"{uid}", "--regid", $"{uid}", "--clear-groups", "--",
@@ -46,37 +50,48 @@ public sealed partial class WalkingSkeletonTests(PaddockFixture paddock)
 
         // Console: the VM's screen in the same tab; type a sum, the guest writes the product to its serial port.
         await page.GetByRole(AriaRole.Link, new() { Name = "Console", Exact = true }).ClickAsync();
-        await page.WaitForURLAsync($"{paddock.PortalUrl}/vms/{vmId}/console", new() { WaitUntil = WaitUntilState.Commit });
+        await PaddockFixture.LandsOnAsync(page, $"/vms/{vmId}/console$");
         await Expect(page.GetByRole(AriaRole.Status, new() { Name = "Console state" })).ToHaveTextAsync("Connected", new() { Timeout = 30_000 });
         var serialLog = Path.Combine(paddock.VmsDir, vmId.ToString(), "serial.log");
-        await Eventually.Async(() => File.Exists(serialLog) && SerialText(serialLog).Contains("paddock-template ready"), PaddockFixture.Boot, "the guest's shell");
+        await Eventually.Async(
+            () => File.Exists(serialLog) && SerialText(serialLog).Contains("paddock-template ready"),
+            PaddockFixture.Boot, "the guest's shell");
         var canvas = page.Locator("[aria-label='VM screen'] canvas");
         await Eventually.Async(async () => await canvas.EvaluateAsync<bool>("c => c.width > 0 && c.height > 0"), TimeSpan.FromSeconds(30), "the first frame");
 
         var a = Random.Shared.Next(1000, 9999);
         var b = Random.Shared.Next(1000, 9999);
         await canvas.ClickAsync();
-        await TypeLikeAPersonAsync(page, $"echo $(({a}*{b})) > /dev/ttyS0\n");
+        await PageProbes.TypeLikeAPersonAsync(page, $"echo $(({a}*{b})) > /dev/ttyS0\n");
         var product = ((long)a * b).ToString();
         await page.ScreenshotAsync(new() { Path = Path.Combine(paddock.Artifacts, "console-typed.png") });
         // The product, not the typed text: the guest's shell computed it. (The serial shell's
         // prompt leaves a cursor query, ESC[6n, right before it on the same line.)
-        await Eventually.Async(() => Regex.IsMatch(SerialText(serialLog), $@"(?<!\d){product}(?!\d)"), TimeSpan.FromSeconds(60), $"{product} on the serial port");
+        await Eventually.Async(
+            () => Regex.IsMatch(SerialText(serialLog), $@"(?<!\d){product}(?!\d)"),
+            TimeSpan.FromSeconds(60), $"{product} on the serial port");
         Assert.DoesNotContain($"{a}*{b}", SerialText(serialLog));
         await page.ScreenshotAsync(new() { Path = Path.Combine(paddock.Artifacts, "console.png") });
-        await AssertNoReloadAsync(page);
+        await PageProbes.AssertNoReloadAsync(page);
 
         // Shutdown asks the guest (ACPI); the status turns Stopped by itself.
         await page.GetByRole(AriaRole.Link, new() { Name = "Back to the VM" }).ClickAsync();
         await page.GetByRole(AriaRole.Button, new() { Name = "Shutdown" }).ClickAsync();
         await PaddockFixture.ExpectStatusAsync(page, "Stopped");
-        await Eventually.Async(() => !File.Exists($"/proc/{pid}/status") || File.ReadAllText($"/proc/{pid}/status").Contains("State:\tZ"), TimeSpan.FromSeconds(10), "QEMU to exit");
+        await Eventually.Async(
+            () => !File.Exists($"/proc/{pid}/status") || File.ReadAllText($"/proc/{pid}/status").Contains("State:\tZ"),
+            TimeSpan.FromSeconds(10), "QEMU to exit");
 
         // Start again, then power off (after a confirmation).
         await page.GetByRole(AriaRole.Button, new() { Name = "Start" }).ClickAsync();
         await PaddockFixture.ExpectStatusAsync(page, "Running");
+        // Running shows a moment before the Start task ends; Power off asked in between is refused as in progress.
+        await Eventually.Async(async () => await PaddockFixture.IdleStatusAsync(page, vmId) == "Running", PaddockFixture.Boot, "the Start task to end");
         await page.GetByRole(AriaRole.Button, new() { Name = "Power off" }).ClickAsync();
-        await page.GetByRole(AriaRole.Dialog).GetByRole(AriaRole.Button, new() { Name = "Power off" }).ClickAsync();
+        var confirm = page.GetByRole(AriaRole.Dialog);
+        await confirm.GetByRole(AriaRole.Button, new() { Name = "Power off" }).ClickAsync();
+        await Expect(confirm).ToHaveCountAsync(0);
+        await page.ScreenshotAsync(new() { Path = Path.Combine(paddock.Artifacts, "vm-powering-off.png") });
         await PaddockFixture.ExpectStatusAsync(page, "Stopped");
 
         // Delete after a confirmation: its files are gone from the host.
@@ -84,57 +99,9 @@ public sealed partial class WalkingSkeletonTests(PaddockFixture paddock)
         await page.GetByRole(AriaRole.Dialog).GetByRole(AriaRole.Button, new() { Name = "Delete" }).ClickAsync();
         await Expect(page.GetByText("The VM has been deleted")).ToBeVisibleAsync(new() { Timeout = 30_000 });
         Assert.False(Directory.Exists(Path.Combine(paddock.VmsDir, vmId.ToString())));
-        await AssertNoReloadAsync(page);
+        await PageProbes.AssertNoReloadAsync(page);
         await page.Context.CloseAsync();
     }
-
-    /// <summary>
-    /// Presses Shift for shifted characters as a person does: noVNC sends QEMU scancodes, so a
-    /// '$' typed without Shift down reaches the guest as '4'.
-    /// </summary>
-    private static async Task TypeLikeAPersonAsync(IPage page, string text)
-    {
-        foreach (var c in text)
-        {
-            var key = c switch
-            {
-                '$' => "Shift+Digit4",
-                '(' => "Shift+Digit9",
-                ')' => "Shift+Digit0",
-                '*' => "Shift+Digit8",
-                '>' => "Shift+Period",
-                '\n' => "Enter",
-                ' ' => "Space",
-                '/' => "Slash",
-                _ when char.IsAsciiLetterUpper(c) => $"Shift+Key{c}",
-                _ when char.IsAsciiLetterLower(c) => $"Key{char.ToUpperInvariant(c)}",
-                _ when char.IsAsciiDigit(c) => $"Digit{c}",
-                _ => throw new ArgumentException($"No key for '{c}'."),
-            };
-            await page.Keyboard.PressAsync(key, new() { Delay = 20 });
-        }
-    }
-
-    /// <summary>Records every status the page shows, from now on, in the page itself.</summary>
-    private static async Task<Func<Task<string[]>>> WatchStatusesAsync(IPage page)
-    {
-        await page.EvaluateAsync("""
-            () => {
-                window.__statuses = [];
-                const record = () => {
-                    const chip = document.querySelector('[role=status][aria-label=Status]');
-                    const text = chip && chip.textContent.trim();
-                    if (text && window.__statuses[window.__statuses.length - 1] !== text) window.__statuses.push(text);
-                };
-                record();
-                new MutationObserver(record).observe(document.body, { subtree: true, childList: true, characterData: true });
-            }
-            """);
-        return () => page.EvaluateAsync<string[]>("window.__statuses");
-    }
-
-    private static async Task AssertNoReloadAsync(IPage page) =>
-        Assert.Equal("no reload", await page.EvaluateAsync<string?>("window.__paddockMarker"));
 
     private static string SerialText(string path)
     {

@@ -72,7 +72,8 @@ public sealed class WallsAndTicketsTests(PaddockFixture paddock) : IAsyncLifetim
 
         var taken = await api.PostAsync("/api/vms", new() { DataObject = new { name = "carols-vm", vCpus = 1, memoryMiB = 256 }, Headers = Api.Headers });
         Assert.Equal(400, taken.Status);
-        Assert.Equal("Name: you already have a VM called 'carols-vm'.", (await taken.JsonAsync())!.Value.GetProperty("errors").GetProperty("name")[0].GetString());
+        Assert.Equal("Name: you already have a VM called 'carols-vm'.",
+            (await taken.JsonAsync())!.Value.GetProperty("errors").GetProperty("name")[0].GetString());
 
         var bob = await paddock.SignInAsync(PaddockFixture.Bob);
 
@@ -188,6 +189,55 @@ public sealed class WallsAndTicketsTests(PaddockFixture paddock) : IAsyncLifetim
         {
             socket?.Dispose();
         }
+
+        // Expired tickets, used or not, do not stay in the database.
+        await Eventually.Async(async () => await StoredTicketsAsync(ticket, fresh, stale) == 0, TimeSpan.FromSeconds(30), "expired tickets are purged");
+    }
+
+    [Fact]
+    public async Task A_portal_on_a_machine_whose_clock_is_two_hours_ahead_keeps_the_databases_time()
+    {
+        var skewed = await paddock.StartSecondPortalAsync(new Dictionary<string, string>
+        {
+            ["LD_PRELOAD"] = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1",
+            ["FAKETIME"] = "+2h",
+            ["FAKETIME_DONT_FAKE_MONOTONIC"] = "1",
+        }, process: "portal-skewed");
+        try
+        {
+            // Its machine's clock is two hours ahead: the Date it answers with.
+            using var api = await paddock.ApiClientAsAsync(_carol, skewed);
+            using var answer = await api.PostAsync($"/api/vms/{_vmId}/console-ticket?kind=Vnc", null);
+            Assert.True(answer.Headers.Date - DateTimeOffset.UtcNow > TimeSpan.FromMinutes(110), $"The skewed portal answered with Date: {answer.Headers.Date}");
+
+            // A ticket it issues expires by the database's clock: used at once through the other portal
+            // it opens the console; used after its lifetime it is refused (by its own clock it had two hours).
+            Assert.NotNull(await OpenAsync(await TicketOfAsync(answer), paddock.PortalUrl));
+            using var later = await api.PostAsync($"/api/vms/{_vmId}/console-ticket?kind=Vnc", null);
+            var stale = await TicketOfAsync(later);
+            await Task.Delay(PaddockFixture.TicketLifetime + TimeSpan.FromSeconds(1));
+            Assert.Null(await OpenAsync(stale, paddock.PortalUrl));
+        }
+        finally
+        {
+            await paddock.StopAgentAsync("portal-skewed");
+        }
+    }
+
+    private static async Task<string> TicketOfAsync(HttpResponseMessage answer)
+    {
+        Assert.True(answer.IsSuccessStatusCode, await answer.Content.ReadAsStringAsync());
+        return JsonDocument.Parse(await answer.Content.ReadAsStringAsync()).RootElement.GetProperty("ticket").GetString()!;
+    }
+
+    /// <summary>How many of these tickets the portal still stores (it keeps only their SHA-256).</summary>
+    private async Task<long> StoredTicketsAsync(params string[] tickets)
+    {
+        await using var connection = new Npgsql.NpgsqlConnection(paddock.Connection);
+        await connection.OpenAsync();
+        await using var count = new Npgsql.NpgsqlCommand("select count(*) from paddock.mt_doc_consoleticket where id = any(@ids)", connection);
+        count.Parameters.AddWithValue("ids", tickets.Select(t => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(t)))).ToArray());
+        return (long)(await count.ExecuteScalarAsync())!;
     }
 
     /// <summary>A problem response without its per-request trace id, to compare two answers.</summary>

@@ -27,6 +27,7 @@ public sealed partial class WallsMatrixTests(PaddockFixture paddock)
         Template,
         Image,
         Request,
+        Network,
 
         /// <summary>Admins only: a member gets 403 whatever it names.</summary>
         Admins,
@@ -41,18 +42,22 @@ public sealed partial class WallsMatrixTests(PaddockFixture paddock)
         Framework,
     }
 
-    /// <summary>What a route takes; <paramref name="Static"/> for the pages that render without a circuit (sign-in, password).</summary>
-    private sealed record Entry(Takes Takes, Func<Guid, object>? Body = null, bool Static = false);
+    /// <summary>
+    /// What a route takes; <paramref name="Static"/> for the pages that render without a circuit (sign-in, password);
+    /// <paramref name="Member"/>, for a route that takes a VM, what a fellow member of the owner's group may.
+    /// </summary>
+    private sealed record Entry(Takes Takes, Func<Guid, object>? Body = null, bool Static = false, Member? Member = null);
 
     private static readonly Dictionary<string, Entry> Table = new()
     {
         // Pages.
         ["page GET,POST /"] = new(Takes.Nothing),
-        ["page GET,POST /vms/{Id:guid}"] = new(Takes.Vm),
-        ["page GET,POST /vms/{Id:guid}/console"] = new(Takes.Vm),
-        ["page GET,POST /vms/{Id:guid}/serial"] = new(Takes.Vm),
+        ["page GET,POST /vms/{Id:guid}"] = new(Takes.Vm, Member: Member.Uses),
+        ["page GET,POST /vms/{Id:guid}/console"] = new(Takes.Vm, Member: Member.Uses),
+        ["page GET,POST /vms/{Id:guid}/serial"] = new(Takes.Vm, Member: Member.Uses),
         ["page GET,POST /templates"] = new(Takes.Nothing),
         ["page GET,POST /images"] = new(Takes.Nothing),
+        ["page GET,POST /networks"] = new(Takes.Nothing),
         ["page GET,POST /admin/hosts"] = new(Takes.Nothing),
         ["page GET,POST /admin/users"] = new(Takes.Nothing),
         ["page GET,POST /admin/groups"] = new(Takes.Nothing),
@@ -76,28 +81,32 @@ public sealed partial class WallsMatrixTests(PaddockFixture paddock)
         // VMs.
         ["endpoint GET /api/vms/"] = new(Takes.Nothing),
         ["endpoint POST /api/vms/"] = new(Takes.Template, id => new { name = "b-from-foreign", vCpus = 1, memoryMiB = 256, templateId = id }),
-        ["endpoint GET /api/vms/{id:guid}"] = new(Takes.Vm),
-        ["endpoint GET /api/vms/{id:guid}/tasks"] = new(Takes.Vm),
-        ["endpoint POST /api/vms/{id:guid}/{verb}"] = new(Takes.Vm),
-        ["endpoint POST /api/vms/{id:guid}/keys"] = new(Takes.Vm, _ => new { combination = "Ctrl-Alt-Del" }),
-        ["endpoint POST /api/vms/{id:guid}/snapshots"] = new(Takes.Vm, _ => new { name = "b-snap" }),
-        ["endpoint POST /api/vms/{id:guid}/snapshots/{name}/revert"] = new(Takes.Vm),
-        ["endpoint DELETE /api/vms/{id:guid}/snapshots/{name}"] = new(Takes.Vm),
-        ["endpoint POST /api/vms/{id:guid}/clone"] = new(Takes.Vm, _ => new { name = "b-clone" }),
-        ["endpoint POST /api/vms/{id:guid}/hardware"] = new(Takes.Vm, _ => new { action = "AddDisk", sizeMiB = 64 }),
-        ["endpoint PUT /api/vms/{id:guid}/group"] = new(Takes.Vm, _ => new { groupId = (Guid?)null }),
-        ["endpoint PUT /api/vms/{id:guid}/cdrom"] = new(Takes.Vm, _ => new { imageId = (Guid?)null }),
-        ["endpoint PUT /api/vms/{id:guid}/lease"] = new(Takes.Vm, _ => new { leaseMinutes = 60 }),
-        ["endpoint PUT /api/vms/{id:guid}/settings"] = new(Takes.Vm, _ => new { shutdownTimeoutSeconds = 60, restart = "Never", maxRestartsPerHour = 3, bootOrder = "disk,cdrom" }),
-        ["endpoint POST /api/vms/{id:guid}/template"] = new(Takes.Vm, _ => new { name = "b-stolen" }),
-        ["endpoint POST /api/vms/{vmId:guid}/console-ticket"] = new(Takes.Vm),
-        ["endpoint GET /api/vms/{vmId:guid}/serial-log"] = new(Takes.Vm),
-        ["endpoint * /console/{vmId:guid}/ws"] = new(Takes.Vm),
-        ["endpoint * /console/{vmId:guid}/serial"] = new(Takes.Vm),
+        ["endpoint GET /api/vms/{id:guid}"] = new(Takes.Vm, Member: Member.Uses),
+        ["endpoint GET /api/vms/{id:guid}/tasks"] = new(Takes.Vm, Member: Member.Uses),
+        ["endpoint POST /api/vms/{id:guid}/{verb}"] = new(Takes.Vm, Member: Member.Uses),
+        ["endpoint POST /api/vms/{id:guid}/keys"] = new(Takes.Vm, _ => new { combination = "Ctrl-Alt-Del" }, Member: Member.Uses),
+        ["endpoint POST /api/vms/{id:guid}/snapshots"] = new(Takes.Vm, _ => new { name = "b-snap" }, Member: Member.Uses),
+        ["endpoint POST /api/vms/{id:guid}/snapshots/{name}/revert"] = new(Takes.Vm, Member: Member.OwnerOnly),
+        ["endpoint DELETE /api/vms/{id:guid}/snapshots/{name}"] = new(Takes.Vm, Member: Member.OwnerOnly),
+        ["endpoint POST /api/vms/{id:guid}/clone"] = new(Takes.Vm, _ => new { name = "b-clone" }, Member: Member.OwnerOnly),
+        ["endpoint POST /api/vms/{id:guid}/hardware"] = new(Takes.Vm, _ => new { action = "AddDisk", sizeMiB = 64 }, Member: Member.OwnerOnly),
+        ["endpoint PUT /api/vms/{id:guid}/group"] = new(Takes.Vm, _ => new { groupId = (Guid?)null }, Member: Member.OwnerOnly),
+        ["endpoint PUT /api/vms/{id:guid}/cdrom"] = new(Takes.Vm, _ => new { imageId = (Guid?)null }, Member: Member.Uses),
+        ["endpoint PUT /api/vms/{id:guid}/lease"] = new(Takes.Vm, _ => new { leaseMinutes = 60 }, Member: Member.OwnerOnly),
+        ["endpoint PUT /api/vms/{id:guid}/settings"] = new(Takes.Vm,
+            _ => new { shutdownTimeoutSeconds = 60, restart = "Never", maxRestartsPerHour = 3, bootOrder = "disk,cdrom" }, Member: Member.OwnerOnly),
+        ["endpoint GET /api/vms/{id:guid}/forwards"] = new(Takes.Vm, Member: Member.Uses),
+        ["endpoint POST /api/vms/{id:guid}/forwards"] = new(Takes.Vm, _ => new { nicId = "net0", guestPort = 22 }, Member: Member.OwnerOnly),
+        ["endpoint DELETE /api/vms/{id:guid}/forwards/{forwardId:guid}"] = new(Takes.Vm, Member: Member.OwnerOnly),
+        ["endpoint POST /api/vms/{id:guid}/template"] = new(Takes.Vm, _ => new { name = "b-stolen" }, Member: Member.OwnerOnly),
+        ["endpoint POST /api/vms/{vmId:guid}/console-ticket"] = new(Takes.Vm, Member: Member.Uses),
+        ["endpoint GET /api/vms/{vmId:guid}/serial-log"] = new(Takes.Vm, Member: Member.Uses),
+        ["endpoint * /console/{vmId:guid}/ws"] = new(Takes.Vm, Member: Member.Uses),
+        ["endpoint * /console/{vmId:guid}/serial"] = new(Takes.Vm, Member: Member.Uses),
 
         // Templates.
         ["endpoint GET /api/requests/"] = new(Takes.Nothing),
-        ["endpoint POST /api/requests/"] = new(Takes.Vm, id => new { vmId = id, leaseMinutes = 60, justification = "b wants it" }),
+        ["endpoint POST /api/requests/"] = new(Takes.Vm, id => new { vmId = id, leaseMinutes = 60, justification = "b wants it" }, Member: Member.OwnerOnly),
         ["endpoint GET /api/requests/{id:guid}"] = new(Takes.Request),
         ["endpoint POST /api/requests/{id:guid}/approve"] = new(Takes.Request, _ => new { raiseQuota = true }),
         ["endpoint POST /api/requests/{id:guid}/reject"] = new(Takes.Request, _ => new { reason = "b says no" }),
@@ -109,7 +118,13 @@ public sealed partial class WallsMatrixTests(PaddockFixture paddock)
         ["endpoint PUT /api/policy"] = new(Takes.Admins, _ => new { customSizes = false }),
         ["endpoint GET /api/capacity"] = new(Takes.Admins),
         ["endpoint POST /api/vms/{id:guid}/isolation/resolve"] = new(Takes.Admins),
+        ["endpoint POST /api/vms/{id:guid}/migrate"] = new(Takes.Admins, _ => new { hostId = (Guid?)null }),
+        ["endpoint POST /api/vms/{id:guid}/migration/cancel"] = new(Takes.Admins),
+        ["endpoint GET /api/vms/{id:guid}/migration"] = new(Takes.Admins),
         ["endpoint PUT /api/hosts/{id:guid}/maintenance"] = new(Takes.Admins, _ => new { maintenance = true }),
+        ["endpoint GET /api/hosts/{id:guid}/evacuation-plan"] = new(Takes.Admins),
+        ["endpoint GET /api/hosts/{id:guid}/evacuation"] = new(Takes.Admins),
+        ["endpoint POST /api/hosts/{id:guid}/evacuation/cancel"] = new(Takes.Admins),
         ["endpoint PUT /api/hosts/{id:guid}/unconfined"] = new(Takes.Admins, _ => new { allowed = true }),
         ["endpoint PUT /api/hosts/{id:guid}/policy"] = new(Takes.Admins, _ => new { policy = (object?)null }),
         ["endpoint PUT /api/policy/overcommit"] = new(Takes.Admins, _ => new { cpuRatio = 64 }),
@@ -128,10 +143,19 @@ public sealed partial class WallsMatrixTests(PaddockFixture paddock)
         ["endpoint DELETE /api/images/{id:guid}"] = new(Takes.Image),
         ["endpoint PUT /api/images/{id:guid}/visibility"] = new(Takes.Image, _ => new { visibility = "Everyone" }),
 
+        // Networks.
+        ["endpoint GET /api/networks/"] = new(Takes.Nothing),
+        ["endpoint POST /api/networks/"] = new(Takes.Self),
+        ["endpoint POST /api/networks/providers"] = new(Takes.Admins, _ => new { name = "b-outside", @interface = "eth1", everyone = true }),
+        ["endpoint GET /api/networks/{id:guid}"] = new(Takes.Network),
+        ["endpoint PUT /api/networks/{id:guid}"] = new(Takes.Network, _ => new { name = "b-renamed", nat = false }),
+        ["endpoint DELETE /api/networks/{id:guid}"] = new(Takes.Network),
+
         // Host agents.
         ["endpoint GET /agent/images/{file}"] = new(Takes.Agents),
         ["endpoint PUT /agent/images/{file}"] = new(Takes.Agents),
         ["endpoint * /console/agent/{nonce}"] = new(Takes.Agents),
+        ["endpoint * /migration/agent/{token}/{channel}"] = new(Takes.Agents),
         ["hub * /hubs/hosts"] = new(Takes.Agents),
         ["hub * /hubs/hosts/negotiate"] = new(Takes.Agents),
         ["endpoint POST /agent/enroll"] = new(Takes.Public),
@@ -149,7 +173,7 @@ public sealed partial class WallsMatrixTests(PaddockFixture paddock)
     private static readonly Dictionary<string, string[]> HubMethods = new()
     {
         // Register refuses a host id other than the credential's; reports go to the registered host only.
-        ["Paddock.Portal.Features.Hosts.HostAgentHub"] = ["Register", "ReportOperation", "ReportUsage", "ReportVm"],
+        ["Paddock.Portal.Features.Agents.HostAgentHub"] = ["Register", "ReportOperation", "ReportUsage", "ReportVm"],
         ["Microsoft.AspNetCore.Components.Server.ComponentHub"] =
         [
             "BeginInvokeDotNetFromJS", "ConnectCircuit", "EndInvokeJSFromDotNet", "OnLocationChanged", "OnLocationChanging", "OnRenderCompleted",
@@ -161,7 +185,8 @@ public sealed partial class WallsMatrixTests(PaddockFixture paddock)
     public async Task Every_route_and_hub_method_is_in_the_table_and_member_b_gets_for_member_as_objects_what_a_random_id_gets()
     {
         // What the portal maps, from the portal.
-        var mapped = (await paddock.PortalCliAsync("routes")).Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonNode.Parse(l)!.AsObject()).ToList();
+        var mapped = (await paddock.PortalCliAsync("routes")).Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(l => JsonNode.Parse(l)!.AsObject()).ToList();
         var routes = mapped.Where(r => (string)r["kind"]! != "static").ToDictionary(r => $"{r["kind"]} {r["methods"]} {r["route"]}");
         Assert.Empty(routes.Keys.Except(Table.Keys));
         Assert.Empty(Table.Keys.Except(routes.Keys));
@@ -177,15 +202,18 @@ public sealed partial class WallsMatrixTests(PaddockFixture paddock)
         var owner = await paddock.SignInAsync(PaddockFixture.Tara);
         var other = await paddock.SignInAsync(PaddockFixture.Ugo);
         var suffix = Guid.NewGuid().ToString("N")[..6];
-        string[] secrets = [$"tara-vm-{suffix}", $"tara-iso-{suffix}", $"tara-template-{suffix}", PaddockFixture.Tara, $"tara-request-{suffix}", $"tara-why-{suffix}"];
-        var created = await owner.APIRequest.PostAsync("/api/vms", new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { name = secrets[0], vCpus = 1, memoryMiB = 256 } });
+        string[] secrets = [$"tara-vm-{suffix}", $"tara-iso-{suffix}", $"tara-template-{suffix}", PaddockFixture.Tara, $"tara-request-{suffix}",
+            $"tara-why-{suffix}", $"tara-net-{suffix}"];
+        var created = await owner.APIRequest.PostAsync("/api/vms",
+            new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { name = secrets[0], vCpus = 1, memoryMiB = 256 } });
         Assert.True(created.Status == 201, await created.TextAsync());
         var vmId = (await created.JsonAsync())!.Value.GetProperty("id").GetGuid();
         var upload = await owner.APIRequest.PostAsync($"/api/images?name={secrets[1]}&kind=iso&format=raw", new()
         {
             Headers = new Dictionary<string, string>(PaddockFixture.ApiHeaders) { ["Content-Type"] = "application/octet-stream" },
             // The built-in ISO with a random tail: an ISO of its own (files are shared by checksum, other tests' uploads must not share it).
-            DataByte = [.. await File.ReadAllBytesAsync(Path.Combine(paddock.ImagesDir, "builtin-busybox.iso")), .. System.Security.Cryptography.RandomNumberGenerator.GetBytes(2048)],
+            DataByte = [.. await File.ReadAllBytesAsync(Path.Combine(paddock.ImagesDir, "builtin-busybox.iso")),
+                .. System.Security.Cryptography.RandomNumberGenerator.GetBytes(2048)],
         });
         Assert.True(upload.Status == 201, await upload.TextAsync());
         var image = (await upload.JsonAsync())!.Value;
@@ -205,25 +233,39 @@ public sealed partial class WallsMatrixTests(PaddockFixture paddock)
         await ProbeAsync(other, Takes.Vm, vmId, imageFile, secrets);
         await ProbeAsync(other, Takes.Request, requestId, imageFile, secrets);
 
+        // A's network: B's VM cannot have a NIC on it either.
+        var network = await owner.APIRequest.PostAsync("/api/networks",
+            new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { name = secrets[6], cidr = "10.200.0.0/24" } });
+        Assert.True(network.Status == 201, await network.TextAsync());
+        var networkId = (await network.JsonAsync())!.Value.GetProperty("id").GetGuid();
+        await ProbeAsync(other, Takes.Network, networkId, imageFile, secrets);
+        Assert.Equal(
+            await AnswerAsync(other, "POST", "/api/vms", new { name = "b-on-net", vCpus = 1, memoryMiB = 256, nics = new[] { new { networkId = Guid.NewGuid() } } }, []),
+            await AnswerAsync(other, "POST", "/api/vms", new { name = "b-on-net", vCpus = 1, memoryMiB = 256, nics = new[] { new { networkId } } }, [networkId]));
+
         // Admin-only routes refuse a member, whatever they name.
         foreach (var (key, entry) in Table.Where(e => e.Value.Takes == Takes.Admins))
         {
             var parts = key.Split(' ');
-            var path = Parameter().Replace(parts[2], m => m.Groups[1].Value switch { "kind" => "users", "id" => Guid.NewGuid().ToString(), _ => PaddockFixture.Ugo });
+            var path = Parameter()
+                .Replace(parts[2], m => m.Groups[1].Value switch { "kind" => "users", "id" => Guid.NewGuid().ToString(), _ => PaddockFixture.Ugo });
             Assert.StartsWith("403 ", await AnswerAsync(other, parts[1] == "*" ? "GET" : parts[1], path, entry.Body?.Invoke(Guid.Empty), []));
         }
         await ProbeAsync(other, Takes.Image, imageId, imageFile, secrets);
 
         // The same VM as A's template.
         Assert.Equal(202, (await owner.APIRequest.PostAsync($"/api/vms/{vmId}/poweroff", new() { Headers = PaddockFixture.ApiHeaders })).Status);
-        await Eventually.Async(async () => await PaddockFixture.VmStatusAsync(owner, vmId) == "Stopped", PaddockFixture.Boot, "A's VM to stop");
+        await Eventually.Async(async () => await PaddockFixture.IdleStatusAsync(owner, vmId) == "Stopped", PaddockFixture.Boot, "A's VM to stop");
         await Eventually.Async(async () =>
         {
-            var convert = await owner.APIRequest.PostAsync($"/api/vms/{vmId}/template", new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { name = secrets[2] } });
+            var convert = await owner.APIRequest.PostAsync($"/api/vms/{vmId}/template",
+                new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { name = secrets[2] } });
             return convert.Status == 202;
         }, TimeSpan.FromSeconds(30), "the conversion to be accepted once the power-off task ended");
         var templateId = await TemplateIdAsync(owner, secrets[2]);
-        await Eventually.Async(async () => (await (await owner.APIRequest.GetAsync($"/api/templates/{templateId}")).JsonAsync())!.Value.GetProperty("state").GetString() == "Ready",
+        await Eventually.Async(
+            async () => (await (await owner.APIRequest.GetAsync($"/api/templates/{templateId}")).JsonAsync())!.Value
+                .GetProperty("state").GetString() == "Ready",
             TimeSpan.FromSeconds(90), "A's template to be ready");
         await ProbeAsync(other, Takes.Template, templateId, imageFile, secrets);
 
@@ -261,6 +303,7 @@ public sealed partial class WallsMatrixTests(PaddockFixture paddock)
         // Nothing B tried changed A's objects or made B anything.
         Assert.Equal(200, (await owner.APIRequest.GetAsync($"/api/templates/{templateId}")).Status);
         Assert.Equal(200, (await owner.APIRequest.GetAsync($"/api/images/{imageId}")).Status);
+        Assert.Equal(secrets[6], (await (await owner.APIRequest.GetAsync($"/api/networks/{networkId}")).JsonAsync())!.Value.GetProperty("name").GetString());
         Assert.Equal("Private", (await (await owner.APIRequest.GetAsync($"/api/images/{imageId}")).JsonAsync())!.Value.GetProperty("visibility").GetString());
         Assert.Equal(0, (await (await other.APIRequest.GetAsync("/api/vms")).JsonAsync())!.Value.GetArrayLength());
         Assert.Equal(0, (await (await other.APIRequest.GetAsync("/api/requests")).JsonAsync())!.Value.GetArrayLength());
@@ -270,7 +313,7 @@ public sealed partial class WallsMatrixTests(PaddockFixture paddock)
     }
 
     /// <summary>Every route of the table that takes <paramref name="takes"/>, as B, with A's id and with a random one.</summary>
-    private async Task ProbeAsync(IPage other, Takes takes, Guid foreign, string foreignFile, string[] secrets)
+    private static async Task ProbeAsync(IPage other, Takes takes, Guid foreign, string foreignFile, string[] secrets)
     {
         var random = Guid.NewGuid();
         foreach (var (key, entry) in Table.Where(e => e.Value.Takes == takes || e.Value.Takes == Takes.Agents))
@@ -283,8 +326,10 @@ public sealed partial class WallsMatrixTests(PaddockFixture paddock)
                 "id" or "Id" or "vmId" => id.ToString(),
                 "verb" => "start",
                 "name" => "b-snap",
+                "forwardId" => id.ToString(),
                 "file" => id == foreign ? foreignFile : $"{Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(id.ToByteArray()))}.iso",
-                "nonce" => id.ToString("N"),
+                "nonce" or "token" => id.ToString("N"),
+                "channel" => "memory",
                 var other => throw new InvalidOperationException($"{key}: no value for {{{other}}}"),
             });
 
@@ -352,7 +397,9 @@ public sealed partial class WallsMatrixTests(PaddockFixture paddock)
     }
 
     private static string WithoutIds(string text, Guid[] ids) =>
-        ids.Aggregate(text, (t, id) => t.Replace(id.ToString(), "{id}", StringComparison.OrdinalIgnoreCase).Replace(id.ToString("N"), "{id}", StringComparison.OrdinalIgnoreCase));
+        ids.Aggregate(text,
+            (t, id) => t.Replace(id.ToString(), "{id}", StringComparison.OrdinalIgnoreCase)
+                .Replace(id.ToString("N"), "{id}", StringComparison.OrdinalIgnoreCase));
 
     private static async Task<Guid> TemplateIdAsync(IPage page, string name)
     {
@@ -360,7 +407,8 @@ public sealed partial class WallsMatrixTests(PaddockFixture paddock)
         await Eventually.Async(async () =>
         {
             var all = (await (await page.APIRequest.GetAsync("/api/templates")).JsonAsync())!.Value;
-            found = all.EnumerateArray().Where(t => t.GetProperty("name").GetString() == name).Select(t => t.GetProperty("id").GetGuid()).Cast<Guid?>().FirstOrDefault();
+            found = all.EnumerateArray().Where(t => t.GetProperty("name").GetString() == name).Select(t => t.GetProperty("id").GetGuid())
+                .Cast<Guid?>().FirstOrDefault();
             return found is not null;
         }, TimeSpan.FromSeconds(30), $"template {name}");
         return found!.Value;

@@ -14,6 +14,12 @@ public interface IHostAgent
 
     /// <summary>What the portal decided about this host that the agent acts on itself (KSM follows the RAM ratio).</summary>
     Task ApplyHostSettings(HostSettings settings);
+
+    /// <summary>
+    /// Every tenant network this host is to carry, whole (not a change): the agent makes what is
+    /// missing, updates members and peers, and removes a network that is neither listed nor used by a NIC here.
+    /// </summary>
+    Task ApplyNetworks(IReadOnlyList<Networks.HostNetwork> networks);
 }
 
 /// <summary>What a host agent can tell the portal (hub methods).</summary>
@@ -32,5 +38,5 @@ public interface IHostHub
 public static class ContractVersion
 {
     /// <summary>Bumped on any breaking change of <see cref="IHostAgent"/> or <see cref="IHostHub"/>.</summary>
-    public const int Current = 3;
+    public const int Current = 4;
 }

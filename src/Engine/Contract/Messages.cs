@@ -26,7 +26,10 @@ public enum VmVerb
     Save,
     /// <summary>Start QEMU from the saved state: the guest goes on where it was.</summary>
     Restore,
-    /// <summary>Take snapshot <see cref="VmCommand.Snapshot"/>: with RAM when running (QEMU's snapshot-save job), of the disks when stopped (qemu-img).</summary>
+    /// <summary>
+    /// Take snapshot <see cref="VmCommand.Snapshot"/>: with RAM when running (QEMU's snapshot-save
+    /// job), of the disks when stopped (qemu-img).
+    /// </summary>
     Snapshot,
     /// <summary>Go back to snapshot <see cref="VmCommand.Snapshot"/>; what happened since is lost.</summary>
     RevertSnapshot,
@@ -38,7 +41,10 @@ public enum VmVerb
     /// store, hand it to the portal's library (so every host can fetch it), then remove the VM.
     /// </summary>
     ConvertToTemplate,
-    /// <summary>Put ISO <see cref="VmCommand.Image"/> into the VM's first CD-ROM drive, or eject it when null; at once when running, kept for the next boot.</summary>
+    /// <summary>
+    /// Put ISO <see cref="VmCommand.Image"/> into the VM's first CD-ROM drive, or eject it when null;
+    /// at once when running, kept for the next boot.
+    /// </summary>
     ChangeMedium,
     /// <summary>
     /// Make the VM's hardware what <see cref="VmCommand.Spec"/> says: disks and NICs added or removed,
@@ -46,9 +52,48 @@ public enum VmVerb
     /// either way the spec is kept.
     /// </summary>
     ChangeHardware,
+    /// <summary>
+    /// Live migration, the destination's first step: make the VM's run directory and blank disks (a
+    /// linked clone's overlay on its base, fetched by checksum), start its QEMU waiting for the
+    /// stream, paused, and dial the channels of <see cref="VmCommand.Migration"/> to the portal.
+    /// </summary>
+    MigrateIn,
+    /// <summary>
+    /// Live migration, the source's step: mirror the disks and move the memory through the channels of
+    /// <see cref="VmCommand.Migration"/>; leaves the guest stopped here, whole on the destination.
+    /// </summary>
+    MigrateOut,
+    /// <summary>Live migration, the destination's last step: run the guest that arrived.</summary>
+    FinishMigration,
+    /// <summary>
+    /// Live migration called off on the source: a move under way is cancelled, a guest it left stopped
+    /// runs again. The VM runs here afterwards, as before the migration.
+    /// </summary>
+    CancelMigration,
 }
 
-/// <summary>A command for one VM. <paramref name="Spec"/> goes with Create and Configure, <paramref name="Keys"/> with SendKeys, <paramref name="Snapshot"/> (a name) with the snapshot verbs; a Create with <paramref name="CloneFrom"/> copies that stopped VM's disks in full; <paramref name="Image"/> (a file name in the host's image store) goes with ChangeMedium.</summary>
+/// <summary>
+/// The migration a command belongs to: its channels meet at the portal's
+/// <c>/migration/agent/{Token}/{channel}</c> (the portal the agent is configured with, never an
+/// address the message names); <paramref name="Channels"/> is how many disk channels the destination opens;
+/// <paramref name="MaxBandwidthBytesPerSecond"/> caps the memory stream (null: as fast as it goes).
+/// </summary>
+public sealed record MigrationLink(Guid MigrationId, string Token, int Channels, long? MaxBandwidthBytesPerSecond = null)
+{
+    /// <summary>The channel that carries the memory and device state.</summary>
+    public const string MemoryChannel = "memory";
+
+    /// <summary>The channel that carries the <paramref name="index"/>th disk connection (NBD).</summary>
+    public static string DiskChannel(int index) => $"disk-{index}";
+}
+
+/// <summary>
+/// A command for one VM. <paramref name="Spec"/> goes with Create and Configure,
+/// <paramref name="Keys"/> with SendKeys, <paramref name="Snapshot"/> (a name) with the snapshot verbs;
+/// a Create with <paramref name="CloneFrom"/> copies that stopped VM's disks in full;
+/// <paramref name="Image"/> (a file name in the host's image store) goes with ChangeMedium;
+/// <paramref name="MaxBytes"/> caps what ConvertToTemplate may write.
+/// </summary>
 public sealed record VmCommand(
     Guid OperationId,
     Guid VmId,
@@ -58,13 +103,16 @@ public sealed record VmCommand(
     IReadOnlyList<string>? Keys = null,
     string? Snapshot = null,
     Guid? CloneFrom = null,
-    string? Image = null);
+    string? Image = null,
+    long? MaxBytes = null,
+    MigrationLink? Migration = null);
 
-public sealed record CommandAck(Guid OperationId, bool Accepted, string? Refusal = null)
+/// <param name="Tampering">The refusal is the agent's wall against something the VM's uid changed (audited by the portal).</param>
+public sealed record CommandAck(Guid OperationId, bool Accepted, string? Refusal = null, bool Tampering = false)
 {
     public static CommandAck Accept(Guid operationId) => new(operationId, true);
 
-    public static CommandAck Refuse(Guid operationId, string reason) => new(operationId, false, reason);
+    public static CommandAck Refuse(Guid operationId, string reason, bool tampering = false) => new(operationId, false, reason, tampering);
 }
 
 public enum OperationState
@@ -75,9 +123,13 @@ public enum OperationState
 }
 
 /// <summary>What an operation measured: the RAM state a snapshot holds, the disk's allocation on the host, a new image's size and checksum.</summary>
-public sealed record OperationResult(long? StateBytes = null, long? DiskBytes = null, string? Sha256 = null);
+/// <remarks>A migration's source reports <paramref name="Progress"/> while it runs (state Running) and <paramref name="Migration"/>, QEMU's figures, when it ends.</remarks>
+public sealed record OperationResult(
+    long? StateBytes = null, long? DiskBytes = null, string? Sha256 = null, Recipes.MigrationProgress? Progress = null, Recipes.MigrationFigures? Migration = null);
 
-public sealed record OperationReport(Guid OperationId, Guid VmId, OperationState State, string? Message = null, OperationResult? Result = null);
+/// <param name="Tampering">It failed at the agent's wall against something the VM's uid changed (audited by the portal).</param>
+public sealed record OperationReport(
+    Guid OperationId, Guid VmId, OperationState State, string? Message = null, OperationResult? Result = null, bool Tampering = false);
 
 /// <summary>What the agent observes of a VM. The portal's status is derived from this, never guessed.</summary>
 public enum VmPowerState
@@ -100,6 +152,8 @@ public enum VmPowerState
 /// <paramref name="Label"/> and <paramref name="Uid"/> are what the agent's own record of the VM
 /// says; <paramref name="RunningUid"/> and <paramref name="RunningGid"/> what the kernel says its
 /// QEMU runs as (while one runs). The portal compares all of them with its record.
+/// <paramref name="RecordProblem"/> says why the agent holds no record of the VM although its run
+/// directory is there (a <c>spec.json</c> that did not read, moved aside): the portal's record is needed again.
 /// </remarks>
 public sealed record VmReport(
     Guid VmId,
@@ -112,8 +166,15 @@ public sealed record VmReport(
     string? Limits = null,
     string? Label = null,
     int? RunningUid = null,
-    int? RunningGid = null);
+    int? RunningGid = null,
+    string? RecordProblem = null);
 
+/// <remarks>
+/// <paramref name="Outcomes"/> are the oldest outcomes the agent holds that the portal has not
+/// confirmed (its outbox), in the order they ended: the portal records them before it looks at
+/// anything else the host says or sends it anything, so a command that ended while the portal was
+/// away shows its true end. The rest of the outbox follows as reports once registered.
+/// </remarks>
 public sealed record HostRegistration(
     Guid HostId,
     string Name,
@@ -132,7 +193,9 @@ public sealed record HostRegistration(
     bool KsmAvailable = false,
     string? KsmNote = null,
     IReadOnlyList<string>? ConfinementMissing = null,
-    IReadOnlyList<string>? Images = null);
+    IReadOnlyList<string>? Images = null,
+    Networks.VxlanEndpoint? Vxlan = null,
+    IReadOnlyList<OperationReport>? Outcomes = null);
 
 public sealed record HostWelcome(bool Accepted, string? Refusal = null);
 
@@ -174,4 +237,6 @@ public sealed record HostSettings(double RamRatio, bool AllowUnconfined = false)
 public sealed record VmUsage(Guid VmId, long RssBytes, double CpuSeconds, int? Uid = null, int? Gid = null, int? Seccomp = null);
 
 /// <summary>What the host's QEMU processes use together, per VM, and KSM.</summary>
-public sealed record HostUsage(long RssBytes, double CpuSeconds, IReadOnlyList<VmUsage> Vms, Hosting.KsmStatus Ksm, DateTimeOffset At, bool ManagesKsm, string? KsmProblem = null);
+/// <param name="DiskFreeBytes">What the data disk has free: below the agent's floor it refuses operations that take disk.</param>
+public sealed record HostUsage(long RssBytes, double CpuSeconds, IReadOnlyList<VmUsage> Vms, Hosting.KsmStatus Ksm, DateTimeOffset At,
+    bool ManagesKsm, string? KsmProblem = null, long? DiskFreeBytes = null);

@@ -16,7 +16,8 @@ public static class Accelerators
         return setting switch
         {
             AcceleratorSetting.Kvm => new(Accelerator.Kvm, Forced("kvm", facts.Os == HostOs.Linux ? WhyNotKvm(facts) : $"this host is not Linux ({facts.Os})")),
-            AcceleratorSetting.Whpx => new(Accelerator.Whpx, facts.Os == HostOs.Windows ? null : $"whpx forced by setting, but this host is {facts.Os}: QEMU will fail to start"),
+            AcceleratorSetting.Whpx =>
+                new(Accelerator.Whpx, facts.Os == HostOs.Windows ? null : $"whpx forced by setting, but this host is {facts.Os}: QEMU will fail to start"),
             AcceleratorSetting.Tcg => new(Accelerator.Tcg, $"tcg forced by setting: {Slower}"),
             _ => facts.Os switch
             {
@@ -40,7 +41,9 @@ public static class Accelerators
         var exists = File.Exists(device);
         string? openError = null;
         if (!exists)
+        {
             openError = "missing";
+        }
         else
         {
             try

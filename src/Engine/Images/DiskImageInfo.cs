@@ -23,6 +23,12 @@ public sealed record DiskImageInfo(
     /// <summary>The image's internal snapshots (qcow2), oldest first.</summary>
     public IReadOnlyList<DiskImageSnapshot> Snapshots { get; init; } = [];
 
+    /// <summary>A VMDK's create type (<c>monolithicSparse</c>, <c>twoGbMaxExtentSparse</c>, ...), null for other formats.</summary>
+    public string? VmdkCreateType { get; init; }
+
+    /// <summary>How many extents a VMDK has (its own file counts as one): more than one is a split or multi-extent image.</summary>
+    public int VmdkExtents { get; init; }
+
     public bool ReferencesOtherFiles => ExternalFiles.Count > 0;
 
     /// <summary>Parses qemu-img's JSON.</summary>
@@ -33,40 +39,12 @@ public sealed record DiskImageInfo(
         {
             using var document = JsonDocument.Parse(json);
             var root = document.RootElement;
-            var self = String(root, "filename");
             var backing = String(root, "full-backing-filename") ?? String(root, "backing-filename");
-            string? dataFile = null;
             var external = new List<string>();
             if (backing is not null)
                 external.Add(backing);
-
-            if (root.TryGetProperty("format-specific", out var specific) && specific.TryGetProperty("data", out var data)
-                && data.ValueKind == JsonValueKind.Object)
-            {
-                dataFile = String(data, "data-file");
-                if (dataFile is not null)
-                    external.Add(dataFile);
-                if (data.TryGetProperty("extents", out var extents) && extents.ValueKind == JsonValueKind.Array)
-                {
-                    foreach (var extent in extents.EnumerateArray())
-                    {
-                        if (String(extent, "filename") is { } file && file != self)
-                            external.Add(file);
-                    }
-                }
-            }
-
-            var snapshots = new List<DiskImageSnapshot>();
-            if (root.TryGetProperty("snapshots", out var list) && list.ValueKind == JsonValueKind.Array)
-            {
-                foreach (var snapshot in list.EnumerateArray())
-                {
-                    snapshots.Add(new DiskImageSnapshot(
-                        String(snapshot, "name") ?? "",
-                        snapshot.TryGetProperty("vm-state-size", out var state) && state.TryGetInt64(out var s) ? s : 0,
-                        snapshot.TryGetProperty("date-sec", out var date) && date.TryGetInt64(out var d) ? DateTimeOffset.FromUnixTimeSeconds(d) : null));
-                }
-            }
+            var specific = ParseFormatSpecific(root, external);
+            var snapshots = ParseSnapshots(root);
 
             return new DiskImageInfo(
                 String(root, "format") ?? throw new FormatException("qemu-img info has no 'format'."),
@@ -74,10 +52,12 @@ public sealed record DiskImageInfo(
                 root.TryGetProperty("actual-size", out var actual) && actual.TryGetInt64(out var a) ? a : null,
                 backing,
                 String(root, "backing-filename-format"),
-                dataFile,
+                specific.DataFile,
                 external)
             {
                 Snapshots = snapshots,
+                VmdkCreateType = specific.CreateType,
+                VmdkExtents = specific.ExtentCount,
                 Encrypted = root.TryGetProperty("encrypted", out var encrypted) && encrypted.ValueKind == JsonValueKind.True,
             };
         }
@@ -85,6 +65,51 @@ public sealed record DiskImageInfo(
         {
             throw new FormatException($"Unexpected qemu-img info output: {e.Message}", e);
         }
+    }
+
+    /// <summary>
+    /// The format-specific part: a qcow2 data file, a VMDK's create type and extents. Every file
+    /// other than the image itself is added to <paramref name="external"/>.
+    /// </summary>
+    private static (string? DataFile, string? CreateType, int ExtentCount) ParseFormatSpecific(JsonElement root, List<string> external)
+    {
+        if (!root.TryGetProperty("format-specific", out var specific) || !specific.TryGetProperty("data", out var data)
+            || data.ValueKind != JsonValueKind.Object)
+        {
+            return (null, null, 0);
+        }
+
+        var self = String(root, "filename");
+        var dataFile = String(data, "data-file");
+        if (dataFile is not null)
+            external.Add(dataFile);
+        var extentCount = 0;
+        if (data.TryGetProperty("extents", out var extents) && extents.ValueKind == JsonValueKind.Array)
+        {
+            foreach (var extent in extents.EnumerateArray())
+            {
+                extentCount++;
+                if (String(extent, "filename") is { } file && file != self)
+                    external.Add(file);
+            }
+        }
+        return (dataFile, String(data, "create-type"), extentCount);
+    }
+
+    /// <summary>The internal snapshots, in qemu-img's order.</summary>
+    private static List<DiskImageSnapshot> ParseSnapshots(JsonElement root)
+    {
+        var snapshots = new List<DiskImageSnapshot>();
+        if (!root.TryGetProperty("snapshots", out var list) || list.ValueKind != JsonValueKind.Array)
+            return snapshots;
+        foreach (var snapshot in list.EnumerateArray())
+        {
+            snapshots.Add(new DiskImageSnapshot(
+                String(snapshot, "name") ?? "",
+                snapshot.TryGetProperty("vm-state-size", out var state) && state.TryGetInt64(out var s) ? s : 0,
+                snapshot.TryGetProperty("date-sec", out var date) && date.TryGetInt64(out var d) ? DateTimeOffset.FromUnixTimeSeconds(d) : null));
+        }
+        return snapshots;
     }
 
     private static string? String(JsonElement element, string property) =>

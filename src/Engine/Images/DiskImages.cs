@@ -10,11 +10,17 @@ namespace Paddock.Engine.Images;
 /// header into must never be probed as qcow2. Paths are made absolute, so a name like
 /// <c>nbd:...</c> or <c>json:{...}</c> can never be read as a protocol, nor one like <c>-x</c> as an option.
 /// </summary>
-public sealed partial class DiskImages(string qemuImgPath = "/usr/bin/qemu-img")
+public sealed partial class DiskImages(string qemuImgPath = "/usr/bin/qemu-img", QemuImgSandbox? sandbox = null)
 {
     public static TimeSpan DefaultTimeout { get; } = TimeSpan.FromMinutes(5);
 
     public string QemuImgPath { get; } = qemuImgPath;
+
+    /// <summary>Where qemu-img runs on untrusted files (uploads); null runs it as this process, for the host's own images.</summary>
+    public QemuImgSandbox? Sandbox { get; } = sandbox;
+
+    /// <summary>The same qemu-img under <paramref name="with"/>.</summary>
+    public DiskImages Confined(QemuImgSandbox with) => new(QemuImgPath, with);
 
     /// <summary>A qcow2 overlay (linked clone) on <paramref name="basePath"/>: <c>qemu-img create -f qcow2 -b BASE -F FMT OVERLAY [SIZE]</c>.</summary>
     /// <remarks>The base path is stored in the overlay as given, so it is made absolute; <c>-F</c> is mandatory since QEMU 6.1.</remarks>
@@ -46,6 +52,16 @@ public sealed partial class DiskImages(string qemuImgPath = "/usr/bin/qemu-img")
 
     internal static IReadOnlyList<string> CopyArgs(string sourcePath, string targetPath) => ConvertArgs(sourcePath, "qcow2", targetPath);
 
+    /// <summary>
+    /// A qcow2 disk into an existing qcow2 <paramref name="targetPath"/> of the same size (<c>convert -n</c>): a
+    /// qemu-img that may not create files where the target lives (an unprivileged uid) can still fill it.
+    /// </summary>
+    public Task CopyIntoAsync(string sourcePath, string targetPath, CancellationToken ct = default) =>
+        RunAsync("convert", CopyIntoArgs(sourcePath, targetPath), ct);
+
+    internal static IReadOnlyList<string> CopyIntoArgs(string sourcePath, string targetPath) =>
+        ["convert", "-n", "-f", "qcow2", "-O", "qcow2", Absolute(sourcePath, "source image"), Absolute(targetPath, "target image")];
+
     /// <summary>An image in <paramref name="sourceFormat"/> into a new standalone qcow2 (-f stated, never probed).</summary>
     public Task ConvertAsync(string sourcePath, string sourceFormat, string targetPath, CancellationToken ct = default) =>
         RunAsync("convert", ConvertArgs(sourcePath, sourceFormat, targetPath), ct);
@@ -67,24 +83,52 @@ public sealed partial class DiskImages(string qemuImgPath = "/usr/bin/qemu-img")
     internal static IReadOnlyList<string> SnapshotArgs(string path, char action, string tag) =>
         action is 'c' or 'a' or 'd'
             // qemu-img snapshot has no -f: --image-opts states the format all the same (never probe it).
-            ? ["snapshot", $"-{action}", tag, "--image-opts", $"driver=qcow2,file.driver=file,file.filename={Qemu.QemuOptionValue.Escape(Absolute(path, "image"), "image")}"]
+            ? ["snapshot", $"-{action}", tag, "--image-opts",
+                $"driver=qcow2,file.driver=file,file.filename={Qemu.QemuOptionValue.Escape(Absolute(path, "image"), "image")}"]
             : throw new ArgumentOutOfRangeException(nameof(action), action, "c, a or d");
 
     internal static IReadOnlyList<string> InfoArgs(string path, string format) =>
         ["info", "-U", "-f", Format(format), "--output=json", Absolute(path, "image")];
 
+    /// <summary>
+    /// How many bytes converting the image to qcow2 would write at most (<c>qemu-img measure -f FMT -O qcow2</c>
+    /// "required"): a small image whose clusters expand to far more is refused before it is converted.
+    /// </summary>
+    public async Task<long> MeasureAsync(string path, string format, CancellationToken ct = default)
+    {
+        var json = await RunAsync("measure", MeasureArgs(path, format), ct).ConfigureAwait(false);
+        try
+        {
+            using var document = System.Text.Json.JsonDocument.Parse(json);
+            return document.RootElement.GetProperty("required").GetInt64();
+        }
+        catch (Exception e) when (e is System.Text.Json.JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
+        {
+            throw new FormatException($"Unexpected qemu-img measure output: {e.Message}", e);
+        }
+    }
+
+    internal static IReadOnlyList<string> MeasureArgs(string path, string format) =>
+        ["measure", "-f", Format(format), "-O", "qcow2", "--output=json", Absolute(path, "image")];
+
     private async Task<string> RunAsync(string operation, IReadOnlyList<string> args, CancellationToken ct)
     {
-        var start = new ProcessStartInfo(QemuImgPath)
+        var argv = Sandbox is { } sandboxed ? sandboxed.Argv(QemuImgPath, args) : [QemuImgPath, .. args];
+        var start = new ProcessStartInfo(argv[0])
         {
             UseShellExecute = false,
             RedirectStandardInput = true,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
-        foreach (var arg in args)
+        foreach (var arg in argv.Skip(1))
             start.ArgumentList.Add(arg);
         start.Environment["LC_ALL"] = "C";
+        // One malloc arena: glibc gives each new thread that allocates an arena of its own, mapping
+        // 128 MiB of address space to carve it out, so a few I/O workers that start at once under
+        // load exhaust the sandbox's address-space limit and qemu-img aborts with
+        // "qemu_thread_create: Resource temporarily unavailable" (seen under CI load).
+        start.Environment["MALLOC_ARENA_MAX"] = "1";
 
         using var process = Process.Start(start) ?? throw new InvalidOperationException($"Cannot start {QemuImgPath}.");
         process.StandardInput.Close();

@@ -16,7 +16,10 @@ public sealed class ImageStore
 
     public string Directory { get; }
 
-    /// <summary>The absolute path of image <paramref name="fileName"/>; throws <see cref="InvalidImageNameException"/> for anything but a plain file name.</summary>
+    /// <summary>
+    /// The absolute path of image <paramref name="fileName"/>; throws
+    /// <see cref="InvalidImageNameException"/> for anything but a plain file name.
+    /// </summary>
     public string Resolve(string fileName)
     {
         if (WhyInvalid(fileName) is { } why)

@@ -98,8 +98,12 @@ public sealed record Confinement(bool OwnUid, bool Sandbox, SelinuxState Selinux
                 RedirectStandardOutput = true,
                 RedirectStandardError = true,
             };
-            foreach (var arg in new[] { "-machine", "none", "-display", "none", "-nodefaults", "-sandbox", Qemu.QemuCommandLine.SandboxOptions, "-qmp", "stdio" })
+            foreach (var arg in new[] { "-machine", "none", "-display", "none", "-nodefaults", "-sandbox", Qemu.QemuCommandLine.SandboxOptions,
+                "-qmp", "stdio" })
+            {
                 start.ArgumentList.Add(arg);
+            }
+
             using var process = Process.Start(start)!;
             process.StandardInput.WriteLine("{\"execute\":\"qmp_capabilities\"}");
             process.StandardInput.WriteLine("{\"execute\":\"quit\"}");

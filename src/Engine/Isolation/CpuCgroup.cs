@@ -34,7 +34,10 @@ public sealed class CpuCgroup(string root = "/sys/fs/cgroup")
         _ => null,
     };
 
-    /// <summary>Applies the limits to process <paramref name="pid"/>; returns what was applied, or throws <see cref="IOException"/> naming what could not be.</summary>
+    /// <summary>
+    /// Applies the limits to process <paramref name="pid"/>; returns what was applied, or throws
+    /// <see cref="IOException"/> naming what could not be.
+    /// </summary>
     public string Apply(Guid vmId, int pid, int? weight, int? limitPercent)
     {
         var layout = Layout();

@@ -32,7 +32,10 @@ public readonly record struct McsLabel
             && int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out var a)
             && int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var b)
             && a >= 0 && a < b && b <= IsolationLabels.MaxCategory)
+        {
             return new McsLabel(a, b);
+        }
+
         throw new FormatException($"'{text}' is not an MCS pair s0:cA,cB with 0 <= A < B <= {IsolationLabels.MaxCategory}.");
     }
 

@@ -38,7 +38,10 @@ internal sealed record ProcStat(char State, ulong StartTime)
         // fields[0] is field 3 (state); starttime is field 22.
         if (fields.Length < 20 || fields[0].Length != 1
             || !ulong.TryParse(fields[19], NumberStyles.None, CultureInfo.InvariantCulture, out var start))
+        {
             return null;
+        }
+
         return new ProcStat(fields[0][0], start);
     }
 }

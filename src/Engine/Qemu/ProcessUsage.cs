@@ -42,7 +42,9 @@ public sealed record ProcessUsage(long RssBytes, double CpuSeconds, int? Uid = n
         long rss = 0;
         int? uid = null, gid = null, seccomp = null;
         static int? First(string line) =>
-            int.TryParse(line[(line.IndexOf(':') + 1)..].Trim().Split('\t', ' ')[0], NumberStyles.None, CultureInfo.InvariantCulture, out var value) ? value : null;
+            int.TryParse(line[(line.IndexOf(':') + 1)..].Trim().Split('\t', ' ')[0], NumberStyles.None, CultureInfo.InvariantCulture, out var value)
+                ? value
+                : null;
         foreach (var line in status)
         {
             if (line.StartsWith("VmRSS:", StringComparison.Ordinal)

@@ -2,7 +2,7 @@ using System.Buffers;
 using System.Collections.Concurrent;
 using System.IO.Pipelines;
 using System.Net.Sockets;
-using System.Text;
+using System.Runtime.InteropServices;
 using System.Text.Json;
 using System.Threading.Channels;
 
@@ -13,20 +13,33 @@ namespace Paddock.Engine.Qmp;
 /// </summary>
 /// <remarks>
 /// A single reader loop owns the socket's input and never blocks on a consumer: it completes
-/// pending commands by <c>id</c> (replies may come in any order) and writes events into an
-/// unbounded <see cref="Events"/> channel (QEMU rate-limits its chatty events, so the backlog
-/// stays small even with a slow consumer). Sends are serialised by a lock. Every wait has a
+/// pending commands by <c>id</c> (replies may come in any order) and writes events into a
+/// bounded <see cref="Events"/> queue (<see cref="QmpEventQueue"/> says why full fails instead of
+/// dropping). QEMU is not trusted: a line longer than <see cref="MaxLineBytes"/> or a flood of
+/// unread events closes the connection with <see cref="QmpLimitExceededException"/> before the
+/// agent holds more than those bounds for it. Sends are serialised by a lock. Every wait has a
 /// timeout and a cancellation token. When the socket reaches end of file (QEMU is gone),
 /// every pending command fails with <see cref="QmpConnectionClosedException"/>, <see cref="Events"/>
 /// completes and <see cref="Completion"/> completes. Modelled on libvirt's qemu_monitor.c and
 /// Proxmox's QMPClient.pm.
 /// </remarks>
-public sealed class QmpClient : IAsyncDisposable
+public sealed partial class QmpClient : IAsyncDisposable
 {
     public static readonly TimeSpan DefaultConnectTimeout = TimeSpan.FromSeconds(10);
 
-    /// <summary>A reply larger than this is treated as a protocol error (query-qmp-schema is ~250 KB).</summary>
-    internal const int MaxLineBytes = 32 * 1024 * 1024;
+    /// <summary>
+    /// The longest line (reply, event or greeting) read from QEMU. The agent's largest replies are
+    /// query-block, query-pci and query-hotpluggable-cpus: tens of KB for the biggest VM a spec allows
+    /// (64 vCPUs, 64 root ports); a qcow2 image's internal snapshots add ~0.3 KB each to query-block.
+    /// query-qmp-schema (~250 KB), which the agent does not ask for, would fit too.
+    /// </summary>
+    public const int MaxLineBytes = 1024 * 1024;
+
+    /// <summary>How many events may wait unread in <see cref="Events"/> before the connection is closed.</summary>
+    public const int MaxQueuedEvents = 1024;
+
+    /// <summary>How many bytes of unread events (as QEMU sent them) may wait in <see cref="Events"/>.</summary>
+    public const int MaxQueuedEventBytes = 4 * 1024 * 1024;
 
     private static readonly JsonElement EmptyObject = JsonDocument.Parse("{}").RootElement.Clone();
 
@@ -35,7 +48,7 @@ public sealed class QmpClient : IAsyncDisposable
     private readonly PipeReader _input;
     private readonly SemaphoreSlim _sendLock = new(1, 1);
     private readonly ConcurrentDictionary<long, Pending> _pending = new();
-    private readonly Channel<QmpEvent> _events = Channel.CreateUnbounded<QmpEvent>(new() { SingleWriter = true });
+    private readonly QmpEventQueue _events = new(MaxQueuedEvents, MaxQueuedEventBytes);
     private readonly TaskCompletionSource<JsonElement> _greeting = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly CancellationTokenSource _stop = new();
@@ -61,8 +74,8 @@ public sealed class QmpClient : IAsyncDisposable
     /// <summary>Used by <see cref="ExecuteAsync"/> when the caller gives no timeout.</summary>
     public TimeSpan DefaultTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>Events in arrival order. Completes at end of file; completes with the error after a protocol error.</summary>
-    public ChannelReader<QmpEvent> Events => _events.Reader;
+    /// <summary>Events in arrival order. Completes at end of file; completes with the error after a protocol error (an exceeded bound included).</summary>
+    public ChannelReader<QmpEvent> Events => _events;
 
     /// <summary>
     /// Completes when the connection has ended: successfully on end of file or dispose (QEMU gone
@@ -77,47 +90,15 @@ public sealed class QmpClient : IAsyncDisposable
     /// mode (<c>qmp_capabilities</c>); before that QEMU answers every command with CommandNotFound.
     /// </summary>
     /// <remarks>QEMU serves one client per monitor socket; a second client waits without a greeting, which surfaces here as a timeout.</remarks>
-    public static async Task<QmpClient> ConnectAsync(string socketPath, CancellationToken ct = default, TimeSpan? timeout = null)
+    /// <param name="expectedPeer">When given, the pid that must serve the socket (SO_PEERCRED): anyone else is refused before a byte is read.</param>
+    public static async Task<QmpClient> ConnectAsync(string socketPath, CancellationToken ct = default, TimeSpan? timeout = null, int? expectedPeer = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(socketPath);
         var limit = timeout ?? DefaultConnectTimeout;
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
         deadline.CancelAfter(limit);
 
-        Socket socket;
-        while (true)
-        {
-            socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-            try
-            {
-                await socket.ConnectAsync(new UnixDomainSocketEndPoint(socketPath), deadline.Token).ConfigureAwait(false);
-                break;
-            }
-            catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionRefused && !deadline.IsCancellationRequested)
-            {
-                // bind(2) makes the socket file before listen(2) makes it take connections: a start
-                // that saw the file may knock in between (unix(7)). Knock again until the deadline.
-                socket.Dispose();
-                try
-                {
-                    await Task.Delay(20, deadline.Token).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException) when (!ct.IsCancellationRequested)
-                {
-                    throw new QmpException($"Cannot connect to QMP socket '{socketPath}': {e.Message}", e);
-                }
-            }
-            catch (Exception e)
-            {
-                socket.Dispose();
-                if (e is OperationCanceledException && !ct.IsCancellationRequested)
-                    throw new QmpTimeoutException("connect", limit, socketPath);
-                if (e is SocketException)
-                    throw new QmpException($"Cannot connect to QMP socket '{socketPath}': {e.Message}", e);
-                throw;
-            }
-        }
-
+        var socket = await ConnectSocketAsync(socketPath, ct, deadline.Token, limit, expectedPeer).ConfigureAwait(false);
         var client = new QmpClient(socket);
         try
         {
@@ -138,6 +119,47 @@ public sealed class QmpClient : IAsyncDisposable
         }
     }
 
+    /// <summary>Connects to the socket, knocking again while it exists but does not listen yet, until <paramref name="deadline"/>.</summary>
+    private static async Task<Socket> ConnectSocketAsync(string socketPath, CancellationToken ct, CancellationToken deadline, TimeSpan limit, int? expectedPeer)
+    {
+        while (true)
+        {
+            var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            try
+            {
+                await socket.ConnectAsync(new UnixDomainSocketEndPoint(socketPath), deadline).ConfigureAwait(false);
+                if (expectedPeer is { } pid)
+                    Isolation.UnixPeer.Expect(socket, pid, $"the monitor socket '{socketPath}'");
+                return socket;
+            }
+            catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionRefused && !deadline.IsCancellationRequested)
+            {
+                // bind(2) makes the socket file before listen(2) makes it take connections: a start
+                // that saw the file may knock in between (unix(7)). Knock again until the deadline.
+                socket.Dispose();
+                try
+                {
+                    await Task.Delay(20, deadline).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+                {
+                    throw new QmpException($"Cannot connect to QMP socket '{socketPath}': {e.Message}", e);
+                }
+            }
+            catch (Exception e)
+            {
+                socket.Dispose();
+                if (e is OperationCanceledException && !ct.IsCancellationRequested)
+                    throw new QmpTimeoutException("connect", limit, socketPath);
+                if (e is SocketException)
+                    throw new QmpException($"Cannot connect to QMP socket '{socketPath}': {e.Message}", e);
+                if (e is Isolation.UnexpectedPeerException)
+                    throw new QmpException(e.Message, e);
+                throw;
+            }
+        }
+    }
+
     /// <summary>
     /// Runs <paramref name="command"/> and returns its <c>return</c> value.
     /// <paramref name="arguments"/> is serialised with System.Text.Json (an anonymous object, a
@@ -147,11 +169,15 @@ public sealed class QmpClient : IAsyncDisposable
     /// <exception cref="QmpTimeoutException">No reply within <paramref name="timeout"/> (or <see cref="DefaultTimeout"/>).</exception>
     /// <exception cref="QmpConnectionClosedException">The connection ended before the reply.</exception>
     /// <exception cref="QmpProtocolException">QEMU sent something that is not QMP.</exception>
-    public async Task<JsonElement> ExecuteAsync(string command, object? arguments = null, CancellationToken ct = default, TimeSpan? timeout = null)
+    public Task<JsonElement> ExecuteAsync(string command, object? arguments = null, CancellationToken ct = default, TimeSpan? timeout = null) =>
+        ExecuteAsync(command, arguments, descriptor: null, ct, timeout);
+
+    private async Task<JsonElement> ExecuteAsync(string command, object? arguments, SafeHandle? descriptor, CancellationToken ct, TimeSpan? timeout)
     {
         ArgumentException.ThrowIfNullOrEmpty(command);
         var limit = timeout ?? DefaultTimeout;
-        var request = Serialize(command, arguments, out var id);
+        var id = Interlocked.Increment(ref _lastId);
+        var request = QmpWire.Request(command, arguments, id);
         var pending = new Pending(command, new(TaskCreationOptions.RunContinuationsAsynchronously));
         _pending[id] = pending;
         try
@@ -164,7 +190,7 @@ public sealed class QmpClient : IAsyncDisposable
             deadline.CancelAfter(limit);
             try
             {
-                await SendAsync(command, request, deadline.Token).ConfigureAwait(false);
+                await SendAsync(command, request, descriptor, deadline.Token).ConfigureAwait(false);
                 return await pending.Reply.Task.WaitAsync(deadline.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (!ct.IsCancellationRequested)
@@ -199,32 +225,15 @@ public sealed class QmpClient : IAsyncDisposable
         _sendLock.Dispose();
     }
 
-    private byte[] Serialize(string command, object? arguments, out long id)
-    {
-        id = Interlocked.Increment(ref _lastId);
-        var buffer = new ArrayBufferWriter<byte>(128);
-        using (var json = new Utf8JsonWriter(buffer))
-        {
-            json.WriteStartObject();
-            json.WriteString("execute", command);
-            if (arguments is not null)
-            {
-                json.WritePropertyName("arguments");
-                JsonSerializer.Serialize(json, arguments, arguments.GetType());
-            }
-            json.WriteNumber("id", id);
-            json.WriteEndObject();
-        }
-        // Utf8JsonWriter escapes control characters, so the only newline is the terminator.
-        return [.. buffer.WrittenSpan, (byte)'\n'];
-    }
-
-    private async Task SendAsync(string command, byte[] request, CancellationToken ct)
+    private async Task SendAsync(string command, byte[] request, SafeHandle? descriptor, CancellationToken ct)
     {
         await _sendLock.WaitAsync(ct).ConfigureAwait(false);
         try
         {
-            await _stream.WriteAsync(request, ct).ConfigureAwait(false);
+            if (descriptor is null)
+                await _stream.WriteAsync(request, ct).ConfigureAwait(false);
+            else
+                Interop.Libc.SendWithDescriptor(_socket.SafeHandle, request, descriptor);
         }
         catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
         {
@@ -253,10 +262,10 @@ public sealed class QmpClient : IAsyncDisposable
             {
                 var result = await _input.ReadAsync(_stop.Token).ConfigureAwait(false);
                 var buffer = result.Buffer;
-                while (TryTakeLine(ref buffer, out var line))
+                while (QmpWire.TryTakeLine(ref buffer, out var line))
                     Dispatch(line);
-                if (buffer.Length > MaxLineBytes)
-                    throw new QmpProtocolException($"QEMU sent a line longer than {MaxLineBytes} bytes.");
+                // What is left is a line without its end yet: refuse it before holding more than the limit.
+                QmpWire.CheckLineLength(buffer.Length);
                 _input.AdvanceTo(buffer.Start, buffer.End);
                 if (result.IsCompleted)
                 {
@@ -280,23 +289,9 @@ public sealed class QmpClient : IAsyncDisposable
         Close(reason);
     }
 
-    private static bool TryTakeLine(ref ReadOnlySequence<byte> buffer, out ReadOnlySequence<byte> line)
-    {
-        // QEMU ends lines with CRLF; LF alone is accepted too (the JSON parser ignores the CR).
-        var newline = buffer.PositionOf((byte)'\n');
-        if (newline is null)
-        {
-            line = default;
-            return false;
-        }
-        line = buffer.Slice(0, newline.Value);
-        buffer = buffer.Slice(buffer.GetPosition(1, newline.Value));
-        return true;
-    }
-
     private void Dispatch(ReadOnlySequence<byte> line)
     {
-        if (IsBlank(line))
+        if (QmpWire.IsBlank(line))
             return;
 
         JsonElement message;
@@ -311,18 +306,18 @@ public sealed class QmpClient : IAsyncDisposable
         }
         catch (JsonException e)
         {
-            throw new QmpProtocolException($"QEMU sent malformed JSON ({e.Message}): {Excerpt(line)}", e);
+            throw new QmpProtocolException($"QEMU sent malformed JSON ({e.Message}): {QmpWire.Excerpt(line)}", e);
         }
 
         if (message.ValueKind != JsonValueKind.Object)
-            throw new QmpProtocolException($"QEMU sent a JSON value that is not an object: {Excerpt(line)}");
+            throw new QmpProtocolException($"QEMU sent a JSON value that is not an object: {QmpWire.Excerpt(line)}");
 
         if (message.TryGetProperty("event", out var name))
         {
             if (name.ValueKind != JsonValueKind.String)
-                throw new QmpProtocolException($"QEMU sent an event without a name: {Excerpt(line)}");
+                throw new QmpProtocolException($"QEMU sent an event without a name: {QmpWire.Excerpt(line)}");
             var data = message.TryGetProperty("data", out var d) ? d : EmptyObject;
-            _events.Writer.TryWrite(new QmpEvent(name.GetString()!, data, ReadTimestamp(message)));
+            _events.Add(new QmpEvent(name.GetString()!, data, QmpWire.ReadTimestamp(message)), (int)line.Length);
             return;
         }
 
@@ -333,14 +328,14 @@ public sealed class QmpClient : IAsyncDisposable
             // We always send a numeric id and QEMU echoes it; a reply without one means QEMU could
             // not parse what we sent, and then the stream's state is unknown.
             if (!message.TryGetProperty("id", out var idElement) || !idElement.TryGetInt64(out var id))
-                throw new QmpProtocolException($"QEMU sent a reply without a numeric id: {Excerpt(line)}");
+                throw new QmpProtocolException($"QEMU sent a reply without a numeric id: {QmpWire.Excerpt(line)}");
             // No pending entry: the command timed out or was cancelled; its late reply is dropped.
             if (_pending.TryGetValue(id, out var pending))
             {
                 if (isReturn)
                     pending.Reply.TrySetResult(value);
                 else
-                    pending.Reply.TrySetException(ToError(pending.Command, error));
+                    pending.Reply.TrySetException(QmpWire.ToError(pending.Command, error));
             }
             return;
         }
@@ -351,40 +346,7 @@ public sealed class QmpClient : IAsyncDisposable
             return;
         }
 
-        throw new QmpProtocolException($"QEMU sent a message that is neither reply, event nor greeting: {Excerpt(line)}");
-    }
-
-    private static bool IsBlank(ReadOnlySequence<byte> line)
-    {
-        foreach (var segment in line)
-        {
-            foreach (var b in segment.Span)
-            {
-                if (b is not ((byte)' ' or (byte)'\t' or (byte)'\r'))
-                    return false;
-            }
-        }
-        return true;
-    }
-
-    private static QmpErrorException ToError(string command, JsonElement error)
-    {
-        string Text(string property) =>
-            error.ValueKind == JsonValueKind.Object && error.TryGetProperty(property, out var p) && p.ValueKind == JsonValueKind.String
-                ? p.GetString()!
-                : "(none)";
-        return new QmpErrorException(command, Text("class"), Text("desc"));
-    }
-
-    private static DateTimeOffset ReadTimestamp(JsonElement message)
-    {
-        if (message.TryGetProperty("timestamp", out var t) && t.ValueKind == JsonValueKind.Object
-            && t.TryGetProperty("seconds", out var s) && s.TryGetInt64(out var seconds)
-            && t.TryGetProperty("microseconds", out var us) && us.TryGetInt64(out var micros)
-            && seconds >= 0 && seconds < 253_402_300_800 && micros is >= 0 and < 1_000_000)
-            return DateTimeOffset.FromUnixTimeSeconds(seconds).AddTicks(micros * 10);
-        // QEMU writes -1 when it could not read the clock.
-        return DateTimeOffset.UtcNow;
+        throw new QmpProtocolException($"QEMU sent a message that is neither reply, event nor greeting: {QmpWire.Excerpt(line)}");
     }
 
     /// <summary>Ends the connection once: fails the greeting and every pending command, completes <see cref="Events"/> and <see cref="Completion"/>.</summary>
@@ -399,12 +361,12 @@ public sealed class QmpClient : IAsyncDisposable
 
         if (reason is QmpProtocolException)
         {
-            _events.Writer.TryComplete(reason);
+            _events.Complete(reason);
             _completion.TrySetException(reason);
         }
         else
         {
-            _events.Writer.TryComplete();
+            _events.Complete();
             _completion.TrySetResult();
         }
 
@@ -421,6 +383,7 @@ public sealed class QmpClient : IAsyncDisposable
     /// <summary>A fresh exception per waiter (one instance thrown from many awaits would share its stack trace).</summary>
     private static QmpException Failure(string command, Exception reason) => reason switch
     {
+        QmpLimitExceededException limit => new QmpLimitExceededException(limit.Limit, limit.Bound, $"'{command}' failed: {reason.Message}", reason),
         QmpProtocolException => new QmpProtocolException($"'{command}' failed: {reason.Message}", reason),
         _ => new QmpConnectionClosedException($"'{command}' failed: {reason.Message}", reason),
     };
@@ -428,12 +391,6 @@ public sealed class QmpClient : IAsyncDisposable
     private static void Observe(Task task) =>
         task.ContinueWith(static t => _ = t.Exception, CancellationToken.None,
             TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-
-    private static string Excerpt(ReadOnlySequence<byte> line)
-    {
-        var text = Encoding.UTF8.GetString(line.Slice(0, Math.Min(line.Length, 200)));
-        return string.Concat(text.Select(c => char.IsControl(c) ? '?' : c));
-    }
 
     private sealed record Pending(string Command, TaskCompletionSource<JsonElement> Reply);
 }

@@ -16,7 +16,21 @@ public sealed class QmpErrorException(string command, string errorClass, string 
 }
 
 /// <summary>QEMU sent something that is not QMP (malformed JSON, an unknown message). The connection is closed.</summary>
-public sealed class QmpProtocolException(string message, Exception? inner = null) : QmpException(message, inner);
+public class QmpProtocolException(string message, Exception? inner = null) : QmpException(message, inner);
+
+/// <summary>
+/// QEMU sent more than the client holds for it: a line longer than <see cref="QmpClient.MaxLineBytes"/>,
+/// or more unread events than the queue's bounds. A QEMU that does so is broken or hostile; the
+/// connection is closed, as for any other protocol error.
+/// </summary>
+public sealed class QmpLimitExceededException(string limit, long bound, string message, Exception? inner = null)
+    : QmpProtocolException(message, inner)
+{
+    /// <summary>Which bound: <c>line bytes</c>, <c>queued events</c> or <c>queued event bytes</c>.</summary>
+    public string Limit { get; } = limit;
+
+    public long Bound { get; } = bound;
+}
 
 /// <summary>The QMP connection ended (end of file: QEMU exited or closed the monitor) or was disposed.</summary>
 public sealed class QmpConnectionClosedException(string message, Exception? inner = null) : QmpException(message, inner);

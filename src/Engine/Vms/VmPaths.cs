@@ -3,8 +3,9 @@ using System.Text;
 namespace Paddock.Engine.Vms;
 
 /// <summary>
-/// Every file of one VM, inside its run directory. The run directory belongs to the VM's uid
-/// (mode 0700), so QEMU can create its sockets and pidfile there and no other VM can look in.
+/// Every file of one VM, inside its run directory: the agent's files directly in it, QEMU's
+/// pidfile and the sockets QEMU listens on in <see cref="QemuDirectory"/> (see <see cref="Vms.RunDirectory"/>
+/// for who owns what, and why).
 /// </summary>
 public sealed record VmPaths
 {
@@ -23,11 +24,14 @@ public sealed record VmPaths
             throw new ArgumentException("The run directory must not contain NUL or line breaks.", nameof(runDirectory));
 
         RunDirectory = Path.TrimEndingDirectorySeparator(Path.GetFullPath(runDirectory));
-        var longest = Encoding.UTF8.GetByteCount(SerialSocket);
+        var socket = new[] { QmpSocket, TestMonitorSocket, VncSocket, SerialSocket, SaveSocket, RestoreSocket, MigrationDisksSocket, MigrationMemorySocket, IncomingDisksSocket, IncomingMemorySocket }.MaxBy(Encoding.UTF8.GetByteCount)!;
+        var longest = Encoding.UTF8.GetByteCount(socket);
         if (longest > MaxSocketPathBytes)
+        {
             throw new ArgumentException(
-                $"The run directory '{RunDirectory}' is too long for unix sockets: '{SerialSocket}' takes {longest} bytes, at most {MaxSocketPathBytes} fit.",
+                $"The run directory '{RunDirectory}' is too long for unix sockets: '{socket}' takes {longest} bytes, at most {MaxSocketPathBytes} fit.",
                 nameof(runDirectory));
+        }
     }
 
     /// <summary>The run directory of VM <paramref name="vmId"/> under <paramref name="runRoot"/>: <c>{runRoot}/{vmId}</c>.</summary>
@@ -35,18 +39,27 @@ public sealed record VmPaths
 
     public string RunDirectory { get; }
 
-    public string QmpSocket => Combine("qmp.sock");
+    /// <summary>The VM's uid's own directory inside the run directory: QEMU's pidfile and listening sockets.</summary>
+    public string QemuDirectory => Combine("qemu");
+
+    public string QmpSocket => InQemu("qmp.sock");
 
     /// <summary>The second monitor only tests enable (<c>Agent:TestMonitor</c>).</summary>
-    public string TestMonitorSocket => Combine("qmp-test.sock");
+    public string TestMonitorSocket => InQemu("qmp-test.sock");
 
-    public string VncSocket => Combine("vnc.sock");
+    public string VncSocket => InQemu("vnc.sock");
 
-    public string SerialSocket => Combine("serial.sock");
+    public string SerialSocket => InQemu("serial.sock");
 
     public string SerialLog => Combine("serial.log");
 
-    public string PidFile => Combine("qemu.pid");
+    /// <summary>The serial log's previous part: the tail kept when <see cref="SerialLog"/> was last rotated (the agent's, 0600).</summary>
+    public string SerialLogPrevious => Combine("serial.log.1");
+
+    /// <summary>How many bytes of serial output rotation has dropped in all (the agent's, 0600; missing: none).</summary>
+    public string SerialLogDropped => Combine("serial.log.dropped");
+
+    public string PidFile => InQemu("qemu.pid");
 
     public string Stdout => Combine("qemu.stdout");
 
@@ -61,7 +74,25 @@ public sealed record VmPaths
     public string SaveSocket => Combine("save.sock");
 
     /// <summary>Where QEMU listens for its saved state during Restore (the agent sends).</summary>
-    public string RestoreSocket => Combine("restore.sock");
+    public string RestoreSocket => InQemu("restore.sock");
+
+    /// <summary>
+    /// There while the VM is a migration's destination and its guest has not run here yet (the
+    /// agent's): its QEMU's end is then no crash, and nothing starts it again.
+    /// </summary>
+    public string IncomingMarker => Combine("incoming");
+
+    /// <summary>Where a migrating VM's QEMU connects for its disks' mirrors (NBD): the source's agent listens and relays.</summary>
+    public string MigrationDisksSocket => Combine("out-disks.sock");
+
+    /// <summary>Where a migrating VM's QEMU sends its memory and device state: the source's agent listens and relays.</summary>
+    public string MigrationMemorySocket => Combine("out-memory.sock");
+
+    /// <summary>Where the destination's QEMU serves the incoming disks (NBD); its agent connects to it.</summary>
+    public string IncomingDisksSocket => InQemu("in-disks.sock");
+
+    /// <summary>Where the destination's QEMU awaits the incoming memory and device state; its agent connects to it.</summary>
+    public string IncomingMemorySocket => InQemu("in-mem.sock");
 
     /// <summary><c>disk-{id}.qcow2</c>; the id must be well formed, so it can never climb out of the run directory.</summary>
     public string Disk(string diskId)
@@ -72,4 +103,6 @@ public sealed record VmPaths
     }
 
     private string Combine(string name) => Path.Join(RunDirectory, name);
+
+    private string InQemu(string name) => Path.Join(RunDirectory, "qemu", name);
 }

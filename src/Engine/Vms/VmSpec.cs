@@ -50,7 +50,8 @@ public sealed record VmSpec(
 /// 1-10000, 100 is everyone's default) and cap (per cent of one CPU), disk I/O limits for all its
 /// disks together (a QEMU throttle group), and the smallest size its balloon may shrink it to.
 /// </summary>
-public sealed record ResourceLimits(int? CpuWeight = null, int? CpuLimitPercent = null, long? DiskIops = null, long? DiskBytesPerSecond = null, int? BalloonFloorMiB = null)
+public sealed record ResourceLimits(
+    int? CpuWeight = null, int? CpuLimitPercent = null, long? DiskIops = null, long? DiskBytesPerSecond = null, int? BalloonFloorMiB = null)
 {
     public static readonly ResourceLimits None = new();
 
@@ -87,4 +88,8 @@ public enum RestartPolicy
 /// <summary>A disk: a qcow2 overlay on <paramref name="BaseImage"/> (a file name in the host's image store) or a blank disk.</summary>
 public sealed record DiskSpec(string Id, long SizeBytes, string? BaseImage);
 
-public sealed record NicSpec(string Id, string Mac);
+/// <summary>A NIC: on a tenant network (<see cref="Network"/>), or, when that is null, on QEMU's isolated user-mode NAT (internet only, no reach into the host).</summary>
+public sealed record NicSpec(string Id, string Mac)
+{
+    public Networks.NicNetwork? Network { get; init; }
+}

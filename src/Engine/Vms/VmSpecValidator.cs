@@ -32,7 +32,17 @@ public static partial class VmSpecValidator
     public static void Validate(VmSpec spec)
     {
         ArgumentNullException.ThrowIfNull(spec);
+        ValidateMachine(spec);
+        ValidateLifecycle(spec);
+        var driveIds = ValidateDisks(spec);
+        ValidateNics(spec);
+        ValidateCdroms(spec, driveIds);
+        ValidateBootOrder(spec);
+    }
 
+    /// <summary>Id, vCPUs, memory, machine type and uid.</summary>
+    private static void ValidateMachine(VmSpec spec)
+    {
         if (spec.Id == Guid.Empty)
             throw Invalid("Id", "Id must not be the empty GUID");
         if (spec.VCpus is < 1 or > MaxVCpus)
@@ -42,16 +52,34 @@ public static partial class VmSpecValidator
         if (spec.MemoryMiB is < MinMemoryMiB or > MaxMemoryMiB)
             throw Invalid("MemoryMiB", $"MemoryMiB must be between {MinMemoryMiB} and {MaxMemoryMiB} (was {spec.MemoryMiB})");
         if (spec.MachineType is null || !MachineTypePattern().IsMatch(spec.MachineType))
-            throw Invalid("MachineType", $"MachineType must be a versioned q35 or i440fx type such as '{VmSpec.DefaultMachineType}' (pattern ^pc-(q35|i440fx)-N.N$, was '{Printable(spec.MachineType)}')");
+        {
+            throw Invalid("MachineType",
+                $"MachineType must be a versioned q35 or i440fx type such as '{VmSpec.DefaultMachineType}' " +
+                $"(pattern ^pc-(q35|i440fx)-N.N$, was '{Printable(spec.MachineType)}')");
+        }
+
         if (spec.Uid <= 0)
             throw Invalid("Uid", $"Uid must be greater than 0 (was {spec.Uid}); QEMU never runs as root");
+    }
+
+    /// <summary>How long a shutdown waits, and when the agent restarts a crashed VM.</summary>
+    private static void ValidateLifecycle(VmSpec spec)
+    {
         if (spec.ShutdownTimeoutSeconds is < MinShutdownTimeoutSeconds or > MaxShutdownTimeoutSeconds)
-            throw Invalid("ShutdownTimeoutSeconds", $"ShutdownTimeoutSeconds must be between {MinShutdownTimeoutSeconds} and {MaxShutdownTimeoutSeconds} (was {spec.ShutdownTimeoutSeconds})");
+        {
+            throw Invalid("ShutdownTimeoutSeconds",
+                $"ShutdownTimeoutSeconds must be between {MinShutdownTimeoutSeconds} and {MaxShutdownTimeoutSeconds} (was {spec.ShutdownTimeoutSeconds})");
+        }
+
         if (!Enum.IsDefined(spec.Restart))
             throw Invalid("Restart", $"Restart must be Never or OnCrash (was {(int)spec.Restart})");
         if (spec.MaxRestartsPerHour is < 1 or > MaxRestartsPerHour)
             throw Invalid("MaxRestartsPerHour", $"MaxRestartsPerHour must be between 1 and {MaxRestartsPerHour} (was {spec.MaxRestartsPerHour})");
+    }
 
+    /// <summary>The disks; returns their ids, which the CD-ROM drives must not take again.</summary>
+    private static HashSet<string> ValidateDisks(VmSpec spec)
+    {
         if (spec.Disks is null || spec.Disks.Count is < 1 or > MaxDisks)
             throw Invalid("Disks", $"Disks must hold between 1 and {MaxDisks} disks (was {spec.Disks?.Count ?? 0})");
         var diskIds = new HashSet<string>(StringComparer.Ordinal);
@@ -66,11 +94,20 @@ public static partial class VmSpecValidator
                 throw Invalid($"Disks[{i}].Id", $"Disks[{i}].Id '{disk.Id}' is used by another disk");
             // qcow2 sizes are whole 512-byte sectors (qemu-img: "Image size must be a multiple of 512 bytes").
             if (disk.SizeBytes <= 0 || disk.SizeBytes > MaxDiskBytes || disk.SizeBytes % 512 != 0)
-                throw Invalid($"Disks[{i}].SizeBytes", $"Disks[{i}].SizeBytes must be a multiple of 512 between 512 and {MaxDiskBytes} (16 TiB) (was {disk.SizeBytes})");
+            {
+                throw Invalid($"Disks[{i}].SizeBytes",
+                    $"Disks[{i}].SizeBytes must be a multiple of 512 between 512 and {MaxDiskBytes} (16 TiB) (was {disk.SizeBytes})");
+            }
+
             if (disk.BaseImage is not null && ImageStore.WhyInvalid(disk.BaseImage) is { } why)
                 throw Invalid($"Disks[{i}].BaseImage", $"Disks[{i}].BaseImage {why}");
         }
+        return diskIds;
+    }
 
+    /// <summary>The NICs: ids and MAC addresses, each unique, every MAC a unicast one.</summary>
+    private static void ValidateNics(VmSpec spec)
+    {
         if (spec.Nics is null || spec.Nics.Count > MaxNics)
             throw Invalid("Nics", $"Nics must hold between 0 and {MaxNics} NICs (was {spec.Nics?.Count.ToString() ?? "null"})");
         var nicIds = new HashSet<string>(StringComparer.Ordinal);
@@ -82,28 +119,43 @@ public static partial class VmSpecValidator
             if (!nicIds.Add(nic.Id))
                 throw Invalid($"Nics[{i}].Id", $"Nics[{i}].Id '{nic.Id}' is used by another NIC");
             if (nic.Mac is null || !MacPattern().IsMatch(nic.Mac))
-                throw Invalid($"Nics[{i}].Mac", $"Nics[{i}].Mac must be six hex octets separated by ':' such as 52:54:00:12:34:56 (was '{Printable(nic.Mac)}')");
+            {
+                throw Invalid($"Nics[{i}].Mac",
+                    $"Nics[{i}].Mac must be six hex octets separated by ':' such as 52:54:00:12:34:56 (was '{Printable(nic.Mac)}')");
+            }
             // Bit 0 of the first octet marks a multicast address, which no NIC may own (IEEE 802).
             if ((Convert.ToByte(nic.Mac[..2], 16) & 1) != 0 || nic.Mac == "00:00:00:00:00:00")
                 throw Invalid($"Nics[{i}].Mac", $"Nics[{i}].Mac must be a unicast, non-zero address (was '{nic.Mac}')");
             if (!macs.Add(nic.Mac))
                 throw Invalid($"Nics[{i}].Mac", $"Nics[{i}].Mac '{nic.Mac}' is used by another NIC");
         }
+    }
 
+    /// <summary>The CD-ROM drives, whose ids share one namespace with <paramref name="driveIds"/> (the disks').</summary>
+    private static void ValidateCdroms(VmSpec spec, HashSet<string> driveIds)
+    {
         if (spec.Cdroms is null || spec.Cdroms.Count > MaxCdroms)
             throw Invalid("Cdroms", $"Cdroms must hold between 0 and {MaxCdroms} drives (was {spec.Cdroms?.Count.ToString() ?? "null"})");
         for (var i = 0; i < spec.Cdroms.Count; i++)
         {
             var cdrom = spec.Cdroms[i] ?? throw Invalid($"Cdroms[{i}]", $"Cdroms[{i}] must not be null");
             CheckId($"Cdroms[{i}].Id", cdrom.Id, MaxDiskIdLength);
-            if (cdrom.Id.StartsWith("file-", StringComparison.Ordinal) || !diskIds.Add(cdrom.Id))
+            if (cdrom.Id.StartsWith("file-", StringComparison.Ordinal) || !driveIds.Add(cdrom.Id))
                 throw Invalid($"Cdroms[{i}].Id", $"Cdroms[{i}].Id '{cdrom.Id}' is reserved or used by another drive");
             if (cdrom.Image is not null && ImageStore.WhyInvalid(cdrom.Image) is { } why)
                 throw Invalid($"Cdroms[{i}].Image", $"Cdroms[{i}].Image {why}");
         }
+    }
 
-        if (spec.BootOrder is null || spec.BootOrder.Count is < 1 or > 3 || spec.BootOrder.Distinct().Count() != spec.BootOrder.Count || !spec.BootOrder.All(Enum.IsDefined))
+    /// <summary>The boot order, which may only name devices the VM has (checked after them).</summary>
+    private static void ValidateBootOrder(VmSpec spec)
+    {
+        if (spec.BootOrder is null || spec.BootOrder.Count is < 1 or > 3
+            || spec.BootOrder.Distinct().Count() != spec.BootOrder.Count || !spec.BootOrder.All(Enum.IsDefined))
+        {
             throw Invalid("BootOrder", "BootOrder must list Disk, Cdrom and Network at most once each, at least one of them");
+        }
+
         if (spec.BootOrder.Contains(BootDevice.Cdrom) && spec.Cdroms.Count == 0)
             throw Invalid("BootOrder", "BootOrder names Cdrom but the VM has no CD-ROM drive");
         if (spec.BootOrder.Contains(BootDevice.Network) && spec.Nics.Count == 0)

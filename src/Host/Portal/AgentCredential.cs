@@ -10,9 +10,11 @@ public sealed class EnrollmentRefusedException(string message) : Exception(messa
 /// <summary>
 /// The host's own credential. The first time (or when given a join token it has not used yet) the
 /// agent trades the join token for it at <c>/agent/enroll</c> and keeps it in its state directory,
-/// readable by root alone; from then on only the credential is presented.
+/// readable by root alone; from then on only the credential is presented. The portal takes a new
+/// token for a host id it knows only once an admin revoked that host (409 otherwise).
 /// </summary>
 public sealed class AgentCredential(IOptions<AgentOptions> options, HostIdentity identity, PortalTrust trust, ILogger<AgentCredential> log)
+    : IDisposable
 {
     private readonly SemaphoreSlim _lock = new(1, 1);
     private string? _credential;
@@ -50,7 +52,8 @@ public sealed class AgentCredential(IOptions<AgentOptions> options, HostIdentity
             }
             else
             {
-                throw new EnrollmentRefusedException("This host has not joined yet: start the agent with Agent:JoinToken, made by an admin on the portal's Hosts page (Add host).");
+                throw new EnrollmentRefusedException(
+                    "This host has not joined yet: start the agent with Agent:JoinToken, made by an admin on the portal's Hosts page (Add host).");
             }
 
             return _credential;
@@ -68,7 +71,8 @@ public sealed class AgentCredential(IOptions<AgentOptions> options, HostIdentity
         using var response = await http.PostAsJsonAsync(EnrollRequest.EnrollPath, new EnrollRequest(token, identity.Id, name), ct);
         if (!response.IsSuccessStatusCode)
         {
-            var problem = await response.Content.ReadFromJsonAsync<ProblemTitle>(ct).ContinueWith(t => t.IsCompletedSuccessfully ? t.Result?.Title : null, TaskScheduler.Default);
+            var problem = await response.Content.ReadFromJsonAsync<ProblemTitle>(ct)
+                .ContinueWith(t => t.IsCompletedSuccessfully ? t.Result?.Title : null, TaskScheduler.Default);
             throw new EnrollmentRefusedException($"The portal refused the join token ({(int)response.StatusCode}): {problem ?? "no reason given"}");
         }
 
@@ -98,6 +102,8 @@ public sealed class AgentCredential(IOptions<AgentOptions> options, HostIdentity
 
         File.Move(partial, path, overwrite: true);
     }
+
+    public void Dispose() => _lock.Dispose();
 
     private sealed record ProblemTitle(string? Title);
 }

@@ -2,20 +2,12 @@ using System.Runtime.InteropServices;
 using Microsoft.AspNetCore.SignalR.Client;
 using Microsoft.Extensions.Options;
 using Paddock.Engine.Contract;
+using Paddock.Engine.Hosting;
 using Paddock.Host.Console;
+using Paddock.Host.Node;
 using Paddock.Host.Vms;
 
 namespace Paddock.Host.Portal;
-
-/// <summary>Where the agent's observations go. Reports made while the portal is away are dropped: registration sends the whole truth again.</summary>
-public interface IPortalReporter
-{
-    Task ReportVmAsync(VmReport report);
-
-    Task ReportOperationAsync(OperationReport report);
-
-    Task ReportUsageAsync(HostUsage usage);
-}
 
 /// <summary>
 /// The agent's one connection to the portal: dials out, registers, takes commands, and keeps
@@ -24,19 +16,30 @@ public interface IPortalReporter
 public sealed class PortalConnection(
     IOptions<AgentOptions> options,
     VmSupervisor vms,
+    AcceleratorChoice accelerator,
+    PortalReports reports,
     ConsoleBridge consoles,
     KsmKeeper ksm,
-    Paddock.Host.Vms.ConfinementGuard guard,
+    ConfinementGuard guard,
     HostIdentity identity,
     AgentCredential credential,
     PortalTrust trust,
+    Networks.NetworkKeeper networks,
+    OperationJournal journal,
     ILogger<PortalConnection> log) : BackgroundService, IPortalReporter
 {
+    /// <summary>At most this many outcomes ride in the registration (the hub takes messages of 32 KB); the outbox sends the rest right after.</summary>
+    private const int OutcomesInRegistration = 32;
+
+    private readonly SemaphoreSlim _wake = new(0, 1);
     private HubConnection? _connection;
     private volatile bool _registered;
+    private int _statesMissed;
+    private int _connecting;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        reports.Connect(this);
         var connection = new HubConnectionBuilder()
             .WithUrl(new Uri(new Uri(options.Value.PortalUrl), "/hubs/hosts"), o =>
             {
@@ -47,19 +50,32 @@ public sealed class PortalConnection(
             .WithAutomaticReconnect(new ForeverRetryPolicy())
             .Build();
         connection.On<VmCommand, CommandAck>(nameof(IHostAgent.Execute), vms.Accept);
-        connection.On<ConsoleDial, CommandAck>(nameof(IHostAgent.OpenConsole), consoles.Accept);
+        connection.On<ConsoleDial, CommandAck>(nameof(IHostAgent.OpenConsole), consoles.AcceptAsync);
         connection.On<HostSettings>(nameof(IHostAgent.ApplyHostSettings), settings =>
         {
             guard.Apply(settings);
             ksm.Apply(settings);
         });
+        connection.On<IReadOnlyList<Engine.Networks.HostNetwork>>(nameof(IHostAgent.ApplyNetworks), list => networks.ApplyAsync(list, stoppingToken));
         connection.Reconnecting += _ =>
         {
             _registered = false;
             log.LogWarning("Lost the portal; reconnecting");
             return Task.CompletedTask;
         };
-        connection.Reconnected += _ => RegisterAsync(connection, stoppingToken);
+        connection.Reconnected += async _ =>
+        {
+            try
+            {
+                await RegisterAsync(connection, stoppingToken);
+            }
+            catch (Exception e) when (!stoppingToken.IsCancellationRequested)
+            {
+                // Connected but not registered takes nothing: start over (Closed), and the outbox waits.
+                log.LogWarning("Registering again failed ({Message}); connecting anew", e.Message);
+                await connection.StopAsync(CancellationToken.None);
+            }
+        };
         connection.Closed += async _ =>
         {
             // Closed only after the retry policy gave up or a start failed: begin again from scratch.
@@ -73,7 +89,7 @@ public sealed class PortalConnection(
         await ConnectAsync(connection, stoppingToken);
         try
         {
-            await Task.Delay(Timeout.Infinite, stoppingToken);
+            await DeliverAsync(stoppingToken);
         }
         catch (OperationCanceledException)
         {
@@ -81,30 +97,154 @@ public sealed class PortalConnection(
         }
     }
 
-    public Task ReportVmAsync(VmReport report) => SendAsync(nameof(IHostHub.ReportVm), report);
-
-    public Task ReportOperationAsync(OperationReport report) => SendAsync(nameof(IHostHub.ReportOperation), report);
-
-    public Task ReportUsageAsync(HostUsage usage) => SendAsync(nameof(IHostHub.ReportUsage), usage);
-
-    private async Task SendAsync(string method, object report)
+    /// <summary>
+    /// A VM's state needs no outbox: a later report supersedes it and every registration carries
+    /// all of them. One that cannot be sent is not lost silently, though: every VM's state is sent
+    /// again once the portal takes reports (<see cref="DeliverOnceAsync"/>).
+    /// </summary>
+    public async Task ReportVmAsync(VmReport report)
     {
-        if (_connection is not { State: HubConnectionState.Connected } connection || !_registered)
+        if (!Ready)
+        {
+            // Registration may be under way with a list taken before this change: it is sent again after.
+            Interlocked.Exchange(ref _statesMissed, 1);
+            if (!Ready)
+            {
+                return;
+            }
+        }
+
+        if (!await TrySendAsync(nameof(IHostHub.ReportVm), report))
+        {
+            Interlocked.Exchange(ref _statesMissed, 1);
+            Wake();
+        }
+    }
+
+    /// <summary>
+    /// A finished operation's outcome is in the journal (the outbox) already: the outbox sends it, and
+    /// every one before it, until the portal takes it. Progress is sent once, as is the answer to a
+    /// resend of an outcome the portal had confirmed (it resends again if that is lost).
+    /// </summary>
+    public async Task ReportOperationAsync(OperationReport report)
+    {
+        if (report.State != OperationState.Running && journal.IsUnacknowledged(report.OperationId))
+        {
+            Wake();
+        }
+        else
+        {
+            await TrySendAsync(nameof(IHostHub.ReportOperation), report);
+        }
+    }
+
+    /// <summary>Not kept: the next one, a few seconds later, supersedes it.</summary>
+    public Task ReportUsageAsync(HostUsage usage) => TrySendAsync(nameof(IHostHub.ReportUsage), usage);
+
+    private bool Ready => _registered && _connection is { State: HubConnectionState.Connected };
+
+    private async Task<bool> TrySendAsync(string method, object report)
+    {
+        if (!Ready)
+        {
+            return false;
+        }
+
+        try
+        {
+            await _connection!.InvokeAsync(method, report);
+            return true;
+        }
+        catch (Microsoft.AspNetCore.SignalR.HubException e) when (e.Message.Contains("Refused: ", StringComparison.Ordinal))
+        {
+            // The hub's checks refuse it (AgentInput): sending it again cannot help, and it must not hold up the outbox.
+            log.LogError("The portal refused {Method}: {Message}; not sent again", method, e.Message);
+            return true;
+        }
+        catch (Exception e)
+        {
+            log.LogWarning("Could not report {Method} to the portal: {Message}", method, e.Message);
+            return false;
+        }
+    }
+
+    private void Wake()
+    {
+        try
+        {
+            _wake.Release();
+        }
+        catch (SemaphoreFullException)
+        {
+            // Already woken.
+        }
+    }
+
+    /// <summary>
+    /// The outbox: whenever woken, sends the outcomes the portal has not confirmed, oldest first,
+    /// each confirmed once the hub call returned, then every VM's state if one was missed; tried again
+    /// with a growing pause while the portal cannot take them (its store away). A lost connection
+    /// ends the tries: the registration that follows carries the outbox.
+    /// </summary>
+    private async Task DeliverAsync(CancellationToken ct)
+    {
+        var retry = new ForeverRetryPolicy();
+        while (!ct.IsCancellationRequested)
+        {
+            await _wake.WaitAsync(ct);
+            for (var attempt = 0L; Ready && !await DeliverOnceAsync(ct); attempt++)
+            {
+                await Task.Delay(retry.NextRetryDelay(new RetryContext { PreviousRetryCount = attempt })!.Value, ct);
+            }
+        }
+    }
+
+    private async Task<bool> DeliverOnceAsync(CancellationToken ct)
+    {
+        foreach (var outcome in journal.Unacknowledged())
+        {
+            if (!await TrySendAsync(nameof(IHostHub.ReportOperation), outcome))
+            {
+                return false;
+            }
+
+            journal.Acknowledge([outcome.OperationId]);
+        }
+
+        if (Interlocked.Exchange(ref _statesMissed, 0) == 1)
+        {
+            foreach (var report in await vms.ReportAllAsync(ct))
+            {
+                if (!await TrySendAsync(nameof(IHostHub.ReportVm), report))
+                {
+                    Interlocked.Exchange(ref _statesMissed, 1);
+                    return false;
+                }
+            }
+        }
+
+        return true;
+    }
+
+    private async Task ConnectAsync(HubConnection connection, CancellationToken ct)
+    {
+        // The StopAsync below raises Closed, which would start a second loop beside this one.
+        if (Interlocked.Exchange(ref _connecting, 1) == 1)
         {
             return;
         }
 
         try
         {
-            await connection.InvokeAsync(method, report);
+            await ConnectUntilRegisteredAsync(connection, ct);
         }
-        catch (Exception e)
+        finally
         {
-            log.LogWarning(e, "Could not report {Method} to the portal; the next registration carries the truth", method);
+            Interlocked.Exchange(ref _connecting, 0);
         }
     }
 
-    private async Task ConnectAsync(HubConnection connection, CancellationToken ct)
+    private async Task ConnectUntilRegisteredAsync(HubConnection connection, CancellationToken ct)
     {
         var retry = new ForeverRetryPolicy();
         for (var attempt = 0L; !ct.IsCancellationRequested; attempt++)
@@ -121,7 +261,10 @@ public sealed class PortalConnection(
                 if (e is EnrollmentRefusedException || e is HttpRequestException { StatusCode: System.Net.HttpStatusCode.Unauthorized })
                 {
                     // Revoked, or a token already spent: only an admin's new join token helps; keep asking slowly.
-                    log.LogError("The portal does not accept this host: {Message} An admin makes a join token on the Hosts page (Add host); restart the agent with it as Agent:JoinToken.", e is EnrollmentRefusedException ? e.Message : "its credential is unknown or was revoked.");
+                    log.LogError(
+                        "The portal does not accept this host: {Message} An admin makes a join token on the Hosts page (Add host); " +
+                        "restart the agent with it as Agent:JoinToken.",
+                        e is EnrollmentRefusedException ? e.Message : "its credential is unknown or was revoked.");
                 }
                 else
                 {
@@ -141,6 +284,7 @@ public sealed class PortalConnection(
     private async Task RegisterAsync(HubConnection connection, CancellationToken ct)
     {
         var capacity = HostCapacity.Probe(options.Value);
+        var outcomes = journal.Unacknowledged().Take(OutcomesInRegistration).ToList();
         var registration = new HostRegistration(
             identity.Id,
             options.Value.Name ?? Environment.MachineName,
@@ -148,8 +292,8 @@ public sealed class PortalConnection(
             capacity.LogicalCpus,
             capacity.MemoryBytes,
             capacity.DiskBytes,
-            vms.Accelerator.Name,
-            vms.Accelerator.Warning,
+            accelerator.Name,
+            accelerator.Warning,
             capacity.QemuVersion,
             guard.Confinement.Mode,
             await vms.ReportAllAsync(ct),
@@ -160,7 +304,10 @@ public sealed class PortalConnection(
             capacity.KsmNote,
             guard.Confinement.Missing,
             // What the image store holds, installed images (the built-in template's) among them.
-            [.. Directory.EnumerateFiles(options.Value.ImagesDir).Select(Path.GetFileName).OfType<string>().Where(n => n.EndsWith(".qcow2", StringComparison.Ordinal) || n.EndsWith(".iso", StringComparison.Ordinal))]);
+            [.. Directory.EnumerateFiles(options.Value.ImagesDir).Select(Path.GetFileName).OfType<string>()
+                .Where(n => n.EndsWith(".qcow2", StringComparison.Ordinal) || n.EndsWith(".iso", StringComparison.Ordinal))],
+            networks.Registered,
+            outcomes);
         var welcome = await connection.InvokeAsync<HostWelcome>(nameof(IHostHub.Register), registration, ct);
         if (!welcome.Accepted)
         {
@@ -168,8 +315,11 @@ public sealed class PortalConnection(
             throw new InvalidOperationException(welcome.Refusal);
         }
 
+        // The portal recorded the outcomes it was handed before it answered.
+        journal.Acknowledge(outcomes.Select(o => o.OperationId));
         _registered = true;
-        log.LogInformation("Registered with the portal as {Host}", identity.Id);
+        Wake();
+        log.LogInformation("Registered with the portal as {Host} ({Count} outcomes handed over)", identity.Id, outcomes.Count);
     }
 
     /// <summary>0.5 s, 1 s, 2 s ... capped at 10 s, forever.</summary>

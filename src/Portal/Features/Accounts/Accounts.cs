@@ -8,8 +8,8 @@ namespace Paddock.Portal.Features.Accounts;
 
 public sealed class AccountException(string message) : Exception(message);
 
-/// <summary>Creates accounts and checks passwords.</summary>
-public sealed partial class Accounts(IDocumentStore store, IPasswordHasher<PortalUser> hasher, TimeProvider clock)
+/// <summary>Creates accounts, checks passwords, and lets people change their own.</summary>
+public sealed partial class Accounts(IDocumentStore store, IPasswordHasher<PortalUser> hasher, SessionEnds ends, Audit audit, TimeProvider clock)
 {
     public const int MinPasswordLength = 12;
 
@@ -78,6 +78,26 @@ public sealed partial class Accounts(IDocumentStore store, IPasswordHasher<Porta
         return hasher.VerifyHashedPassword(user, user.PasswordHash, password) == PasswordVerificationResult.Failed ? null : user;
     }
 
+    /// <summary>A person changes their own password; their other sessions end, this one is signed in again by the caller.</summary>
+    public async Task<PortalUser> ChangeOwnPasswordAsync(ClaimsPrincipal self, string current, string replacement, CancellationToken ct = default)
+    {
+        await using var session = store.LightweightSession();
+        var user = await session.LoadAsync<PortalUser>(self.UserId(), ct) ?? throw new AccountException("No such user.");
+        if (hasher.VerifyHashedPassword(user, user.PasswordHash, current) == PasswordVerificationResult.Failed)
+        {
+            throw new AccountException("Current password: wrong.");
+        }
+
+        Accounts.CheckPassword(replacement);
+        user.PasswordHash = hasher.HashPassword(user, replacement);
+        user.SecurityStamp = PortalUser.NewStamp();
+        session.Store(user);
+        audit.Add(session, self, AuditKind.AccountChanged, $"{user.UserName} changed their password");
+        await session.SaveChangesAsync(ct);
+        ends.EndFor(user.Id);
+        return user;
+    }
+
     public static ClaimsPrincipal ToPrincipal(PortalUser user) => new(new ClaimsIdentity(
         [
             new Claim(ClaimTypes.NameIdentifier, user.Id.ToString()),
@@ -96,13 +116,4 @@ public sealed partial class Accounts(IDocumentStore store, IPasswordHasher<Porta
     }
 
     private static readonly string DummyHash = new PasswordHasher<PortalUser>().HashPassword(new PortalUser(), "paddock-timing-equaliser");
-}
-
-public static class ClaimsPrincipalExtensions
-{
-    /// <summary>The signed-in user's id; <see cref="Guid.Empty"/> for anyone else, who then owns nothing.</summary>
-    public static Guid UserId(this ClaimsPrincipal principal) =>
-        Guid.TryParse(principal.FindFirstValue(ClaimTypes.NameIdentifier), out var id) ? id : Guid.Empty;
-
-    public static bool IsAdmin(this ClaimsPrincipal principal) => principal.IsInRole(Roles.Admin);
 }

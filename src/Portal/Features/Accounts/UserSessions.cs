@@ -1,8 +1,6 @@
 using System.Collections.Concurrent;
 using System.Security.Claims;
 using Marten;
-using Microsoft.AspNetCore.Authentication;
-using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.AspNetCore.Components.Authorization;
 using Microsoft.AspNetCore.Components.Server;
 
@@ -46,17 +44,6 @@ public sealed class UserSessions(IDocumentStore store, TimeProvider clock)
 
     /// <summary>An account changed here: the next check reads it again.</summary>
     public void Forget(Guid userId) => _cache.TryRemove(userId, out _);
-
-    /// <summary>Cookie check on every request: a session whose account changed is signed out.</summary>
-    public static async Task ValidateCookieAsync(CookieValidatePrincipalContext context)
-    {
-        var sessions = context.HttpContext.RequestServices.GetRequiredService<UserSessions>();
-        if (context.Principal is null || !await sessions.IsCurrentAsync(context.Principal, context.HttpContext.RequestAborted))
-        {
-            context.RejectPrincipal();
-            await context.HttpContext.SignOutAsync(AccountEndpoints.Scheme);
-        }
-    }
 }
 
 /// <summary>
@@ -68,6 +55,8 @@ public sealed class RevalidatingAuthentication(ILoggerFactory logs, UserSessions
 {
     protected override TimeSpan RevalidationInterval => TimeSpan.FromSeconds(10);
 
-    protected override Task<bool> ValidateAuthenticationStateAsync(AuthenticationState state, CancellationToken ct) =>
-        state.User.Identity?.IsAuthenticated == true ? sessions.IsCurrentAsync(state.User, ct) : Task.FromResult(true);
+    protected override Task<bool> ValidateAuthenticationStateAsync(AuthenticationState authenticationState, CancellationToken cancellationToken) =>
+        authenticationState.User.Identity?.IsAuthenticated == true
+            ? sessions.IsCurrentAsync(authenticationState.User, cancellationToken)
+            : Task.FromResult(true);
 }

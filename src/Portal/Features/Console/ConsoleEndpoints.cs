@@ -3,7 +3,7 @@ using Marten;
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.Extensions.Options;
 using Paddock.Engine.Contract;
-using Paddock.Portal.Features.Accounts;
+using Paddock.Portal.Features.Agents;
 using Paddock.Portal.Features.Hosts;
 using Paddock.Portal.Features.Vms;
 
@@ -27,15 +27,14 @@ public static class ConsoleEndpoints
         app.MapPost("/api/vms/{vmId:guid}/console-ticket", async (Guid vmId, string? kind, HttpContext http, IDocumentStore store, ConsoleTickets tickets) =>
         {
             var wanted = string.Equals(kind, "serial", StringComparison.OrdinalIgnoreCase) ? ConsoleKind.Serial : ConsoleKind.Vnc;
-            await using var session = store.QuerySession();
-            if (await VmService.FindAsync(session, http.User, vmId, http.RequestAborted) is null)
+            if (await ConsoleVmAsync(store, http, vmId) is (null, var refused))
             {
-                return Results.Problem(statusCode: 404, title: "No such VM.");
+                return refused!;
             }
 
             var ticket = await tickets.IssueAsync(http.User.UserId(), vmId, wanted, http.RequestAborted);
             return Results.Ok(new ConsoleTicketResponse(ticket, SocketPath(vmId, ticket, wanted)));
-        }).RequireAuthorization().AddEndpointFilter(VmEndpoints.RequireApiHeader);
+        }).RequireAuthorization().AddEndpointFilter(ApiAnswers.RequireApiHeader);
 
         app.Map("/console/{vmId:guid}/ws", (Guid vmId, HttpContext http, IDocumentStore store, ConsoleTickets tickets, ConsoleRelay relay, ConsoleSessions sessions) =>
             BrowserAsync(vmId, ConsoleKind.Vnc, http, store, tickets, relay, sessions)).RequireAuthorization();
@@ -61,9 +60,10 @@ public static class ConsoleEndpoints
             return;
         }
 
-        if (await FindAsync(store, http, vmId) is not { } vm)
+        var (vm, refused) = await ConsoleVmAsync(store, http, vmId);
+        if (vm is null)
         {
-            http.Response.StatusCode = StatusCodes.Status404NotFound;
+            await refused!.ExecuteAsync(http);
             return;
         }
 
@@ -74,12 +74,14 @@ public static class ConsoleEndpoints
             return;
         }
 
-        var (meeting, agentSocket, status) = await relay.DialAsync(vm, kind, http.RequestAborted);
+        var (meeting, agentSocket, status, refusal) = await relay.DialAsync(vm, kind, http.RequestAborted);
         using (meeting)
         {
             if (agentSocket is null)
             {
-                http.Response.StatusCode = status;
+                // A browser sees only a socket that closed (its page asks ConsoleRefusals why); an API client reads this.
+                await Results.Problem(statusCode: status, title: refusal ?? "The VM's host cannot open this console now.")
+                    .ExecuteAsync(http);
                 return;
             }
 
@@ -97,18 +99,20 @@ public static class ConsoleEndpoints
     /// <summary>The serial port's whole log, as a download, for those who may use the VM.</summary>
     private static async Task SerialLogAsync(Guid vmId, HttpContext http, IDocumentStore store, ConsoleRelay relay)
     {
-        if (await FindAsync(store, http, vmId) is not { } vm)
+        var (vm, refused) = await ConsoleVmAsync(store, http, vmId);
+        if (vm is null)
         {
-            await Results.Problem(statusCode: 404, title: "No such VM.").ExecuteAsync(http);
+            await refused!.ExecuteAsync(http);
             return;
         }
 
-        var (meeting, agentSocket, status) = await relay.DialAsync(vm, ConsoleKind.SerialLog, http.RequestAborted);
+        var (meeting, agentSocket, status, refusal) = await relay.DialAsync(vm, ConsoleKind.SerialLog, http.RequestAborted);
         using (meeting)
         {
             if (agentSocket is null)
             {
-                await Results.Problem(statusCode: status, title: "The VM's host cannot send its serial log now.").ExecuteAsync(http);
+                await Results.Problem(statusCode: status, title: refusal ?? "The VM's host cannot send its serial log now.")
+                    .ExecuteAsync(http);
                 return;
             }
 
@@ -130,10 +134,16 @@ public static class ConsoleEndpoints
         }
     }
 
-    private static async Task<Vm?> FindAsync(IDocumentStore store, HttpContext http, Guid vmId)
+    /// <summary>The VM when the caller may open its consoles; otherwise the answer: 404 for a stranger, 403 with the reason for someone who sees it.</summary>
+    private static async Task<(Vm? Vm, IResult? Refused)> ConsoleVmAsync(IDocumentStore store, HttpContext http, Guid vmId)
     {
         await using var session = store.QuerySession();
-        return await VmService.FindAsync(session, http.User, vmId, http.RequestAborted);
+        return await VmRights.FindForAsync(session, http.User, vmId, VmAction.Console, http.RequestAborted) switch
+        {
+            ({ } vm, _) => (vm, null),
+            (_, { } refusal) => (null, Results.Problem(statusCode: 403, title: refusal)),
+            _ => (null, Results.Problem(statusCode: 404, title: "No such VM.")),
+        };
     }
 
     private static async Task AgentAsync(string nonce, HttpContext http, ConsoleRendezvous rendezvous)
@@ -156,16 +166,22 @@ public sealed class ConsoleRelay(
     HostConnections connections,
     IHubContext<HostAgentHub, IHostAgent> hub,
     IOptions<PortalOptions> options,
+    Audit audit,
+    ConsoleRefusals refusals,
+    TimeProvider clock,
     ILoggerFactory logs)
 {
     public ILogger Log { get; } = logs.CreateLogger("Paddock.Console");
 
-    /// <summary>The meeting (dispose it when the session ends) and the agent's socket, or a status code saying why not.</summary>
-    public async Task<(ConsoleRendezvous.Meeting? Meeting, WebSocket? Socket, int Status)> DialAsync(Vm vm, ConsoleKind kind, CancellationToken ct)
+    /// <summary>
+    /// The meeting (dispose it when the session ends) and the agent's socket, or a status code saying why
+    /// not, with the sentence for people when the agent refused (also kept for the console page).
+    /// </summary>
+    public async Task<(ConsoleRendezvous.Meeting? Meeting, WebSocket? Socket, int Status, string? Refusal)> DialAsync(Vm vm, ConsoleKind kind, CancellationToken ct)
     {
         if (connections.ConnectionOf(vm.HostId) is not { } connection)
         {
-            return (null, null, StatusCodes.Status503ServiceUnavailable);
+            return (null, null, StatusCodes.Status503ServiceUnavailable, null);
         }
 
         var meeting = rendezvous.Open(vm.HostId);
@@ -176,15 +192,22 @@ public sealed class ConsoleRelay(
             if (!ack.Accepted)
             {
                 Log.LogWarning("The agent refused the {Kind} console of {Vm}: {Reason}", kind, vm.Id, ack.Refusal);
-                return (meeting, null, StatusCodes.Status409Conflict);
+                var refusal = ConsoleRefusals.ForPeople(ack);
+                refusals.Record(vm.Id, kind, refusal);
+                if (ack.Tampering)
+                {
+                    await audit.RecordAsync(Vms.VmObservations.TamperingEntry(vm, $"{kind} console refused by its host", ack.Refusal, clock.GetUtcNow()), ct);
+                }
+
+                return (meeting, null, StatusCodes.Status409Conflict, refusal);
             }
 
-            return (meeting, await meeting.AgentSocket.WaitAsync(timeout, ct), StatusCodes.Status101SwitchingProtocols);
+            return (meeting, await meeting.AgentSocket.WaitAsync(timeout, ct), StatusCodes.Status101SwitchingProtocols, null);
         }
         catch (Exception e) when (e is TimeoutException or IOException or HubException)
         {
             Log.LogWarning("The agent of host {Host} did not open the {Kind} console of {Vm}: {Message}", vm.HostId, kind, vm.Id, e.Message);
-            return (meeting, null, StatusCodes.Status504GatewayTimeout);
+            return (meeting, null, StatusCodes.Status504GatewayTimeout, null);
         }
     }
 }

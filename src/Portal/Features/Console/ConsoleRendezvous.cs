@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net.WebSockets;
 using System.Security.Cryptography;
+using Paddock.Portal.Features.Hosts;
 
 namespace Paddock.Portal.Features.Console;
 
@@ -8,7 +9,7 @@ namespace Paddock.Portal.Features.Console;
 /// Pairs a browser's console socket with the socket the agent dials back for it. A nonce is good
 /// for one dial, by the host it was sent to; the agent's request is held open until the session ends.
 /// </summary>
-public sealed class ConsoleRendezvous
+public sealed class ConsoleRendezvous : IHostLinks
 {
     private readonly ConcurrentDictionary<string, Meeting> _meetings = new();
     private readonly ConcurrentDictionary<string, Meeting> _waiting = new();

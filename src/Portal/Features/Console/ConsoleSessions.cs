@@ -8,7 +8,7 @@ namespace Paddock.Portal.Features.Console;
 /// The console sessions open in this process, by who opened them. Every few seconds each one's user
 /// is checked again: a disabled account or a changed password ends its consoles.
 /// </summary>
-public sealed class ConsoleSessions(UserSessions users, ILogger<ConsoleSessions> log) : BackgroundService
+public sealed class ConsoleSessions(UserSessions users, ILogger<ConsoleSessions> log) : BackgroundService, ISessionHolder
 {
     public static readonly TimeSpan CheckEvery = TimeSpan.FromSeconds(5);
 
@@ -41,13 +41,26 @@ public sealed class ConsoleSessions(UserSessions users, ILogger<ConsoleSessions>
         using var timer = new PeriodicTimer(CheckEvery);
         while (await timer.WaitForNextTickAsync(stoppingToken))
         {
-            foreach (var (_, (user, stop)) in _open.ToArray())
+            try
             {
-                if (!await users.IsCurrentAsync(user, stoppingToken))
-                {
-                    log.LogInformation("Ending a console of {User}: the account changed or was disabled", user.Identity?.Name);
-                    TryCancel(stop);
-                }
+                await CheckAllAsync(stoppingToken);
+            }
+            catch (Exception e) when (!stoppingToken.IsCancellationRequested)
+            {
+                // The store away: the consoles stay as they are and are checked again at the next tick.
+                log.LogError(e, "Checking the consoles' users failed; trying again");
+            }
+        }
+    }
+
+    private async Task CheckAllAsync(CancellationToken ct)
+    {
+        foreach (var (_, (user, stop)) in _open.ToArray())
+        {
+            if (!await users.IsCurrentAsync(user, ct))
+            {
+                log.LogInformation("Ending a console of {User}: the account changed or was disabled", user.Identity?.Name);
+                TryCancel(stop);
             }
         }
     }

@@ -79,3 +79,9 @@ public sealed class ConsoleTickets(IDocumentStore store, IOptions<PortalOptions>
 
     private static string Hash(string ticket) => Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(ticket))).ToLowerInvariant();
 }
+
+/// <summary>A ticket is over once it expires, used or not.</summary>
+public sealed class ConsoleTicketExpiry : Shared.IExpiredState
+{
+    public void Purge(IDocumentSession session, DateTimeOffset now) => session.DeleteWhere<ConsoleTicket>(t => t.ExpiresAt < now);
+}

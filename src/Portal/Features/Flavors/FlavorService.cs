@@ -3,10 +3,7 @@ using JasperFx;
 using Marten;
 using Marten.Exceptions;
 using Npgsql;
-using Paddock.Portal.Features.Accounts;
-using Paddock.Portal.Features.Admin;
 using Paddock.Portal.Features.Groups;
-using Paddock.Portal.Features.Vms;
 
 namespace Paddock.Portal.Features.Flavors;
 
@@ -44,9 +41,9 @@ public sealed class FlavorService(IDocumentStore store, Audit audit, ChangeNotif
         }
 
         Add("name", DisplayNames.Problem(flavor.Name, MaxNameLength));
-        Add("vcpus", VmService.ValidateVCpus(flavor.VCpus));
-        Add("memory", VmService.ValidateMemory(flavor.MemoryMiB));
-        Add("disk", flavor.DiskMiB is < 1 or > VmService.MaxDiskMiB ? $"Disk: between 1 and {VmService.MaxDiskMiB} MiB." : null);
+        Add("vcpus", VmSizes.ValidateVCpus(flavor.VCpus));
+        Add("memory", VmSizes.ValidateMemory(flavor.MemoryMiB));
+        Add("disk", flavor.DiskMiB is < 1 or > VmSizes.MaxDiskMiB ? $"Disk: between 1 and {VmSizes.MaxDiskMiB} MiB." : null);
         Add("limits", flavor.Limits.Problem());
         Add("accelerator", flavor.RequiredAccelerator is null or "kvm" or "whpx" or "tcg" ? null : "Accelerator: kvm, whpx, tcg or none.");
         Add("lease", flavor.MaxLease is { } lease && (lease < TimeSpan.FromMinutes(1) || lease > TimeSpan.FromDays(3650)) ? "Longest lease: between 1 minute and 10 years, or empty for no maximum." : null);
@@ -60,20 +57,20 @@ public sealed class FlavorService(IDocumentStore store, Audit audit, ChangeNotif
         flavor.Name = flavor.Name.Trim();
         if (Problems(flavor).FirstOrDefault() is { Key: { } field, Value: { } problem })
         {
-            throw new VmRequestException(problem, field);
+            throw new RefusedException(problem, field);
         }
 
         await using var session = store.LightweightSession();
         var existing = flavor.Id == Guid.Empty ? null : await session.LoadAsync<Flavor>(flavor.Id, ct);
         if (flavor.Id != Guid.Empty && existing is null)
         {
-            throw new VmRequestException("No such flavor.");
+            throw new RefusedException("No such flavor.");
         }
 
         var known = (await session.Query<Group>().ToListAsync(ct)).Select(g => g.Id).ToHashSet();
         if (flavor.GroupIds.FirstOrDefault(g => !known.Contains(g)) is var unknown && unknown != Guid.Empty)
         {
-            throw new VmRequestException("Groups: one of them does not exist.", "groups");
+            throw new RefusedException("Groups: one of them does not exist.", "groups");
         }
 
         flavor.Id = existing?.Id ?? Guid.NewGuid();
@@ -87,11 +84,11 @@ public sealed class FlavorService(IDocumentStore store, Audit audit, ChangeNotif
         }
         catch (Exception e) when (e.InnerException is PostgresException { SqlState: PostgresErrorCodes.UniqueViolation })
         {
-            throw new VmRequestException($"Name: a flavor called '{flavor.Name}' exists already.", "name");
+            throw new RefusedException($"Name: a flavor called '{flavor.Name}' exists already.", "name");
         }
         catch (ConcurrencyException)
         {
-            throw new VmRequestException("The flavor changed meanwhile; look at it and try again.");
+            throw new RefusedException("The flavor changed meanwhile; look at it and try again.");
         }
 
         changes.Publish(new FlavorsChanged());
@@ -103,7 +100,7 @@ public sealed class FlavorService(IDocumentStore store, Audit audit, ChangeNotif
     {
         RequireAdmin(admin);
         await using var session = store.LightweightSession();
-        var flavor = await session.LoadAsync<Flavor>(id, ct) ?? throw new VmRequestException("No such flavor.");
+        var flavor = await session.LoadAsync<Flavor>(id, ct) ?? throw new RefusedException("No such flavor.");
         session.Delete(flavor);
         audit.Add(session, admin, AuditKind.PolicyChanged, $"Delete flavor {flavor.Name}");
         await session.SaveChangesAsync(ct);
@@ -114,7 +111,7 @@ public sealed class FlavorService(IDocumentStore store, Audit audit, ChangeNotif
     {
         if (!user.IsAdmin())
         {
-            throw new VmRequestException("Only admins may change flavors.");
+            throw new RefusedException("Only admins may change flavors.");
         }
     }
 }

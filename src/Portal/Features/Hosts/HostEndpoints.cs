@@ -6,8 +6,6 @@ public static class HostEndpoints
 {
     public static void MapHostEndpoints(this IEndpointRouteBuilder app)
     {
-        app.MapHub<HostAgentHub>(HostAgentHub.Path).RequireAuthorization(AgentAuthentication.Policy);
-
         // The one agent route without a credential: the join token is what it checks.
         app.MapPost(EnrollRequest.EnrollPath, async (EnrollRequest request, HostEnrollment enrollment, CancellationToken ct) =>
         {
@@ -24,6 +22,10 @@ public static class HostEndpoints
             catch (EnrollmentException e)
             {
                 return Results.Problem(statusCode: StatusCodes.Status401Unauthorized, title: e.Message);
+            }
+            catch (HostIdTakenException e)
+            {
+                return Results.Problem(statusCode: StatusCodes.Status409Conflict, title: e.Message);
             }
         }).AllowAnonymous();
     }

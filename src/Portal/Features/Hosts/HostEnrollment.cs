@@ -2,7 +2,6 @@ using System.Security.Claims;
 using System.Security.Cryptography;
 using System.Text;
 using Marten;
-using Paddock.Portal.Features.Admin;
 
 namespace Paddock.Portal.Features.Hosts;
 
@@ -33,17 +32,22 @@ public sealed class JoinToken
 /// <summary>A join token or host credential that is not (or no longer) good; says which in a sentence.</summary>
 public sealed class EnrollmentException(string message) : Exception(message);
 
+/// <summary>A good join token presented for the id of a host that is enrolled and not revoked: a join token makes new hosts only.</summary>
+public sealed class HostIdTakenException(string message) : Exception(message);
+
 /// <summary>
 /// How a host becomes one: an admin makes a one-time join token; the agent trades it for a
 /// credential of its own (the portal keeps only its hash); an admin can revoke the host, which
 /// ends its connection and makes its credential worthless. Like kubeadm's bootstrap tokens.
 /// </summary>
-public sealed class HostEnrollment(IDocumentStore store, HostConnections connections, Console.ConsoleRendezvous consoles, ChangeNotifier<HostsChanged> changes, Audit audit, TimeProvider clock, ILogger<HostEnrollment> log)
+public sealed class HostEnrollment(IDocumentStore store, ChangeNotifier<HostRevoked> revocations, ChangeNotifier<HostsChanged> changes, Audit audit, TimeProvider clock, ILogger<HostEnrollment> log)
 {
     public const string JoinTokenPrefix = "pdj1";
     public const string CredentialPrefix = "pdh1";
     public static readonly TimeSpan DefaultValidity = TimeSpan.FromHours(24);
     public static readonly TimeSpan MaxValidity = TimeSpan.FromDays(30);
+
+    private const string UnusableJoinToken = "The join token is unknown, already used or expired; an admin makes a new one on the Hosts page (Add host).";
 
     /// <summary>A new join token, returned whole only here.</summary>
     public async Task<string> IssueAsync(ClaimsPrincipal admin, string? note, TimeSpan validity, CancellationToken ct = default)
@@ -98,41 +102,38 @@ public sealed class HostEnrollment(IDocumentStore store, HostConnections connect
     /// <summary>
     /// Trades a join token for the host's own credential. The token is spent in the same
     /// transaction, version-checked: two agents presenting one token cannot both get in.
-    /// A revoked host comes back only this way, with a new token from an admin.
+    /// A revoked host comes back only this way, with a new token from an admin; the id of an
+    /// enrolled host that is not revoked is never re-keyed (<see cref="HostIdTakenException"/>).
     /// </summary>
     public async Task<string> EnrollAsync(string presented, Guid hostId, string hostName, CancellationToken ct = default)
     {
-        const string refused = "The join token is unknown, already used or expired; an admin makes a new one on the Hosts page (Add host).";
         if (hostId == Guid.Empty || !TryParse(presented, JoinTokenPrefix, out var tokenId, out var secret))
         {
             log.LogWarning("Host {Name} ({Host}) presented something that is not a join token", hostName, hostId);
-            throw new EnrollmentException(refused);
+            throw new EnrollmentException(UnusableJoinToken);
         }
 
         await using var session = store.LightweightSession();
         var token = await session.LoadAsync<JoinToken>(tokenId, ct);
         var now = clock.GetUtcNow();
-        var why = token is null ? "an unknown join token"
-            : token.UsedAt is not null ? $"a join token used at {token.UsedAt:u}"
-            : token.ExpiresAt <= now ? $"a join token expired at {token.ExpiresAt:u}"
-            : !SameHash(token.SecretHash, secret) ? "a join token with a wrong secret"
-            : null;
+        var why = WhyUnusable(token, secret, now);
         if (token is null || why is not null)
         {
             log.LogWarning("Host {Name} ({Host}) presented {Why}", hostName, hostId, why);
-            throw new EnrollmentException(refused);
+            throw new EnrollmentException(UnusableJoinToken);
+        }
+
+        // Only a new host id, or one an admin revoked, gets a credential: anyone holding a spare
+        // token could otherwise re-key an existing host and speak for it (its VMs, its images).
+        var existing = await session.LoadAsync<HostRecord>(hostId, ct);
+        if (existing is { Revoked: false })
+        {
+            await RefuseTakenAsync(existing, token, hostName, now, ct);
         }
 
         var credential = NewSecret();
-        token.UsedAt = now;
-        token.UsedByHost = hostId;
-        session.Store(token);
-        var host = await session.LoadAsync<HostRecord>(hostId, ct) ?? new HostRecord { Id = hostId, Name = hostName, RegisteredAt = now };
-        host.CredentialHash = Hash(credential);
-        host.Revoked = false;
-        host.RevokedAt = null;
-        host.EnrolledAt = now;
-        session.Store(host);
+        SpendToken(session, token, hostId, now);
+        StoreEnrolledHost(session, existing, hostId, hostName, Hash(credential), now);
         session.Insert(new AuditEntry
         {
             Id = Guid.NewGuid(),
@@ -141,15 +142,7 @@ public sealed class HostEnrollment(IDocumentStore store, HostConnections connect
             Actor = hostName,
             What = $"host {hostName} joined with the token made by {token.CreatedBy}{(token.Note.Length > 0 ? $" ({token.Note})" : "")}",
         });
-        try
-        {
-            await session.SaveChangesAsync(ct);
-        }
-        catch (JasperFx.ConcurrencyException)
-        {
-            throw new EnrollmentException(refused);
-        }
-
+        await SaveEnrollmentAsync(session, hostId, ct);
         changes.Publish(new HostsChanged());
         return $"{CredentialPrefix}.{hostId:N}.{credential}";
     }
@@ -167,10 +160,11 @@ public sealed class HostEnrollment(IDocumentStore store, HostConnections connect
         return host is { Revoked: false, CredentialHash: { Length: > 0 } hash } && SameHash(hash, secret) ? hostId : null;
     }
 
-    /// <summary>Revokes the host: its credential stops working at once and its connection is ended.</summary>
+    /// <summary>Revokes the host: its credential stops working at once and its connection is ended, whichever portal process holds it.</summary>
     public async Task RevokeAsync(ClaimsPrincipal admin, Guid hostId, CancellationToken ct = default)
     {
-        for (var attempt = 1; ; attempt++)
+        // Its agent may report meanwhile; then revoke on top of that.
+        await ConcurrencyRetry.RunAsync(async () =>
         {
             await using var session = store.LightweightSession();
             var host = await session.LoadAsync<HostRecord>(hostId, ct) ?? throw new EnrollmentException("There is no such host.");
@@ -180,21 +174,82 @@ public sealed class HostEnrollment(IDocumentStore store, HostConnections connect
             host.Connected = false;
             session.Store(host);
             audit.Add(session, admin, AuditKind.HostChanged, $"revoked host {host.Name}");
-            try
-            {
-                await session.SaveChangesAsync(ct);
-                break;
-            }
-            catch (JasperFx.ConcurrencyException) when (attempt < 5)
-            {
-                // Its agent reported meanwhile; revoke on top of that.
-            }
-        }
+            await session.SaveChangesAsync(ct);
+        });
 
-        connections.Abort(hostId);
-        consoles.EndHost(hostId);
+        revocations.Publish(new HostRevoked(hostId));
         changes.Publish(new HostsChanged());
     }
+
+    /// <summary>Why a presented join token cannot be used, for the log; null when it can.</summary>
+    private static string? WhyUnusable(JoinToken? token, string secret, DateTimeOffset now) =>
+        token is null ? "an unknown join token"
+            : token.UsedAt is not null ? $"a join token used at {token.UsedAt:u}"
+            : token.ExpiresAt <= now ? $"a join token expired at {token.ExpiresAt:u}"
+            : !SameHash(token.SecretHash, secret) ? "a join token with a wrong secret"
+            : null;
+
+    /// <summary>Marks the token used; stored version-checked, so it is spent once.</summary>
+    private static void SpendToken(IDocumentSession session, JoinToken token, Guid hostId, DateTimeOffset now)
+    {
+        token.UsedAt = now;
+        token.UsedByHost = hostId;
+        session.Store(token);
+    }
+
+    /// <summary>Gives the host (new, or revoked until now) its credential's hash.</summary>
+    private static void StoreEnrolledHost(IDocumentSession session, HostRecord? existing, Guid hostId, string hostName, string credentialHash, DateTimeOffset now)
+    {
+        var host = existing ?? new HostRecord { Id = hostId, Name = hostName, RegisteredAt = now };
+        host.CredentialHash = credentialHash;
+        host.Revoked = false;
+        host.RevokedAt = null;
+        host.EnrolledAt = now;
+        if (existing is null)
+        {
+            // Insert, not store: two tokens presented at once for one new id cannot both win.
+            session.Insert(host);
+        }
+        else
+        {
+            session.Store(host);
+        }
+    }
+
+    /// <summary>Saves the enrollment; losing a race for the token or for a new host id is a refusal.</summary>
+    private static async Task SaveEnrollmentAsync(IDocumentSession session, Guid hostId, CancellationToken ct)
+    {
+        try
+        {
+            await session.SaveChangesAsync(ct);
+        }
+        catch (JasperFx.ConcurrencyException)
+        {
+            throw new EnrollmentException(UnusableJoinToken);
+        }
+        catch (JasperFx.DocumentAlreadyExistsException)
+        {
+            throw new HostIdTakenException(TakenMessage(hostId));
+        }
+    }
+
+    /// <summary>Writes down who tried to take an enrolled host's id with which token, then refuses; the token stays unused.</summary>
+    private async Task RefuseTakenAsync(HostRecord existing, JoinToken token, string hostName, DateTimeOffset now, CancellationToken ct)
+    {
+        log.LogWarning("A join token made by {By} was presented for host {Host} ({Id}), which is enrolled; refused", token.CreatedBy, existing.Name, existing.Id);
+        await audit.RecordAsync(new AuditEntry
+        {
+            Id = Guid.NewGuid(),
+            At = now,
+            Kind = AuditKind.HostChanged,
+            Actor = hostName,
+            What = $"refused a join token made by {token.CreatedBy}{(token.Note.Length > 0 ? $" ({token.Note})" : "")} presented for the id of enrolled host {existing.Name}",
+        }, ct);
+        throw new HostIdTakenException(TakenMessage(existing.Id));
+    }
+
+    private static string TakenMessage(Guid hostId) =>
+        $"Host id {hostId} belongs to an enrolled host; a join token enrols a new host only. To give that host a new credential, an admin revokes it first on the Hosts page.";
 
     private static bool TryParse(string presented, string prefix, out Guid id, out string secret)
     {

@@ -29,6 +29,9 @@ public sealed class HostRecord
     /// <summary>The images in the host's store when it registered: what it can boot without fetching from the library (the built-in template's).</summary>
     public List<string> Images { get; set; } = [];
 
+    /// <summary>Where the host's VXLAN endpoint listens (other hosts that carry one of its networks send there), as it registered; null when it has none.</summary>
+    public Paddock.Engine.Networks.VxlanEndpoint? Vxlan { get; set; }
+
     public bool Connected { get; set; }
 
     /// <summary>The SignalR connection the host is on: a late disconnect of an older one must not mark it away.</summary>
@@ -82,10 +85,19 @@ public sealed class HostUsageReport
 
     public string? KsmProblem { get; set; }
 
+    /// <summary>What the host's data disk has free (below the agent's floor it refuses operations that take disk).</summary>
+    public long? DiskFreeBytes { get; set; }
+
     public List<Paddock.Engine.Contract.VmUsage> Vms { get; set; } = [];
 
     public DateTimeOffset At { get; set; }
 }
+
+/// <summary>Published to live pages when a host registered, went away, joined or was revoked.</summary>
+public sealed record HostsChanged;
+
+/// <summary>An admin revoked the host: every portal process ends what it holds with it (its agent's connection, consoles through it).</summary>
+public sealed record HostRevoked(Guid HostId);
 
 /// <summary>Published to live pages when a host reported its usage.</summary>
 public sealed record HostUsageChanged(Guid HostId);

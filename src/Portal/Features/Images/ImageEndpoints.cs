@@ -3,7 +3,6 @@ using Microsoft.AspNetCore.Http.Features;
 using Paddock.Engine.Images;
 using Paddock.Portal.Features.Groups;
 using Paddock.Portal.Features.Hosts;
-using Paddock.Portal.Features.Vms;
 
 namespace Paddock.Portal.Features.Images;
 
@@ -25,7 +24,14 @@ public static class ImageEndpoints
     public static void MapImageEndpoints(this IEndpointRouteBuilder app)
     {
         var api = app.MapGroup("/api/images").RequireAuthorization();
+        api.MapLibrary();
+        api.MapUploads();
+        app.MapAgentImages();
+    }
 
+    /// <summary>Reading the library: the images a person may see, and the admins' limits.</summary>
+    private static void MapLibrary(this RouteGroupBuilder api)
+    {
         api.MapGet("/", async (HttpContext http, IDocumentStore store) =>
         {
             await using var session = store.QuerySession();
@@ -44,14 +50,15 @@ public static class ImageEndpoints
             var found = (await ImageService.ListAsync(session, http.User, http.RequestAborted)).FirstOrDefault(s => s.Image.Id == id);
             return found is null ? NotFound() : Results.Ok(ImageView.Of(found));
         });
+    }
 
+    /// <summary>Changing the library: upload, delete, share.</summary>
+    private static void MapUploads(this RouteGroupBuilder api)
+    {
         // The body is the file itself, streamed; the size limit is the admins' and is checked while reading.
         api.MapPost("/", async (string? name, string? kind, string? format, HttpContext http, ImageService images, IDocumentStore store) =>
         {
-            if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
-            {
-                limit.MaxRequestBodySize = null;
-            }
+            LiftBodySizeLimit(http);
 
             if (!Enum.TryParse<ImageKind>(kind, ignoreCase: true, out var parsed) || !Enum.IsDefined(parsed))
             {
@@ -69,31 +76,41 @@ public static class ImageEndpoints
             {
                 return Refused(e);
             }
-        }).AddEndpointFilter(VmEndpoints.RequireApiHeader);
+        }).AddEndpointFilter(ApiAnswers.RequireApiHeader);
 
         api.MapDelete("/{id:guid}", (Guid id, HttpContext http, ImageService images) =>
-            Do(() => images.DeleteAsync(http.User, id, http.RequestAborted))).AddEndpointFilter(VmEndpoints.RequireApiHeader);
+            DoAsync(() => images.DeleteAsync(http.User, id, http.RequestAborted))).AddEndpointFilter(ApiAnswers.RequireApiHeader);
 
         api.MapPut("/{id:guid}/visibility", (Guid id, ShareRequest request, HttpContext http, ImageService images) =>
-            Do(() => images.ShareAsync(http.User, id, request.Visibility, request.GroupId, http.RequestAborted))).AddEndpointFilter(VmEndpoints.RequireApiHeader);
+            DoAsync(() => images.ShareAsync(http.User, id, request.Visibility, request.GroupId, http.RequestAborted))).AddEndpointFilter(ApiAnswers.RequireApiHeader);
+    }
 
+    /// <summary>The routes host agents use to fetch images and hand over the ones they made.</summary>
+    private static void MapAgentImages(this IEndpointRouteBuilder app)
+    {
         // Agents fetch what a VM placed on them needs, by the name the library and their cache share.
-        app.MapGet("/agent/images/{file}", async (string file, ImageService images, CancellationToken ct) =>
-            await images.IsKnownAsync(file, ct) && File.Exists(Path.Combine(images.LibraryDir, file))
+        // Any other image is "not found", as a missing one: a host learns nothing of the rest of the library.
+        app.MapGet("/agent/images/{file}", async (string file, HttpContext http, ImageService images, IVmImageUse vms, IDocumentStore store, CancellationToken ct) =>
+        {
+            if (AgentAuthentication.HostOf(http.User) is not { } hostId || !await images.IsKnownAsync(file, ct))
+            {
+                return Results.NotFound();
+            }
+
+            await using var session = store.QuerySession();
+            return await vms.NeededOnAsync(session, hostId, file, ct) && File.Exists(Path.Combine(images.LibraryDir, file))
                 ? Results.File(Path.Combine(images.LibraryDir, file), "application/octet-stream")
-                : Results.NotFound()).RequireAuthorization(AgentAuthentication.Policy);
+                : Results.NotFound();
+        }).RequireAuthorization(AgentAuthentication.Policy);
 
         // And hand over what they made (a template's image), named by its checksum.
         app.MapPut("/agent/images/{file}", async (string file, HttpContext http, ImageService images) =>
         {
-            if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
-            {
-                limit.MaxRequestBodySize = null;
-            }
+            LiftBodySizeLimit(http);
 
             try
             {
-                await images.AdoptAsync(file, http.Request.Body, http.RequestAborted);
+                await images.AdoptAsync(file, http.Request.Body, http.Request.ContentLength, http.RequestAborted);
                 return Results.NoContent();
             }
             catch (ImageRequestException e)
@@ -103,7 +120,15 @@ public static class ImageEndpoints
         }).RequireAuthorization(AgentAuthentication.Policy);
     }
 
-    private static async Task<IResult> Do(Func<Task> request)
+    private static void LiftBodySizeLimit(HttpContext http)
+    {
+        if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
+        {
+            limit.MaxRequestBodySize = null;
+        }
+    }
+
+    private static async Task<IResult> DoAsync(Func<Task> request)
     {
         try
         {

@@ -5,8 +5,6 @@ using Microsoft.Extensions.Options;
 using Paddock.Engine.Images;
 using Paddock.Portal.Features.Accounts;
 using Paddock.Portal.Features.Groups;
-using Paddock.Portal.Features.Templates;
-using Paddock.Portal.Features.Vms;
 
 namespace Paddock.Portal.Features.Images;
 
@@ -24,11 +22,26 @@ public sealed class ImageRequestException(string message, string? field = null, 
 public sealed class ImageNotFoundException() : Exception("No such image.");
 
 /// <summary>Keeps the image library: uploads (streamed, checked, converted), sharing, deletion.</summary>
-public sealed partial class ImageService(IDocumentStore store, IOptions<PortalOptions> options, ChangeNotifier<ImagesChanged> changes, TimeProvider clock, ILogger<ImageService> log)
+public sealed partial class ImageService(
+    IDocumentStore store, IOptions<PortalOptions> options, UploadReservations reservations, IVmImageUse vms, ITemplateImages templates,
+    ChangeNotifier<ImagesChanged> changes, TimeProvider clock, ILogger<ImageService> log)
 {
     public const int MaxNameLength = 64;
 
-    private readonly ImageImport _import = new(new DiskImages());
+    private readonly IDocumentStore _store = store;
+    private readonly UploadReservations _reservations = reservations;
+    private readonly IVmImageUse _vms = vms;
+    private readonly ITemplateImages _templates = templates;
+    private readonly ChangeNotifier<ImagesChanged> _changes = changes;
+    private readonly TimeProvider _clock = clock;
+    private readonly ILogger<ImageService> _log = log;
+
+    /// <summary>How qemu-img runs on uploads: as its own uid when the portal is root, always limited and off the network.</summary>
+    private readonly QemuImgSandbox _sandbox = QemuImgSandbox.For(options.Value.Uploads.Uid, options.Value.Uploads.Gid, root: QemuImgSandbox.RunningAsRoot) with
+    {
+        AddressSpaceBytes = options.Value.Uploads.AddressSpaceMiB * 1024L * 1024,
+        CpuSeconds = options.Value.Uploads.CpuSeconds,
+    };
 
     public string LibraryDir { get; } = Directory.CreateDirectory(options.Value.LibraryDir).FullName;
 
@@ -58,143 +71,17 @@ public sealed partial class ImageService(IDocumentStore store, IOptions<PortalOp
 
     public static string? ValidateName(string? name) => DisplayNames.Problem(name, MaxNameLength);
 
-    /// <summary>
-    /// Streams <paramref name="body"/> to a file (never whole in memory) while it counts and hashes,
-    /// stops at the admins' size limit, then imports it: checked with its stated format, converted,
-    /// named by its checksum. A refusal leaves nothing on disk.
-    /// </summary>
-    public async Task<LibraryImage> UploadAsync(ClaimsPrincipal user, string? name, ImageKind kind, string? format, Stream body, long? length, CancellationToken ct = default)
-    {
-        Check(ValidateName(name), "name");
-        format = (format ?? (kind == ImageKind.Iso ? "raw" : "")).Trim().ToLowerInvariant();
-        Check(kind == ImageKind.Disk && !ImageImport.DiskFormats.Contains(format) ? $"Format: one of {string.Join(", ", ImageImport.DiskFormats)}." : null, "format");
-        ImageSettings settings;
-        long used;
-        await using (var session = store.QuerySession())
-        {
-            settings = await SettingsAsync(session, ct);
-            used = await UsedAsync(session, user.UserId(), ct);
-        }
-
-        var max = settings.MaxUploadMiB * 1024L * 1024;
-        var quota = settings.StoragePerUserMiB * 1024L * 1024;
-        Check(length > max ? SizeRefusal(length.Value, max) : null, "file", StatusCodes.Status413PayloadTooLarge);
-        Check(used + (length ?? 0) > quota ? QuotaRefusal(length ?? 0, used, quota) : null, "file", StatusCodes.Status413PayloadTooLarge);
-
-        var incoming = Directory.CreateDirectory(Path.Combine(LibraryDir, ".incoming")).FullName;
-        var id = Guid.NewGuid();
-        var upload = Path.Combine(incoming, $"{id:N}.upload");
-        var target = Path.Combine(incoming, $"{id:N}.import");
-        string uploadSha;
-        try
-        {
-            uploadSha = await ReceiveAsync(body, upload, max, ct);
-        }
-        catch
-        {
-            File.Delete(upload);
-            throw;
-        }
-
-        ImportedImage imported;
-        try
-        {
-            imported = await _import.ImportAsync(upload, kind, format, target, VmService.MaxDiskMiB * 1024L * 1024, ct);
-        }
-        catch (ImageRefusedException e)
-        {
-            throw new ImageRequestException(e.Message, "file", StatusCodes.Status422UnprocessableEntity);
-        }
-
-        var image = new LibraryImage
-        {
-            Id = id,
-            Name = name!.Trim(),
-            Kind = kind,
-            UploadedFormat = format,
-            Format = imported.Format,
-            SizeBytes = imported.SizeBytes,
-            VirtualSize = imported.VirtualSize,
-            Sha256 = imported.Sha256,
-            UploadSha256 = uploadSha,
-            OwnerId = user.UserId(),
-            Visibility = Sharing.Private,
-            CreatedAt = clock.GetUtcNow(),
-        };
-        try
-        {
-            if (used + image.SizeBytes > quota)
-            {
-                throw new ImageRequestException(QuotaRefusal(image.SizeBytes, used, quota), "file", StatusCodes.Status413PayloadTooLarge);
-            }
-
-            // Same bytes, same file: a second upload of them shares the first one's file.
-            var final = PathOf(image);
-            if (File.Exists(final))
-            {
-                File.Delete(target);
-            }
-            else
-            {
-                File.Move(target, final);
-                if (!OperatingSystem.IsWindows())
-                {
-                    File.SetUnixFileMode(final, UnixFileMode.UserRead | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
-                }
-            }
-
-            await using var session = store.LightweightSession();
-            session.Insert(image);
-            await session.SaveChangesAsync(ct);
-        }
-        finally
-        {
-            File.Delete(target);
-        }
-
-        log.LogInformation("Image {Image} ({Kind}, {Bytes} bytes, sha256 {Sha}) uploaded", image.Id, image.Kind, image.SizeBytes, image.Sha256);
-        changes.Publish(new ImagesChanged());
-        return image;
-    }
-
-    private static async Task<string> ReceiveAsync(Stream body, string path, long max, CancellationToken ct)
-    {
-        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        var buffer = new byte[1 << 20];
-        long total = 0;
-        await using var file = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20, useAsync: true);
-        int read;
-        while ((read = await body.ReadAsync(buffer, ct)) > 0)
-        {
-            total += read;
-            if (total > max)
-            {
-                throw new ImageRequestException(SizeRefusal(total, max), "file", StatusCodes.Status413PayloadTooLarge);
-            }
-
-            sha.AppendData(buffer, 0, read);
-            await file.WriteAsync(buffer.AsMemory(0, read), ct);
-        }
-
-        if (total == 0)
-        {
-            throw new ImageRequestException("File: the upload is empty.", "file");
-        }
-
-        return Convert.ToHexStringLower(sha.GetHashAndReset());
-    }
-
     /// <summary>Deletes the caller's image unless a VM still uses it (as its base or in its CD drive).</summary>
     public async Task DeleteAsync(ClaimsPrincipal user, Guid id, CancellationToken ct = default)
     {
-        await using var session = store.LightweightSession();
+        await using var session = _store.LightweightSession();
         var image = await FindAsync(session, user, id, ct) ?? throw new ImageNotFoundException();
         if (image.OwnerId != user.UserId() && !user.IsAdmin())
         {
             throw new ImageRequestException($"Only the owner of '{image.Name}' or an admin may delete it.", status: StatusCodes.Status409Conflict);
         }
 
-        var users = await session.Query<Vm>().Where(v => v.BaseImage == image.FileName || v.Cdrom == image.FileName).CountAsync(ct);
+        var users = await _vms.CountAsync(session, image.FileName, ct);
         if (users > 0)
         {
             throw new ImageRequestException($"'{image.Name}' is used by {users} VM{(users == 1 ? "" : "s")} (as base disk or in the CD drive); eject it or delete them first.", status: StatusCodes.Status409Conflict);
@@ -205,66 +92,18 @@ public sealed partial class ImageService(IDocumentStore store, IOptions<PortalOp
         // Another library entry or a template may share the file (the same bytes twice).
         await ForgetIfUnusedAsync(image.FileName, ct);
 
-        changes.Publish(new ImagesChanged());
+        _changes.Publish(new ImagesChanged());
     }
 
     /// <summary>Removes a library file that no image and no template names any more.</summary>
     public async Task ForgetIfUnusedAsync(string fileName, CancellationToken ct = default)
     {
-        await using var session = store.QuerySession();
-        var used = await session.Query<VmTemplate>().AnyAsync(t => t.Image == fileName, ct)
+        await using var session = _store.QuerySession();
+        var used = await _templates.NamesAsync(session, fileName, ct)
             || (await session.Query<LibraryImage>().Where(i => i.Sha256 == Path.GetFileNameWithoutExtension(fileName)).ToListAsync(ct)).Any(i => i.FileName == fileName);
         if (!used && LibraryName().IsMatch(fileName))
         {
             File.Delete(Path.Combine(LibraryDir, fileName));
-        }
-    }
-
-    /// <summary>
-    /// Takes an image a host made (a template) into the library: its name must be its checksum, and
-    /// it must be a standalone qcow2, since a host is trusted no further than an upload.
-    /// </summary>
-    public async Task AdoptAsync(string fileName, Stream body, CancellationToken ct = default)
-    {
-        if (LibraryName().Match(fileName) is not { Success: true } match || match.Groups[2].Value != "qcow2")
-        {
-            throw new ImageRequestException("Not a library image name.", status: StatusCodes.Status404NotFound);
-        }
-
-        var final = Path.Combine(LibraryDir, fileName);
-        var incoming = Directory.CreateDirectory(Path.Combine(LibraryDir, ".incoming")).FullName;
-        var upload = Path.Combine(incoming, $"{Guid.NewGuid():N}.adopt");
-        try
-        {
-            var sha = await ReceiveAsync(body, upload, VmService.MaxDiskMiB * 1024L * 1024, ct);
-            if (sha != match.Groups[1].Value)
-            {
-                throw new ImageRequestException($"The image arrived with checksum {sha}, not the one its name states.", status: StatusCodes.Status422UnprocessableEntity);
-            }
-
-            var info = await new DiskImages().InfoAsync(upload, "qcow2", ct);
-            if (info.ReferencesOtherFiles)
-            {
-                throw new ImageRequestException("The image refers to other files.", status: StatusCodes.Status422UnprocessableEntity);
-            }
-
-            if (!File.Exists(final))
-            {
-                if (!OperatingSystem.IsWindows())
-                {
-                    File.SetUnixFileMode(upload, UnixFileMode.UserRead | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
-                }
-
-                File.Move(upload, final);
-            }
-        }
-        catch (QemuImgException e)
-        {
-            throw new ImageRequestException($"This is not a valid qcow2 image: {e.Message}", status: StatusCodes.Status422UnprocessableEntity);
-        }
-        finally
-        {
-            File.Delete(upload);
         }
     }
 
@@ -276,8 +115,8 @@ public sealed partial class ImageService(IDocumentStore store, IOptions<PortalOp
             return false;
         }
 
-        await using var session = store.QuerySession();
-        return await session.Query<VmTemplate>().AnyAsync(t => t.Image == fileName, ct)
+        await using var session = _store.QuerySession();
+        return await _templates.NamesAsync(session, fileName, ct)
             || (await session.Query<LibraryImage>().Where(i => i.Sha256 == match.Groups[1].Value).ToListAsync(ct)).Any(i => i.FileName == fileName);
     }
 
@@ -293,7 +132,7 @@ public sealed partial class ImageService(IDocumentStore store, IOptions<PortalOp
         }
 
         Check(SharingRules.Validate(sharing, groupId), "visibility");
-        await using var session = store.LightweightSession();
+        await using var session = _store.LightweightSession();
         var image = await FindAsync(session, user, id, ct) ?? throw new ImageNotFoundException();
         if (sharing == Sharing.Group && await session.LoadAsync<Group>(groupId!.Value, ct) is null)
         {
@@ -304,7 +143,7 @@ public sealed partial class ImageService(IDocumentStore store, IOptions<PortalOp
         image.GroupId = sharing == Sharing.Group ? groupId : null;
         session.Store(image);
         await session.SaveChangesAsync(ct);
-        changes.Publish(new ImagesChanged());
+        _changes.Publish(new ImagesChanged());
     }
 
     public static string? ValidateSettings(int maxUploadMiB, int storagePerUserMiB) =>
@@ -320,22 +159,14 @@ public sealed partial class ImageService(IDocumentStore store, IOptions<PortalOp
         }
 
         Check(ValidateSettings(maxUploadMiB, storagePerUserMiB), "settings");
-        await using var session = store.LightweightSession();
+        await using var session = _store.LightweightSession();
         session.Store(new ImageSettings { MaxUploadMiB = maxUploadMiB, StoragePerUserMiB = storagePerUserMiB });
         await session.SaveChangesAsync(ct);
-        changes.Publish(new ImagesChanged());
+        _changes.Publish(new ImagesChanged());
     }
 
-    private static async Task<long> UsedAsync(IQuerySession session, Guid owner, CancellationToken ct) =>
-        (await session.Query<LibraryImage>().Where(i => i.OwnerId == owner).ToListAsync(ct)).Sum(i => i.SizeBytes);
-
     private static string SizeRefusal(long size, long max) =>
-        $"File: {Mib(size)} is more than the upload limit of {Mib(max)}.";
-
-    private static string QuotaRefusal(long size, long used, long quota) =>
-        $"Image storage: this upload needs {Mib(size)}, you use {Mib(used)} of {Mib(quota)}.";
-
-    private static string Mib(long bytes) => $"{bytes / (1024.0 * 1024):0.#} MiB";
+        $"File: {Sizes.Mib(size)} is more than the upload limit of {Sizes.Mib(max)}.";
 
     private static void Check(string? problem, string field, int status = StatusCodes.Status400BadRequest)
     {

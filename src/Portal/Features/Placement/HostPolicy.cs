@@ -1,3 +1,5 @@
+using Paddock.Portal.Features.Quotas;
+
 namespace Paddock.Portal.Features.Placement;
 
 // What admins decide about one host, as events on a stream per host (its id).

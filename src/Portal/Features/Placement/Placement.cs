@@ -1,47 +1,7 @@
 using System.Globalization;
+using Paddock.Portal.Features.Quotas;
 
 namespace Paddock.Portal.Features.Placement;
-
-/// <summary>How placement orders the hosts that can take a VM.</summary>
-public enum Weigher
-{
-    /// <summary>Most free memory first: VMs spread over the fleet (the default).</summary>
-    Spread,
-
-    /// <summary>Fullest host first: VMs pack onto few hosts, the others stay empty.</summary>
-    Pack,
-}
-
-/// <summary>
-/// How far a host may be overcommitted: allocation ratios for CPU, RAM and disk, and what is kept
-/// back for the host itself. A host admits a VM while <c>(total - reserved) x ratio >= allocated + requested</c>
-/// holds for each resource.
-/// </summary>
-public sealed record OvercommitPolicy
-{
-    public static readonly OvercommitPolicy Default = new();
-
-    public double CpuRatio { get; init; } = 4.0;
-
-    public double RamRatio { get; init; } = 1.0;
-
-    public double DiskRatio { get; init; } = 1.0;
-
-    public int ReservedCpus { get; init; }
-
-    public long ReservedMemoryMiB { get; init; } = 512;
-
-    public Weigher Weigher { get; init; } = Weigher.Spread;
-
-    public static string? Validate(OvercommitPolicy policy) =>
-        policy.CpuRatio is < 0.1 or > 64 ? "CPU ratio: between 0.1 and 64."
-        : policy.RamRatio is < 0.1 or > 16 ? "RAM ratio: between 0.1 and 16."
-        : policy.DiskRatio is < 0.1 or > 64 ? "Disk ratio: between 0.1 and 64."
-        : policy.ReservedCpus is < 0 or > 4096 ? "Reserved CPUs: between 0 and 4096."
-        : policy.ReservedMemoryMiB is < 0 or > 16L * 1024 * 1024 ? "Reserved memory: 0 MiB or more."
-        : !Enum.IsDefined(policy.Weigher) ? "Placement: Spread or Pack."
-        : null;
-}
 
 /// <summary>vCPUs, memory and disk (MiB): what a VM asks for, what a host has allocated, or what it can hold.</summary>
 public readonly record struct Resources(long VCpus, long MemoryMiB, long DiskMiB)
@@ -54,11 +14,13 @@ public readonly record struct Resources(long VCpus, long MemoryMiB, long DiskMiB
 /// <summary>
 /// A host as placement sees it: what it has, under which policy, what is allocated on it, and whether
 /// it may take VMs at all. <c>Unconfined</c> names the walls the host cannot give a VM when no admin
-/// allowed unconfined VMs on it (null otherwise).
+/// allowed unconfined VMs on it (null otherwise). <c>TenantNetworks</c>: its agent lays out tenant
+/// networks (it registered a VXLAN endpoint; an agent that is not root registers none).
 /// </summary>
 public sealed record HostView(
     Guid Id, string Name, int Cpus, long MemoryMiB, long DiskMiB, OvercommitPolicy Policy, Resources Allocated,
-    bool Reachable = true, bool Maintenance = false, string Accelerator = "tcg", string? Unconfined = null, IReadOnlyCollection<string>? Images = null);
+    bool Reachable = true, bool Maintenance = false, string Accelerator = "tcg", string? Unconfined = null, IReadOnlyCollection<string>? Images = null,
+    bool TenantNetworks = true);
 
 /// <summary>A host placement passed over, and why, in words an admin reads.</summary>
 public sealed record PassedOver(Guid HostId, string HostName, string Reason);
@@ -77,8 +39,12 @@ public static class Placement
 
     public static Resources Free(HostView host) => Capacity(host) - host.Allocated;
 
+    /// <summary>Why a host whose agent lays out no tenant network is passed over for a VM with a NIC on one.</summary>
+    public const string NoTenantNetworks = "carries no tenant networks (its agent cannot lay them out: it does not run as root)";
+
     /// <summary>Why <paramref name="host"/> cannot take <paramref name="request"/>, or null when it can.</summary>
-    public static string? Filter(HostView host, Resources request, string? accelerator = null, string? installedImage = null)
+    /// <remarks><paramref name="tenantNetworks"/>: the VM has a NIC on a tenant network, which only a host that lays them out can carry.</remarks>
+    public static string? Filter(HostView host, Resources request, string? accelerator = null, string? installedImage = null, bool tenantNetworks = false)
     {
         if (host.Maintenance)
         {
@@ -105,6 +71,17 @@ public static class Placement
             return $"no {installedImage} (installed with each host, not in the library, and not on this one)";
         }
 
+        if (tenantNetworks && !host.TenantNetworks)
+        {
+            return NoTenantNetworks;
+        }
+
+        return CapacityRefusal(host, request);
+    }
+
+    /// <summary>Why <paramref name="host"/> has no room for <paramref name="request"/> more (a new VM, or a VM there that grows), or null when it has.</summary>
+    public static string? CapacityRefusal(HostView host, Resources request)
+    {
         var capacity = Capacity(host);
         var free = capacity - host.Allocated;
         return request.MemoryMiB > free.MemoryMiB
@@ -120,15 +97,19 @@ public static class Placement
     /// Filters every host, then weighs those left: <see cref="Weigher.Spread"/> takes the most free
     /// memory, <see cref="Weigher.Pack"/> the least (ties by name, so a decision is repeatable).
     /// </summary>
-    /// <remarks><paramref name="installedImage"/>: an image hosts do not fetch from the library (the built-in template's), which the host must have.</remarks>
-    public static PlacementDecision Decide(IReadOnlyList<HostView> hosts, Resources request, Weigher weigher, string? accelerator = null, string? installedImage = null)
+    /// <remarks>
+    /// <paramref name="installedImage"/>: an image hosts do not fetch from the library (the built-in template's), which the host must have.
+    /// <paramref name="tenantNetworks"/>: the VM has a NIC on a tenant network, which only a host that lays them out can carry.
+    /// </remarks>
+    public static PlacementDecision Decide(
+        IReadOnlyList<HostView> hosts, Resources request, Weigher weigher, string? accelerator = null, string? installedImage = null, bool tenantNetworks = false)
     {
         var passed = new List<PassedOver>(hosts.Count);
         HostView? best = null;
         long bestFree = 0;
         foreach (var host in hosts)
         {
-            if (Filter(host, request, accelerator, installedImage) is { } reason)
+            if (Filter(host, request, accelerator, installedImage, tenantNetworks) is { } reason)
             {
                 passed.Add(new PassedOver(host.Id, host.Name, reason));
                 continue;
@@ -168,12 +149,17 @@ public static class Placement
             return $"No host with {accelerator} can take a VM right now.";
         }
 
-        if (hosts.Count == 0 || passed.All(p => p.Reason is "in maintenance" or "unreachable" || p.Reason.StartsWith("cannot confine", StringComparison.Ordinal)))
+        if (hosts.Count == 0 || passed.All(p => Unavailable(p.Reason)))
         {
             return "No host can take a VM right now: none is available. Ask an admin.";
         }
 
         var reasons = passed.Select(p => p.Reason).ToList();
+        if (reasons.All(r => r is NoTenantNetworks || Unavailable(r)))
+        {
+            return "No host that carries tenant networks can take a VM right now: put its NICs on Isolated (internet only), or ask an admin.";
+        }
+
         if (reasons.Any(r => r.StartsWith("memory", StringComparison.Ordinal)))
         {
             return $"No host can take {Size(request.MemoryMiB)} of memory right now.";
@@ -191,6 +177,9 @@ public static class Placement
 
         return $"No host can take this VM right now: {reasons[0]}.";
     }
+
+    /// <summary>A host that takes no VM at all now, whatever its size: in maintenance, away, or unable to confine one.</summary>
+    private static bool Unavailable(string reason) => reason is "in maintenance" or "unreachable" || reason.StartsWith("cannot confine", StringComparison.Ordinal);
 
     private static string Size(long mib) => mib >= 1024 && mib % 1024 == 0 ? $"{mib / 1024} GiB" : $"{mib} MiB";
 

@@ -1,10 +1,7 @@
 using Marten;
-using Paddock.Portal.Features.Accounts;
-using Paddock.Portal.Features.Vms;
+using Paddock.Portal.Features.Quotas;
 
 namespace Paddock.Portal.Features.Placement;
-
-public sealed record MaintenanceBody(bool Maintenance);
 
 /// <summary>Whether VMs may start on the host without the walls it lacks.</summary>
 public sealed record UnconfinedBody(bool Allowed);
@@ -15,7 +12,7 @@ public sealed record HostPolicyBody(OvercommitPolicy? Policy);
 /// <summary>A host's capacity as the API shows it (MiB for memory and disk).</summary>
 public sealed record CapacityView(Guid Id, string Name, bool Reachable, bool Maintenance, int Cpus, long MemoryMiB, long DiskMiB, OvercommitPolicy Policy, Resources Capacity, Resources Allocated, Resources Free);
 
-/// <summary>Admins only: capacity, the overcommit policies and maintenance.</summary>
+/// <summary>Admins only: capacity and the overcommit policies (maintenance is the Maintenance feature's).</summary>
 public static class PlacementEndpoints
 {
     public static void MapPlacementEndpoints(this IEndpointRouteBuilder app)
@@ -34,17 +31,14 @@ public static class PlacementEndpoints
                 h.Id, h.Name, h.Reachable, h.Maintenance, h.Cpus, h.MemoryMiB, h.DiskMiB, h.Policy, Placement.Capacity(h), h.Allocated, Placement.Free(h))));
         });
 
-        api.MapPut("/hosts/{id:guid}/maintenance", (Guid id, MaintenanceBody body, HttpContext http, PlacementService placements) =>
-            AdminAsync(http, () => placements.SetMaintenanceAsync(http.User, id, body.Maintenance, http.RequestAborted))).AddEndpointFilter(VmEndpoints.RequireApiHeader);
-
         api.MapPut("/hosts/{id:guid}/unconfined", (Guid id, UnconfinedBody body, HttpContext http, PlacementService placements) =>
-            AdminAsync(http, () => placements.SetAllowUnconfinedAsync(http.User, id, body.Allowed, http.RequestAborted))).AddEndpointFilter(VmEndpoints.RequireApiHeader);
+            AdminAsync(http, () => placements.SetAllowUnconfinedAsync(http.User, id, body.Allowed, http.RequestAborted))).AddEndpointFilter(ApiAnswers.RequireApiHeader);
 
         api.MapPut("/hosts/{id:guid}/policy", (Guid id, HostPolicyBody body, HttpContext http, PlacementService placements) =>
-            AdminAsync(http, () => placements.SetHostPolicyAsync(http.User, id, body.Policy, http.RequestAborted))).AddEndpointFilter(VmEndpoints.RequireApiHeader);
+            AdminAsync(http, () => placements.SetHostPolicyAsync(http.User, id, body.Policy, http.RequestAborted))).AddEndpointFilter(ApiAnswers.RequireApiHeader);
 
         api.MapPut("/policy/overcommit", (OvercommitPolicy policy, HttpContext http, PlacementService placements) =>
-            AdminAsync(http, () => placements.SetFleetPolicyAsync(http.User, policy, http.RequestAborted))).AddEndpointFilter(VmEndpoints.RequireApiHeader);
+            AdminAsync(http, () => placements.SetFleetPolicyAsync(http.User, policy, http.RequestAborted))).AddEndpointFilter(ApiAnswers.RequireApiHeader);
     }
 
     private static async Task<IResult> AdminAsync(HttpContext http, Func<Task> change)
@@ -59,9 +53,9 @@ public static class PlacementEndpoints
             await change();
             return Results.NoContent();
         }
-        catch (VmRequestException e)
+        catch (RefusedException e)
         {
-            return VmEndpoints.Refused(e);
+            return ApiAnswers.Refused(e);
         }
     }
 

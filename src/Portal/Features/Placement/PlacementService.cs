@@ -1,15 +1,14 @@
 using System.Security.Claims;
 using Marten;
-using Paddock.Portal.Features.Accounts;
-using Paddock.Portal.Features.Admin;
+using Paddock.Engine.Contract;
+using Paddock.Portal.Features.Agents;
 using Paddock.Portal.Features.Hosts;
 using Paddock.Portal.Features.Quotas;
-using Paddock.Portal.Features.Vms;
 
 namespace Paddock.Portal.Features.Placement;
 
 /// <summary>No host can take the VM: <see cref="Exception.Message"/> is the sentence for members, <see cref="Decision"/> the detail per host for admins.</summary>
-public sealed class NoHostException(PlacementDecision decision) : VmRequestException(decision.Refusal ?? "No host can take this VM right now.")
+public sealed class NoHostException(PlacementDecision decision) : RefusedException(decision.Refusal ?? "No host can take this VM right now.")
 {
     public PlacementDecision Decision { get; } = decision;
 
@@ -20,25 +19,35 @@ public sealed class NoHostException(PlacementDecision decision) : VmRequestExcep
 /// <summary>Published to live pages when a host's policy or maintenance changed.</summary>
 public sealed record PlacementChanged;
 
+/// <summary>
+/// A policy changed through another portal process reaches the hosts connected to this one: each
+/// is told its settings again (the process it was changed through tells its own hosts before it answers).
+/// </summary>
+public sealed class HostSettingsPush(ChangeNotifier<PlacementChanged> changes, PlacementService placements) : ChangeFollower<PlacementChanged>(changes)
+{
+    protected override Task OnChangeAsync(PlacementChanged change) => placements.PushSettingsAsync(null, CancellationToken.None);
+}
+
 /// <summary>Places VMs on hosts under each host's overcommit policy, inside the create's transaction; admins set the policies.</summary>
 public sealed class PlacementService(
     IDocumentStore store, PolicyService policies, Audit audit, ChangeNotifier<PlacementChanged> changes, ChangeNotifier<HostsChanged> hostChanges,
-    Microsoft.AspNetCore.SignalR.IHubContext<HostAgentHub, Paddock.Engine.Contract.IHostAgent> hub, HostConnections connections, TimeProvider clock)
+    Microsoft.AspNetCore.SignalR.IHubContext<HostAgentHub, IHostAgent> hub, HostConnections connections, TimeProvider clock) : IHostSettingsSource
 {
     /// <summary>What the host's agent acts on itself: its effective RAM ratio (KSM follows it).</summary>
-    public static async Task<Paddock.Engine.Contract.HostSettings> SettingsOfAsync(IDocumentStore store, Guid hostId, CancellationToken ct = default)
+    public static async Task<HostSettings> SettingsOfAsync(IDocumentStore store, Guid hostId, CancellationToken ct = default)
     {
         await using var session = store.QuerySession();
         var policy = await session.LoadAsync<HostPolicy>(hostId, ct);
-        return new Paddock.Engine.Contract.HostSettings((policy?.Policy ?? (await PolicyService.GetAsync(session, ct)).Overcommit).RamRatio, policy?.AllowUnconfined ?? false);
+        return new HostSettings((policy?.Policy ?? (await PolicyService.GetAsync(session, ct)).Overcommit).RamRatio, policy?.AllowUnconfined ?? false);
     }
 
-    /// <summary>Tells every connected host (or just <paramref name="only"/>) its settings again after a policy changed.</summary>
-    private async Task PushSettingsAsync(Guid? only, CancellationToken ct)
+    Task<HostSettings> IHostSettingsSource.SettingsOfAsync(Guid hostId, CancellationToken ct) => SettingsOfAsync(store, hostId, ct);
+
+    /// <summary>Tells every host connected to this process (or just <paramref name="only"/>) its settings again after a policy changed.</summary>
+    internal async Task PushSettingsAsync(Guid? only, CancellationToken ct)
     {
-        await using var session = store.QuerySession();
-        var ids = only is { } id ? [id] : await session.Query<HostRecord>().Where(h => h.Connected).Select(h => h.Id).ToListAsync(ct);
-        foreach (var hostId in ids)
+        IEnumerable<Guid> hosts = only is { } id ? [id] : connections.Hosts;
+        foreach (var hostId in hosts)
         {
             if (connections.ConnectionOf(hostId) is { } connection)
             {
@@ -62,17 +71,20 @@ public sealed class PlacementService(
                 h.Id, h.Name, h.LogicalCpus, h.MemoryBytes / (1024 * 1024), h.DiskBytes / (1024 * 1024), policy?.Policy ?? fleet,
                 allocated.GetValueOrDefault(h.Id), h.Connected, policy?.Maintenance ?? false, h.Accelerator,
                 h.ConfinementMissing.Count > 0 && policy?.AllowUnconfined != true ? string.Join(", ", h.ConfinementMissing) : null,
-                h.Images);
+                h.Images, TenantNetworks: h.Vxlan is not null);
         })];
     }
 
     /// <summary>
     /// Chooses a host for <paramref name="request"/> (only <paramref name="onlyOn"/>, for a clone
-    /// whose disks are there) and books it in <paramref name="session"/>: the chosen host's ledger
+    /// whose disks are there or a migration an admin aimed; never <paramref name="except"/>, a moving VM's own host) and books it in <paramref name="session"/>: the chosen host's ledger
     /// is read before the allocations are counted and stored again version-checked, so a
-    /// concurrent placement on the same host fails to save and decides again.
+    /// concurrent placement on the same host fails to save and decides again. <paramref name="tenantNetworks"/>:
+    /// the VM has a NIC on a tenant network, so only a host that lays them out may take it.
     /// </summary>
-    public static async Task<PlacementDecision> PlaceAsync(IDocumentSession session, Resources request, Guid? onlyOn, TimeProvider clock, CancellationToken ct, string? accelerator = null, string? installedImage = null)
+    public static async Task<PlacementDecision> PlaceAsync(
+        IDocumentSession session, Resources request, Guid? onlyOn, TimeProvider clock, CancellationToken ct, string? accelerator = null, string? installedImage = null, Guid? except = null,
+        bool tenantNetworks = false)
     {
         // One placement at a time across the fleet (and portal processes): each decides on what the
         // one before it booked. Nothing below opens a connection of its own: with every pooled
@@ -86,8 +98,14 @@ public sealed class PlacementService(
             hosts = [.. hosts.Where(h => h.Id == fixedHost)];
         }
 
+        if (except is { } excluded)
+        {
+            // A VM that moves does not move to where it is.
+            hosts = [.. hosts.Where(h => h.Id != excluded)];
+        }
+
         var fleet = (await PolicyService.GetAsync(session, ct)).Overcommit;
-        var decision = Placement.Decide(hosts, request, fleet.Weigher, accelerator, installedImage);
+        var decision = Placement.Decide(hosts, request, fleet.Weigher, accelerator, installedImage, tenantNetworks);
         if (decision.Chosen is not { } chosen)
         {
             throw new NoHostException(decision);
@@ -108,10 +126,38 @@ public sealed class PlacementService(
         return decision;
     }
 
-    /// <summary>Whether a VM of these sizes could be placed now, for the create dialog: null when it can, otherwise the sentence.</summary>
-    public static async Task<string?> PreviewAsync(IQuerySession session, Resources request, CancellationToken ct = default)
+    /// <summary>
+    /// Books <paramref name="growth"/> for a VM that grows on <paramref name="hostId"/>, in the
+    /// caller's transaction and under the same lock and ledger as a placement, so a growth and a
+    /// create can never together pass the host's capacity; refuses with the figures when it does not fit.
+    /// </summary>
+    public static async Task AdmitGrowthAsync(IDocumentSession session, Guid hostId, Resources growth, bool forAdmin, TimeProvider clock, CancellationToken ct)
     {
-        var decision = Placement.Decide(await HostsAsync(session, ct), request, (await PolicyService.GetAsync(session, ct)).Overcommit.Weigher);
+        await TransactionLocks.TakeAsync(session, TransactionLocks.Placement, Guid.Empty, ct);
+        var host = (await HostsAsync(session, ct)).FirstOrDefault(h => h.Id == hostId) ?? throw new RefusedException("The VM's host is gone.");
+        if (Placement.CapacityRefusal(host, growth) is { } refusal)
+        {
+            throw new RefusedException(forAdmin
+                ? $"Its host {host.Name} has no room for it: {refusal}."
+                : "Its host has no room for that right now; ask an admin, or make the change smaller.", growth.VCpus > 0 ? "vcpus" : "size");
+        }
+
+        var ledger = await session.LoadAsync<HostLedger>(hostId, ct);
+        if (ledger is null)
+        {
+            session.Insert(new HostLedger { Id = hostId, LastPlacedAt = clock.GetUtcNow() });
+        }
+        else
+        {
+            // Stored again version-checked, as a placement does: a concurrent booking on this host decides again.
+            session.Store(ledger);
+        }
+    }
+
+    /// <summary>Whether a VM of these sizes could be placed now, for the create dialog: null when it can, otherwise the sentence.</summary>
+    public static async Task<string?> PreviewAsync(IQuerySession session, Resources request, bool tenantNetworks, CancellationToken ct = default)
+    {
+        var decision = Placement.Decide(await HostsAsync(session, ct), request, (await PolicyService.GetAsync(session, ct)).Overcommit.Weigher, tenantNetworks: tenantNetworks);
         return decision.Refusal;
     }
 
@@ -133,7 +179,7 @@ public sealed class PlacementService(
         RequireAdmin(admin);
         if (policy is not null && OvercommitPolicy.Validate(policy) is { } problem)
         {
-            throw new VmRequestException(problem, "policy");
+            throw new RefusedException(problem, "policy");
         }
 
         await ChangeHostAsync(admin, hostId, new HostPolicySet(hostId, policy, admin.UserId(), admin.Identity?.Name ?? "", clock.GetUtcNow()),
@@ -150,17 +196,29 @@ public sealed class PlacementService(
         await PushSettingsAsync(hostId, ct);
     }
 
-    public Task SetMaintenanceAsync(ClaimsPrincipal admin, Guid hostId, bool maintenance, CancellationToken ct = default)
+    /// <summary>
+    /// Takes the host out of placement, or gives it back. <paramref name="alongside"/> adds to the
+    /// same transaction what comes with the change (an evacuation and its checks): a refusal it
+    /// throws leaves the host as it was.
+    /// </summary>
+    public Task SetMaintenanceAsync(
+        ClaimsPrincipal admin, Guid hostId, bool maintenance, CancellationToken ct = default, Func<IDocumentSession, HostRecord, Task>? alongside = null)
     {
         RequireAdmin(admin);
         return ChangeHostAsync(admin, hostId, new HostMaintenanceSet(hostId, maintenance, admin.UserId(), admin.Identity?.Name ?? "", clock.GetUtcNow()),
-            name => maintenance ? $"Put host {name} in maintenance" : $"Take host {name} out of maintenance", ct);
+            name => maintenance ? $"Put host {name} in maintenance" : $"Take host {name} out of maintenance", ct, alongside);
     }
 
-    private async Task ChangeHostAsync(ClaimsPrincipal admin, Guid hostId, object change, Func<string, string> what, CancellationToken ct)
+    private async Task ChangeHostAsync(
+        ClaimsPrincipal admin, Guid hostId, object change, Func<string, string> what, CancellationToken ct, Func<IDocumentSession, HostRecord, Task>? alongside = null)
     {
         await using var session = store.LightweightSession();
-        var host = await session.LoadAsync<HostRecord>(hostId, ct) ?? throw new VmRequestException("No such host.");
+        var host = await session.LoadAsync<HostRecord>(hostId, ct) ?? throw new RefusedException("No such host.");
+        if (alongside is not null)
+        {
+            await alongside(session, host);
+        }
+
         session.Events.Append(hostId, change);
         audit.Add(session, admin, AuditKind.HostChanged, what(host.Name));
         await session.SaveChangesAsync(ct);
@@ -175,7 +233,7 @@ public sealed class PlacementService(
     {
         if (!user.IsAdmin())
         {
-            throw new VmRequestException("Only admins may change placement.");
+            throw new RefusedException("Only admins may change placement.");
         }
     }
 }

@@ -1,8 +1,5 @@
 using System.Security.Claims;
 using Marten;
-using Paddock.Portal.Features.Accounts;
-using Paddock.Portal.Features.Admin;
-using Paddock.Portal.Features.Vms;
 
 namespace Paddock.Portal.Features.Quotas;
 
@@ -21,7 +18,7 @@ public sealed record PortalPolicy
     public TimeSpan ExpiredGrace { get; init; } = TimeSpan.FromDays(7);
 
     /// <summary>The fleet's overcommit policy: every host without one of its own.</summary>
-    public Placement.OvercommitPolicy Overcommit { get; init; } = Placement.OvercommitPolicy.Default;
+    public OvercommitPolicy Overcommit { get; init; } = OvercommitPolicy.Default;
 }
 
 public sealed record PolicySet(PortalPolicy Policy, Guid By, string ByName, DateTimeOffset At);
@@ -55,7 +52,7 @@ public sealed class PolicyService(IDocumentStore store, Audit audit, ChangeNotif
         (await session.LoadAsync<PolicyDocument>(PolicyDocument.StreamId, ct))?.Policy ?? PortalPolicy.Default;
 
     public static string? Validate(PortalPolicy policy) =>
-        Placement.OvercommitPolicy.Validate(policy.Overcommit) is { } overcommit ? overcommit
+        OvercommitPolicy.Validate(policy.Overcommit) is { } overcommit ? overcommit
         : policy.LeaseNotice < TimeSpan.Zero || policy.LeaseNotice > TimeSpan.FromDays(90) ? "Notice before a lease ends: between 0 and 90 days."
         : policy.ExpiredGrace < TimeSpan.Zero || policy.ExpiredGrace > TimeSpan.FromDays(365) ? "Keep expired VMs: between 0 and 365 days."
         : null;
@@ -64,12 +61,12 @@ public sealed class PolicyService(IDocumentStore store, Audit audit, ChangeNotif
     {
         if (!admin.IsAdmin())
         {
-            throw new VmRequestException("Only admins may change the policy.");
+            throw new RefusedException("Only admins may change the policy.");
         }
 
         if (Validate(policy) is { } problem)
         {
-            throw new VmRequestException(problem, "policy");
+            throw new RefusedException(problem, "policy");
         }
 
         await using var session = store.LightweightSession();

@@ -1,8 +1,6 @@
 using Marten;
 using Paddock.Portal.Features.Accounts;
-using Paddock.Portal.Features.Flavors;
 using Paddock.Portal.Features.Groups;
-using Paddock.Portal.Features.Vms;
 
 namespace Paddock.Portal.Features.Quotas;
 
@@ -17,26 +15,30 @@ public static class QuotaEndpoints
     public static void MapQuotaEndpoints(this IEndpointRouteBuilder app)
     {
         var api = app.MapGroup("/api").RequireAuthorization();
+        api.MapOwnQuota();
+        api.MapPolicy();
+        api.MapQuotaLimits();
+    }
 
+    private static void MapOwnQuota(this RouteGroupBuilder api)
+    {
         // The caller's own quota and their groups': limits, in use, running.
-        api.MapGet("/quota", async (HttpContext http, IDocumentStore store) =>
+        api.MapGet("/quota", async (HttpContext http, IDocumentStore store, QuotaService quotas) =>
         {
             await using var session = store.QuerySession();
-            var statuses = new List<QuotaStatus> { await QuotaService.StatusAsync(session, http.User.UserId(), group: false, http.RequestAborted) };
+            var statuses = new List<QuotaStatus> { await quotas.StatusAsync(session, http.User.UserId(), group: false, http.RequestAborted) };
             foreach (var group in await GroupService.GroupsOfAsync(session, http.User.UserId(), http.RequestAborted))
             {
-                statuses.Add(await QuotaService.StatusAsync(session, group, group: true, http.RequestAborted));
+                statuses.Add(await quotas.StatusAsync(session, group, group: true, http.RequestAborted));
             }
 
             return statuses;
         });
+    }
 
-        api.MapGet("/flavors", async (HttpContext http, IDocumentStore store) =>
-        {
-            await using var session = store.QuerySession();
-            return await FlavorService.AvailableAsync(session, http.User, http.RequestAborted);
-        });
-
+    /// <summary>The site's policy: everyone reads it, admins change it.</summary>
+    private static void MapPolicy(this RouteGroupBuilder api)
+    {
         api.MapGet("/policy", async (IDocumentStore store, HttpContext http) =>
         {
             await using var session = store.QuerySession();
@@ -63,12 +65,15 @@ public static class QuotaEndpoints
                 await policies.SetAsync(http.User, policy, http.RequestAborted);
                 return Results.Ok(policy);
             }
-            catch (VmRequestException e)
+            catch (RefusedException e)
             {
-                return VmEndpoints.Refused(e);
+                return ApiAnswers.Refused(e);
             }
-        }).AddEndpointFilter(VmEndpoints.RequireApiHeader);
+        }).AddEndpointFilter(ApiAnswers.RequireApiHeader);
+    }
 
+    private static void MapQuotaLimits(this RouteGroupBuilder api)
+    {
         // Admins set a user's or a group's limits by name, so that scripts need no ids.
         api.MapPut("/quotas/{kind}/{name}", async (string kind, string name, QuotaBody body, HttpContext http, IDocumentStore store, QuotaService quotas) =>
         {
@@ -78,7 +83,7 @@ public static class QuotaEndpoints
             }
 
             await using var session = store.QuerySession();
-            Guid? id = kind switch
+            var id = kind switch
             {
                 "users" => (await session.Query<PortalUser>().FirstOrDefaultAsync(u => u.UserName == name, http.RequestAborted))?.Id,
                 "groups" => (await session.Query<Group>().FirstOrDefaultAsync(g => g.Name == name, http.RequestAborted))?.Id,
@@ -93,12 +98,12 @@ public static class QuotaEndpoints
             {
                 await quotas.SetAsync(http.User, id.Value, kind == "groups" ? QuotaSubject.Group : QuotaSubject.User, body.Limits,
                     body.MaxLeaseMinutes is { } m ? TimeSpan.FromMinutes(m) : null, http.RequestAborted);
-                return Results.Ok(await QuotaService.StatusAsync(session, id.Value, kind == "groups", http.RequestAborted));
+                return Results.Ok(await quotas.StatusAsync(session, id.Value, kind == "groups", http.RequestAborted));
             }
-            catch (VmRequestException e)
+            catch (RefusedException e)
             {
-                return VmEndpoints.Refused(e);
+                return ApiAnswers.Refused(e);
             }
-        }).AddEndpointFilter(VmEndpoints.RequireApiHeader);
+        }).AddEndpointFilter(ApiAnswers.RequireApiHeader);
     }
 }

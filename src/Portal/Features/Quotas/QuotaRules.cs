@@ -33,13 +33,17 @@ public sealed record QuotaUsage(int Vms, int VCpus, long MemoryMiB, long DiskMiB
     };
 }
 
-/// <summary>Limits on each resource; null means no limit.</summary>
-public sealed record QuotaLimits(int? Vms, int? VCpus, long? MemoryMiB, long? DiskMiB)
+/// <summary>
+/// Limits on each resource; null means no limit. <paramref name="Networks"/> counts a user's tenant
+/// networks (their default network aside), not VMs: the Networks feature checks it when one is made.
+/// <paramref name="PortForwards"/> counts the port forwards of a user's VMs, checked when one is added.
+/// </summary>
+public sealed record QuotaLimits(int? Vms, int? VCpus, long? MemoryMiB, long? DiskMiB, int? Networks = null, int? PortForwards = null)
 {
     public static readonly QuotaLimits None = new(null, null, null, null);
 
-    /// <summary>What members get unless an admin says otherwise: room for a few small VMs.</summary>
-    public static readonly QuotaLimits UserDefault = new(10, 20, 32 * 1024, 500 * 1024);
+    /// <summary>What members get unless an admin says otherwise: room for a few small VMs and networks.</summary>
+    public static readonly QuotaLimits UserDefault = new(10, 20, 32 * 1024, 500 * 1024, 5, 5);
 
     public long? this[QuotaResource resource] => resource switch
     {

@@ -47,7 +47,7 @@ public static class RequestEndpoints
                 {
                     { Vm: { } vm, VmId: null } => await requests.SubmitVmAsync(http.User, vm, body.Justification, http.RequestAborted),
                     { Vm: null, VmId: { } vmId } => await requests.SubmitLeaseAsync(http.User, vmId, body.LeaseMinutes, body.Justification, http.RequestAborted),
-                    _ => throw new VmRequestException("Give either vm (a new VM) or vmId (a lease for it).", "vm"),
+                    _ => throw new RefusedException("Give either vm (a new VM) or vmId (a lease for it).", "vm"),
                 };
                 return Results.Created($"/api/requests/{id}", new { id });
             }
@@ -55,23 +55,23 @@ public static class RequestEndpoints
             {
                 return Results.Problem(statusCode: 404, title: "No such VM.");
             }
-            catch (VmRequestException e)
+            catch (RefusedException e)
             {
-                return VmEndpoints.Refused(e);
+                return ApiAnswers.Refused(e);
             }
-        }).AddEndpointFilter(VmEndpoints.RequireApiHeader);
+        }).AddEndpointFilter(ApiAnswers.RequireApiHeader);
 
         api.MapPost("/{id:guid}/approve", (Guid id, ApproveBody body, HttpContext http, RequestService requests) =>
-            Do(() => requests.ApproveAsync(http.User, id, body.RaiseQuota, body.Comment, http.RequestAborted), id)).AddEndpointFilter(VmEndpoints.RequireApiHeader);
+            DoAsync(() => requests.ApproveAsync(http.User, id, body.RaiseQuota, body.Comment, http.RequestAborted), id)).AddEndpointFilter(ApiAnswers.RequireApiHeader);
 
         api.MapPost("/{id:guid}/reject", (Guid id, RejectBody body, HttpContext http, RequestService requests) =>
-            Do(() => requests.RejectAsync(http.User, id, body.Reason, http.RequestAborted), id)).AddEndpointFilter(VmEndpoints.RequireApiHeader);
+            DoAsync(() => requests.RejectAsync(http.User, id, body.Reason, http.RequestAborted), id)).AddEndpointFilter(ApiAnswers.RequireApiHeader);
 
         api.MapPost("/{id:guid}/withdraw", (Guid id, HttpContext http, RequestService requests) =>
-            Do(() => requests.WithdrawAsync(http.User, id, http.RequestAborted), id)).AddEndpointFilter(VmEndpoints.RequireApiHeader);
+            DoAsync(() => requests.WithdrawAsync(http.User, id, http.RequestAborted), id)).AddEndpointFilter(ApiAnswers.RequireApiHeader);
     }
 
-    private static async Task<IResult> Do(Func<Task> decide, Guid id)
+    private static async Task<IResult> DoAsync(Func<Task> decide, Guid id)
     {
         try
         {
@@ -82,9 +82,9 @@ public static class RequestEndpoints
         {
             return NotFound();
         }
-        catch (VmRequestException e)
+        catch (RefusedException e)
         {
-            return VmEndpoints.Refused(e);
+            return ApiAnswers.Refused(e);
         }
     }
 

@@ -3,7 +3,6 @@ using JasperFx;
 using Marten;
 using Marten.Exceptions;
 using Paddock.Portal.Features.Accounts;
-using Paddock.Portal.Features.Admin;
 using Paddock.Portal.Features.Quotas;
 using Paddock.Portal.Features.Vms;
 
@@ -19,7 +18,7 @@ public sealed record RequestsChanged(Guid RequestId, Guid RequesterId);
 /// Requests: what people cannot take alone, asked of an admin. Approval provisions in the same
 /// transaction that records it, so an approved request always has its VM (or lease).
 /// </summary>
-public sealed class RequestService(IDocumentStore store, VmService vms, Audit audit, ChangeNotifier<RequestsChanged> changes, TimeProvider clock)
+public sealed class RequestService(IDocumentStore store, VmService vms, QuotaService quotas, Audit audit, ChangeNotifier<RequestsChanged> changes, TimeProvider clock) : IApprovalRequests
 {
     /// <summary>The request when the caller may see it (their own, or any for admins); otherwise null.</summary>
     public static async Task<VmRequest?> FindAsync(IQuerySession session, ClaimsPrincipal user, Guid id, CancellationToken ct = default) =>
@@ -52,7 +51,7 @@ public sealed class RequestService(IDocumentStore store, VmService vms, Audit au
     {
         if (RequestRules.ValidateJustification(justification) is { } problem)
         {
-            throw new VmRequestException(problem, "justification");
+            throw new RefusedException(problem, "justification");
         }
 
         var plan = await vms.PlanAsync(user, vm, ct);
@@ -60,11 +59,11 @@ public sealed class RequestService(IDocumentStore store, VmService vms, Audit au
         await using (var session = store.QuerySession())
         {
             var requested = QuotaUsage.OneVm(plan.Definition.VCpus, plan.Definition.MemoryMiB, plan.Definition.DiskBytes);
-            var mine = await QuotaService.StatusAsync(session, user.UserId(), group: false, ct);
+            var mine = await quotas.StatusAsync(session, user.UserId(), group: false, ct);
             reasons.AddRange(QuotaRules.Check(mine.Limits, mine.InUse, requested).Select(s => s.Message + "."));
             if (vm.GroupId is { } groupId)
             {
-                var group = await QuotaService.StatusAsync(session, groupId, group: true, ct);
+                var group = await quotas.StatusAsync(session, groupId, group: true, ct);
                 reasons.AddRange(QuotaRules.Check(group.Limits, group.InUse, requested, $"group '{group.Name}'").Select(s => s.Message + "."));
             }
         }
@@ -75,11 +74,15 @@ public sealed class RequestService(IDocumentStore store, VmService vms, Audit au
         {
             try
             {
-                await vms.DefineAsync(user, user.UserId(), plan.Definition, null, ct, requestId: id, alsoInTransaction: (session, vmId) =>
+                await vms.DefineAsync(new VmCreation(user, user.UserId(), plan.Definition)
                 {
-                    session.Events.StartStream<VmRequest>(id, submitted, new RequestApproved(Guid.Empty, "Paddock", false, null, vmId, clock.GetUtcNow(), Automatic: true));
-                    return Task.CompletedTask;
-                });
+                    RequestId = id,
+                    AlsoInTransaction = (session, vmId) =>
+                    {
+                        session.Events.StartStream<VmRequest>(id, submitted, new RequestApproved(Guid.Empty, "Paddock", false, null, vmId, clock.GetUtcNow(), Automatic: true));
+                        return Task.CompletedTask;
+                    },
+                }, ct);
                 changes.Publish(new RequestsChanged(id, user.UserId()));
                 return id;
             }
@@ -106,24 +109,20 @@ public sealed class RequestService(IDocumentStore store, VmService vms, Audit au
     {
         if (RequestRules.ValidateJustification(justification) is { } problem)
         {
-            throw new VmRequestException(problem, "justification");
+            throw new RefusedException(problem, "justification");
         }
 
         if (leaseMinutes is { } m && (m < 1 || TimeSpan.FromMinutes(m) > VmService.MaxLease))
         {
-            throw new VmRequestException("Lease: between 1 minute and 10 years, or none.", "lease");
+            throw new RefusedException("Lease: between 1 minute and 10 years, or none.", "lease");
         }
 
         await using var session = store.LightweightSession();
-        var vm = await VmService.FindAsync(session, user, vmId, ct) ?? throw new VmNotFoundException();
-        if (!VmService.MayManage(user, vm))
-        {
-            throw new VmRequestException($"Only the owner of '{vm.Name}' may ask for its lease.");
-        }
+        var vm = await VmRights.LoadAsync(session, user, vmId, VmAction.ChangeLease, ct);
 
         var max = await VmService.MaxLeaseOfAsync(session, vm, ct);
-        var asked = leaseMinutes is { } minutes ? Leases.Describe(TimeSpan.FromMinutes(minutes)) : "no end";
-        var reasons = max is { } x ? new[] { $"Lease: {asked} asked, at most {Leases.Describe(x.Max)} for {x.Why}." } : [];
+        var asked = leaseMinutes is { } minutes ? Durations.Describe(TimeSpan.FromMinutes(minutes)) : "no end";
+        var reasons = max is { } x ? new[] { $"Lease: {asked} asked, at most {Durations.Describe(x.Max)} for {x.Why}." } : [];
         var id = Guid.NewGuid();
         session.Events.StartStream<VmRequest>(id, new RequestSubmitted(id, RequestKind.Lease, user.UserId(), user.Identity?.Name ?? "", null, vm.Id, vm.Name, leaseMinutes, justification!.Trim(), reasons, clock.GetUtcNow()));
         audit.Add(session, user, AuditKind.RequestChanged, $"Request a lease of {asked} for '{vm.Name}'", vm.Id);
@@ -150,12 +149,12 @@ public sealed class RequestService(IDocumentStore store, VmService vms, Audit au
         Refuse(request, RequestAction.Approve, admin);
         if (comment is { Length: > RequestRules.MaxTextLength })
         {
-            throw new VmRequestException($"Comment: at most {RequestRules.MaxTextLength} characters.", "comment");
+            throw new RefusedException($"Comment: at most {RequestRules.MaxTextLength} characters.", "comment");
         }
 
         if (requester is null or { Disabled: true })
         {
-            throw new VmRequestException($"{request.RequesterName}'s account is gone or disabled; reject the request instead.");
+            throw new RefusedException($"{request.RequesterName}'s account is gone or disabled; reject the request instead.");
         }
 
         comment = string.IsNullOrWhiteSpace(comment) ? null : comment.Trim();
@@ -166,8 +165,13 @@ public sealed class RequestService(IDocumentStore store, VmService vms, Audit au
             {
                 // Decided as the requester would have it: their templates, images and groups.
                 var plan = await vms.PlanAsync(Accounts.Accounts.ToPrincipal(requester), request.Vm!, ct);
-                await vms.DefineAsync(admin, requester.Id, plan.Definition, null, ct, (session, vmId) => Approve(session, vmId), raiseQuota,
-                    $"request from {request.RequesterName}", id);
+                await vms.DefineAsync(new VmCreation(admin, requester.Id, plan.Definition)
+                {
+                    AlsoInTransaction = (session, vmId) => Approve(session, vmId),
+                    RaiseQuota = raiseQuota,
+                    Reason = $"request from {request.RequesterName}",
+                    RequestId = id,
+                }, ct);
             }
             else
             {
@@ -177,11 +181,11 @@ public sealed class RequestService(IDocumentStore store, VmService vms, Audit au
         }
         catch (QuotaExceededException e)
         {
-            throw new VmRequestException($"It does not fit {request.RequesterName}'s quota: {e.Message} Tick 'Raise the quota' to approve it anyway.", "raise");
+            throw new RefusedException($"It does not fit {request.RequesterName}'s quota: {e.Message} Tick 'Raise the quota' to approve it anyway.", "raise");
         }
         catch (VmNotFoundException)
         {
-            throw new VmRequestException("The VM is gone; reject the request instead.");
+            throw new RefusedException("The VM is gone; reject the request instead.");
         }
 
         changes.Publish(new RequestsChanged(id, request.RequesterId));
@@ -191,7 +195,7 @@ public sealed class RequestService(IDocumentStore store, VmService vms, Audit au
     {
         if (RequestRules.ValidateRejection(reason) is { } problem)
         {
-            throw new VmRequestException(problem, "reason");
+            throw new RefusedException(problem, "reason");
         }
 
         await DecideAsync(admin, id, RequestAction.Reject, new RequestRejected(admin.UserId(), admin.Identity?.Name ?? "", reason!.Trim(), clock.GetUtcNow()), ct);
@@ -215,7 +219,7 @@ public sealed class RequestService(IDocumentStore store, VmService vms, Audit au
         }
         catch (ConcurrencyException)
         {
-            throw new VmRequestException("The request was decided meanwhile; look at it again.");
+            throw new RefusedException("The request was decided meanwhile; look at it again.");
         }
 
         var request = await session.LoadAsync<VmRequest>(id, ct);
@@ -241,7 +245,7 @@ public sealed class RequestService(IDocumentStore store, VmService vms, Audit au
     {
         if (RequestRules.Refusal(request, action, user.UserId(), user.IsAdmin()) is { } refusal)
         {
-            throw new VmRequestException(refusal);
+            throw new RefusedException(refusal);
         }
     }
 }

@@ -84,7 +84,7 @@ public sealed class VmRequest
     /// <summary>"VM 'web' (2 vCPUs, 4096 MiB, 20 GiB disk)" or "Lease of 'web': 30 days".</summary>
     public string Summary => Kind == RequestKind.NewVm
         ? $"VM '{Vm?.Name}'"
-        : $"Lease of '{VmName}': {(LeaseMinutes is { } m ? Leases.Describe(TimeSpan.FromMinutes(m)) : "no end")}";
+        : $"Lease of '{VmName}': {(LeaseMinutes is { } m ? Durations.Describe(TimeSpan.FromMinutes(m)) : "no end")}";
 
     public static VmRequest Create(RequestSubmitted e) => new()
     {
@@ -144,7 +144,7 @@ public enum RequestAction
 /// <summary>The request state machine: who may do what to a request in which state. Pure.</summary>
 public static class RequestRules
 {
-    public const int MaxTextLength = 1000;
+    public const int MaxTextLength = IApprovalRequests.MaxTextLength;
 
     public static string? Refusal(VmRequest request, RequestAction action, Guid actor, bool isAdmin) => action switch
     {

@@ -1,10 +1,7 @@
 using Marten;
 using Paddock.Portal.Features.Groups;
-using Paddock.Portal.Features.Vms;
 
 namespace Paddock.Portal.Features.Templates;
-
-public sealed record ConvertRequest(string Name, string? Description);
 
 public sealed record PublishRequest(Sharing Visibility, Guid? GroupId);
 
@@ -19,59 +16,37 @@ public sealed record TemplateView(
         s.Template.ImageBytes, s.Template.Sha256, s.Template.LastError, s.Template.CreatedAt);
 }
 
-/// <summary>The template API; like the VM API, mutating calls need the <c>X-Paddock-Api</c> header.</summary>
+/// <summary>The template API (a VM becomes one under the VM API); mutating calls need the <c>X-Paddock-Api</c> header.</summary>
 public static class TemplateEndpoints
 {
     public static void MapTemplateEndpoints(this IEndpointRouteBuilder app)
     {
         var api = app.MapGroup("/api/templates").RequireAuthorization();
 
-        api.MapGet("/", async (HttpContext http, IDocumentStore store) =>
+        api.MapGet("/", async (HttpContext http, IDocumentStore store, TemplateService templates) =>
         {
             await using var session = store.QuerySession();
-            return (await TemplateService.ListAsync(session, http.User, http.RequestAborted)).Select(TemplateView.Of);
+            return (await templates.ListAsync(session, http.User, http.RequestAborted)).Select(TemplateView.Of);
         });
 
-        api.MapGet("/{id:guid}", async (Guid id, HttpContext http, IDocumentStore store) =>
+        api.MapGet("/{id:guid}", async (Guid id, HttpContext http, IDocumentStore store, TemplateService templates) =>
         {
             await using var session = store.QuerySession();
-            var found = (await TemplateService.ListAsync(session, http.User, http.RequestAborted)).FirstOrDefault(s => s.Template.Id == id);
+            var found = (await templates.ListAsync(session, http.User, http.RequestAborted)).FirstOrDefault(s => s.Template.Id == id);
             return found is null ? NotFound() : Results.Ok(TemplateView.Of(found));
         });
 
         api.MapPut("/{id:guid}", (Guid id, TemplateEdit edit, HttpContext http, TemplateService templates) =>
-            Do(() => templates.UpdateAsync(http.User, id, edit, http.RequestAborted))).AddEndpointFilter(VmEndpoints.RequireApiHeader);
+            DoAsync(() => templates.UpdateAsync(http.User, id, edit, http.RequestAborted))).AddEndpointFilter(ApiAnswers.RequireApiHeader);
 
         api.MapPut("/{id:guid}/visibility", (Guid id, PublishRequest request, HttpContext http, TemplateService templates) =>
-            Do(() => templates.PublishAsync(http.User, id, request.Visibility, request.GroupId, http.RequestAborted))).AddEndpointFilter(VmEndpoints.RequireApiHeader);
+            DoAsync(() => templates.PublishAsync(http.User, id, request.Visibility, request.GroupId, http.RequestAborted))).AddEndpointFilter(ApiAnswers.RequireApiHeader);
 
         api.MapDelete("/{id:guid}", (Guid id, HttpContext http, TemplateService templates) =>
-            Do(() => templates.DeleteAsync(http.User, id, http.RequestAborted))).AddEndpointFilter(VmEndpoints.RequireApiHeader);
-
-        // Under the VM, as it is the VM that changes: it becomes the template.
-        app.MapPost("/api/vms/{id:guid}/template", async (Guid id, ConvertRequest request, HttpContext http, TemplateService templates) =>
-        {
-            try
-            {
-                var template = await templates.ConvertAsync(http.User, id, request.Name, request.Description, http.RequestAborted);
-                return Results.Accepted($"/api/templates/{template}", new { id = template });
-            }
-            catch (VmNotFoundException)
-            {
-                return Results.Problem(statusCode: 404, title: "No such VM.");
-            }
-            catch (VmRequestException e)
-            {
-                return Results.Problem(statusCode: 409, title: e.Message);
-            }
-            catch (TemplateRequestException e)
-            {
-                return Refused(e);
-            }
-        }).RequireAuthorization().AddEndpointFilter(VmEndpoints.RequireApiHeader);
+            DoAsync(() => templates.DeleteAsync(http.User, id, http.RequestAborted))).AddEndpointFilter(ApiAnswers.RequireApiHeader);
     }
 
-    private static async Task<IResult> Do(Func<Task> request)
+    private static async Task<IResult> DoAsync(Func<Task> request)
     {
         try
         {
@@ -90,7 +65,7 @@ public static class TemplateEndpoints
 
     private static IResult NotFound() => Results.Problem(statusCode: 404, title: "No such template.");
 
-    private static IResult Refused(TemplateRequestException e) =>
+    public static IResult Refused(TemplateRequestException e) =>
         e.Field is { } field
             ? Results.ValidationProblem(new Dictionary<string, string[]> { [field] = [e.Message] }, title: e.Message)
             : Results.Problem(statusCode: 409, title: e.Message);

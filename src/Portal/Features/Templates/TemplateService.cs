@@ -2,12 +2,9 @@ using System.Security.Claims;
 using JasperFx;
 using Marten;
 using Microsoft.Extensions.Options;
-using Paddock.Engine.Contract;
 using Paddock.Portal.Features.Accounts;
 using Paddock.Portal.Features.Groups;
-using Paddock.Portal.Features.Hosts;
 using Paddock.Portal.Features.Images;
-using Paddock.Portal.Features.Vms;
 
 namespace Paddock.Portal.Features.Templates;
 
@@ -20,13 +17,12 @@ public sealed record TemplateEdit(string Name, string Description, int VCpus, in
 /// <summary>The template does not exist or is not the caller's to see: the same answer for both.</summary>
 public sealed class TemplateNotFoundException() : Exception("No such template.");
 
-/// <summary>Decides about templates: convert a VM into one, edit, publish, delete.</summary>
+/// <summary>Decides about templates: edit, publish, delete (a VM becomes one through the Vms feature's <c>TemplateConversion</c>).</summary>
 public sealed class TemplateService(
     IDocumentStore store,
     IOptions<PortalOptions> options,
-    CommandDispatcher dispatcher,
     ImageService images,
-    ChangeNotifier<VmChanged> vmChanges,
+    ILinkedClones linkedClones,
     ChangeNotifier<TemplateChanged> changes,
     TimeProvider clock)
 {
@@ -42,16 +38,15 @@ public sealed class TemplateService(
     }
 
     /// <summary>Every template the caller may see, the built-in one first, with owners, groups and linked-clone counts.</summary>
-    public static async Task<IReadOnlyList<TemplateSummary>> ListAsync(IQuerySession session, ClaimsPrincipal user, CancellationToken ct = default)
+    public async Task<IReadOnlyList<TemplateSummary>> ListAsync(IQuerySession session, ClaimsPrincipal user, CancellationToken ct = default)
     {
         var groups = await GroupService.GroupsOfAsync(session, user.UserId(), ct);
         var all = await session.Query<VmTemplate>().ToListAsync(ct);
         var visible = all.Where(t => TemplateRules.MaySee(t, user.UserId(), user.IsAdmin(), groups)).ToList();
         // Counted in full for the template's owner and admins; anyone else counts only their own VMs.
-        var clones = (await session.Query<Vm>().Where(v => v.TemplateId != null).ToListAsync(ct))
-            .GroupBy(v => v.TemplateId!.Value).ToDictionary(g => g.Key, g => g.ToList());
+        var clones = await linkedClones.AllAsync(session, ct);
         int Count(VmTemplate t) =>
-            clones.GetValueOrDefault(t.Id)?.Count(v => user.IsAdmin() || t.OwnerId == user.UserId() || v.OwnerId == user.UserId()) ?? 0;
+            clones[t.Id].Count(v => user.IsAdmin() || t.OwnerId == user.UserId() || v.OwnerId == user.UserId());
         var owners = (await session.LoadManyAsync<PortalUser>(ct, visible.Select(t => t.OwnerId).Distinct())).ToDictionary(u => u.Id, u => u.UserName);
         var groupNames = (await session.Query<Group>().ToListAsync(ct)).ToDictionary(g => g.Id, g => g.Name);
         return [.. visible
@@ -62,9 +57,6 @@ public sealed class TemplateService(
                 t.GroupId is { } g ? groupNames.GetValueOrDefault(g) : null,
                 Count(t)))];
     }
-
-    public static async Task<IReadOnlyList<LinkedClone>> LinkedClonesAsync(IQuerySession session, Guid templateId, CancellationToken ct = default) =>
-        [.. (await session.Query<Vm>().Where(v => v.TemplateId == templateId).OrderBy(v => v.Name).ToListAsync(ct)).Select(v => new LinkedClone(v.Id, v.Name, v.OwnerId))];
 
     /// <summary>Makes sure the built-in template exists and matches the settings (its image is on every host).</summary>
     public async Task EnsureBuiltinAsync(CancellationToken ct = default)
@@ -89,76 +81,17 @@ public sealed class TemplateService(
         await session.SaveChangesAsync(ct);
     }
 
-    /// <summary>
-    /// Turns the caller's stopped VM into a template: its agent flattens the disk into a read-only
-    /// image, hands it to the library and removes the VM. The template is private to the VM's owner until an admin publishes it.
-    /// </summary>
-    public async Task<Guid> ConvertAsync(ClaimsPrincipal user, Guid vmId, string name, string? description, CancellationToken ct = default)
-    {
-        Check(TemplateRules.ValidateName(name), "name");
-        Check(TemplateRules.ValidateDescription(description), "description");
-        await using var session = store.LightweightSession();
-        var stream = await session.Events.FetchForWriting<Vm>(vmId, ct);
-        var vm = stream.Aggregate;
-        if (vm is null || !VmService.MayManage(user, vm))
-        {
-            throw new VmNotFoundException();
-        }
-
-        if (VmRules.Refusal(vm, VmVerb.ConvertToTemplate) is { } refusal)
-        {
-            throw new VmRequestException(refusal);
-        }
-
-        var now = clock.GetUtcNow();
-        var id = Guid.NewGuid();
-        var operation = Guid.NewGuid();
-        var template = new VmTemplate
-        {
-            Id = id,
-            Name = name.Trim(),
-            Description = description?.Trim() ?? "",
-            OwnerId = vm.OwnerId,
-            Visibility = Sharing.Private,
-            VCpus = vm.VCpus,
-            MemoryMiB = vm.MemoryMiB,
-            DiskBytes = vm.DiskBytes,
-            HostId = vm.HostId,
-            State = TemplateState.Converting,
-            SourceVmId = vm.Id,
-            PendingOperation = operation,
-            CreatedAt = now,
-        };
-        session.Insert(template);
-        stream.AppendOne(new VmOperationRequested(operation, VmVerb.ConvertToTemplate, user.UserId(), now));
-        session.Insert(new AgentCommand
-        {
-            Id = operation,
-            VmId = vm.Id,
-            HostId = vm.HostId,
-            TemplateId = id,
-            Command = new VmCommand(operation, vm.Id, VmVerb.ConvertToTemplate),
-            State = AgentCommandState.Pending,
-            CreatedAt = now,
-        });
-        await SaveAsync(session, ct);
-        dispatcher.Wake();
-        vmChanges.Publish(new VmChanged(vm.Id, vm.OwnerId));
-        changes.Publish(new TemplateChanged(id));
-        return id;
-    }
-
     public static string? ValidateEdit(TemplateEdit edit) =>
         TemplateRules.ValidateName(edit.Name) ?? TemplateRules.ValidateDescription(edit.Description)
-        ?? VmService.ValidateVCpus(edit.VCpus) ?? VmService.ValidateMemory(edit.MemoryMiB);
+        ?? VmSizes.ValidateVCpus(edit.VCpus) ?? VmSizes.ValidateMemory(edit.MemoryMiB);
 
     /// <summary>Changes the name, description and default sizes (owner or admin).</summary>
     public Task UpdateAsync(ClaimsPrincipal user, Guid id, TemplateEdit edit, CancellationToken ct = default)
     {
         Check(TemplateRules.ValidateName(edit.Name), "name");
         Check(TemplateRules.ValidateDescription(edit.Description), "description");
-        Check(VmService.ValidateVCpus(edit.VCpus), "vcpus");
-        Check(VmService.ValidateMemory(edit.MemoryMiB), "memory");
+        Check(VmSizes.ValidateVCpus(edit.VCpus), "vcpus");
+        Check(VmSizes.ValidateMemory(edit.MemoryMiB), "memory");
         return ChangeAsync(user, id, manage: true, template =>
         {
             template.Name = edit.Name.Trim();
@@ -232,7 +165,7 @@ public sealed class TemplateService(
             throw new TemplateRequestException($"Only the owner of '{template.Name}' or an admin may delete it.");
         }
 
-        var clones = await LinkedClonesAsync(session, id, ct);
+        var clones = await linkedClones.OfAsync(session, id, ct);
         if (TemplateRules.DeleteRefusal(template, clones, user.UserId(), user.IsAdmin()) is { } refusal)
         {
             throw new TemplateRequestException(refusal);
@@ -265,7 +198,8 @@ public sealed class TemplateService(
         changes.Publish(new TemplateChanged(id));
     }
 
-    private static async Task SaveAsync(IDocumentSession session, CancellationToken ct)
+    /// <summary>Saves, answering a write that came in between (a version check) with a refusal to retry.</summary>
+    public static async Task SaveAsync(IDocumentSession session, CancellationToken ct)
     {
         try
         {
@@ -277,7 +211,8 @@ public sealed class TemplateService(
         }
     }
 
-    private static void Check(string? problem, string field)
+    /// <summary>Refuses <paramref name="problem"/>, if there is one, naming <paramref name="field"/>.</summary>
+    public static void Check(string? problem, string field)
     {
         if (problem is not null)
         {

@@ -1,4 +1,3 @@
-using System.Globalization;
 using Marten;
 using JasperFx;
 using Marten.Exceptions;
@@ -64,37 +63,9 @@ public static class Leases
         _ => null,
     };
 
-    /// <summary>"1 minute", "2 hours", "7 days", "1 day 6 hours".</summary>
-    public static string Describe(TimeSpan span)
-    {
-        static string Unit(long n, string unit) => n == 1 ? $"1 {unit}" : $"{n.ToString(CultureInfo.InvariantCulture)} {unit}s";
-        if (span < TimeSpan.FromMinutes(1))
-        {
-            return Unit((long)Math.Max(0, Math.Round(span.TotalSeconds)), "second");
-        }
-
-        var parts = new List<string>();
-        if (span.Days > 0)
-        {
-            parts.Add(Unit(span.Days, "day"));
-        }
-
-        if (span.Hours > 0)
-        {
-            parts.Add(Unit(span.Hours, "hour"));
-        }
-
-        if (span.Minutes > 0 && span.Days == 0)
-        {
-            parts.Add(Unit(span.Minutes, "minute"));
-        }
-
-        return parts.Count == 0 ? Unit(span.Days, "day") : string.Join(" ", parts);
-    }
-
     /// <summary>"in 12 minutes", "5 minutes ago", for lease notices.</summary>
     public static string Relative(DateTimeOffset at, DateTimeOffset now) =>
-        at >= now ? $"in {Describe(RoundUp(at - now))}" : $"{Describe(RoundUp(now - at))} ago";
+        at >= now ? $"in {Durations.Describe(RoundUp(at - now))}" : $"{Durations.Describe(RoundUp(now - at))} ago";
 
     private static TimeSpan RoundUp(TimeSpan span) => span < TimeSpan.FromMinutes(1) ? span : TimeSpan.FromMinutes(Math.Ceiling(span.TotalMinutes));
 }
@@ -104,42 +75,15 @@ public static class Leases
 /// expired VMs down and marks them Expired, and deletes them when the grace period is over. Every
 /// step is an event appended version-checked, so two portal processes cannot both take it.
 /// </summary>
-public sealed class LeaseKeeper(IDocumentStore store, VmService vms, ChangeNotifier<VmChanged> changes, TimeProvider clock, ILogger<LeaseKeeper> log) : BackgroundService
+public sealed class LeaseKeeper(IDocumentStore store, VmService vms, ChangeNotifier<VmChanged> changes, TimeProvider clock, ILogger<LeaseKeeper> log)
+    : Keeper(clock, log)
 {
-    /// <summary>The longest the keeper sleeps: a lease set by another portal process is seen within this.</summary>
-    public static readonly TimeSpan MaxSleep = TimeSpan.FromSeconds(10);
+    protected override string Work => "Evaluating leases";
 
-    private TaskCompletionSource _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    // A lease changed here (a create, an extension) may be due sooner than the keeper planned.
+    protected override IEnumerable<IDisposable> Follow(Func<Task> wake) => [changes.Subscribe(_ => wake())];
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        // A lease changed here (a create, an extension) may be due sooner than the keeper planned.
-        using var subscription = changes.Subscribe(_ =>
-        {
-            _wake.TrySetResult();
-            return Task.CompletedTask;
-        });
-        while (!stoppingToken.IsCancellationRequested)
-        {
-            var sleep = MaxSleep;
-            var wake = _wake = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            try
-            {
-                sleep = await RunOnceAsync(stoppingToken);
-            }
-            catch (Exception e) when (e is not OperationCanceledException)
-            {
-                log.LogError(e, "Evaluating leases failed; trying again");
-            }
-
-            await Task.WhenAny(wake.Task, Task.Delay(sleep, clock, stoppingToken));
-            // Many changes come in bursts (a VM booting reports several states): look once per burst.
-            await Task.Delay(TimeSpan.FromMilliseconds(500), clock, stoppingToken);
-        }
-    }
-
-    /// <summary>Takes every step that is due; returns how long until the next one may be.</summary>
-    public async Task<TimeSpan> RunOnceAsync(CancellationToken ct)
+    public override async Task<TimeSpan> RunOnceAsync(CancellationToken ct)
     {
         IReadOnlyList<Vm> leased;
         PortalPolicy policy;
@@ -149,21 +93,25 @@ public sealed class LeaseKeeper(IDocumentStore store, VmService vms, ChangeNotif
             policy = await PolicyService.GetAsync(query, ct);
         }
 
-        var now = clock.GetUtcNow();
+        var now = Clock.GetUtcNow();
+        var deferred = false;
         foreach (var vm in leased.Where(v => Leases.Next(v, policy, now) is not LeaseStep.None))
         {
             try
             {
                 await vms.TakeLeaseStepAsync(vm.Id, policy, ct);
             }
-            catch (Exception e) when (e is ConcurrencyException or VmRequestException)
+            catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
             {
-                // The VM changed meanwhile (or another portal took the step): the next round looks again.
-                log.LogDebug(e, "Lease step for VM {Vm} deferred", vm.Id);
+                // The VM changed meanwhile, another portal took the step, or the database stumbled:
+                // one VM's step never holds up the others', and the next round (a second away) looks again.
+                deferred = true;
+                Log.Log(e is ConcurrencyException or RefusedException ? LogLevel.Debug : LogLevel.Warning, e, "Lease step for VM {Vm} deferred", vm.Id);
             }
         }
 
-        var next = leased.Select(v => Leases.NextDue(v, policy)).Where(d => d is not null).Select(d => d!.Value - now).Where(d => d > TimeSpan.Zero).DefaultIfEmpty(MaxSleep).Min();
-        return next < TimeSpan.FromSeconds(1) ? TimeSpan.FromSeconds(1) : next > MaxSleep ? MaxSleep : next;
+        var next = deferred ? TimeSpan.Zero
+            : leased.Select(v => Leases.NextDue(v, policy)).Where(d => d is not null).Select(d => d!.Value - now).Where(d => d > TimeSpan.Zero).DefaultIfEmpty(MaxSleep).Min();
+        return Bounded(next);
     }
 }

@@ -1,6 +1,8 @@
 using Paddock.Engine.Contract;
 using Paddock.Engine.Isolation;
 using Paddock.Engine.Vms;
+using Paddock.Portal.Features.Agents;
+using Paddock.Portal.Features.Quotas;
 
 namespace Paddock.Portal.Features.Vms;
 
@@ -10,28 +12,11 @@ namespace Paddock.Portal.Features.Vms;
 /// </summary>
 public sealed record VmSnapshot(string Name, bool WithMemory, DateTimeOffset TakenAt, string? Parent = null, long? StateBytes = null);
 
-/// <summary>How the VM behaves, as its owner set it.</summary>
-public sealed record VmSettings(int ShutdownTimeoutSeconds, RestartPolicy Restart, int MaxRestartsPerHour, string BootOrder = VmSettings.DiskFirst)
-{
-    public const string DiskFirst = "disk,cdrom";
-    public const string CdromFirst = "cdrom,disk";
-
-    public static readonly VmSettings Default = new(60, RestartPolicy.Never, 3);
-
-    /// <summary>The boot orders a person picks from, by their value and how the form names them.</summary>
-    public static readonly IReadOnlyDictionary<string, string> BootOrders = new Dictionary<string, string>
-    {
-        [DiskFirst] = "Disk, then CD-ROM",
-        [CdromFirst] = "CD-ROM, then disk",
-        ["network,disk"] = "Network, then disk",
-    };
-
-    public IReadOnlyList<BootDevice> BootDevices =>
-        [.. BootOrder.Split(',').Select(d => Enum.TryParse<BootDevice>(d, ignoreCase: true, out var device) ? device : BootDevice.Disk).Distinct()];
-}
-
 /// <summary>A hardware change in flight: the sizes it brings (vCPUs, all disks together).</summary>
 public sealed record PendingHardware(Guid OperationId, int VCpus, long DiskBytes);
+
+/// <summary>A save or a memory snapshot under way: the bytes its state may take, held until it is done.</summary>
+public sealed record PendingState(Guid OperationId, long Bytes);
 
 public enum VmStatus
 {
@@ -49,13 +34,14 @@ public enum VmStatus
     Restoring,
     Converting,
     Unknown,
+    Migrating,
 }
 
 /// <summary>
 /// The VM document pages read. Never written directly: Marten projects it inline from the VM's
 /// event stream, so a page sees its own write at once.
 /// </summary>
-public sealed class Vm
+public sealed partial class Vm : IVmFootprint
 {
     public Guid Id { get; set; }
 
@@ -82,6 +68,9 @@ public sealed class Vm
     public int Uid { get; set; }
 
     public string Mac { get; set; } = "";
+
+    /// <summary>The first NIC's tenant network and address; null when it is on isolated user-mode NAT.</summary>
+    public Paddock.Engine.Networks.NicNetwork? Network { get; set; }
 
     public DateTimeOffset CreatedAt { get; set; }
 
@@ -156,6 +145,26 @@ public sealed class Vm
     /// <summary>A hardware change asked for and not yet done.</summary>
     public PendingHardware? PendingHardware { get; set; }
 
+    /// <summary>A save or a memory snapshot asked for and not yet done.</summary>
+    public PendingState? PendingState { get; set; }
+
+    // What quotas and placement count (explicit, so that the document does not store them).
+    long IVmFootprint.AllDisksBytes => DiskBytes + ExtraDisks.Sum(d => d.SizeBytes);
+
+    long IVmFootprint.StateBytes => StateBytesOf(this);
+
+    (int VCpus, long DiskBytes)? IVmFootprint.Pending => PendingHardware is { } pending ? (pending.VCpus, pending.DiskBytes) : null;
+
+    /// <summary>The VM's states on its host, counted against the disk quota beside its disks.</summary>
+    public static long StateBytesOf(Vm vm) =>
+        (vm.SavedBytes ?? 0) + vm.Snapshots.Sum(s => s.StateBytes ?? 0) + (vm.PendingState?.Bytes ?? 0);
+
+    /// <summary>Every NIC of the VM, the first (net0: the VM's own MAC and network) first.</summary>
+    public static IReadOnlyList<VmNic> NicsOf(Vm vm) => [new VmNic("net0", vm.Mac, vm.Network), .. vm.ExtraNics];
+
+    /// <summary>Whether a NIC of the VM is on a tenant network: only a host that lays them out can carry it.</summary>
+    public static bool OnTenantNetwork(Vm vm) => NicsOf(vm).Any(n => n.Network is not null);
+
     /// <summary>The flavor the VM was created with, if one.</summary>
     public Guid? FlavorId { get; set; }
 
@@ -196,6 +205,8 @@ public sealed class Vm
         LabelIndex = e.LabelIndex,
         Uid = e.Uid,
         Mac = e.Mac,
+        Network = e.Network,
+        ExtraNics = [.. e.ExtraNics ?? []],
         CreatedAt = e.At,
         ClonedFrom = e.ClonedFrom,
         TemplateId = e.TemplateId,
@@ -214,7 +225,12 @@ public sealed class Vm
     public void Apply(VmOperationRequested e)
     {
         UpdatedAt = e.At;
-        if (!VmRules.Occupies(e.Verb))
+        if (e.StateBytes is { } bytes)
+        {
+            PendingState = new PendingState(e.OperationId, bytes);
+        }
+
+        if (!VerbRules.Occupies(e.Verb))
         {
             return;
         }
@@ -232,6 +248,7 @@ public sealed class Vm
             VmVerb.Save => VmStatus.Saving,
             VmVerb.Restore => VmStatus.Restoring,
             VmVerb.ConvertToTemplate => VmStatus.Converting,
+            VmVerb.MigrateOut => VmStatus.Migrating,
             _ => Status,
         };
     }
@@ -256,14 +273,24 @@ public sealed class Vm
             PendingHardware = null;
         }
 
+        if (PendingState?.OperationId == e.OperationId)
+        {
+            PendingState = null;
+        }
+
         if (current)
         {
             PendingOperation = null;
             PendingVerb = null;
         }
 
+        if (Migration?.Id == e.OperationId)
+        {
+            Migration = null;
+        }
+
         // A task that Power off or Reset interrupted was superseded, not a failure to show.
-        if (!e.Succeeded && (current || !VmRules.Occupies(e.Verb)))
+        if (!e.Succeeded && (current || !VerbRules.Occupies(e.Verb)))
         {
             LastError = $"{VmRules.Describe(e.Verb)} failed: {e.Message}";
             // The task's own status ("Saving") is over: show what the agent last saw.

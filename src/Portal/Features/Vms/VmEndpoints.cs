@@ -1,55 +1,71 @@
 using Marten;
-using Paddock.Portal.Features.Accounts;
 using Paddock.Engine.Contract;
+using Paddock.Portal.Features.Templates;
+using Paddock.Portal.Features.Vms.Operations;
 
 namespace Paddock.Portal.Features.Vms;
 
-public sealed record SnapshotRequest(string Name);
+public sealed record SnapshotBody(string Name);
 
-public sealed record CloneRequest(string Name);
+public sealed record CloneBody(string Name);
+
+/// <summary>The template the VM becomes.</summary>
+public sealed record ConvertBody(string Name, string? Description);
 
 /// <summary>The group to share the VM with, or null for none.</summary>
-public sealed record GroupRequest(Guid? GroupId);
+public sealed record GroupBody(Guid? GroupId);
 
 /// <summary>The ISO to put into the CD-ROM drive, or null to eject.</summary>
-public sealed record CdromRequest(Guid? ImageId);
+public sealed record CdromBody(Guid? ImageId);
 
 /// <summary>The VM's lease from now, in minutes; null for no end.</summary>
-public sealed record LeaseRequest(int? LeaseMinutes);
+public sealed record LeaseBody(int? LeaseMinutes);
 
 /// <summary>One of the console menu's key combinations, by its name (for example "Ctrl-Alt-F2").</summary>
-public sealed record KeysRequest(string Combination);
+public sealed record KeysBody(string Combination);
 
-/// <summary>A VM as the API shows it: the same words as the pages.</summary>
+/// <summary>A VM as the API shows it: the same words as the pages. <c>StateBytes</c> is what its saved state and snapshots' memory take (counted as disk).</summary>
 public sealed record VmView(
     Guid Id, string Name, string Status, string? PendingOperation, string? LastError, int VCpus, int MemoryMiB, string Template,
     DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt, long? SavedBytes, IReadOnlyList<VmSnapshot> Snapshots, string? CurrentSnapshot,
     Guid? TemplateId, long DiskBytes, long? DiskAllocatedBytes, string? Cdrom, VmSettings Settings,
     int MaxVCpus, IReadOnlyList<VmDisk> ExtraDisks, IReadOnlyList<VmNic> ExtraNics, string Mac, Guid? GroupId,
     DateTimeOffset? ExpiresAt, DateTimeOffset? ExpiredAt, string? Flavor, Paddock.Engine.Vms.ResourceLimits Limits, string? LimitsNote, int? BalloonTargetMiB,
-    bool StartHeld)
+    bool StartHeld, long StateBytes, IReadOnlyList<VmNicView> Nics, string? Address)
 {
     public static VmView Of(Vm vm) => new(
         vm.Id, vm.Name, vm.Status.ToString(), vm.PendingVerb?.ToString(), vm.LastError, vm.VCpus, vm.MemoryMiB, vm.TemplateName,
         vm.CreatedAt, vm.UpdatedAt, vm.SavedBytes, vm.Snapshots, vm.CurrentSnapshot, vm.TemplateId, vm.DiskBytes, vm.DiskAllocatedBytes, vm.CdromName, vm.Settings,
         VmHardware.MaxVCpusOf(vm), vm.ExtraDisks, vm.ExtraNics, vm.Mac, vm.GroupId,
         vm.ExpiresAt, vm.ExpiredAt, vm.FlavorName, vm.Limits, vm.LimitsNote, vm.BalloonTargetMiB,
-        vm.IsolationAlert is not null);
+        vm.IsolationAlert is not null, Vm.StateBytesOf(vm), NicsOf(vm), NicsOf(vm).Select(n => n.Address).FirstOrDefault(a => a is not null));
+
+    private static IReadOnlyList<VmNicView> NicsOf(Vm vm) =>
+        [.. VmService.SpecOf(vm).Nics.Select(n => new VmNicView(n.Id, n.Mac, n.Network?.Network.Id, n.Network?.Address is { Length: > 0 } address ? address : null))];
 }
+
+/// <summary>A NIC as the API shows it: on a network (with its address) or isolated (both null).</summary>
+public sealed record VmNicView(string Id, string Mac, Guid? NetworkId, string? Address);
 
 /// <summary>
 /// The VM API, for scripts and benchmarks; the pages call <see cref="VmService"/> directly.
-/// Mutating calls need the <c>X-Paddock-Api</c> header: a cross-site form cannot set it, and a
-/// cross-site script cannot send it without a CORS preflight the portal never grants.
+/// Mutating calls need the <c>X-Paddock-Api</c> header (<see cref="ApiAnswers.RequireApiHeader"/>).
 /// </summary>
 public static class VmEndpoints
 {
-    public const string ApiHeader = "X-Paddock-Api";
-
     public static void MapVmEndpoints(this IEndpointRouteBuilder app)
     {
         var api = app.MapGroup("/api/vms").RequireAuthorization();
+        MapReads(api);
+        MapOperations(api);
+        MapCopies(api);
+        MapChanges(api);
+        api.MapForwardEndpoints();
+    }
 
+    /// <summary>The VMs the caller may see, one of them, its tasks; and a new VM.</summary>
+    private static void MapReads(RouteGroupBuilder api)
+    {
         api.MapGet("/", async (HttpContext http, IDocumentStore store) =>
         {
             await using var session = store.QuerySession();
@@ -62,11 +78,11 @@ public static class VmEndpoints
             return await VmService.FindAsync(session, http.User, id, http.RequestAborted) is { } vm ? Results.Ok(VmView.Of(vm)) : NotFound();
         });
 
-        api.MapPost("/", async (NewVm request, HttpContext http, VmService vms) =>
+        api.MapPost("/", async (NewVm newVm, HttpContext http, VmService vms) =>
         {
             try
             {
-                var id = await vms.CreateAsync(http.User, request, http.RequestAborted);
+                var id = await vms.CreateAsync(http.User, newVm, http.RequestAborted);
                 return Results.Created($"/api/vms/{id}", new { id });
             }
             catch (Placement.NoHostException e) when (http.User.IsAdmin())
@@ -74,128 +90,138 @@ public static class VmEndpoints
                 // Admins see why each host was passed over; members read the sentence.
                 return Results.Problem(statusCode: 409, title: e.Message, detail: e.Detail, extensions: new Dictionary<string, object?> { ["passedOver"] = e.Decision.PassedOver });
             }
-            catch (VmRequestException e)
+            catch (RefusedException e)
             {
-                return Refused(e, request);
+                return ApiAnswers.Refused(e, newVm);
             }
-        }).AddEndpointFilter(RequireApiHeader);
+        }).AddEndpointFilter(ApiAnswers.RequireApiHeader);
 
-        api.MapGet("/{id:guid}/tasks", async (Guid id, HttpContext http, IDocumentStore store) =>
+        // Newest first, a page at a time: the Link header's rel="next" names the older page, as long as there is one.
+        api.MapGet("/{id:guid}/tasks", async (Guid id, long? before, int? limit, HttpContext http, IDocumentStore store) =>
         {
-            await using var session = store.QuerySession();
-            return await VmService.FindAsync(session, http.User, id, http.RequestAborted) is { } vm
-                ? Results.Ok(await VmTasks.LoadAsync(session, vm.Id, http.RequestAborted))
-                : NotFound();
-        });
+            if (limit is < 1 or > VmTasks.MaxPageSize)
+            {
+                var problem = $"Limit: from 1 to {VmTasks.MaxPageSize} tasks a page.";
+                return Results.ValidationProblem(new Dictionary<string, string[]> { ["limit"] = [problem] }, title: problem);
+            }
 
+            await using var session = store.QuerySession();
+            if (await VmService.FindAsync(session, http.User, id, http.RequestAborted) is not { } vm)
+            {
+                return NotFound();
+            }
+
+            var size = limit ?? VmTasks.PageSize;
+            var page = await VmTasks.LoadAsync(session, vm.Id, before, size, http.RequestAborted);
+            if (page.Older is { } older)
+            {
+                http.Response.Headers.Link = $"</api/vms/{vm.Id}/tasks?before={older}&limit={size}>; rel=\"next\"";
+            }
+
+            return Results.Ok(page.Tasks);
+        });
+    }
+
+    /// <summary>Operations asked of a VM: power, keys, snapshots.</summary>
+    private static void MapOperations(RouteGroupBuilder api)
+    {
         api.MapPost("/{id:guid}/{verb}", (Guid id, string verb, HttpContext http, VmService vms) =>
-            Enum.TryParse<VmVerb>(verb, ignoreCase: true, out var parsed) && parsed is not (VmVerb.Create or VmVerb.SendKeys or VmVerb.Configure or VmVerb.Snapshot or VmVerb.RevertSnapshot or VmVerb.DeleteSnapshot or VmVerb.ConvertToTemplate or VmVerb.ChangeMedium or VmVerb.ChangeHardware)
-                ? Do(() => vms.RequestAsync(http.User, id, parsed, http.RequestAborted), id)
+            // By name only: Enum.TryParse also takes any number ("-1"), which names no verb.
+            Enum.GetNames<VmVerb>().FirstOrDefault(n => string.Equals(n, verb, StringComparison.OrdinalIgnoreCase)) is { } name
+            && SimpleOperation.Of(id, Enum.Parse<VmVerb>(name)) is { } operation
+                ? DoAsync(() => vms.RunAsync(http.User, operation, http.RequestAborted), id)
                 : Task.FromResult(Results.Problem(statusCode: 404, title: $"No operation '{verb}'. Use start, shutdown, reboot, pause, resume, reset, poweroff or delete.")))
-            .AddEndpointFilter(RequireApiHeader);
+            .AddEndpointFilter(ApiAnswers.RequireApiHeader);
 
         api.MapPost("/{id:guid}/isolation/resolve", (Guid id, HttpContext http, VmService vms) =>
             http.User.IsAdmin()
-                ? Do(() => vms.ResolveIsolationAsync(http.User, id, http.RequestAborted), id)
+                ? DoAsync(() => vms.ResolveIsolationAsync(http.User, id, http.RequestAborted), id)
                 : Task.FromResult(Results.Problem(statusCode: 403, title: "Only admins resolve isolation alerts.")))
-            .AddEndpointFilter(RequireApiHeader);
+            .AddEndpointFilter(ApiAnswers.RequireApiHeader);
 
-        api.MapPost("/{id:guid}/keys", (Guid id, KeysRequest request, HttpContext http, VmService vms) =>
-            Do(() => vms.SendKeysAsync(http.User, id, request.Combination, http.RequestAborted), id)).AddEndpointFilter(RequireApiHeader);
+        api.MapPost("/{id:guid}/keys", (Guid id, KeysBody body, HttpContext http, VmService vms) =>
+            DoAsync(() => vms.RunAsync(http.User, new SendKeys(id, body.Combination), http.RequestAborted), id)).AddEndpointFilter(ApiAnswers.RequireApiHeader);
 
-        api.MapPost("/{id:guid}/snapshots", (Guid id, SnapshotRequest request, HttpContext http, VmService vms) =>
-            Do(() => vms.SnapshotAsync(http.User, id, VmVerb.Snapshot, request.Name, http.RequestAborted), id)).AddEndpointFilter(RequireApiHeader);
+        api.MapPost("/{id:guid}/snapshots", (Guid id, SnapshotBody body, HttpContext http, VmService vms) =>
+            DoAsync(() => vms.RunAsync(http.User, new TakeSnapshot(id, body.Name), http.RequestAborted), id)).AddEndpointFilter(ApiAnswers.RequireApiHeader);
 
         api.MapPost("/{id:guid}/snapshots/{name}/revert", (Guid id, string name, HttpContext http, VmService vms) =>
-            Do(() => vms.SnapshotAsync(http.User, id, VmVerb.RevertSnapshot, name, http.RequestAborted), id)).AddEndpointFilter(RequireApiHeader);
+            DoAsync(() => vms.RunAsync(http.User, new RevertSnapshot(id, name), http.RequestAborted), id)).AddEndpointFilter(ApiAnswers.RequireApiHeader);
 
         api.MapDelete("/{id:guid}/snapshots/{name}", (Guid id, string name, HttpContext http, VmService vms) =>
-            Do(() => vms.SnapshotAsync(http.User, id, VmVerb.DeleteSnapshot, name, http.RequestAborted), id)).AddEndpointFilter(RequireApiHeader);
+            DoAsync(() => vms.RunAsync(http.User, new DeleteSnapshot(id, name), http.RequestAborted), id)).AddEndpointFilter(ApiAnswers.RequireApiHeader);
+    }
 
-        api.MapPost("/{id:guid}/clone", async (Guid id, CloneRequest request, HttpContext http, VmService vms) =>
+    /// <summary>A VM copied into a new one (clone) or into a template.</summary>
+    private static void MapCopies(RouteGroupBuilder api)
+    {
+        api.MapPost("/{id:guid}/clone", async (Guid id, CloneBody body, HttpContext http, VmService vms) =>
         {
             try
             {
-                var clone = await vms.CloneAsync(http.User, id, request.Name, http.RequestAborted);
+                var clone = await vms.CloneAsync(http.User, id, body.Name, http.RequestAborted);
                 return Results.Created($"/api/vms/{clone}", new { id = clone });
             }
             catch (VmNotFoundException)
             {
                 return NotFound();
             }
-            catch (VmRequestException e)
+            catch (RefusedException e)
             {
-                return Refused(e);
+                return ApiAnswers.Refused(e);
             }
-        }).AddEndpointFilter(RequireApiHeader);
+        }).AddEndpointFilter(ApiAnswers.RequireApiHeader);
 
+        // Under the VM, as it is the VM that changes: it becomes the template.
+        api.MapPost("/{id:guid}/template", async (Guid id, ConvertBody body, HttpContext http, TemplateConversion conversion) =>
+        {
+            try
+            {
+                var template = await conversion.ConvertAsync(http.User, id, body.Name, body.Description, http.RequestAborted);
+                return Results.Accepted($"/api/templates/{template}", new { id = template });
+            }
+            catch (VmNotFoundException)
+            {
+                return NotFound();
+            }
+            catch (RefusedException e)
+            {
+                return ApiAnswers.Refused(e);
+            }
+            catch (TemplateRequestException e)
+            {
+                return TemplateEndpoints.Refused(e);
+            }
+        }).AddEndpointFilter(ApiAnswers.RequireApiHeader);
+    }
+
+    /// <summary>What a VM holds and how it behaves: hardware, group, CD-ROM, lease, settings.</summary>
+    private static void MapChanges(RouteGroupBuilder api)
+    {
         api.MapPost("/{id:guid}/hardware", (Guid id, HardwareChange change, HttpContext http, VmService vms) =>
-            Do(() => vms.ChangeHardwareAsync(http.User, id, change, http.RequestAborted), id)).AddEndpointFilter(RequireApiHeader);
+            DoAsync(() => vms.RunAsync(http.User, new ChangeHardware(id, change), http.RequestAborted), id)).AddEndpointFilter(ApiAnswers.RequireApiHeader);
 
-        api.MapPut("/{id:guid}/group", (Guid id, GroupRequest request, HttpContext http, VmService vms) =>
-            Do(() => vms.SetGroupAsync(http.User, id, request.GroupId, http.RequestAborted), id)).AddEndpointFilter(RequireApiHeader);
+        api.MapPut("/{id:guid}/group", (Guid id, GroupBody body, HttpContext http, VmService vms) =>
+            DoAsync(() => vms.SetGroupAsync(http.User, id, body.GroupId, http.RequestAborted), id)).AddEndpointFilter(ApiAnswers.RequireApiHeader);
 
-        api.MapPut("/{id:guid}/cdrom", (Guid id, CdromRequest request, HttpContext http, VmService vms) =>
-            Do(() => vms.ChangeMediumAsync(http.User, id, request.ImageId, http.RequestAborted), id)).AddEndpointFilter(RequireApiHeader);
+        api.MapPut("/{id:guid}/cdrom", (Guid id, CdromBody body, HttpContext http, VmService vms) =>
+            DoAsync(() => vms.RunAsync(http.User, new ChangeMedium(id, body.ImageId), http.RequestAborted), id)).AddEndpointFilter(ApiAnswers.RequireApiHeader);
 
-        api.MapPut("/{id:guid}/lease", (Guid id, LeaseRequest request, HttpContext http, VmService vms) =>
-            Do(() => vms.ExtendLeaseAsync(http.User, id, request.LeaseMinutes is { } m ? TimeSpan.FromMinutes(m) : null, http.RequestAborted), id)).AddEndpointFilter(RequireApiHeader);
+        api.MapPut("/{id:guid}/lease", (Guid id, LeaseBody body, HttpContext http, VmService vms) =>
+            DoAsync(() => vms.ExtendLeaseAsync(http.User, id, body.LeaseMinutes is { } m ? TimeSpan.FromMinutes(m) : null, http.RequestAborted), id)).AddEndpointFilter(ApiAnswers.RequireApiHeader);
 
         api.MapPut("/{id:guid}/settings", (Guid id, VmSettings settings, HttpContext http, VmService vms) =>
-            Do(() => vms.ConfigureAsync(http.User, id, settings, http.RequestAborted), id)).AddEndpointFilter(RequireApiHeader);
+            DoAsync(() => vms.RunAsync(http.User, new ConfigureVm(id, settings), http.RequestAborted), id)).AddEndpointFilter(ApiAnswers.RequireApiHeader);
     }
 
-    private static async Task<IResult> Do(Func<Task> request, Guid id)
+    private static Task<IResult> DoAsync(Func<Task> operation, Guid id) => AnswerAsync(async () =>
     {
-        try
-        {
-            await request();
-            return Results.Accepted($"/api/vms/{id}");
-        }
-        catch (VmNotFoundException)
-        {
-            return NotFound();
-        }
-        catch (VmRequestException e)
-        {
-            return Refused(e);
-        }
-    }
+        await operation();
+        return Results.Accepted($"/api/vms/{id}");
+    });
+
+    /// <summary>The answer of a call on a VM: its own, or 404 for a VM the caller does not see, or the refusal's problem details.</summary>
+    internal static Task<IResult> AnswerAsync(Func<Task<IResult>> call) => ApiAnswers.AnswerAsync<VmNotFoundException>(call, "No such VM.");
 
     private static IResult NotFound() => Results.Problem(statusCode: 404, title: "No such VM.");
-
-    /// <summary>
-    /// A refusal as problem details. Over quota (or needing approval) it is a 409 with every
-    /// shortfall by field, and the offer to send the same VM as a request.
-    /// </summary>
-    public static IResult Refused(VmRequestException e, NewVm? resubmit = null)
-    {
-        var offer = resubmit is null ? null : new Dictionary<string, object?>
-        {
-            ["method"] = "POST",
-            ["href"] = "/api/requests",
-            ["body"] = new { vm = resubmit, justification = "(why you need it)" },
-        };
-        return e switch
-        {
-            Quotas.QuotaExceededException q => Results.Problem(statusCode: 409, title: "Over quota: " + e.Message, extensions: new Dictionary<string, object?>
-            {
-                ["errors"] = q.Shortfalls.GroupBy(s => s.Field).ToDictionary(g => g.Key, g => g.Select(s => s.Message).ToArray()),
-                ["shortfalls"] = q.Shortfalls.Select(s => new { resource = s.Resource.ToString(), s.Requested, s.InUse, s.Limit, s.Subject, s.Message }),
-                ["submitAsRequest"] = offer,
-            }),
-            ApprovalNeededException a => Results.Problem(statusCode: 409, title: e.Message, extensions: new Dictionary<string, object?>
-            {
-                ["reasons"] = a.Reasons,
-                ["submitAsRequest"] = offer,
-            }),
-            { Field: { } field } => Results.ValidationProblem(new Dictionary<string, string[]> { [field] = [e.Message] }, title: e.Message),
-            _ => Results.Problem(statusCode: 409, title: e.Message),
-        };
-    }
-
-    public static async ValueTask<object?> RequireApiHeader(EndpointFilterInvocationContext context, EndpointFilterDelegate next) =>
-        context.HttpContext.Request.Headers.ContainsKey(ApiHeader)
-            ? await next(context)
-            : Results.Problem(statusCode: 400, title: $"Send the {ApiHeader} header with API calls that change things.");
 }

@@ -29,9 +29,12 @@ public sealed record VmCreated(
     string? FlavorName = null,
     DateTimeOffset? ExpiresAt = null,
     Guid? RequestId = null,
-    Paddock.Engine.Vms.ResourceLimits? Limits = null);
+    Paddock.Engine.Vms.ResourceLimits? Limits = null,
+    Paddock.Engine.Networks.NicNetwork? Network = null,
+    IReadOnlyList<VmNic>? ExtraNics = null);
 
-public sealed record VmOperationRequested(Guid OperationId, VmVerb Verb, Guid By, DateTimeOffset At);
+/// <param name="StateBytes">For a save or a snapshot with memory: the bytes its state may take on the host, held against the quota until it is done.</param>
+public sealed record VmOperationRequested(Guid OperationId, VmVerb Verb, Guid By, DateTimeOffset At, long? StateBytes = null);
 
 public sealed record VmStatusObserved(VmPowerState State, string? Detail, DateTimeOffset At, long? SavedBytes = null, string? Limits = null);
 
@@ -87,5 +90,3 @@ public sealed record VmIsolationResolved(Guid By, string ByName, DateTimeOffset 
 
 public sealed record VmSettingsChanged(VmSettings Settings, Guid By, DateTimeOffset At);
 
-/// <summary>Published to live pages after a VM's stream changed.</summary>
-public sealed record VmChanged(Guid VmId, Guid OwnerId);

@@ -6,8 +6,8 @@ namespace Paddock.Portal.Features.Vms;
 /// <summary>A disk added to a VM after it was created (the boot disk is the VM's own fields).</summary>
 public sealed record VmDisk(string Id, long SizeBytes);
 
-/// <summary>A NIC added to a VM after it was created (the first NIC is the VM's own MAC).</summary>
-public sealed record VmNic(string Id, string Mac);
+/// <summary>A NIC beside the VM's first one (whose MAC and network are the VM's own fields); <paramref name="Network"/> null: isolated user-mode NAT.</summary>
+public sealed record VmNic(string Id, string Mac, Paddock.Engine.Networks.NicNetwork? Network = null);
 
 public enum HardwareAction
 {
@@ -23,7 +23,8 @@ public enum HardwareAction
 }
 
 /// <summary>One change to a VM's hardware: <paramref name="Device"/> names the disk or NIC, <paramref name="SizeMiB"/> a disk's (new) size, <paramref name="VCpus"/> the vCPU count.</summary>
-public sealed record HardwareChange(HardwareAction Action, string? Device = null, int? SizeMiB = null, int? VCpus = null);
+/// <remarks>An added NIC goes on <paramref name="NetworkId"/>, on the owner's default network when none is named, or on isolated user-mode NAT when <paramref name="Isolated"/>.</remarks>
+public sealed record HardwareChange(HardwareAction Action, string? Device = null, int? SizeMiB = null, int? VCpus = null, Guid? NetworkId = null, bool Isolated = false);
 
 /// <summary>What a hardware change makes of a VM's spec, or why it cannot be: a pure function.</summary>
 public static class VmHardware
@@ -33,87 +34,115 @@ public static class VmHardware
     /// <summary>The vCPU maximum fixed at creation: hot-added vCPUs fit under it.</summary>
     public static int MaxVCpusOf(Vm vm) => Math.Max(vm.VCpus, 4);
 
-    /// <summary>The spec after <paramref name="change"/>, or a refusal a person can read (<see cref="VmRequestException"/> with the field at fault).</summary>
+    /// <summary>The spec after <paramref name="change"/>, or a refusal a person can read (<see cref="RefusedException"/> with the field at fault).</summary>
     public static VmSpec Apply(Vm vm, VmSpec spec, HardwareChange change)
     {
         var running = vm.Status is VmStatus.Running or VmStatus.Paused;
-        switch (change.Action)
+        return change.Action switch
         {
-            case HardwareAction.AddDisk:
-                var size = Size(change.SizeMiB, 1, "size");
-                if (spec.Disks.Count >= VmSpecValidator.MaxDisks)
-                {
-                    throw new VmRequestException($"Disks: at most {VmSpecValidator.MaxDisks} per VM.", "device");
-                }
+            HardwareAction.AddDisk => AddDisk(spec, change),
+            HardwareAction.RemoveDisk => RemoveDisk(spec, change),
+            HardwareAction.GrowDisk => GrowDisk(spec, change),
+            HardwareAction.AddNic => AddNic(spec),
+            HardwareAction.RemoveNic => RemoveNic(spec, change),
+            HardwareAction.SetVCpus => SetVCpus(spec, change, running),
+            HardwareAction.SetBalloon => SetBalloon(vm, spec, change, running),
+            _ => throw new RefusedException("Action: addDisk, removeDisk, growDisk, addNic, removeNic or setVCpus.", "action"),
+        };
+    }
 
-                var id = FreeId("disk", spec.Disks.Select(d => d.Id));
-                return spec with { Disks = [.. spec.Disks, new DiskSpec(id, size, null)] };
-            case HardwareAction.RemoveDisk:
-                var removed = Disk(spec, change.Device);
-                if (removed.Id == spec.Disks[0].Id)
-                {
-                    throw new VmRequestException("The boot disk cannot be removed.", "device");
-                }
-
-                return spec with { Disks = [.. spec.Disks.Where(d => d.Id != removed.Id)] };
-            case HardwareAction.GrowDisk:
-                var disk = Disk(spec, change.Device);
-                var grown = Size(change.SizeMiB, 1, "size");
-                if (grown <= disk.SizeBytes)
-                {
-                    throw new VmRequestException(
-                        $"Size: {disk.Id} has {disk.SizeBytes / (1024 * 1024)} MiB; it can only grow (shrinking would cut off the end of the guest's file systems).", "size");
-                }
-
-                return spec with { Disks = [.. spec.Disks.Select(d => d.Id == disk.Id ? d with { SizeBytes = grown } : d)] };
-            case HardwareAction.AddNic:
-                if (spec.Nics.Count >= VmSpecValidator.MaxNics)
-                {
-                    throw new VmRequestException($"NICs: at most {VmSpecValidator.MaxNics} per VM.", "device");
-                }
-
-                return spec with { Nics = [.. spec.Nics, new NicSpec(FreeId("net", spec.Nics.Select(n => n.Id)), RandomMac())] };
-            case HardwareAction.RemoveNic:
-                var nic = spec.Nics.FirstOrDefault(n => n.Id == change.Device) ?? throw new VmRequestException($"NIC: the VM has no NIC '{change.Device}'.", "device");
-                return spec with { Nics = [.. spec.Nics.Where(n => n.Id != nic.Id)] };
-            case HardwareAction.SetVCpus:
-                var vcpus = change.VCpus ?? throw new VmRequestException("vCPUs: give the number.", "vcpus");
-                if (vcpus < 1 || vcpus > spec.MaxVCpus)
-                {
-                    throw new VmRequestException($"vCPUs: between 1 and {spec.MaxVCpus} (the maximum fixed when the VM was created).", "vcpus");
-                }
-
-                if (running && vcpus < spec.VCpus)
-                {
-                    throw new VmRequestException($"vCPUs: a running VM only gains vCPUs; power it off to go from {spec.VCpus} to {vcpus}.", "vcpus");
-                }
-
-                return spec with { VCpus = vcpus };
-            case HardwareAction.SetBalloon:
-                var floor = spec.Limits.BalloonFloorMiB ?? VmService.MinMemoryMiB;
-                if (change.SizeMiB is { } target && (target < floor || target > spec.MemoryMiB))
-                {
-                    throw new VmRequestException($"Balloon: between {floor} MiB (the {(spec.Limits.BalloonFloorMiB is null ? "smallest VM" : "flavor's floor")}) and the VM's {spec.MemoryMiB} MiB.", "balloon");
-                }
-
-                if (!running)
-                {
-                    throw new VmRequestException($"Balloon: the VM must be running; it is {VmRules.Describe(vm.Status)}.", "balloon");
-                }
-
-                return spec with { BalloonTargetMiB = change.SizeMiB == spec.MemoryMiB ? null : change.SizeMiB };
-            default:
-                throw new VmRequestException("Action: addDisk, removeDisk, growDisk, addNic, removeNic or setVCpus.", "action");
+    private static VmSpec AddDisk(VmSpec spec, HardwareChange change)
+    {
+        var size = Size(change.SizeMiB, 1, "size", MaxAddedDiskMiB);
+        if (spec.Disks.Count >= VmSpecValidator.MaxDisks)
+        {
+            throw new RefusedException($"Disks: at most {VmSpecValidator.MaxDisks} per VM.", "device");
         }
+
+        var id = FreeId("disk", spec.Disks.Select(d => d.Id));
+        return spec with { Disks = [.. spec.Disks, new DiskSpec(id, size, null)] };
+    }
+
+    private static VmSpec RemoveDisk(VmSpec spec, HardwareChange change)
+    {
+        var removed = Disk(spec, change.Device);
+        if (removed.Id == spec.Disks[0].Id)
+        {
+            throw new RefusedException("The boot disk cannot be removed.", "device");
+        }
+
+        return spec with { Disks = [.. spec.Disks.Where(d => d.Id != removed.Id)] };
+    }
+
+    private static VmSpec GrowDisk(VmSpec spec, HardwareChange change)
+    {
+        var disk = Disk(spec, change.Device);
+        var grown = Size(change.SizeMiB, 1, "size");
+        if (grown <= disk.SizeBytes)
+        {
+            throw new RefusedException(
+                $"Size: {disk.Id} has {disk.SizeBytes / (1024 * 1024)} MiB; it can only grow (shrinking would cut off the end of the guest's file systems).", "size");
+        }
+
+        return spec with { Disks = [.. spec.Disks.Select(d => d.Id == disk.Id ? d with { SizeBytes = grown } : d)] };
+    }
+
+    private static VmSpec AddNic(VmSpec spec)
+    {
+        if (spec.Nics.Count >= VmSpecValidator.MaxNics)
+        {
+            throw new RefusedException($"NICs: at most {VmSpecValidator.MaxNics} per VM.", "device");
+        }
+
+        return spec with { Nics = [.. spec.Nics, new NicSpec(FreeId("net", spec.Nics.Select(n => n.Id)), RandomMac())] };
+    }
+
+    private static VmSpec RemoveNic(VmSpec spec, HardwareChange change)
+    {
+        var nic = spec.Nics.FirstOrDefault(n => n.Id == change.Device) ?? throw new RefusedException($"NIC: the VM has no NIC '{change.Device}'.", "device");
+        return spec with { Nics = [.. spec.Nics.Where(n => n.Id != nic.Id)] };
+    }
+
+    private static VmSpec SetVCpus(VmSpec spec, HardwareChange change, bool running)
+    {
+        var vcpus = change.VCpus ?? throw new RefusedException("vCPUs: give the number.", "vcpus");
+        if (vcpus < 1 || vcpus > spec.MaxVCpus)
+        {
+            throw new RefusedException($"vCPUs: between 1 and {spec.MaxVCpus} (the maximum fixed when the VM was created).", "vcpus");
+        }
+
+        if (running && vcpus < spec.VCpus)
+        {
+            throw new RefusedException($"vCPUs: a running VM only gains vCPUs; power it off to go from {spec.VCpus} to {vcpus}.", "vcpus");
+        }
+
+        return spec with { VCpus = vcpus };
+    }
+
+    private static VmSpec SetBalloon(Vm vm, VmSpec spec, HardwareChange change, bool running)
+    {
+        var floor = spec.Limits.BalloonFloorMiB ?? VmSizes.MinMemoryMiB;
+        if (change.SizeMiB is { } target && (target < floor || target > spec.MemoryMiB))
+        {
+            throw new RefusedException(
+                $"Balloon: between {floor} MiB (the {(spec.Limits.BalloonFloorMiB is null ? "smallest VM" : "flavor's floor")}) and the VM's {spec.MemoryMiB} MiB.", "balloon");
+        }
+
+        if (!running)
+        {
+            throw new RefusedException($"Balloon: the VM must be running; it is {VmRules.Describe(vm.Status)}.", "balloon");
+        }
+
+        return spec with { BalloonTargetMiB = change.SizeMiB == spec.MemoryMiB ? null : change.SizeMiB };
     }
 
     private static DiskSpec Disk(VmSpec spec, string? id) =>
-        spec.Disks.FirstOrDefault(d => d.Id == id) ?? throw new VmRequestException($"Disk: the VM has no disk '{id}'.", "device");
+        spec.Disks.FirstOrDefault(d => d.Id == id) ?? throw new RefusedException($"Disk: the VM has no disk '{id}'.", "device");
 
-    private static long Size(int? mib, int min, string field) =>
-        mib is { } value && value >= min && value <= VmService.MaxDiskMiB
+    private static long Size(int? mib, int min, string field, int max = VmSizes.MaxDiskMiB) =>
+        mib is { } value && value >= min && value <= max
             ? value * 1024L * 1024
-            : throw new VmRequestException($"Size: between {min} and {VmService.MaxDiskMiB} MiB.", field);
+            : throw new RefusedException($"Size: between {min} and {max} MiB.", field);
 
     private static string FreeId(string prefix, IEnumerable<string> taken)
     {

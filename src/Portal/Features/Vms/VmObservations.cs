@@ -1,20 +1,19 @@
 using Marten;
-using JasperFx;
-using Marten.Exceptions;
 using Paddock.Engine.Contract;
-using Paddock.Portal.Features.Admin;
-using Paddock.Portal.Features.Hosts;
+using Paddock.Portal.Features.Agents;
 using Paddock.Portal.Features.Templates;
 
 namespace Paddock.Portal.Features.Vms;
 
 /// <summary>Turns what agents report into the VMs' history: the portal reconciles what it believed with what it is told.</summary>
 public sealed class VmObservations(
-    IDocumentStore store, ChangeNotifier<VmChanged> notifier, ChangeNotifier<TemplateChanged> templateChanges, TimeProvider clock, ILogger<VmObservations> log)
+    IDocumentStore store, ChangeNotifier<VmChanged> notifier, ChangeNotifier<TemplateChanged> templateChanges, MigrationBoard migrations, TimeProvider clock, ILogger<VmObservations> log)
+    : IAgentReports
 {
     public async Task ObserveAsync(Guid hostId, VmReport report, CancellationToken ct = default)
     {
-        await RetryOnConflict(async () =>
+        // A person's operation may land on the same stream meanwhile: then read again and re-decide.
+        await ConcurrencyRetry.RunAsync(async () =>
         {
             await using var session = store.LightweightSession();
             var stream = await session.Events.FetchForWriting<Vm>(report.VmId, ct);
@@ -56,14 +55,38 @@ public sealed class VmObservations(
         });
     }
 
+    public async Task HostLeftAsync(Guid hostId, CancellationToken ct = default)
+    {
+        IReadOnlyList<AgentCommand> cut;
+        await using (var query = store.QuerySession())
+        {
+            // Not FinishMigration: the guest may run there already, and only the host can say (it is asked again when it returns).
+            cut = await query.Query<AgentCommand>()
+                .Where(c => c.HostId == hostId && c.MigrationId != null && c.State == AgentCommandState.Sent
+                    && (c.Command.Verb == VmVerb.MigrateOut || c.Command.Verb == VmVerb.MigrateIn))
+                .ToListAsync(ct);
+        }
+
+        foreach (var command in cut)
+        {
+            log.LogWarning("Host {Host} went away during {Verb} of VM {Vm}: the migration fails", hostId, command.Command.Verb, command.VmId);
+            await CompleteAsync(hostId, new OperationReport(command.Id, command.VmId, OperationState.Failed, "its host's agent went away mid-way"), ct);
+        }
+    }
+
+    public async Task<IReadOnlySet<Guid>> OwnVmsAsync(IQuerySession session, Guid hostId, IReadOnlyCollection<Guid> vmIds, CancellationToken ct = default) =>
+        (await session.LoadManyAsync<Vm>(ct, vmIds)).Where(v => v.HostId == hostId).Select(v => v.Id).ToHashSet();
+
     public async Task CompleteAsync(Guid hostId, OperationReport report, CancellationToken ct = default)
     {
         if (report.State == OperationState.Running)
         {
+            await ProgressAsync(hostId, report, ct);
             return;
         }
 
-        await RetryOnConflict(async () =>
+        // A person's operation may land on the same stream meanwhile: then read again and re-decide.
+        await ConcurrencyRetry.RunAsync(async () =>
         {
             await using var session = store.LightweightSession();
             var command = await session.LoadAsync<AgentCommand>(report.OperationId, ct);
@@ -85,39 +108,28 @@ public sealed class VmObservations(
 
             var stream = await session.Events.FetchForWriting<Vm>(command.VmId, ct);
             var now = clock.GetUtcNow();
-            if (stream.Aggregate is { } vm)
+            if (command.MigrationId is not null)
+            {
+                // A step of a migration: it moves the migration on, it is no task of its own.
+                var next = VmMigrations.Next(stream.Aggregate, command, report, now);
+                stream.AppendMany(next.Events);
+                session.Insert([.. next.Commands]);
+                migrations.Forget(command.VmId);
+            }
+            else if (stream.Aggregate is { } vm)
             {
                 stream.AppendOne(new VmOperationCompleted(command.Id, command.Command.Verb, succeeded, report.Message, now, report.Result));
-                if (succeeded && SnapshotEvent(command, vm, now, report.Result) is { } snapshotEvent)
+                if (succeeded)
                 {
-                    stream.AppendOne(snapshotEvent);
+                    stream.AppendMany(SuccessEvents(command, vm, now, report.Result));
                 }
 
-                if (succeeded && command.Command.Verb == VmVerb.Delete)
-                {
-                    stream.AppendOne(new VmDeleted(command.Id, now));
-                }
+                await ReleaseAddressesAsync(session, command, vm, succeeded, ct);
 
-                if (succeeded && command.Command is { Verb: VmVerb.ChangeHardware, Spec: { } hardware })
+                if (report.Tampering)
                 {
-                    stream.AppendOne(new VmHardwareChanged(
-                        hardware.VCpus,
-                        hardware.Disks[0].SizeBytes,
-                        [.. hardware.Disks.Skip(1).Select(d => new VmDisk(d.Id, d.SizeBytes))],
-                        [.. hardware.Nics.Skip(1).Select(n => new VmNic(n.Id, n.Mac))],
-                        command.Id,
-                        now,
-                        hardware.BalloonTargetMiB));
-                }
-
-                if (succeeded && command.Command.Verb == VmVerb.ChangeMedium)
-                {
-                    stream.AppendOne(new VmMediumChanged(command.Command.Image, command.DisplayName, command.Id, now));
-                }
-
-                if (succeeded && command.Command.Verb == VmVerb.ConvertToTemplate && command.TemplateId is { } becameTemplate)
-                {
-                    stream.AppendOne(new VmConvertedToTemplate(becameTemplate, command.Id, now));
+                    session.Insert(TamperingEntry(vm, $"{command.Command.Verb} refused by its host", report.Message, now));
+                    log.LogWarning("VM {Vm}: its host refused {Verb}: {Reason}", vm.Id, command.Command.Verb, report.Message);
                 }
             }
 
@@ -132,6 +144,67 @@ public sealed class VmObservations(
                 notifier.Publish(new VmChanged(changed.Id, changed.OwnerId));
             }
         });
+    }
+
+    /// <summary>A migration's progress, from the host that runs its step: shown live, never stored.</summary>
+    private async Task ProgressAsync(Guid hostId, OperationReport report, CancellationToken ct)
+    {
+        if (report.Result?.Progress is not { } progress)
+        {
+            return;
+        }
+
+        await using var query = store.QuerySession();
+        if (await query.LoadAsync<AgentCommand>(report.OperationId, ct) is { MigrationId: { } migrationId, Finished: false } command && command.HostId == hostId)
+        {
+            migrations.Report(command.VmId, migrationId, progress);
+        }
+    }
+
+    /// <summary>Frees the network addresses of the NICs a command took away: all of them with the VM, the removed NIC's, or the one a failed hotplug held.</summary>
+    private static Task ReleaseAddressesAsync(IDocumentSession session, AgentCommand command, Vm vm, bool succeeded, CancellationToken ct) => command.Command switch
+    {
+        { Verb: VmVerb.Delete } or { Verb: VmVerb.ConvertToTemplate } when succeeded && (command.Command.Verb == VmVerb.Delete || command.TemplateId is not null) =>
+            Networks.NetworkService.KeepOnlyAsync(session, vm.Id, [], ct),
+        { Verb: VmVerb.ChangeHardware, Spec: { } spec } =>
+            Networks.NetworkService.KeepOnlyAsync(session, vm.Id, [.. (succeeded ? spec : VmService.SpecOf(vm)).Nics.Select(n => n.Id)], ct),
+        _ => Task.CompletedTask,
+    };
+
+    /// <summary>What a command that succeeded changed in the VM, beside its completion.</summary>
+    private static IEnumerable<object> SuccessEvents(AgentCommand command, Vm vm, DateTimeOffset now, OperationResult? result)
+    {
+        if (SnapshotEvent(command, vm, now, result) is { } snapshotEvent)
+        {
+            yield return snapshotEvent;
+        }
+
+        if (command.Command.Verb == VmVerb.Delete)
+        {
+            yield return new VmDeleted(command.Id, now);
+        }
+
+        if (command.Command is { Verb: VmVerb.ChangeHardware, Spec: { } hardware })
+        {
+            yield return new VmHardwareChanged(
+                hardware.VCpus,
+                hardware.Disks[0].SizeBytes,
+                [.. hardware.Disks.Skip(1).Select(d => new VmDisk(d.Id, d.SizeBytes))],
+                [.. hardware.Nics.Skip(1).Select(n => new VmNic(n.Id, n.Mac, n.Network))],
+                command.Id,
+                now,
+                hardware.BalloonTargetMiB);
+        }
+
+        if (command.Command.Verb == VmVerb.ChangeMedium)
+        {
+            yield return new VmMediumChanged(command.Command.Image, command.DisplayName, command.Id, now);
+        }
+
+        if (command.Command.Verb == VmVerb.ConvertToTemplate && command.TemplateId is { } becameTemplate)
+        {
+            yield return new VmConvertedToTemplate(becameTemplate, command.Id, now);
+        }
     }
 
     /// <summary>What a finished snapshot task changed in the VM's list of snapshots.</summary>
@@ -165,19 +238,17 @@ public sealed class VmObservations(
         }
     }
 
-    private static async Task RetryOnConflict(Func<Task> work)
+    /// <summary>
+    /// An audit entry for a refusal at the agent's wall against something the VM's uid controls
+    /// (a planted link, a socket another process serves, a disk header naming a foreign file).
+    /// </summary>
+    public static AuditEntry TamperingEntry(Vm vm, string what, string? reason, DateTimeOffset at) => new()
     {
-        for (var attempt = 1; ; attempt++)
-        {
-            try
-            {
-                await work();
-                return;
-            }
-            catch (ConcurrencyException) when (attempt < 5)
-            {
-                // A person's request landed on the same stream meanwhile; read again and re-decide.
-            }
-        }
-    }
+        Id = Guid.NewGuid(),
+        At = at,
+        Kind = AuditKind.IsolationAlert,
+        Actor = "host",
+        VmId = vm.Id,
+        What = $"'{vm.Name}': {what}: {reason}",
+    };
 }

@@ -1,26 +1,20 @@
 using Paddock.Engine.Contract;
+using Paddock.Portal.Features.Agents;
 
 namespace Paddock.Portal.Features.Vms;
 
 /// <summary>Which operation makes sense in which status: small pure functions, refusals a person can read.</summary>
 public static class VmRules
 {
-    /// <summary>Whether the verb is a task that holds the VM: only one of those at a time.</summary>
-    public static bool Occupies(VmVerb verb) => verb is not (VmVerb.SendKeys or VmVerb.Configure);
-
-    /// <summary>Power off and Reset are the way out of a hung guest: they may interrupt a Shutdown or Reboot.</summary>
-    public static bool Interrupts(VmVerb verb, VmVerb? pending) =>
-        verb is VmVerb.PowerOff or VmVerb.Reset && pending is VmVerb.Shutdown or VmVerb.Reboot;
-
     /// <summary>Null when <paramref name="verb"/> may run now, otherwise why not.</summary>
     public static string? Refusal(Vm vm, VmVerb verb)
     {
-        if (vm.PendingVerb is { } pending && Occupies(verb) && !Interrupts(verb, pending))
+        if (vm.PendingVerb is { } pending && VerbRules.Occupies(verb) && !VerbRules.Interrupts(verb, pending))
         {
             return $"{Describe(pending)} is in progress; wait for it to finish.";
         }
 
-        if (vm.PendingVerb is VmVerb.Create or VmVerb.Delete && !Occupies(verb))
+        if (vm.PendingVerb is VmVerb.Create or VmVerb.Delete && !VerbRules.Occupies(verb))
         {
             return $"{Describe(vm.PendingVerb.Value)} is in progress; wait for it to finish.";
         }
@@ -88,6 +82,18 @@ public static class VmRules
         };
     }
 
+    /// <summary>Device state QEMU writes beside the guest's memory when it saves a VM (a generous bound).</summary>
+    public const long DeviceStateBytes = 16L * 1024 * 1024;
+
+    /// <summary>
+    /// What <paramref name="verb"/> may write as the VM's state on its host, held against the disk quota
+    /// while it runs: a save or a snapshot of a running or paused VM writes its memory; null for anything else.
+    /// </summary>
+    public static long? StateBytes(Vm vm, VmVerb verb) =>
+        verb is VmVerb.Save || verb is VmVerb.Snapshot && vm.LastObserved is VmPowerState.Running or VmPowerState.Paused
+            ? (vm.MemoryMiB * 1024L * 1024) + DeviceStateBytes
+            : null;
+
     /// <summary>The status after the agent reported <paramref name="state"/>: a pending delete wins over what the process does meanwhile.</summary>
     public static VmStatus StatusAfterObservation(Vm vm, VmPowerState state) =>
         vm.PendingVerb switch
@@ -100,6 +106,7 @@ public static class VmRules
                 VmPowerState.Creating => VmStatus.Creating,
                 VmPowerState.Stopped => VmStatus.Stopped,
                 VmPowerState.Starting => vm.PendingVerb == VmVerb.Restore ? VmStatus.Restoring : VmStatus.Starting,
+                VmPowerState.Running or VmPowerState.Paused when vm.PendingVerb == VmVerb.MigrateOut => VmStatus.Migrating,
                 VmPowerState.Running => vm.PendingVerb switch
                 {
                     VmVerb.Shutdown => VmStatus.ShuttingDown,
@@ -124,6 +131,10 @@ public static class VmRules
         VmVerb.ConvertToTemplate => "Convert to template",
         VmVerb.ChangeMedium => "Change CD",
         VmVerb.ChangeHardware => "Change hardware",
+        VmVerb.MigrateOut => "Migrate",
+        VmVerb.MigrateIn => "Receive a migration",
+        VmVerb.FinishMigration => "Finish a migration",
+        VmVerb.CancelMigration => "Cancel a migration",
         _ => verb.ToString(),
     };
 

@@ -1,4 +1,5 @@
 using Marten;
+using Marten.Events;
 using Paddock.Engine.Contract;
 using Paddock.Portal.Features.Accounts;
 
@@ -17,24 +18,50 @@ public sealed record VmTask(Guid OperationId, VmVerb Verb, string By, DateTimeOf
     public string What => VmRules.Describe(Verb);
 }
 
-/// <summary>Reads a VM's tasks from its event stream: the stream is the history, nothing is kept beside it.</summary>
+/// <summary>Some of a VM's tasks, newest first; <see cref="Older"/> is where the next page starts, null when none is older.</summary>
+public sealed record VmTaskPage(IReadOnlyList<VmTask> Tasks, long? Older);
+
+/// <summary>
+/// Reads a VM's tasks from its event stream, a page at a time: the stream is the history, nothing
+/// is kept beside it, and a VM that ran for years never has its whole stream read at once.
+/// </summary>
 public static class VmTasks
 {
-    public static async Task<IReadOnlyList<VmTask>> LoadAsync(IQuerySession session, Guid vmId, CancellationToken ct = default)
-    {
-        var events = await session.Events.FetchStreamAsync(vmId, token: ct);
-        var requested = events.Select(e => e.Data).OfType<VmOperationRequested>().ToList();
-        var completed = events.Select(e => e.Data).OfType<VmOperationCompleted>().ToDictionary(c => c.OperationId);
-        var people = requested.Select(r => r.By).Distinct().ToList();
-        var names = (await session.LoadManyAsync<PortalUser>(ct, people)).ToDictionary(u => u.Id, u => u.UserName);
+    public const int PageSize = 20;
 
-        return [.. requested
-            .Select(r =>
-            {
-                var done = completed.GetValueOrDefault(r.OperationId);
-                var state = done is null ? VmTaskState.Running : done.Succeeded ? VmTaskState.Succeeded : VmTaskState.Failed;
-                return new VmTask(r.OperationId, r.Verb, names.GetValueOrDefault(r.By, "(removed user)"), r.At, state, done?.At, done?.Message);
-            })
-            .OrderByDescending(t => t.RequestedAt)];
+    public const int MaxPageSize = 200;
+
+    /// <summary>
+    /// The <paramref name="limit"/> newest tasks requested before the event <paramref name="before"/>
+    /// (a page's <see cref="VmTaskPage.Older"/>), or the newest ones when null.
+    /// </summary>
+    public static async Task<VmTaskPage> LoadAsync(IQuerySession session, Guid vmId, long? before = null, int limit = PageSize, CancellationToken ct = default)
+    {
+        var ceiling = before ?? long.MaxValue;
+        var requests = await session.Events.QueryAllRawEvents()
+            .Where(e => e.StreamId == vmId && e.Sequence < ceiling && e.EventTypesAre(typeof(VmOperationRequested)))
+            .OrderByDescending(e => e.Sequence).Take(limit + 1).ToListAsync(ct);
+        var page = requests.Take(limit).ToList();
+        if (page.Count == 0)
+        {
+            return new VmTaskPage([], null);
+        }
+
+        // A task ends after it was asked for: its outcome, if any, comes later in the same stream.
+        var floor = page[^1].Sequence;
+        var completed = (await session.Events.QueryAllRawEvents()
+                .Where(e => e.StreamId == vmId && e.Sequence > floor && e.EventTypesAre(typeof(VmOperationCompleted)))
+                .OrderBy(e => e.Sequence).ToListAsync(ct))
+            .Select(e => (VmOperationCompleted)e.Data).DistinctBy(c => c.OperationId).ToDictionary(c => c.OperationId);
+        var asked = page.Select(e => (VmOperationRequested)e.Data).ToList();
+        var names = (await session.LoadManyAsync<PortalUser>(ct, asked.Select(r => r.By).Distinct())).ToDictionary(u => u.Id, u => u.UserName);
+
+        var tasks = asked.Select(r =>
+        {
+            var done = completed.GetValueOrDefault(r.OperationId);
+            var state = done is null ? VmTaskState.Running : done.Succeeded ? VmTaskState.Succeeded : VmTaskState.Failed;
+            return new VmTask(r.OperationId, r.Verb, names.GetValueOrDefault(r.By, "(removed user)"), r.At, state, done?.At, done?.Message);
+        });
+        return new VmTaskPage([.. tasks], requests.Count > limit ? floor : null);
     }
 }

@@ -1,4 +1,6 @@
 // The VM console: noVNC against the portal's own origin. Sessions are keyed by their screen element.
+// The page (ConsolePageBase) dials again after a socket closed by itself, with a new ticket each time:
+// each dial is a new RFB on the same screen, and only the newest reports back.
 
 // noVNC 1.7 probes H.264 decoding at import time (a top-level await on VideoDecoder.flush()) and
 // that probe can hang for good in a browser without a working decoder, so the console never
@@ -9,12 +11,12 @@ const { default: RFB } = await import('../lib/novnc/core/rfb.js');
 
 const sessions = new WeakMap();
 
-export function connect(screen, path, scale, dotnet) {
+export function connect(screen, path, dotnet, options) {
     disconnect(screen);
     const scheme = location.protocol === 'https:' ? 'wss://' : 'ws://';
     window.paddockConsole = { connectStartedAt: performance.now(), firstFrameAt: null };
     const rfb = new RFB(screen, scheme + location.host + path, { wsProtocols: ['binary'] });
-    rfb.scaleViewport = scale;
+    rfb.scaleViewport = !!options?.scale;
     rfb.focusOnClick = true;
     // A session replaced by a newer one on the same screen reports nothing any more.
     const current = () => sessions.get(screen) === rfb;

@@ -78,7 +78,8 @@ public sealed class DiskImagesTests
                 "cluster-size": 65536,
                 "format": "qcow2",
                 "actual-size": 200704,
-                "format-specific": {"type": "qcow2", "data": {"compat": "1.1", "compression-type": "zlib", "lazy-refcounts": false, "refcount-bits": 16, "corrupt": false, "extended-l2": false}},
+                "format-specific": {"type": "qcow2", "data": {"compat": "1.1", "compression-type": "zlib", "lazy-refcounts": false,
+                    "refcount-bits": 16, "corrupt": false, "extended-l2": false}},
                 "full-backing-filename": "/tmp/qx/base.qcow2",
                 "backing-filename": "/tmp/qx/base.qcow2",
                 "dirty-flag": false
@@ -143,7 +144,8 @@ public sealed class DiskImagesTests
         // As qemu-img 7.2 prints it.
         const string json = """
             {"snapshots": [
-                {"icount": 0, "vm-clock-nsec": 0, "name": "disks", "date-sec": 1795697194, "date-nsec": 522553000, "vm-clock-sec": 0, "id": "1", "vm-state-size": 0},
+                {"icount": 0, "vm-clock-nsec": 0, "name": "disks", "date-sec": 1795697194, "date-nsec": 522553000, "vm-clock-sec": 0,
+                 "id": "1", "vm-state-size": 0},
                 {"name": "with-ram", "date-sec": 1795697200, "id": "2", "vm-state-size": 23456789}],
              "virtual-size": 16777216, "filename": "s.qcow2", "format": "qcow2", "actual-size": 208896, "dirty-flag": false}
             """;
@@ -151,7 +153,8 @@ public sealed class DiskImagesTests
         var info = DiskImageInfo.Parse(json);
 
         Assert.Equal(
-            [new DiskImageSnapshot("disks", 0, DateTimeOffset.FromUnixTimeSeconds(1795697194)), new DiskImageSnapshot("with-ram", 23456789, DateTimeOffset.FromUnixTimeSeconds(1795697200))],
+            [new DiskImageSnapshot("disks", 0, DateTimeOffset.FromUnixTimeSeconds(1795697194)),
+                new DiskImageSnapshot("with-ram", 23456789, DateTimeOffset.FromUnixTimeSeconds(1795697200))],
             info.Snapshots);
         Assert.Equal(208896, info.ActualSize);
     }

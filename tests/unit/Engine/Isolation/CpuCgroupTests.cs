@@ -42,7 +42,9 @@ public sealed class CpuCgroupTests
     {
         // Fields 14 and 15 (utime, stime) after a name with a space and a parenthesis.
         const string stat = "4242 (qemu-system) x) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 150 0 0 20 0 3 0 123 1000 50 18446744073709551615";
-        var usage = ProcessUsage.Parse(stat, ["Name:\tqemu", "Uid:\t2000123\t2000123\t2000123\t2000123", "Gid:\t2000123\t2000123\t2000123\t2000123", "VmRSS:\t  204800 kB", "Threads:\t3", "Seccomp:\t2"]);
+        var usage = ProcessUsage.Parse(stat,
+            ["Name:\tqemu", "Uid:\t2000123\t2000123\t2000123\t2000123", "Gid:\t2000123\t2000123\t2000123\t2000123", "VmRSS:\t  204800 kB",
+                "Threads:\t3", "Seccomp:\t2"]);
 
         Assert.Equal(new ProcessUsage(204800L * 1024, 4.0, 2000123, 2000123, 2), usage);
         Assert.Null(ProcessUsage.Parse("garbage", []));

@@ -42,19 +42,21 @@ public sealed class QemuCommandLineTests
             "-no-shutdown",
             "-msg", "timestamp=on",
             "-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
-            "-pidfile", "/run/paddock/vm1/qemu.pid",
+            "-pidfile", "/run/paddock/vm1/qemu/qemu.pid",
             "-display", "none",
-            "-chardev", "socket,id=qmp,path=/run/paddock/vm1/qmp.sock,server=on,wait=off",
+            "-chardev", "socket,id=qmp,path=/run/paddock/vm1/qemu/qmp.sock,server=on,wait=off",
             "-mon", "chardev=qmp,mode=control",
-            "-chardev", "socket,id=serial0,path=/run/paddock/vm1/serial.sock,server=on,wait=off,logfile=/run/paddock/vm1/serial.log,logappend=on",
+            "-chardev", "socket,id=serial0,path=/run/paddock/vm1/qemu/serial.sock,server=on,wait=off,logfile=/run/paddock/vm1/serial.log,logappend=on",
             "-serial", "chardev:serial0",
             "-device", "VGA,id=video0,bus=pcie.0,addr=0x1",
-            "-vnc", "unix:/run/paddock/vm1/vnc.sock",
+            "-vnc", "unix:/run/paddock/vm1/qemu/vnc.sock",
             .. RootPorts,
+            "-blockdev", "driver=file,node-name=base-file-root,filename=/var/lib/paddock/images/debian-12.qcow2,read-only=on",
+            "-blockdev", "{\"driver\":\"qcow2\",\"node-name\":\"base-root\",\"file\":\"base-file-root\",\"backing\":null,\"read-only\":true}",
             "-blockdev", "driver=file,node-name=file-root,filename=/run/paddock/vm1/disk-root.qcow2,discard=unmap",
-            "-blockdev", "driver=qcow2,node-name=root,file=file-root,discard=unmap",
+            "-blockdev", "{\"driver\":\"qcow2\",\"node-name\":\"root\",\"file\":\"file-root\",\"backing\":\"base-root\",\"discard\":\"unmap\"}",
             "-device", "virtio-blk-pci,id=disk-root,drive=root,bus=rp0,bootindex=1",
-            "-netdev", "user,id=net0",
+            "-netdev", "user,id=net0,restrict=on",
             "-device", "virtio-net-pci,id=nic-net0,netdev=net0,mac=52:54:00:ab:cd:ef,bus=rp1",
             "-device", "virtio-balloon-pci,id=balloon0,bus=rp2",
         ];
@@ -84,24 +86,27 @@ public sealed class QemuCommandLineTests
             "-no-shutdown",
             "-msg", "timestamp=on",
             "-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
-            "-pidfile", "/var/lib/paddock/vms/x/qemu.pid",
+            "-pidfile", "/var/lib/paddock/vms/x/qemu/qemu.pid",
             "-display", "none",
-            "-chardev", "socket,id=qmp,path=/var/lib/paddock/vms/x/qmp.sock,server=on,wait=off",
+            "-chardev", "socket,id=qmp,path=/var/lib/paddock/vms/x/qemu/qmp.sock,server=on,wait=off",
             "-mon", "chardev=qmp,mode=control",
-            "-chardev", "socket,id=serial0,path=/var/lib/paddock/vms/x/serial.sock,server=on,wait=off,logfile=/var/lib/paddock/vms/x/serial.log,logappend=on",
+            "-chardev",
+            "socket,id=serial0,path=/var/lib/paddock/vms/x/qemu/serial.sock,server=on,wait=off,logfile=/var/lib/paddock/vms/x/serial.log,logappend=on",
             "-serial", "chardev:serial0",
             "-device", "VGA,id=video0,bus=pcie.0,addr=0x1",
-            "-vnc", "unix:/var/lib/paddock/vms/x/vnc.sock,password=on",
+            "-vnc", "unix:/var/lib/paddock/vms/x/qemu/vnc.sock,password=on",
             .. RootPorts,
+            "-blockdev", "driver=file,node-name=base-file-root,filename=/var/lib/paddock/images/debian-12.qcow2,read-only=on",
+            "-blockdev", "{\"driver\":\"qcow2\",\"node-name\":\"base-root\",\"file\":\"base-file-root\",\"backing\":null,\"read-only\":true}",
             "-blockdev", "driver=file,node-name=file-root,filename=/var/lib/paddock/vms/x/disk-root.qcow2,discard=unmap",
-            "-blockdev", "driver=qcow2,node-name=root,file=file-root,discard=unmap",
+            "-blockdev", "{\"driver\":\"qcow2\",\"node-name\":\"root\",\"file\":\"file-root\",\"backing\":\"base-root\",\"discard\":\"unmap\"}",
             "-device", "virtio-blk-pci,id=disk-root,drive=root,bus=rp0,bootindex=1",
             "-blockdev", "driver=file,node-name=file-data,filename=/var/lib/paddock/vms/x/disk-data.qcow2,discard=unmap",
-            "-blockdev", "driver=qcow2,node-name=data,file=file-data,discard=unmap",
+            "-blockdev", "{\"driver\":\"qcow2\",\"node-name\":\"data\",\"file\":\"file-data\",\"backing\":null,\"discard\":\"unmap\"}",
             "-device", "virtio-blk-pci,id=disk-data,drive=data,bus=rp1",
-            "-netdev", "user,id=lan",
+            "-netdev", "user,id=lan,restrict=on",
             "-device", "virtio-net-pci,id=nic-lan,netdev=lan,mac=52:54:00:00:00:01,bus=rp2",
-            "-netdev", "user,id=mgmt",
+            "-netdev", "user,id=mgmt,restrict=on",
             "-device", "virtio-net-pci,id=nic-mgmt,netdev=mgmt,mac=52:54:00:00:00:02,bus=rp3",
             "-device", "virtio-balloon-pci,id=balloon0,bus=rp4",
             "-S",
@@ -132,19 +137,19 @@ public sealed class QemuCommandLineTests
             "-no-shutdown",
             "-msg", "timestamp=on",
             // -pidfile takes its argument verbatim: no doubling there.
-            "-pidfile", "/srv/a,b c/\"q\"'s,,/vm/qemu.pid",
+            "-pidfile", "/srv/a,b c/\"q\"'s,,/vm/qemu/qemu.pid",
             "-display", "none",
-            "-chardev", $"socket,id=qmp,path={dir}/qmp.sock,server=on,wait=off",
+            "-chardev", $"socket,id=qmp,path={dir}/qemu/qmp.sock,server=on,wait=off",
             "-mon", "chardev=qmp,mode=control",
-            "-chardev", $"socket,id=serial0,path={dir}/serial.sock,server=on,wait=off,logfile={dir}/serial.log,logappend=on",
+            "-chardev", $"socket,id=serial0,path={dir}/qemu/serial.sock,server=on,wait=off,logfile={dir}/serial.log,logappend=on",
             "-serial", "chardev:serial0",
             "-device", "VGA,id=video0,bus=pcie.0,addr=0x1",
-            "-vnc", $"unix:{dir}/vnc.sock",
+            "-vnc", $"unix:{dir}/qemu/vnc.sock",
             .. RootPorts,
             "-device", "pcie-root-port,id=rp8,bus=pcie.0,addr=0x3.0x0,multifunction=on,port=0x18,chassis=9,slot=9",
             "-device", "pcie-root-port,id=rp9,bus=pcie.0,addr=0x3.0x1,port=0x19,chassis=10,slot=10",
             "-blockdev", $"driver=file,node-name=file-os,filename={dir}/disk-os.qcow2,discard=unmap",
-            "-blockdev", "driver=qcow2,node-name=os,file=file-os,discard=unmap",
+            "-blockdev", "{\"driver\":\"qcow2\",\"node-name\":\"os\",\"file\":\"file-os\",\"backing\":null,\"discard\":\"unmap\"}",
             "-device", "virtio-blk-pci,id=disk-os,drive=os,bus=rp0,bootindex=1",
             "-device", "virtio-balloon-pci,id=balloon0,bus=rp1",
         ];
@@ -158,7 +163,7 @@ public sealed class QemuCommandLineTests
         var with = QemuCommandLine.Build(Small(), new VmPaths("/run/vm"), Accelerator.Tcg, QemuLaunchOptions.Default with { TestMonitor = true });
 
         Assert.DoesNotContain(without, a => a.Contains("qmp-test", StringComparison.Ordinal));
-        Assert.Equal(["-chardev", "socket,id=qmp-test,path=/run/vm/qmp-test.sock,server=on,wait=off", "-mon", "chardev=qmp-test,mode=control"],
+        Assert.Equal(["-chardev", "socket,id=qmp-test,path=/run/vm/qemu/qmp-test.sock,server=on,wait=off", "-mon", "chardev=qmp-test,mode=control"],
             Pair(with, "socket,id=qmp-test").Concat(Pair(with, "chardev=qmp-test,mode=control")));
         Assert.Equal(without.Count + 4, with.Count);
     }
@@ -172,7 +177,8 @@ public sealed class QemuCommandLineTests
     [Fact]
     public void An_iso_in_the_cd_drive_is_read_only_raw_and_boots_first_when_the_boot_order_says_so()
     {
-        var spec = Small() with { Cdroms = [new CdromSpec("cd0", "install,me.iso"), new CdromSpec("cd1", null)], BootOrder = [BootDevice.Cdrom, BootDevice.Disk] };
+        var spec = Small() with { Cdroms = [new CdromSpec("cd0", "install,me.iso"), new CdromSpec("cd1", null)],
+            BootOrder = [BootDevice.Cdrom, BootDevice.Disk] };
 
         var argv = QemuCommandLine.Build(spec, new VmPaths("/run/vm"), Accelerator.Tcg, QemuLaunchOptions.Default with { ImagesDirectory = "/srv/images" });
 
@@ -205,8 +211,8 @@ public sealed class QemuCommandLineTests
     {
         var argv = QemuCommandLine.Build(Small(), new VmPaths("/data/x,y"), Accelerator.Tcg, QemuLaunchOptions.Default);
 
-        Assert.Contains("socket,id=qmp,path=/data/x,,y/qmp.sock,server=on,wait=off", argv);
-        Assert.Contains("unix:/data/x,,y/vnc.sock", argv);
+        Assert.Contains("socket,id=qmp,path=/data/x,,y/qemu/qmp.sock,server=on,wait=off", argv);
+        Assert.Contains("unix:/data/x,,y/qemu/vnc.sock", argv);
         Assert.Contains("driver=file,node-name=file-root,filename=/data/x,,y/disk-root.qcow2,discard=unmap", argv);
         // A single comma from a path never survives into an option list.
         Assert.DoesNotContain(argv, a => a.Contains("x,y/") && a.Contains('='));
@@ -252,7 +258,8 @@ public sealed class QemuCommandLineTests
     {
         var spec = Small() with { MemoryMiB = 0 };
 
-        var error = Assert.Throws<InvalidVmSpecException>(() => QemuCommandLine.Build(spec, new VmPaths("/run/vm"), Accelerator.Tcg, QemuLaunchOptions.Default));
+        var error = Assert.Throws<InvalidVmSpecException>(
+            () => QemuCommandLine.Build(spec, new VmPaths("/run/vm"), Accelerator.Tcg, QemuLaunchOptions.Default));
         Assert.Equal("MemoryMiB", error.Field);
     }
 

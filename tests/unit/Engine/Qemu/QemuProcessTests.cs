@@ -19,7 +19,8 @@ public sealed class QemuProcessTests : IDisposable
         Assert.Equal(
         [
             "/usr/bin/setsid", "--",
-            "/usr/bin/setpriv", "--reuid", "200001", "--regid", "200002", "--clear-groups", "--no-new-privs", "--",
+            "/usr/bin/setpriv", "--reuid", "200001", "--regid", "200002", "--clear-groups",
+            "--inh-caps=-all", "--ambient-caps=-all", "--bounding-set=-all", "--no-new-privs", "--",
             "/bin/sh", "-c", "umask 077 && exec </dev/null >>\"$1\" 2>>\"$2\" && shift 2 && exec \"$@\"", "paddock-qemu",
             "/run/vm/qemu.stdout", "/run/vm/qemu.stderr",
             "/usr/bin/qemu-system-x86_64", "-name", $"guest={VmId}",
@@ -38,23 +39,29 @@ public sealed class QemuProcessTests : IDisposable
     }
 
     [Fact]
-    public void Where_selinux_enforces_qemu_transitions_to_the_vms_context_which_no_new_privs_would_forbid()
+    public void Where_selinux_enforces_qemu_transitions_to_the_vms_context_still_under_no_new_privs_and_without_capabilities()
     {
         var options = QemuProcessOptions.Default with { SelinuxLabel = "system_u:system_r:svirt_t:s0:c3,c7" };
 
         var argv = QemuProcess.LauncherArgv(["/usr/bin/qemu-system-x86_64"], new VmPaths("/run/vm"), 200_001, 200_001, options);
 
-        Assert.Equal(["--clear-groups", "--selinux-label", "system_u:system_r:svirt_t:s0:c3,c7", "--", "/bin/sh"], argv.Skip(7).Take(5));
-        Assert.DoesNotContain("--no-new-privs", argv);
+        Assert.Equal(
+            ["--clear-groups", "--selinux-label", "system_u:system_r:svirt_t:s0:c3,c7", "--inh-caps=-all", "--ambient-caps=-all",
+                "--bounding-set=-all", "--no-new-privs", "--", "/bin/sh"],
+            argv.Skip(7).Take(9));
     }
 
     [Fact]
-    public void An_agent_that_cannot_change_ids_starts_qemu_as_itself_without_setpriv()
+    public void An_agent_that_cannot_change_ids_starts_qemu_as_itself_but_still_under_no_new_privs_and_without_capabilities()
     {
-        var argv = QemuProcess.LauncherArgv(["/usr/bin/qemu-system-x86_64"], new VmPaths("/run/vm"), 200_001, 200_001, QemuProcessOptions.Default with { ChangeIds = false });
+        var argv = QemuProcess.LauncherArgv(["/usr/bin/qemu-system-x86_64"], new VmPaths("/run/vm"), 200_001, 200_001,
+            QemuProcessOptions.Default with { ChangeIds = false });
 
-        Assert.Equal(["/usr/bin/setsid", "--", "/bin/sh", "-c"], argv.Take(4));
-        Assert.DoesNotContain("/usr/bin/setpriv", argv);
+        Assert.Equal(
+            ["/usr/bin/setsid", "--", "/usr/bin/setpriv", "--inh-caps=-all", "--ambient-caps=-all", "--bounding-set=-all", "--no-new-privs", "--",
+                "/bin/sh", "-c"],
+            argv.Take(10));
+        Assert.DoesNotContain("--reuid", argv);
     }
 
     [Fact]
@@ -127,6 +134,7 @@ public sealed class QemuProcessTests : IDisposable
     {
         Directory.CreateDirectory(_dir);
         var paths = new VmPaths(_dir);
+        Directory.CreateDirectory(paths.QemuDirectory);
         File.WriteAllText(paths.PidFile, $"{Environment.ProcessId}\n");
 
         Assert.Null(QemuProcess.Attach(VmId, paths));

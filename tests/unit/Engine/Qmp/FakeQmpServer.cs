@@ -46,11 +46,29 @@ internal sealed class FakeQmpServer : IAsyncDisposable
         return (server, connection, await connecting);
     }
 
+    /// <summary><see cref="ConnectedAsync"/> as one thing to dispose.</summary>
+    public static async Task<FakeQmpSession> SessionAsync()
+    {
+        var (server, connection, client) = await ConnectedAsync();
+        return new FakeQmpSession(server, connection, client);
+    }
+
     public async ValueTask DisposeAsync()
     {
         _listener.Dispose();
         File.Delete(SocketPath);
         await Task.CompletedTask;
+    }
+}
+
+/// <summary>A connected client and the server side of its connection, disposed together.</summary>
+internal sealed record FakeQmpSession(FakeQmpServer Server, FakeQmpConnection Connection, Paddock.Engine.Qmp.QmpClient Client) : IAsyncDisposable
+{
+    public async ValueTask DisposeAsync()
+    {
+        await Client.DisposeAsync();
+        await Connection.DisposeAsync();
+        await Server.DisposeAsync();
     }
 }
 
@@ -80,6 +98,34 @@ internal sealed class FakeQmpConnection(Socket socket) : IAsyncDisposable
 
     public Task ReplyAsync(JsonElement command, string returnJson) =>
         SendAsync($$"""{"return": {{returnJson}}, "id": {{command.GetProperty("id").GetRawText()}}}""");
+
+    public Task ErrorAsync(JsonElement command, string desc, string errorClass = "GenericError") =>
+        SendAsync($$"""{"error": {"class": "{{errorClass}}", "desc": "{{desc}}"}, "id": {{command.GetProperty("id").GetRawText()}}}""");
+
+    /// <summary>Receives the next command, checks its name and answers it with <paramref name="returnJson"/>; returns the command.</summary>
+    public async Task<JsonElement> ExpectAsync(string name, string returnJson = "{}")
+    {
+        var command = await ReceiveAsync();
+        Assert.Equal(name, command.GetProperty("execute").GetString());
+        await ReplyAsync(command, returnJson);
+        return command;
+    }
+
+    /// <summary>Answers every <paramref name="name"/> with <paramref name="returnJson"/> until <paramref name="done"/> ends.</summary>
+    public async Task AnswerUntilAsync(Task done, string name, string returnJson)
+    {
+        while (true)
+        {
+            var next = ReceiveAsync();
+            if (await Task.WhenAny(next, done) == done)
+            {
+                return;
+            }
+
+            Assert.Equal(name, (await next).GetProperty("execute").GetString());
+            await ReplyAsync(await next, returnJson);
+        }
+    }
 
     public Task EventAsync(string name, string dataJson = "{}") =>
         SendAsync($$"""{"timestamp": {"seconds": 1700000000, "microseconds": 250000}, "event": "{{name}}", "data": {{dataJson}}}""");

@@ -42,9 +42,10 @@ public sealed class QmpClientTests
     {
         await using var server = new FakeQmpServer(listen: false);
 
-        var e = await Assert.ThrowsAsync<QmpException>(() => QmpClient.ConnectAsync(server.SocketPath, timeout: TimeSpan.FromMilliseconds(300)));
+        var e = await Assert.ThrowsAnyAsync<QmpException>(() => QmpClient.ConnectAsync(server.SocketPath, timeout: TimeSpan.FromMilliseconds(300)));
 
-        Assert.Contains("Connection refused", e.Message);
+        // Refused until the deadline; on a loaded machine the deadline may fall inside a knock, which is the timeout.
+        Assert.True(e.Message.Contains("Connection refused", StringComparison.Ordinal) || e is QmpTimeoutException, e.Message);
     }
 
     [Fact]
@@ -122,7 +123,8 @@ public sealed class QmpClientTests
 
         var command = client.ExecuteAsync("device_del", new { id = "nope" });
         var sent = await connection.ReceiveAsync();
-        await connection.SendAsync($$"""{"error": {"class": "DeviceNotFound", "desc": "Device 'nope' not found"}, "id": {{sent.GetProperty("id").GetRawText()}}}""");
+        await connection.SendAsync(
+            $$"""{"error": {"class": "DeviceNotFound", "desc": "Device 'nope' not found"}, "id": {{sent.GetProperty("id").GetRawText()}}}""");
 
         var error = await Assert.ThrowsAsync<QmpErrorException>(() => command.WaitAsync(Patience));
         Assert.Equal("device_del", error.Command);

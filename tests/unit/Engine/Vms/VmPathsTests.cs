@@ -12,11 +12,11 @@ public sealed class VmPathsTests
 
         Assert.Equal("/var/lib/paddock/vms/0b5c3f4e-7d1a-4c2b-9e8f-1a2b3c4d5e6f", paths.RunDirectory);
         Assert.Equal($"{paths.RunDirectory}/disk-root.qcow2", paths.Disk("root"));
-        Assert.Equal($"{paths.RunDirectory}/qmp.sock", paths.QmpSocket);
-        Assert.Equal($"{paths.RunDirectory}/vnc.sock", paths.VncSocket);
-        Assert.Equal($"{paths.RunDirectory}/serial.sock", paths.SerialSocket);
+        Assert.Equal($"{paths.RunDirectory}/qemu/qmp.sock", paths.QmpSocket);
+        Assert.Equal($"{paths.RunDirectory}/qemu/vnc.sock", paths.VncSocket);
+        Assert.Equal($"{paths.RunDirectory}/qemu/serial.sock", paths.SerialSocket);
         Assert.Equal($"{paths.RunDirectory}/serial.log", paths.SerialLog);
-        Assert.Equal($"{paths.RunDirectory}/qemu.pid", paths.PidFile);
+        Assert.Equal($"{paths.RunDirectory}/qemu/qemu.pid", paths.PidFile);
         Assert.Equal($"{paths.RunDirectory}/qemu.stdout", paths.Stdout);
         Assert.Equal($"{paths.RunDirectory}/qemu.stderr", paths.Stderr);
         Assert.Equal($"{paths.RunDirectory}/spec.json", paths.SpecFile);
@@ -44,7 +44,7 @@ public sealed class VmPathsTests
     [Fact]
     public void A_run_directory_too_long_for_unix_sockets_is_refused()
     {
-        var fits = "/" + new string('d', VmPaths.MaxSocketPathBytes - "/serial.sock".Length - 1);
+        var fits = "/" + new string('d', VmPaths.MaxSocketPathBytes - "/qemu/qmp-test.sock".Length - 1);
 
         _ = new VmPaths(fits);
         var error = Assert.Throws<ArgumentException>(() => new VmPaths(fits + "d"));

@@ -1,0 +1,34 @@
+using Marten;
+using Microsoft.AspNetCore.SignalR;
+using Paddock.Portal.Features.Hosts;
+
+namespace Paddock.Portal.Features.Agents;
+
+public static class AgentsExtensions
+{
+    /// <summary>The largest message a host may send: a registration of some thousands of VMs.</summary>
+    public const long MaxHostMessageBytes = 4L << 20;
+
+    /// <summary>The agents' hub, their connections and leases, the command queue and its dispatcher, and their documents.</summary>
+    public static void AddAgents(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddSignalR().AddHubOptions<HostAgentHub>(o =>
+        {
+            o.AddFilter<AgentCallAnswers>();
+            // A registration carries every VM of its host: past SignalR's 32 KB default (about a hundred
+            // VMs) the hub closed the connection, and such a host could never register again.
+            o.MaximumReceiveMessageSize = MaxHostMessageBytes;
+        });
+        builder.Services.AddSingleton<HostConnections>();
+        builder.Services.AddSingleton<IHostLinks>(services => services.GetRequiredService<HostConnections>());
+        builder.Services.AddSingleton<CommandDispatcher>();
+        builder.Services.AddHostedService(services => services.GetRequiredService<CommandDispatcher>());
+        builder.Services.AddHostedService<HostLeaseRenewal>();
+        // Dispatcher, reports and reconnects all write a command's state: a version check keeps one
+        // from overwriting another (a lost "Succeeded" made a VM look busy for good).
+        builder.Services.ConfigureMarten(options => options.Schema.For<AgentCommand>().Index(c => c.State).UseOptimisticConcurrency(true));
+    }
+
+    public static void MapAgents(this WebApplication app) =>
+        app.MapHub<HostAgentHub>(HostAgentHub.Path).RequireAuthorization(AgentAuthentication.Policy);
+}

@@ -1,0 +1,208 @@
+using Marten;
+using Microsoft.AspNetCore.SignalR;
+using Microsoft.Extensions.Options;
+using Paddock.Engine.Contract;
+using Paddock.Portal.Features.Hosts;
+
+namespace Paddock.Portal.Features.Agents;
+
+/// <summary>
+/// Sends recorded commands to their hosts' agents, one unfinished command per VM and host at a time
+/// and in the order they were asked for. A command whose host is away waits; when the host returns, what
+/// it had accepted but not finished is sent again and the agent recognises it by its operation id.
+/// A command whose host is gone, or away for longer than <see cref="PortalOptions.GiveUpAfter"/>,
+/// ends as failed with the reason (<see cref="CommandGiveUp"/>).
+/// </summary>
+public sealed class CommandDispatcher(
+    IDocumentStore store,
+    IHubContext<HostAgentHub, IHostAgent> hub,
+    HostConnections connections,
+    IAgentReports reports,
+    ChangeNotifier<VmChanged> vmChanges,
+    IOptions<PortalOptions> options,
+    TimeProvider clock,
+    ILogger<CommandDispatcher> log) : BackgroundService
+{
+    private readonly SemaphoreSlim _wake = new(0, 1);
+
+    /// <summary>How long an agent has to accept a command before it is tried again.</summary>
+    public static readonly TimeSpan AcceptTimeout = TimeSpan.FromSeconds(20);
+
+    public void Wake()
+    {
+        if (_wake.CurrentCount == 0)
+        {
+            try
+            {
+                _wake.Release();
+            }
+            catch (SemaphoreFullException)
+            {
+                // Already awake.
+            }
+        }
+    }
+
+    /// <summary>A host (re)registered: what it accepted but did not report on is sent again.</summary>
+    public async Task HostReturnedAsync(Guid hostId)
+    {
+        await using (var query = store.QuerySession())
+        {
+            var unfinished = await query.Query<AgentCommand>().Where(c => c.HostId == hostId && c.State == AgentCommandState.Sent).Select(c => c.Id).ToListAsync();
+            foreach (var id in unfinished)
+            {
+                await TryMoveAsync(id, AgentCommandState.Sent, AgentCommandState.Pending, CancellationToken.None);
+            }
+        }
+
+        Wake();
+    }
+
+    /// <summary>
+    /// Moves a command from one state to another unless someone else changed it meanwhile (its
+    /// outcome arrived, say): a version-checked write, never a lost update.
+    /// </summary>
+    private async Task<bool> TryMoveAsync(Guid id, AgentCommandState from, AgentCommandState to, CancellationToken ct)
+    {
+        await using var session = store.LightweightSession();
+        var command = await session.LoadAsync<AgentCommand>(id, ct);
+        if (command?.State != from)
+        {
+            return false;
+        }
+
+        command.State = to;
+        command.SentAt = to == AgentCommandState.Sent ? clock.GetUtcNow() : command.SentAt;
+        session.Store(command);
+        try
+        {
+            await session.SaveChangesAsync(ct);
+            return true;
+        }
+        catch (JasperFx.ConcurrencyException)
+        {
+            return false;
+        }
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        // A command queued through another portal process comes with its VM's change notice; this
+        // process may hold the host's connection.
+        using var queuedElsewhere = vmChanges.Subscribe(_ =>
+        {
+            Wake();
+            return Task.CompletedTask;
+        });
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await DispatchAsync(stoppingToken);
+            }
+            catch (Exception e) when (!stoppingToken.IsCancellationRequested)
+            {
+                // The store away (a timed-out query cancels too): only the portal stopping ends the dispatcher.
+                log.LogError(e, "Dispatching agent commands failed; retrying");
+            }
+
+            // Woken by every new command, report and VM change; the period covers hosts that came back and the store's return.
+            await _wake.WaitAsync(TimeSpan.FromSeconds(5), stoppingToken);
+        }
+    }
+
+    private async Task DispatchAsync(CancellationToken ct)
+    {
+        await using var session = store.LightweightSession();
+        var open = await session.Query<AgentCommand>()
+            .Where(c => c.State == AgentCommandState.Pending || c.State == AgentCommandState.Sent)
+            .OrderBy(c => c.CreatedAt)
+            .ToListAsync(ct);
+        open = await GiveUpAsync(session, open, ct);
+
+        // What each VM is busy with on each host: the oldest task that host's agent has accepted and
+        // not finished. (A migrating VM has commands on two hosts; one host being away holds up
+        // only what goes to it, such as the cleanup of a destination whose agent died.)
+        var busy = new Dictionary<(Guid VmId, Guid HostId), VmVerb>();
+        foreach (var sent in open.Where(c => c.State == AgentCommandState.Sent && VerbRules.Occupies(c.Command.Verb)))
+        {
+            busy.TryAdd((sent.VmId, sent.HostId), sent.Command.Verb);
+        }
+
+        foreach (var command in open.Where(c => c.State == AgentCommandState.Pending))
+        {
+            var verb = command.Command.Verb;
+            var key = (command.VmId, command.HostId);
+            var waits = busy.TryGetValue(key, out var current) && VerbRules.Occupies(verb) && !VerbRules.Interrupts(verb, current);
+            if (waits || connections.ConnectionOf(command.HostId) is not { } connection)
+            {
+                // Later commands for this VM on this host keep their order behind this one.
+                busy.TryAdd(key, verb);
+                continue;
+            }
+
+            if (VerbRules.Occupies(verb))
+            {
+                busy[key] = verb;
+            }
+
+            await SendAsync(command, connection, ct);
+        }
+    }
+
+    /// <summary>Fails the commands whose host will not carry them out (<see cref="CommandGiveUp"/>); returns the others.</summary>
+    private async Task<IReadOnlyList<AgentCommand>> GiveUpAsync(IQuerySession session, IReadOnlyList<AgentCommand> open, CancellationToken ct)
+    {
+        if (open.Count == 0)
+        {
+            return open;
+        }
+
+        var hosts = (await session.LoadManyAsync<HostRecord>(ct, open.Select(c => c.HostId).Distinct())).ToDictionary(h => h.Id);
+        var now = clock.GetUtcNow();
+        var kept = new List<AgentCommand>();
+        foreach (var command in open)
+        {
+            if (CommandGiveUp.Reason(command, hosts.GetValueOrDefault(command.HostId), now, options.Value.GiveUpAfter) is not { } reason)
+            {
+                kept.Add(command);
+                continue;
+            }
+
+            log.LogWarning("Giving up {Verb} of VM {Vm}: {Reason}", command.Command.Verb, command.VmId, reason);
+            await reports.CompleteAsync(command.HostId, new OperationReport(command.Id, command.VmId, OperationState.Failed, reason), ct);
+        }
+
+        return kept;
+    }
+
+    private async Task SendAsync(AgentCommand command, string connection, CancellationToken ct)
+    {
+        // Marked Sent before it goes, so that its outcome, however fast, always lands on a Sent command.
+        if (!await TryMoveAsync(command.Id, AgentCommandState.Pending, AgentCommandState.Sent, ct))
+        {
+            return;
+        }
+
+        CommandAck ack;
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            timeout.CancelAfter(AcceptTimeout);
+            ack = await hub.Clients.Client(connection).Execute(command.Command).WaitAsync(timeout.Token);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            // The agent went away or did not answer: pending again, sent when it returns (it
+            // recognises a resend by the operation id).
+            log.LogWarning(e, "Host {Host} did not accept {Verb} of VM {Vm}", command.HostId, command.Command.Verb, command.VmId);
+            await TryMoveAsync(command.Id, AgentCommandState.Sent, AgentCommandState.Pending, ct);
+            return;
+        }
+
+        if (!ack.Accepted)
+        {
+            await reports.CompleteAsync(command.HostId, new OperationReport(command.Id, command.VmId, OperationState.Failed, ack.Refusal), ct);
+        }
+    }
+}

@@ -1,0 +1,69 @@
+using Marten;
+
+namespace Paddock.Portal.Features.Quotas;
+
+/// <summary>
+/// What VMs take, summed by PostgreSQL: placement and admission ask on every create, inside its
+/// transaction, and read one row per host (or one row) instead of every VM. Each VM counts as
+/// <see cref="QuotaService.UsageOf(IVmFootprint)"/> counts it: the larger of its size and a
+/// pending hardware change, plus its states (saved, snapshot memory, under way), rounded up to whole MiB. It reads the VM documents' table
+/// by the names of their JSON fields, so that the features below Vms can sum them without the Vm
+/// type: a field renamed in <c>Vm</c> is renamed here too.
+/// </summary>
+public static class VmUsageTotals
+{
+    // sum() of bigints is numeric in PostgreSQL: each VM's bytes are cast back to bigint so that the
+    // division by a MiB rounds up as QuotaUsage.MiB does, not to a fraction that the reader rounds.
+    private const string Sums = """
+        count(*),
+        coalesce(sum(greatest((data->>'VCpus')::int, coalesce((data->'PendingHardware'->>'VCpus')::int, 0))), 0),
+        coalesce(sum((data->>'MemoryMiB')::bigint), 0),
+        coalesce(sum(((greatest(
+            (data->>'DiskBytes')::bigint + case when jsonb_typeof(data->'ExtraDisks') = 'array'
+                then (select coalesce(sum((disk->>'SizeBytes')::bigint), 0) from jsonb_array_elements(data->'ExtraDisks') disk) else 0 end,
+            coalesce((data->'PendingHardware'->>'DiskBytes')::bigint, 0))
+            + coalesce((data->>'SavedBytes')::bigint, 0)
+            + coalesce((data->'PendingState'->>'Bytes')::bigint, 0)
+            + case when jsonb_typeof(data->'Snapshots') = 'array'
+                then (select coalesce(sum((snapshot->>'StateBytes')::bigint), 0) from jsonb_array_elements(data->'Snapshots') snapshot) else 0 end
+            )::bigint + 1048575) / 1048576), 0)
+        """;
+
+    /// <summary>What the VMs on each host hold, by host id (hosts without VMs are absent); a migrating VM counts on both its hosts.</summary>
+    public static async Task<Dictionary<Guid, QuotaUsage>> PerHostAsync(IQuerySession session, CancellationToken ct)
+    {
+        await using var command = session.Connection!.CreateCommand();
+        // A VM moving between hosts holds its allocation on both until the move ends.
+        command.CommandText = $"""
+            select host, {Sums} from (
+                select (data->>'HostId')::uuid as host, data from {Table(session)}
+                union all
+                select (data->'Migration'->>'ToHostId')::uuid, data from {Table(session)} where jsonb_typeof(data->'Migration') = 'object') placed
+            group by 1
+            """;
+        var totals = new Dictionary<Guid, QuotaUsage>();
+        await using var reader = await command.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct))
+        {
+            totals[reader.GetGuid(0)] = Read(reader, 1);
+        }
+
+        return totals;
+    }
+
+    /// <summary>What the VMs an owner owns (or a group holds) take.</summary>
+    public static async Task<QuotaUsage> OfAsync(IQuerySession session, Guid id, bool group, CancellationToken ct)
+    {
+        await using var command = session.Connection!.CreateCommand();
+        command.CommandText = $"select {Sums} from {Table(session)} where data->>'{(group ? "GroupId" : "OwnerId")}' = @id";
+        command.Parameters.Add(new Npgsql.NpgsqlParameter("id", id.ToString()));
+        await using var reader = await command.ExecuteReaderAsync(ct);
+        await reader.ReadAsync(ct);
+        return Read(reader, 0);
+    }
+
+    private static QuotaUsage Read(System.Data.Common.DbDataReader reader, int first) =>
+        new((int)reader.GetInt64(first), (int)reader.GetInt64(first + 1), reader.GetInt64(first + 2), Convert.ToInt64(reader.GetValue(first + 3), System.Globalization.CultureInfo.InvariantCulture));
+
+    private static string Table(IQuerySession session) => $"{session.DocumentStore.Options.DatabaseSchemaName}.mt_doc_vm";
+}

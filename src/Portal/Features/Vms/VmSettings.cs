@@ -1,0 +1,23 @@
+using Paddock.Engine.Vms;
+
+namespace Paddock.Portal.Features.Vms;
+
+/// <summary>How the VM behaves, as its owner set it.</summary>
+public sealed record VmSettings(int ShutdownTimeoutSeconds, RestartPolicy Restart, int MaxRestartsPerHour, string BootOrder = VmSettings.DiskFirst)
+{
+    public const string DiskFirst = "disk,cdrom";
+    public const string CdromFirst = "cdrom,disk";
+
+    public static readonly VmSettings Default = new(60, RestartPolicy.Never, 3);
+
+    /// <summary>The boot orders a person picks from, by their value and how the form names them.</summary>
+    public static readonly IReadOnlyDictionary<string, string> BootOrders = new Dictionary<string, string>
+    {
+        [DiskFirst] = "Disk, then CD-ROM",
+        [CdromFirst] = "CD-ROM, then disk",
+        ["network,disk"] = "Network, then disk",
+    };
+
+    public IReadOnlyList<BootDevice> BootDevices =>
+        [.. BootOrder.Split(',').Select(d => Enum.TryParse<BootDevice>(d, ignoreCase: true, out var device) ? device : BootDevice.Disk).Distinct()];
+}

@@ -1,0 +1,27 @@
+using JasperFx;
+using Npgsql;
+
+namespace Paddock.Portal.Shared;
+
+/// <summary>What a save that lost to another writer ran into.</summary>
+public static class StoreConflicts
+{
+    /// <summary>The unique index (its constraint's name) or stream id another transaction took first; null when <paramref name="e"/> is no such conflict.</summary>
+    public static string? UniqueViolation(Exception e)
+    {
+        for (var inner = (Exception?)e; inner is not null; inner = inner.InnerException)
+        {
+            if (inner is PostgresException { SqlState: PostgresErrorCodes.UniqueViolation } pg)
+            {
+                return pg.ConstraintName ?? pg.MessageText;
+            }
+
+            if (inner is DocumentAlreadyExistsException or Marten.Exceptions.ExistingStreamIdCollisionException or JasperFx.Events.ExistingStreamIdCollisionException)
+            {
+                return "stream";
+            }
+        }
+
+        return null;
+    }
+}

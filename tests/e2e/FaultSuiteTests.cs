@@ -1,0 +1,109 @@
+using Paddock.Testing;
+using Xunit.Abstractions;
+
+namespace Paddock.E2e;
+
+/// <summary>
+/// Issue #20's fault suite at CI size: two VMs under a mixed workload (pause, resume, power off,
+/// snapshot, start) while the portal the agent dials is killed with kill -9 five times at random
+/// points, then while PostgreSQL is stopped for 3 s and started again, twice. No VM is lost, no operation runs twice or is
+/// lost, every VM shows its true state again, and the portal lives through the database's
+/// restarts as the same process. <c>./paddock bench faults</c> runs the same scenarios larger.
+/// </summary>
+[Collection(PaddockCollection.Name)]
+public sealed class FaultSuiteTests(PaddockFixture paddock, ITestOutputHelper output) : IAsyncLifetime, IFaultTarget
+{
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    /// <summary>After the test, even a failed one: the portal it killed runs again as the run started it, and the agent it killed is registered, for the tests that follow.</summary>
+    public async Task DisposeAsync()
+    {
+        await paddock.RestorePortalAsync();
+        await paddock.EnsureAgentAsync();
+        await paddock.FirstAgentRegisteredAsync();
+    }
+
+    [Fact]
+    public async Task Five_portal_kills_and_two_database_restarts_under_a_workload_lose_no_vm_and_run_every_operation_once()
+    {
+        var page = await paddock.SignInAsync(PaddockFixture.Fay);
+        var ids = new[] { await VmApi.CreateRunningAsync(page, "fay-one"), await VmApi.CreateRunningAsync(page, "fay-two") };
+        using var api = await paddock.ApiClientAsAsync(page, paddock.PortalUrl);
+        var seed = Environment.TickCount;
+        output.WriteLine($"seed {seed}");
+        var suite = new FaultSuite(this, [.. ids.Select(id => new FaultWorkload(api, id))], seed, output.WriteLine);
+        using var cancel = new CancellationTokenSource(TimeSpan.FromMinutes(10));
+
+        var kills = await suite.PortalKillsAsync(5, cancel.Token);
+        var portal = paddock.PortalPid;
+        var agent = paddock.AgentPid;
+        var restarts = await suite.DatabaseRestartsAsync(2, TimeSpan.FromSeconds(3), cancel.Token);
+
+        var table = FaultSuite.Table([kills, restarts]);
+        output.WriteLine(table);
+        await File.WriteAllTextAsync(Path.Combine(paddock.Artifacts, "fault-suite.txt"), $"seed {seed}\n{table}");
+        Assert.True(kills.Clean && restarts.Clean, table);
+        // Every operation of the workload was asked for, and most were carried out: the suite did not idle.
+        Assert.True(kills.Operations >= 10 && restarts.Operations >= 4, table);
+        // The database's restarts stopped neither the portal nor the agent, and no background loop ended.
+        Assert.Equal(portal, paddock.PortalPid);
+        Assert.False(System.Diagnostics.Process.GetProcessById(portal).HasExited);
+        Assert.Equal(agent, paddock.AgentPid);
+        Assert.DoesNotContain("BackgroundService failed", paddock.LogOf("portal"));
+
+        await AnOperationWhoseHostStaysAwayEndsFailedSayingWhyAsync(suite, api);
+        foreach (var id in ids)
+        {
+            await VmApi.DeleteAsync(page, id);
+        }
+
+        await page.Context.CloseAsync();
+    }
+
+    /// <summary>
+    /// No task in progress for ever: with a portal that gives up after 15 s, an operation asked while
+    /// the agent is away ends as failed, saying why; it never ran, and the VM's state holds once the
+    /// agent is back.
+    /// </summary>
+    private async Task AnOperationWhoseHostStaysAwayEndsFailedSayingWhyAsync(FaultSuite suite, HttpClient api)
+    {
+        await paddock.KillPortalAsync();
+        await paddock.EnsurePortalAsync(new Dictionary<string, string> { ["Paddock__GiveUpAfter"] = "00:00:15" });
+        await paddock.FirstAgentRegisteredAsync();
+        var vm = suite.Vms[0];
+        var status = (await vm.ReadAsync(CancellationToken.None))!.Value.Status;
+        await paddock.KillAgentAsync();
+        await vm.NextAsync(status, CancellationToken.None);
+        Assert.Equal(Answer.Accepted, vm.Requests[^1].Answer);
+        var asked = (await vm.TasksAsync(CancellationToken.None))[0];
+        Assert.Equal("Running", asked.State);
+        string? message = null;
+        await Eventually.Async(
+            async () => (message = await TaskMessageAsync(api, vm.VmId, asked.Id)) is not null, TimeSpan.FromSeconds(90), "the task given up");
+        Assert.Matches("^Its host e2e-host has been away for more than 15 seconds: .+ was never sent to it and is given up\\.$", message);
+        await paddock.EnsureAgentAsync();
+        await paddock.RestorePortalAsync();
+        await paddock.FirstAgentRegisteredAsync();
+        Assert.DoesNotContain($"as operation {asked.Id}", paddock.LogOf("agent"));
+        await Eventually.Async(async () => await vm.ReadAsync(CancellationToken.None) is (var now, true) && now == status,
+            TimeSpan.FromSeconds(60), "the VM as it was");
+    }
+
+    /// <summary>The message of the VM's task once it has failed; null before.</summary>
+    private static async Task<string?> TaskMessageAsync(HttpClient api, Guid vmId, Guid operationId)
+    {
+        var tasks = await System.Net.Http.Json.HttpClientJsonExtensions.GetFromJsonAsync<System.Text.Json.JsonElement>(api, $"/api/vms/{vmId}/tasks");
+        var task = tasks.EnumerateArray().Single(t => t.GetProperty("operationId").GetGuid() == operationId);
+        return task.GetProperty("state").GetString() == "Failed" ? task.GetProperty("message").GetString() : null;
+    }
+
+    string IFaultTarget.Connection => paddock.Connection;
+
+    Task IFaultTarget.KillPortalAsync() => paddock.KillPortalAsync();
+
+    Task IFaultTarget.StartPortalAsync() => paddock.EnsurePortalAsync();
+
+    Task IFaultTarget.RestartDatabaseAsync(TimeSpan down) => paddock.RestartDatabaseAsync(down);
+
+    string IFaultTarget.AgentLog() => paddock.LogOf("agent");
+}

@@ -1,0 +1,45 @@
+using System.Text.RegularExpressions;
+
+namespace Paddock.E2e;
+
+/// <summary>The e2e agent caps serial logs at 1 MiB and checks them every second (<see cref="PaddockFixture.StartAgent"/>).</summary>
+[Collection(PaddockCollection.Name)]
+public sealed partial class SerialLogTests(PaddockFixture paddock)
+{
+    private const long Cap = 1024 * 1024;
+
+    [Fact]
+    public async Task A_guest_printing_a_lot_leaves_at_most_twice_the_cap_and_the_download_says_it_starts_mid_way()
+    {
+        var page = await paddock.SignInAsync(PaddockFixture.Otto);
+        var vmId = await PaddockFixture.CreateVmAsync(page, "flood-vm");
+        var runDir = Path.Combine(paddock.VmsDir, vmId.ToString());
+        var (live, previous) = (Path.Combine(runDir, "serial.log"), Path.Combine(runDir, "serial.log.1"));
+        await PaddockFixture.ExpectStatusAsync(page, "Running");
+        await GuestSerial.WaitForShellAsync(runDir);
+
+        // About 2.3 MB in the log (the tty makes each "x\n" "x\r\n"): over twice the cap.
+        await GuestSerial.TypeAsync(runDir, "yes x | head -c 1500000; echo flood-\"done\"");
+        await Eventually.Async(
+            () => (GuestSerial.Read(previous) + GuestSerial.Read(live)).Contains("flood-done"),
+            TimeSpan.FromSeconds(120), "the guest's flood to end");
+        // The keeper comes round once a second: then neither part is over the cap.
+        await Eventually.Async(() => File.Exists(previous) && new FileInfo(live).Length <= Cap, TimeSpan.FromSeconds(30), "the log rotated");
+
+        var kept = new FileInfo(previous).Length + new FileInfo(live).Length;
+        Assert.True(new FileInfo(previous).Length <= Cap && kept <= 2 * Cap, $"{kept} bytes kept, at most {2 * Cap}");
+
+        var response = await page.APIRequest.GetAsync($"/api/vms/{vmId}/serial-log");
+        Assert.Equal(200, response.Status);
+        var download = await response.TextAsync();
+        Assert.Matches(Notice(), download);
+        Assert.True(download.Length <= 2 * Cap + 200, $"{download.Length} bytes downloaded");
+        // The newest output is the download's end: nothing of the flood after it.
+        var end = download[download.LastIndexOf("flood-done", StringComparison.Ordinal)..];
+        Assert.DoesNotContain("x\r\n", end);
+        Assert.Contains("x\r\nx\r\n", download);
+    }
+
+    [GeneratedRegex(@"^\[paddock: this log starts mid-way; [0-9.]+ (MiB|KiB|bytes) of earlier output was dropped\]\n")]
+    private static partial Regex Notice();
+}

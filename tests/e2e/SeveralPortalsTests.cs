@@ -1,0 +1,102 @@
+using System.Net;
+using Microsoft.Playwright;
+
+namespace Paddock.E2e;
+
+/// <summary>
+/// Several portal processes on one database: a page served by one follows what is done through
+/// another; revoking a host ends its connection whichever portal holds it; and when a portal is
+/// killed (kill -9) its hosts turn Unreachable on the others once their leases run out, then come
+/// back when their agents reconnect to another portal, their VMs still running. The agent dials
+/// one address in front of the portals (a load balancer's part, played by a proxy the test points
+/// at the second portal, then at the first).
+/// </summary>
+[Collection(PaddockCollection.Name)]
+public sealed class SeveralPortalsTests(PaddockFixture paddock) : IAsyncLifetime
+{
+    private const string HostName = "e2e-host-portals";
+    private const string Agent = "agent-portals";
+    private const string SecondPortal = "portal-b";
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    /// <summary>The agent powers its VM off as it stops; nothing of this test stays for the next.</summary>
+    public async Task DisposeAsync()
+    {
+        await paddock.StopAgentAsync(Agent);
+        await paddock.StopAgentAsync(SecondPortal);
+    }
+
+    [Fact]
+    public async Task A_page_follows_changes_made_through_another_portal_and_a_killed_portals_host_turns_unreachable_then_returns_through_the_other_with_its_vm_running()
+    {
+        var second = await paddock.StartSecondPortalAsync(process: SecondPortal);
+        await using var front = new CuttableProxy("127.0.0.1", new Uri(second).Port);
+        var dataDir = Path.Combine(paddock.DataDir, Agent);
+        paddock.InstallBuiltInTemplate(dataDir);
+        // All the machine's memory, at the highest RAM ratio below: spread placement puts the VM here.
+        paddock.StartExtraAgent(Agent, HostName, dataDir, await paddock.JoinTokenAsync(HostName), memoryMiB: 1 << 20,
+            portalUrl: $"https://127.0.0.1:{front.Port}");
+
+        // The first portal's Hosts page hears of a host that registered with the second.
+        var admin = await paddock.SignInAsync(PaddockFixture.AdminUser);
+        await admin.GotoAsync("/admin/hosts");
+        await PaddockFixture.InteractiveAsync(admin);
+        var hostState = admin.GetByLabel($"State of {HostName}");
+        await Assertions.Expect(hostState).ToHaveTextAsync("Connected", new() { Timeout = 60_000 });
+        var hostId = await paddock.HostIdAsync(HostName);
+        var policy = await admin.APIRequest.PutAsync($"/api/hosts/{hostId}/policy",
+            new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { policy = new { ramRatio = 16.0 } } });
+        Assert.True(policy.Ok, $"host policy: {policy.Status} {await policy.TextAsync()}");
+
+        var porter = await paddock.SignInAsync(PaddockFixture.Porter);
+        var vm = await VmApi.CreateRunningAsync(porter, "portals-vm", isolated: true);
+        Assert.Equal(HostName, await paddock.HostNameOfAsync(vm));
+        var pid = QemuPid(dataDir, vm);
+
+        // My VMs on the first portal (no timer of its own: only a notice re-renders it) follows power actions made through the second.
+        await porter.GotoAsync("/");
+        await PaddockFixture.InteractiveAsync(porter);
+        var status = porter.GetByRole(AriaRole.Row).Filter(new() { HasText = "portals-vm" }).GetByRole(AriaRole.Status);
+        await Assertions.Expect(status).ToHaveTextAsync("Running");
+        using var throughSecond = await paddock.ApiClientAsAsync(porter, second);
+        foreach (var (verb, shown) in new[] { ("pause", "Paused"), ("resume", "Running") })
+        {
+            using var asked = await throughSecond.PostAsync($"/api/vms/{vm}/{verb}", null);
+            Assert.Equal(HttpStatusCode.Accepted, asked.StatusCode);
+            await Assertions.Expect(status).ToHaveTextAsync(shown, new() { Timeout = 60_000 });
+        }
+
+        await RevokeEndsTheConnectionHeldBySecondAsync(admin, second);
+
+        // kill -9 of the second portal: nobody renews the host's lease, and the first portal sees it
+        // Unreachable (its record still said Connected) and the VM Unknown, though the VM runs on.
+        await paddock.KillProcessAsync(SecondPortal);
+        await Assertions.Expect(hostState).ToHaveTextAsync("Unreachable", new() { Timeout = (int)(PaddockFixture.HostGrace * 4).TotalMilliseconds });
+        await Assertions.Expect(status).ToHaveTextAsync("Unknown");
+
+        // The agent's address now leads to the first portal: it reconnects there, and reports its VM as it is.
+        front.Retarget("127.0.0.1", new Uri(paddock.PortalUrl).Port);
+        await Assertions.Expect(hostState).ToHaveTextAsync("Connected", new() { Timeout = 60_000 });
+        await Assertions.Expect(status).ToHaveTextAsync("Running", new() { Timeout = 60_000 });
+        Assert.Equal(pid, QemuPid(dataDir, vm));
+
+        // Through the first portal, which holds the host now.
+        await VmApi.DeleteAsync(porter, vm);
+    }
+
+    /// <summary>A host connected to the second portal, revoked through the first: the second ends its connection.</summary>
+    private async Task RevokeEndsTheConnectionHeldBySecondAsync(IPage admin, string second)
+    {
+        var host = await FuzzHost.EnrollAsync(paddock, "portals-revoked");
+        await using var connection = await host.ConnectAsync(paddock, portalUrl: second);
+        await Assertions.Expect(admin.GetByLabel($"State of {host.Name}")).ToHaveTextAsync("Connected");
+        await admin.GetByRole(AriaRole.Button, new() { Name = $"Revoke {host.Name}" }).ClickAsync();
+        await admin.GetByRole(AriaRole.Dialog).GetByRole(AriaRole.Button, new() { Name = "Revoke" }).ClickAsync();
+        await Assertions.Expect(admin.GetByLabel($"State of {host.Name}")).ToHaveTextAsync("Revoked");
+        await Eventually.Async(() => !connection.IsOpen, TimeSpan.FromSeconds(30), "the second portal to end the revoked host's connection");
+    }
+
+    private static int QemuPid(string agentDir, Guid vm) =>
+        int.Parse(File.ReadAllText(Path.Combine(agentDir, "vms", vm.ToString(), "qemu", "qemu.pid")).Trim(), System.Globalization.CultureInfo.InvariantCulture);
+}
