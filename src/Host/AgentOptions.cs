@@ -13,6 +13,14 @@ public sealed record AgentOptions
     public string PortalUrl { get; init; } = "";
 
     /// <summary>
+    /// The portal processes' own addresses, when several share one database behind the address in
+    /// <see cref="PortalUrl"/>: a console opened through a process that does not hold this agent's
+    /// connection is dialled back to that process directly, and only to an address listed here (or
+    /// <see cref="PortalUrl"/> itself). Empty (the default): the agent dials <see cref="PortalUrl"/> alone.
+    /// </summary>
+    public IReadOnlyList<string> PortalAddresses { get; init; } = [];
+
+    /// <summary>
     /// A one-time join token from the portal (Hosts → Add host), needed only the first time: the
     /// agent trades it for a credential of its own, kept in its state directory.
     /// </summary>

@@ -35,6 +35,7 @@ public static class Extensions
         builder.Services.AddSingleton(services => new DiskSpaceGuard(services.GetRequiredService<IOptions<AgentOptions>>()));
         builder.Services.AddSingleton<KsmKeeper>();
         builder.Services.AddHostedService<UsageReporter>();
+        builder.Services.AddHostedService<SpaceResumer>();
         builder.Services.AddHostedService(services => new SerialLogKeeper(
             services.GetRequiredService<IOptions<AgentOptions>>(),
             () => [.. services.GetRequiredService<VmTable>().RunningProcesses().Select(p => p.VmId)],
@@ -58,6 +59,7 @@ public static class Extensions
         builder.Services.AddSingleton<VmFiles>();
         builder.Services.AddSingleton<VmReports>();
         builder.Services.AddSingleton<VmWatcher>();
+        builder.Services.AddSingleton<SilentQemus>();
         builder.Services.AddOperation<CreateVm>();
         builder.Services.AddOperation<StartVm>();
         builder.Services.AddOperation<RestoreVm>();

@@ -28,6 +28,16 @@ public sealed record PortalOptions : IValidatableObject
     /// <summary>How long an operation waits for its host to come back before it ends as failed (see <c>CommandGiveUp</c>).</summary>
     public TimeSpan GiveUpAfter { get; init; } = TimeSpan.FromMinutes(10);
 
+    /// <summary>
+    /// This process's own address as agents reach it directly, not through the load balancer in front
+    /// of several portal processes (for example https://portal-2.example:8443). A console opened here
+    /// for a host whose agent another process holds is then dialled back here, by an agent that lists
+    /// this address in its <c>Agent:PortalAddresses</c>. Empty (the default): such a console waits for
+    /// the agent to reach this process (503).
+    /// </summary>
+    [Url]
+    public string? DirectUrl { get; init; }
+
     public ConsoleOptions Console { get; init; } = new();
 
     public UploadOptions Uploads { get; init; } = new();
@@ -103,6 +113,9 @@ public sealed record ConsoleOptions
 
     /// <summary>How long the portal waits for the agent to dial back for a console session.</summary>
     public TimeSpan AgentDialTimeout { get; init; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>How long a process holding an agent waits for its answer to a dial another process asked for (less than any <see cref="AgentDialTimeout"/>, so the answer still finds the asker waiting).</summary>
+    public static readonly TimeSpan ForwardedDialTimeout = TimeSpan.FromSeconds(10);
 }
 
 /// <summary>The built-in template (the image library comes later).</summary>

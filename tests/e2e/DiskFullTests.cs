@@ -9,7 +9,7 @@ namespace Paddock.E2e;
 /// floor is off, so the writes themselves meet the full disk). On one running VM there, Save,
 /// Change CD (an image fetch) and, stopped, Clone each fail with the figures as their writes meet the
 /// full disk, Snapshot is refused before QEMU writes, the guest answers after each, and no file is
-/// left half-written; a second portal whose image library is on
+/// left half-written; a guest writing into the full disk is paused and goes on by itself once there is room; a second portal whose image library is on
 /// the same file system answers an upload with 507 and keeps nothing of it.
 /// </summary>
 [Collection(PaddockCollection.Name)]
@@ -118,6 +118,17 @@ public sealed class DiskFullTests(PaddockFixture paddock) : IAsyncLifetime
             await ExpectRunningAndAnsweringAsync(owner, vmId, runDir, "after-fetch");
             Assert.Equal(cache, Listing(CacheDir));
             ExpectFreeAgain(free, "the image fetch");
+
+            // The guest writes more than the host has: QEMU pauses it at the failed write (the guest sees no
+            // error), the VM's page says why, and once the host has room again the agent lets it go on by itself.
+            await GuestSerial.TypeAsync(runDir, "dd if=/dev/urandom of=/dev/vda bs=1M count=16 conv=fsync 2>/dev/null; echo wrote-$((6*7))");
+            await Eventually.Async(async () => await PaddockFixture.IdleStatusAsync(owner, vmId) == "Paused", PaddockFixture.Boot, "QEMU to pause the guest");
+            Assert.StartsWith("The host's disk is full: QEMU paused the guest", (await VmApi.GetAsync(owner, vmId)).GetProperty("statusDetail").GetString());
+            await Assertions.Expect(owner.GetByRole(AriaRole.Note, new() { Name = "Why" })).ToContainTextAsync("It goes on by itself once the host has room again.");
+            File.Delete(Path.Combine(MountPoint, "filler"));
+            await Eventually.Async(() => Task.FromResult(GuestSerial.Read(Path.Combine(runDir, "serial.log")).Contains("wrote-42")), PaddockFixture.Boot, "the guest's writes to end");
+            await ExpectRunningAndAnsweringAsync(owner, vmId, runDir, "after-room");
+            free = await FillAsync(leave: 2 * MiB);
 
             // A clone's full copy is qemu-img's: it fails, the clone's run directory goes, the source is as it was.
             await VmApi.PowerAsync(owner, vmId, "poweroff", "Stopped");

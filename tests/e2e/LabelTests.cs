@@ -7,21 +7,23 @@ using Npgsql;
 namespace Paddock.E2e;
 
 /// <summary>
-/// 1,000 VMs created at once through two portal processes get 1,000 distinct labels (and uids),
-/// the same on their hosts as in the portal, and deleting them frees every pair.
+/// VMs created at once through two portal processes get distinct labels (and uids), the same on
+/// their hosts as in the portal, and deleting them frees every pair. CI sends 200; issue 9's 1,000
+/// is a scale run, for <c>PADDOCK_LABEL_VMS=1000</c> (the README says how).
 /// </summary>
 [Collection(PaddockCollection.Name)]
 public sealed class LabelTests(PaddockFixture paddock)
 {
-    private const int Count = 1000;
+    private static readonly int Count = int.TryParse(Environment.GetEnvironmentVariable("PADDOCK_LABEL_VMS"), out var count) && count > 0 ? count : 200;
 
-    // 1,000 VMs of one vCPU need 1,000 vCPUs of capacity: eight hosts of two CPUs at the highest CPU ratio (64).
+    // N VMs of one vCPU need N vCPUs of capacity: hosts of two CPUs at the highest CPU ratio (64) hold
+    // 128 each, so 1,000 take seven more hosts beside e2e-host, and 200 two.
     private static readonly object[] Isolated = [new { isolated = true }];
 
-    private static readonly string[] ExtraHosts = [.. Enumerable.Range(1, 7).Select(i => $"lb-{i}")];
+    private static readonly string[] ExtraHosts = [.. Enumerable.Range(1, Math.Max(2, (int)Math.Ceiling(Count / 128.0) - 1)).Select(i => $"lb-{i}")];
 
     [Fact]
-    public async Task A_thousand_concurrent_creates_through_two_portals_get_a_thousand_distinct_labels_and_deleting_them_frees_every_pair()
+    public async Task Concurrent_creates_through_two_portals_get_distinct_labels_and_deleting_them_frees_every_pair()
     {
         var admin = await paddock.SignInAsync(PaddockFixture.AdminUser);
         var nils = await paddock.SignInAsync(PaddockFixture.Nils);
@@ -73,7 +75,7 @@ public sealed class LabelTests(PaddockFixture paddock)
                 ids.Add((await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetGuid());
             }
 
-            // The portal's record: 1,000 distinct pairs, and a uid for each that is base + the pair's index.
+            // The portal's record: distinct pairs, and a uid for each that is base + the pair's index.
             var labels = await LabelsAsync(ids);
             Assert.Equal(Count, labels.Count);
             Assert.Equal(Count, labels.Select(l => l.Index).Distinct().Count());

@@ -251,6 +251,7 @@ public sealed partial class PaddockFixture
         var url = $"https://127.0.0.1:{FreePort()}";
         var environment = PortalEnvironment();
         environment["Paddock__ResetHostsOnStart"] = "false";
+        environment["Paddock__DirectUrl"] = url;
         environment["ConnectionStrings__Paddock"] = connection ?? Connection;
         foreach (var (key, value) in settings ?? new Dictionary<string, string>())
         {
@@ -288,6 +289,8 @@ public sealed partial class PaddockFixture
         ["Paddock__SignIn__AddressLockAt"] = "10000",
         ["Paddock__SignIn__AddressPostsPerMinute"] = "100000",
         ["Paddock__Networks__ForwardPorts"] = ForwardPorts,
+        // The main portal's own address: an agent held by another portal process dials it back for consoles opened here.
+        ["Paddock__DirectUrl"] = PortalUrl,
         ["ASPNETCORE_ENVIRONMENT"] = "Production",
     };
 

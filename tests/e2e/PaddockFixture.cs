@@ -87,6 +87,9 @@ public sealed partial class PaddockFixture : IAsyncLifetime, IDisposable
     /// <summary>Owns the VMs of the fault suite (FaultSuiteTests), whose portal is killed under them.</summary>
     public const string Fay = "fay";
 
+    /// <summary>Owns the VMs whose agent is killed in the middle of each kind of operation (AgentKillOperationTests).</summary>
+    public const string Kai = "kai";
+
     /// <summary>Every member account the run makes; a test that needs one to itself adds it here.</summary>
     private static readonly string[] Members =
     [
@@ -138,6 +141,7 @@ public sealed partial class PaddockFixture : IAsyncLifetime, IDisposable
         Porter,
         Fern,
         Fay,
+        Kai,
     ];
 
     /// <summary>Tests set a short ticket life so that expiry can be observed.</summary>

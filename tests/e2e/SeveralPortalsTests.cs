@@ -5,7 +5,9 @@ namespace Paddock.E2e;
 
 /// <summary>
 /// Several portal processes on one database: a page served by one follows what is done through
-/// another; revoking a host ends its connection whichever portal holds it; and when a portal is
+/// another; a console opened through one reaches a host another holds, and a VM moves between hosts
+/// held by different processes; revoking a host ends its
+/// connection whichever portal holds it; and when a portal is
 /// killed (kill -9) its hosts turn Unreachable on the others once their leases run out, then come
 /// back when their agents reconnect to another portal, their VMs still running. The agent dials
 /// one address in front of the portals (a load balancer's part, played by a proxy the test points
@@ -35,8 +37,10 @@ public sealed class SeveralPortalsTests(PaddockFixture paddock) : IAsyncLifetime
         var dataDir = Path.Combine(paddock.DataDir, Agent);
         paddock.InstallBuiltInTemplate(dataDir);
         // All the machine's memory, at the highest RAM ratio below: spread placement puts the VM here.
+        // It may dial either portal process directly for a console opened there.
         paddock.StartExtraAgent(Agent, HostName, dataDir, await paddock.JoinTokenAsync(HostName), memoryMiB: 1 << 20,
-            portalUrl: $"https://127.0.0.1:{front.Port}");
+            portalUrl: $"https://127.0.0.1:{front.Port}",
+            settings: new Dictionary<string, string> { ["Agent__PortalAddresses__0"] = paddock.PortalUrl, ["Agent__PortalAddresses__1"] = second });
 
         // The first portal's Hosts page hears of a host that registered with the second.
         var admin = await paddock.SignInAsync(PaddockFixture.AdminUser);
@@ -67,6 +71,28 @@ public sealed class SeveralPortalsTests(PaddockFixture paddock) : IAsyncLifetime
             await Assertions.Expect(status).ToHaveTextAsync(shown, new() { Timeout = 60_000 });
         }
 
+        // A console opened through the first portal, which does not hold the host: the second hands
+        // the dial to the agent, and the agent dials the first directly. The guest's screen answers.
+        using (var console = await paddock.OpenConsoleAsync(porter, $"/console/{vm}/ws?ticket={await PaddockFixture.ConsoleTicketAsync(porter, vm)}", paddock.PortalUrl))
+        {
+            Assert.NotNull(console);
+            var greeting = new byte[12];
+            var received = await console.ReceiveAsync(greeting, CancellationToken.None);
+            Assert.Equal("RFB 003.", System.Text.Encoding.ASCII.GetString(greeting, 0, Math.Min(8, received.Count)));
+        }
+
+        // Moved to the first portal's host and back: a migration's channels meet at the process that
+        // started it (the first), whichever process holds each side's agent.
+        foreach (var host in new[] { "e2e-host", HostName })
+        {
+            var moved = await admin.APIRequest.PostAsync($"/api/vms/{vm}/migrate",
+                new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { hostId = await paddock.HostIdAsync(host) } });
+            Assert.True(moved.Status == 202, $"migrate: {moved.Status} {await moved.TextAsync()}");
+            await Eventually.Async(async () => await paddock.HostNameOfAsync(vm) == host && await PaddockFixture.IdleStatusAsync(porter, vm) == "Running",
+                PaddockFixture.Boot, $"the VM moved to {host}");
+        }
+
+        pid = QemuPid(dataDir, vm);
         await RevokeEndsTheConnectionHeldBySecondAsync(admin, second);
 
         // kill -9 of the second portal: nobody renews the host's lease, and the first portal sees it

@@ -28,7 +28,15 @@ public static class VmApi
     {
         var response = await page.APIRequest.PostAsync($"/api/vms/{vmId}/{verb}", new() { Headers = PaddockFixture.ApiHeaders });
         Assert.True(response.Status == 202, $"{verb}: {response.Status} {await response.TextAsync()}");
-        await Eventually.Async(async () => await PaddockFixture.IdleStatusAsync(page, vmId) == status, PaddockFixture.Boot, $"the VM {status}");
+        try
+        {
+            await Eventually.Async(async () => await PaddockFixture.IdleStatusAsync(page, vmId) == status, PaddockFixture.Boot, $"the VM {status}");
+        }
+        catch (TimeoutException e)
+        {
+            // What the VM was instead says where to look.
+            throw new TimeoutException($"{e.Message} The VM: {await GetAsync(page, vmId)}", e);
+        }
     }
 
     /// <summary>Powers the VM off if it runs, deletes it and waits until it is gone.</summary>

@@ -74,11 +74,13 @@ public enum VmVerb
 
 /// <summary>
 /// The migration a command belongs to: its channels meet at the portal's
-/// <c>/migration/agent/{Token}/{channel}</c> (the portal the agent is configured with, never an
-/// address the message names); <paramref name="Channels"/> is how many disk channels the destination opens;
+/// <c>/migration/agent/{Token}/{channel}</c>; <paramref name="Channels"/> is how many disk channels the destination opens;
 /// <paramref name="MaxBandwidthBytesPerSecond"/> caps the memory stream (null: as fast as it goes).
+/// <paramref name="Portal"/> names the portal process where both sides meet (with several processes,
+/// the agents may be held by different ones); null: the portal each agent is configured with. An
+/// agent dials a named portal only when its own settings list that address.
 /// </summary>
-public sealed record MigrationLink(Guid MigrationId, string Token, int Channels, long? MaxBandwidthBytesPerSecond = null)
+public sealed record MigrationLink(Guid MigrationId, string Token, int Channels, long? MaxBandwidthBytesPerSecond = null, string? Portal = null)
 {
     /// <summary>The channel that carries the memory and device state.</summary>
     public const string MemoryChannel = "memory";
@@ -222,10 +224,12 @@ public enum ConsoleKind
 }
 
 /// <summary>
-/// Asks the agent to open <c>/console/agent/{Nonce}</c> on the portal it is configured with (never an
-/// address the message names) and splice it to what <paramref name="Kind"/> names.
+/// Asks the agent to open <c>/console/agent/{Nonce}</c> on the portal it is configured with and
+/// splice it to what <paramref name="Kind"/> names. <paramref name="Portal"/> names another portal
+/// process to dial instead (the one the browser reached); the agent dials it only when its own
+/// settings list that address.
 /// </summary>
-public sealed record ConsoleDial(Guid VmId, string Nonce, ConsoleKind Kind = ConsoleKind.Vnc);
+public sealed record ConsoleDial(Guid VmId, string Nonce, ConsoleKind Kind = ConsoleKind.Vnc, string? Portal = null);
 
 /// <summary>
 /// The host's effective RAM allocation ratio (above 1.0 the agent that manages KSM turns it on),

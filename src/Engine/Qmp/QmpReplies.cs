@@ -15,6 +15,15 @@ public sealed record QmpRunStatus(string? Status)
     /// I/O or internal error, a panicked guest). A migration's destination that waits for its
     /// memory (inmigrate) counts as running, as its agent takes it.
     /// </summary>
+    /// <summary>QEMU waits for (or is loading) an incoming state: a restore or a migration that has not ended.</summary>
+    public bool AwaitsIncoming => Status == "inmigrate";
+
+    /// <summary>Started with its vCPUs held (<c>-S</c>) and never let go: its guest has not run yet.</summary>
+    public bool NeverRan => Status == "prelaunch";
+
+    /// <summary>Its state was all sent away (a save or an outgoing migration ended) and its vCPUs stand still for good.</summary>
+    public bool SentAway => Status == "postmigrate";
+
     public Contract.VmPowerState PowerState => Status switch
     {
         "running" or "inmigrate" or null => Contract.VmPowerState.Running,

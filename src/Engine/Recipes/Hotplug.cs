@@ -17,6 +17,9 @@ public static class Hotplug
     /// <summary>Adds the blank qcow2 disk at <paramref name="path"/> as a virtio-blk device.</summary>
     public static async Task AddDiskAsync(QmpClient qmp, string path, DiskSpec disk, CancellationToken ct)
     {
+        // Nodes an add left without its device (the agent was killed in between) would make the names taken.
+        await qmp.TryAsync(q => q.BlockdevDelAsync(disk.Id, timeout: QmpCommands.Brief)).ConfigureAwait(false);
+        await qmp.TryAsync(q => q.BlockdevDelAsync($"file-{disk.Id}", timeout: QmpCommands.Brief)).ConfigureAwait(false);
         await qmp.BlockdevAddAsync(new Dictionary<string, object?>
         {
             ["driver"] = "file",
@@ -45,6 +48,17 @@ public static class Hotplug
             await qmp.TryAsync(q => q.BlockdevDelAsync($"file-{disk.Id}", timeout: QmpCommands.Brief)).ConfigureAwait(false);
             throw;
         }
+    }
+
+    /// <summary>
+    /// Whether QEMU has the disk's device already: an add that the agent was killed in the middle of
+    /// may have got that far (query-block names a virtio-blk device by its QOM path).
+    /// </summary>
+    public static async Task<bool> HasDiskAsync(QmpClient qmp, DiskSpec disk, CancellationToken ct)
+    {
+        var id = $"disk-{disk.Id}";
+        return (await qmp.QueryBlockAsync(ct).ConfigureAwait(false))
+            .Any(b => b.Qdev == id || b.Qdev?.StartsWith($"/machine/peripheral/{id}/", StringComparison.Ordinal) == true);
     }
 
     public static async Task RemoveDiskAsync(QmpClient qmp, DeviceRemovals removals, DiskSpec disk, CancellationToken ct)

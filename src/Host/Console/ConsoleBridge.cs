@@ -25,6 +25,12 @@ public sealed class ConsoleBridge(
     /// <summary>Opens the VM's end at once, so a refusal reaches the portal with its reason; the session then runs on its own.</summary>
     public async Task<CommandAck> AcceptAsync(ConsoleDial dial)
     {
+        if (!sockets.MayDial(dial.Portal))
+        {
+            log.LogWarning("Console of VM {Vm} refused: {Portal} is not among this agent's portal addresses", dial.VmId, dial.Portal);
+            return CommandAck.Refuse(Guid.Empty, $"The host does not dial {dial.Portal}: add it to the agent's Agent:PortalAddresses.");
+        }
+
         var paths = VmPaths.For(options.Value.VmsDir, dial.VmId);
         var pid = vms.QemuPid(dial.VmId);
         if (dial.Kind == ConsoleKind.SerialLog ? !File.Exists(paths.SerialLog) : pid is null)
@@ -64,7 +70,7 @@ public sealed class ConsoleBridge(
         await using var target = source;
         try
         {
-            using var portal = await sockets.DialAsync($"/console/agent/{Uri.EscapeDataString(dial.Nonce)}", CancellationToken.None);
+            using var portal = await sockets.DialAsync($"/console/agent/{Uri.EscapeDataString(dial.Nonce)}", CancellationToken.None, dial.Portal);
             log.LogInformation("{Kind} console session for VM {Vm} open", dial.Kind, dial.VmId);
             var vmEnded = await PortalSockets.SpliceAsync(target, portal, oneWay: dial.Kind == ConsoleKind.SerialLog, CancellationToken.None);
             log.LogInformation("{Kind} console session for VM {Vm} ended by the {Side} side", dial.Kind, dial.VmId, vmEnded ? "VM" : "portal");

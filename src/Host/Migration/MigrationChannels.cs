@@ -115,7 +115,7 @@ public sealed class MigrationChannels(PortalSockets portal, ConfinementGuard gua
         System.Net.WebSockets.ClientWebSocket socket;
         try
         {
-            socket = await portal.DialAsync($"/migration/agent/{Uri.EscapeDataString(link.Token)}/{channel}", ct);
+            socket = await portal.DialAsync($"/migration/agent/{Uri.EscapeDataString(link.Token)}/{channel}", ct, link.Portal);
         }
         catch
         {

@@ -17,6 +17,8 @@ namespace Paddock.Host.Networks;
 public sealed class NetworkKeeper(IOptions<AgentOptions> options, VmTable vms, NetworkDns dns, ILogger<NetworkKeeper> log) : IDisposable
 {
     private readonly SemaphoreSlim _lock = new(1, 1);
+    private readonly SemaphoreSlim _listLock = new(1, 1);
+    private int _scheduled;
     private readonly string _listFile = Path.Combine(options.Value.StateDir, "networks.json");
     private IReadOnlyList<HostNetwork>? _listed;
 
@@ -37,11 +39,29 @@ public sealed class NetworkKeeper(IOptions<AgentOptions> options, VmTable vms, N
     /// <summary>The provider networks the last reconcile could not lay out here, by VNI, with the reason: a NIC on one does not start.</summary>
     public IReadOnlyDictionary<int, ProviderLinkException> Refusals { get; private set; } = new Dictionary<int, ProviderLinkException>();
 
-    /// <summary>The portal's whole list for this host. A list that cannot be carried is refused whole (the old one stays).</summary>
+    /// <summary>The portal's whole list for this host, laid out before this returns. A list that cannot be carried is refused whole (the old one stays).</summary>
     public async Task ApplyAsync(IReadOnlyList<HostNetwork> networks, CancellationToken ct)
     {
+        await KeepAsync(networks, ct);
+        await ReconcileAsync(ct);
+    }
+
+    /// <summary>
+    /// The portal's list as the hub brings it: kept at once, laid out in the background. SignalR's
+    /// .NET client runs an agent's hub handlers one at a time, so a reconcile awaited here would
+    /// hold up every command and console dial behind it (a console after an agent restart waited
+    /// out its 15 s for one). A VM that starts lays out its own networks first (<see cref="NetworkTaps"/>).
+    /// </summary>
+    public async Task TakeAsync(IReadOnlyList<HostNetwork> networks, CancellationToken ct)
+    {
+        await KeepAsync(networks, ct);
+        Schedule();
+    }
+
+    private async Task KeepAsync(IReadOnlyList<HostNetwork> networks, CancellationToken ct)
+    {
         NetworkPlan.Create(Names, Local, networks, Nics());
-        await _lock.WaitAsync(ct);
+        await _listLock.WaitAsync(ct);
         try
         {
             // Kept for a restarted agent: it makes the same networks (peers and names included) before the portal speaks.
@@ -51,20 +71,33 @@ public sealed class NetworkKeeper(IOptions<AgentOptions> options, VmTable vms, N
         }
         finally
         {
-            _lock.Release();
+            _listLock.Release();
         }
+    }
 
-        await ReconcileAsync(ct);
+    private async Task<IReadOnlyList<HostNetwork>> ListedAsync(CancellationToken ct)
+    {
+        await _listLock.WaitAsync(ct);
+        try
+        {
+            return _listed ??= File.Exists(_listFile) ? JsonSerializer.Deserialize<List<HostNetwork>>(await File.ReadAllTextAsync(_listFile, ct)) ?? [] : [];
+        }
+        finally
+        {
+            _listLock.Release();
+        }
     }
 
     /// <summary>Makes everything match; returns the plan it made real.</summary>
-    public async Task<NetworkPlan> ReconcileAsync(CancellationToken ct)
+    public Task<NetworkPlan> ReconcileAsync(CancellationToken ct) => ReconcileAsync(ct, locked: null);
+
+    private async Task<NetworkPlan> ReconcileAsync(CancellationToken ct, Action? locked)
     {
         await _lock.WaitAsync(ct);
         try
         {
-            _listed ??= File.Exists(_listFile) ? JsonSerializer.Deserialize<List<HostNetwork>>(await File.ReadAllTextAsync(_listFile, ct)) ?? [] : [];
-            var plan = NetworkPlan.Create(Names, Local, _listed, Nics());
+            locked?.Invoke();
+            var plan = NetworkPlan.Create(Names, Local, await ListedAsync(ct), Nics());
             if (!CanLayOut)
             {
                 // Placement sends no VM on a network here (the host registered no VXLAN endpoint); one that came anyway fails saying why.
@@ -101,18 +134,28 @@ public sealed class NetworkKeeper(IOptions<AgentOptions> options, VmTable vms, N
         }
     }
 
-    /// <summary>Reconciles in the background (a VM left this host): errors are logged, the next reconcile tries again.</summary>
-    public void Schedule() => _ = Task.Run(async () =>
+    /// <summary>
+    /// Reconciles in the background (a VM left this host, or the portal's list came): errors are
+    /// logged, the next reconcile tries again. One waiting for its turn is enough: it reads what is
+    /// wanted only once it runs, so the calls meanwhile add nothing.
+    /// </summary>
+    public void Schedule()
     {
-        try
+        if (Interlocked.Exchange(ref _scheduled, 1) == 1)
+            return;
+        _ = Task.Run(async () =>
         {
-            await ReconcileAsync(CancellationToken.None);
-        }
-        catch (Exception e)
-        {
-            log.LogWarning("Reconciling the networks failed: {Message}", e.Message);
-        }
-    });
+            try
+            {
+                await ReconcileAsync(CancellationToken.None, locked: () => Volatile.Write(ref _scheduled, 0));
+            }
+            catch (Exception e)
+            {
+                Volatile.Write(ref _scheduled, 0);
+                log.LogWarning("Reconciling the networks failed: {Message}", e.Message);
+            }
+        });
+    }
 
     private async Task EnsureAsync(PlannedNetwork network, IReadOnlyList<Link> links, HashSet<string> namespaces, CancellationToken ct)
     {
@@ -210,7 +253,11 @@ public sealed class NetworkKeeper(IOptions<AgentOptions> options, VmTable vms, N
         await NetworkTools.RunAsync(["nft", "-f", "-"], ruleset, ct);
     }
 
-    public void Dispose() => _lock.Dispose();
+    public void Dispose()
+    {
+        _lock.Dispose();
+        _listLock.Dispose();
+    }
 
     /// <summary>
     /// Puts a NIC being hotplugged in every plan until its VM's spec names it: dispose the hold once

@@ -56,7 +56,7 @@ public sealed class PortalConnection(
             guard.Apply(settings);
             ksm.Apply(settings);
         });
-        connection.On<IReadOnlyList<Engine.Networks.HostNetwork>>(nameof(IHostAgent.ApplyNetworks), list => networks.ApplyAsync(list, stoppingToken));
+        connection.On<IReadOnlyList<Engine.Networks.HostNetwork>>(nameof(IHostAgent.ApplyNetworks), list => networks.TakeAsync(list, stoppingToken));
         connection.Reconnecting += _ =>
         {
             _registered = false;

@@ -5,26 +5,37 @@ namespace Paddock.Host.Portal;
 
 /// <summary>
 /// Binary WebSockets the agent dials to the portal it is configured with (never an address a message
-/// names), with its host credential and the portal's pinned certificate: consoles and migration
-/// channels run through them, so a host needs no inbound port.
+/// names, unless its settings list that address too: <see cref="AgentOptions.PortalAddresses"/>), with its
+/// host credential and the portal's pinned certificate: consoles and migration channels run through
+/// them, so a host needs no inbound port.
 /// </summary>
 public sealed class PortalSockets(IOptions<AgentOptions> options, AgentCredential credential, PortalTrust trust)
 {
     private static readonly TimeSpan ConnectWithin = TimeSpan.FromSeconds(15);
 
-    /// <summary>Opens <paramref name="path"/> on the portal.</summary>
-    public async Task<ClientWebSocket> DialAsync(string path, CancellationToken ct)
+    /// <summary>Whether the agent may dial <paramref name="portal"/> (null: its own portal address).</summary>
+    public bool MayDial(string? portal) =>
+        portal is null || Origin(portal) is { } origin
+            && options.Value.PortalAddresses.Append(options.Value.PortalUrl).Select(Origin).Contains(origin, StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>Opens <paramref name="path"/> on the portal, or on <paramref name="portal"/> when <see cref="MayDial"/> allows it.</summary>
+    public async Task<ClientWebSocket> DialAsync(string path, CancellationToken ct, string? portal = null)
     {
+        if (!MayDial(portal))
+        {
+            throw new IOException($"This agent does not dial {portal}: it is not among its portal addresses (Agent:PortalAddresses).");
+        }
+
         var socket = new ClientWebSocket();
         try
         {
             socket.Options.SetRequestHeader("Authorization", $"Bearer {await credential.GetAsync(ct)}");
             trust.Apply(socket.Options);
-            var portal = new Uri(options.Value.PortalUrl);
-            var scheme = portal.Scheme == Uri.UriSchemeHttps ? "wss" : "ws";
+            var target = new Uri(portal ?? options.Value.PortalUrl);
+            var scheme = target.Scheme == Uri.UriSchemeHttps ? "wss" : "ws";
             using var connect = CancellationTokenSource.CreateLinkedTokenSource(ct);
             connect.CancelAfter(ConnectWithin);
-            await socket.ConnectAsync(new UriBuilder(portal) { Scheme = scheme, Path = path }.Uri, connect.Token);
+            await socket.ConnectAsync(new UriBuilder(target) { Scheme = scheme, Path = path }.Uri, connect.Token);
             return socket;
         }
         catch
@@ -33,6 +44,12 @@ public sealed class PortalSockets(IOptions<AgentOptions> options, AgentCredentia
             throw;
         }
     }
+
+    /// <summary>Scheme, host and port of an absolute http(s) address; null for anything else.</summary>
+    private static string? Origin(string address) =>
+        Uri.TryCreate(address, UriKind.Absolute, out var uri) && (uri.Scheme == Uri.UriSchemeHttps || uri.Scheme == Uri.UriSchemeHttp)
+            ? uri.GetLeftPart(UriPartial.Authority)
+            : null;
 
     /// <summary>How long the other way may go on once one side has closed.</summary>
     private static readonly TimeSpan Grace = TimeSpan.FromSeconds(10);

@@ -35,6 +35,9 @@ public sealed class VmRuntime(Guid id, VmPaths paths)
     /// <summary>The migration this host takes part in for the VM (as its source or its destination), if one.</summary>
     public Migration.MigrationState? Migration { get; set; }
 
+    /// <summary>Set when QEMU paused the guest because a disk write met a full host file system; cleared when it runs again (<see cref="SpaceResumer"/>).</summary>
+    public bool PausedForRoom { get; set; }
+
     /// <summary>Set while Save ends QEMU: its end leaves the VM Saved.</summary>
     public bool Saving { get; set; }
 

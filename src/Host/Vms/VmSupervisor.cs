@@ -21,6 +21,7 @@ public sealed class VmSupervisor(
     VmTable vms,
     VmFiles files,
     VmWatcher watcher,
+    SilentQemus silent,
     VmReports reports,
     IPortalReporter portal,
     IEnumerable<IVmOperation> operations,
@@ -180,12 +181,45 @@ public sealed class VmSupervisor(
             // A migration's destination whose guest never ran here: its end is no crash to restart from.
             vm.Stopping = File.Exists(vm.Paths.IncomingMarker);
             log.LogInformation("Re-attached to VM {Vm} (pid {Pid})", vm.Id, process.Pid);
+            await SettleCutShortAsync(vm, process, qmp, ct);
         }
         catch (Exception e) when (e is QmpException or IOException or TimeoutException)
         {
             log.LogWarning(e, "VM {Vm} runs as pid {Pid} but its monitor does not answer", vm.Id, process.Pid);
             vm.State = VmPowerState.Crashed;
-            vm.Detail = $"QEMU (pid {process.Pid}) runs but its monitor does not answer: {e.Message}";
+            vm.Detail = $"QEMU (pid {process.Pid}) runs but its monitor does not answer ({e.Message}); the agent keeps asking it. Start or Delete ends it.";
+            silent.Follow(vm, process, ct);
+        }
+    }
+
+    /// <summary>
+    /// A QEMU the last agent died in the middle of starting, saving or restoring. One whose guest never
+    /// ran (held at start to take its NICs) or that still waits for its saved state is ended: the
+    /// VM is Stopped or Saved again, and the portal's resend starts or restores it afresh. One whose
+    /// save had ended (its state all sent away) is ended too: the VM is Saved. A restore that had
+    /// ended leaves a spent state, which goes: starting from it again would fork the guest's history.
+    /// </summary>
+    private async Task SettleCutShortAsync(VmRuntime vm, QemuProcess process, Engine.Qmp.QmpClient qmp, CancellationToken ct)
+    {
+        if (File.Exists(vm.Paths.IncomingMarker))
+        {
+            return;
+        }
+
+        var saved = File.Exists(vm.Paths.StateFile);
+        var status = await qmp.QueryStatusAsync(ct);
+        if (status.NeverRan || saved && (status.AwaitsIncoming || status.SentAway))
+        {
+            log.LogWarning("VM {Vm}: the last agent died {When}; its QEMU is ended and the VM stays {State}", vm.Id,
+                status.NeverRan ? "while starting it" : status.SentAway ? "as a save ended" : "while restoring the saved state", saved ? "Saved" : "Stopped");
+            vm.Stopping = true;
+            process.Kill();
+            await vm.Exited.Task.WaitAsync(TimeSpan.FromSeconds(10), ct);
+        }
+        else if (saved)
+        {
+            File.Delete(vm.Paths.StateFile);
+            log.LogWarning("VM {Vm}: the restore the last agent was running had ended; its spent saved state is removed", vm.Id);
         }
     }
 
@@ -199,6 +233,11 @@ public sealed class VmSupervisor(
         try
         {
             space.CheckRoom(command.Verb);
+            if (SilentQemus.TakesOver(command.Verb))
+            {
+                await silent.EndAsync(vm);
+            }
+
             var operation = _operations.GetValueOrDefault(command.Verb) ?? throw new InvalidOperationException($"Unknown verb {command.Verb}.");
             var done = await operation.RunAsync(vm, command, ct);
             outcome = new OperationReport(command.OperationId, command.VmId, OperationState.Succeeded, done.Message, done.Result);

@@ -74,10 +74,16 @@ public sealed class VmWatcher(IOptions<AgentOptions> options, VmReports reports,
                 vm.Stopping = true;
                 await qmp.TryAsync(q => q.QuitAsync(timeout: QmpCommands.Brief));
                 break;
+            case BlockIoError.EventName when BlockIoError.From(e) is { PausedForRoom: true } error:
+                // The STOP that follows says why.
+                log.LogWarning("VM {Vm}: a {Operation} on {Device} met a full file system; QEMU paused the guest", vm.Id, error.Operation, error.Device);
+                vm.PausedForRoom = true;
+                break;
             case "STOP" when !vm.Stopping && !vm.Saving:
-                await reports.SetStateAsync(vm, VmPowerState.Paused);
+                await reports.SetStateAsync(vm, VmPowerState.Paused, vm.PausedForRoom ? SpaceResumer.PausedDetail : null);
                 break;
             case "RESUME":
+                vm.PausedForRoom = false;
                 await reports.SetStateAsync(vm, VmPowerState.Running);
                 break;
             case "DEVICE_DELETED" when e.Data.TryGetProperty("device", out var device) && device.GetString() is { } id:

@@ -108,6 +108,14 @@ public sealed class ChangeHardware(VmFiles files, ConfinementGuard guard, Networ
         private async Task AddDiskAsync(DiskSpec disk, CancellationToken ct)
         {
             var path = vm.Paths.Disk(disk.Id);
+            if (qmp is not null && await Hotplug.HasDiskAsync(qmp, disk, ct))
+            {
+                // A resend: the add the last agent was killed in had reached the guest; only the spec is left to write.
+                return;
+            }
+
+            // Left by an add that was killed before the guest had it: blank and never used.
+            File.Delete(path);
             await files.Disks.CreateBlankAsync(path, disk.SizeBytes, ct);
             files.GiveToVm(Spec, path);
             await guard.LabelOwnAsync(Spec, path, ct);

@@ -61,9 +61,7 @@ public sealed class StartVm(
 
             if (restore)
             {
-                await SaveRestore.RestoreAsync(qmp, process.Pid, vm.Paths.RestoreSocket, vm.Paths.StateFile, ct);
-                // The guest runs again: its saved state is spent (starting from it twice would fork its history).
-                File.Delete(vm.Paths.StateFile);
+                await RestoreAsync(vm, process, qmp, ct);
             }
 
             await watcher.WatchAsync(vm, process, qmp, ct);
@@ -120,6 +118,31 @@ public sealed class StartVm(
         await reports.SetStateAsync(vm, VmPowerState.Running);
     }
 
+    /// <summary>
+    /// Streams the saved state into the new QEMU. When QEMU does not take it, that QEMU is ended and the
+    /// VM stays Saved, with QEMU's own words in the error; once it runs, the state is spent and goes
+    /// (starting from it twice would fork the guest's history).
+    /// </summary>
+    private async Task RestoreAsync(VmRuntime vm, QemuProcess process, QmpClient qmp, CancellationToken ct)
+    {
+        var stderrFrom = QemuProcess.ReadStderrTail(vm.Paths, 200).Count;
+        try
+        {
+            await SaveRestore.RestoreAsync(qmp, process.Pid, vm.Paths.RestoreSocket, vm.Paths.StateFile, ct);
+        }
+        catch (Exception e) when (e is IOException or InvalidOperationException or TimeoutException or QmpException)
+        {
+            await qmp.DisposeAsync();
+            process.Kill();
+            await process.WaitForExitAsync(TimeSpan.FromSeconds(5), CancellationToken.None);
+            var said = string.Join(" ", QemuProcess.ReadStderrTail(vm.Paths, 200).Skip(stderrFrom).TakeLast(3));
+            await reports.SetStateAsync(vm, VmPowerState.Saved);
+            throw new InvalidOperationException($"QEMU did not take the saved state ({e.Message}){(said.Length > 0 ? $"; QEMU said: {said}" : "")}", e);
+        }
+
+        File.Delete(vm.Paths.StateFile);
+    }
+
     private static bool HasTaps(VmSpec spec) => QemuCommandLine.TapNicPorts(spec).Count > 0;
 
     /// <summary>The NICs on tenant networks, before the guest runs; a QEMU that cannot have them is ended.</summary>
@@ -133,6 +156,7 @@ public sealed class StartVm(
         {
             await qmp.DisposeAsync();
             process.Kill();
+            await reports.SetStateAsync(vm, File.Exists(vm.Paths.StateFile) ? VmPowerState.Saved : VmPowerState.Stopped);
             throw;
         }
     }

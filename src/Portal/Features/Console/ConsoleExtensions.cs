@@ -13,6 +13,10 @@ public static class ConsoleExtensions
         builder.Services.AddSingleton<ConsoleRendezvous>();
         builder.Services.AddSingleton<IHostLinks>(services => services.GetRequiredService<ConsoleRendezvous>());
         builder.Services.AddSingleton<ConsoleRelay>();
+        builder.Services.AddSingleton<ConsoleForwarding>();
+        builder.Services.AddHostedService(services => services.GetRequiredService<ConsoleForwarding>());
+        builder.Services.AddSingleton<Shared.ChangeNotifier<ConsoleDialAsked>>();
+        builder.Services.AddSingleton<Shared.ChangeNotifier<ConsoleDialAnswered>>();
         builder.Services.AddSingleton<ConsoleRefusals>();
         builder.Services.AddSingleton<ConsoleSessions>();
         builder.Services.AddSingleton<ISessionHolder>(services => services.GetRequiredService<ConsoleSessions>());

@@ -23,12 +23,16 @@ public enum MigrationStep
 /// <remarks><paramref name="Figures"/> are QEMU's, once the source has moved the VM.</remarks>
 public sealed record VmMigration(
     Guid Id, Guid FromHostId, string FromHost, Guid ToHostId, string ToHost, string Token, MigrationStep Step, Guid By, DateTimeOffset StartedAt,
-    Engine.Recipes.MigrationFigures? Figures = null, int? MaxBandwidthMiBps = null);
+    Engine.Recipes.MigrationFigures? Figures = null, int? MaxBandwidthMiBps = null, string? Portal = null);
 
 /// <summary>An admin started moving the VM to <paramref name="ToHostId"/>; the task <paramref name="MigrationId"/> is requested beside it.</summary>
-/// <remarks><paramref name="MaxBandwidthMiBps"/> caps the memory stream, as the admin asked (null: no cap).</remarks>
+/// <remarks>
+/// <paramref name="MaxBandwidthMiBps"/> caps the memory stream, as the admin asked (null: no cap).
+/// <paramref name="Portal"/> is the portal process where the channels meet (<see cref="PortalOptions.DirectUrl"/> of the one that started it; null: each agent's own).
+/// </remarks>
 public sealed record VmMigrationStarted(
-    Guid MigrationId, Guid FromHostId, string FromHost, Guid ToHostId, string ToHost, string Token, Guid By, DateTimeOffset At, int? MaxBandwidthMiBps = null);
+    Guid MigrationId, Guid FromHostId, string FromHost, Guid ToHostId, string ToHost, string Token, Guid By, DateTimeOffset At, int? MaxBandwidthMiBps = null,
+    string? Portal = null);
 
 public sealed record VmMigrationStepped(Guid MigrationId, MigrationStep Step, DateTimeOffset At, Engine.Recipes.MigrationFigures? Figures = null);
 
@@ -43,7 +47,7 @@ public sealed partial class Vm
     public void Apply(VmMigrationStarted e)
     {
         Migration = new VmMigration(e.MigrationId, e.FromHostId, e.FromHost, e.ToHostId, e.ToHost, e.Token, MigrationStep.Preparing, e.By, e.At,
-            MaxBandwidthMiBps: e.MaxBandwidthMiBps);
+            MaxBandwidthMiBps: e.MaxBandwidthMiBps, Portal: e.Portal);
         UpdatedAt = e.At;
     }
 

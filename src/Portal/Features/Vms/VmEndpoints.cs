@@ -24,21 +24,24 @@ public sealed record LeaseBody(int? LeaseMinutes);
 /// <summary>One of the console menu's key combinations, by its name (for example "Ctrl-Alt-F2").</summary>
 public sealed record KeysBody(string Combination);
 
-/// <summary>A VM as the API shows it: the same words as the pages. <c>StateBytes</c> is what its saved state and snapshots' memory take (counted as disk).</summary>
+/// <summary>
+/// A VM as the API shows it: the same words as the pages. <c>StateBytes</c> is what its saved state and snapshots' memory take (counted as disk).
+/// <c>StatusDetail</c> is its host's word on the status, when it has one (why it crashed, why QEMU paused it).
+/// </summary>
 public sealed record VmView(
     Guid Id, string Name, string Status, string? PendingOperation, string? LastError, int VCpus, int MemoryMiB, string Template,
     DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt, long? SavedBytes, IReadOnlyList<VmSnapshot> Snapshots, string? CurrentSnapshot,
     Guid? TemplateId, long DiskBytes, long? DiskAllocatedBytes, string? Cdrom, VmSettings Settings,
     int MaxVCpus, IReadOnlyList<VmDisk> ExtraDisks, IReadOnlyList<VmNic> ExtraNics, string Mac, Guid? GroupId,
     DateTimeOffset? ExpiresAt, DateTimeOffset? ExpiredAt, string? Flavor, Paddock.Engine.Vms.ResourceLimits Limits, string? LimitsNote, int? BalloonTargetMiB,
-    bool StartHeld, long StateBytes, IReadOnlyList<VmNicView> Nics, string? Address)
+    bool StartHeld, long StateBytes, IReadOnlyList<VmNicView> Nics, string? Address, string? StatusDetail)
 {
     public static VmView Of(Vm vm) => new(
         vm.Id, vm.Name, vm.Status.ToString(), vm.PendingVerb?.ToString(), vm.LastError, vm.VCpus, vm.MemoryMiB, vm.TemplateName,
         vm.CreatedAt, vm.UpdatedAt, vm.SavedBytes, vm.Snapshots, vm.CurrentSnapshot, vm.TemplateId, vm.DiskBytes, vm.DiskAllocatedBytes, vm.CdromName, vm.Settings,
         VmHardware.MaxVCpusOf(vm), vm.ExtraDisks, vm.ExtraNics, vm.Mac, vm.GroupId,
         vm.ExpiresAt, vm.ExpiredAt, vm.FlavorName, vm.Limits, vm.LimitsNote, vm.BalloonTargetMiB,
-        vm.IsolationAlert is not null, Vm.StateBytesOf(vm), NicsOf(vm), NicsOf(vm).Select(n => n.Address).FirstOrDefault(a => a is not null));
+        vm.IsolationAlert is not null, Vm.StateBytesOf(vm), NicsOf(vm), NicsOf(vm).Select(n => n.Address).FirstOrDefault(a => a is not null), vm.StatusDetail);
 
     private static IReadOnlyList<VmNicView> NicsOf(Vm vm) =>
         [.. VmService.SpecOf(vm).Nics.Select(n => new VmNicView(n.Id, n.Mac, n.Network?.Network.Id, n.Network?.Address is { Length: > 0 } address ? address : null))];

@@ -21,4 +21,18 @@ public sealed class QmpRunStatusTests
     [InlineData("guest-panicked", VmPowerState.Paused)]
     public void A_QEMU_whose_vCPUs_stand_still_is_paused_whatever_stopped_them(string status, VmPowerState expected) =>
         Assert.Equal(expected, new QmpRunStatus(status).PowerState);
+
+    [Theory]
+    [InlineData("inmigrate", true, false, false)]
+    [InlineData("postmigrate", false, true, false)]
+    [InlineData("prelaunch", false, false, true)]
+    [InlineData("running", false, false, false)]
+    [InlineData("paused", false, false, false)]
+    [InlineData("finish-migrate", false, false, false)]
+    public void A_QEMU_that_waits_for_its_state_sent_it_all_away_or_never_ran_its_guest_says_so(string status, bool awaitsIncoming, bool sentAway, bool neverRan)
+    {
+        Assert.Equal(awaitsIncoming, new QmpRunStatus(status).AwaitsIncoming);
+        Assert.Equal(sentAway, new QmpRunStatus(status).SentAway);
+        Assert.Equal(neverRan, new QmpRunStatus(status).NeverRan);
+    }
 }

@@ -33,7 +33,7 @@ public static class VmMigrations
     public static int DiskCount(Vm vm) => 1 + vm.ExtraDisks.Count;
 
     public static MigrationLink LinkOf(VmMigration migration, Vm vm) =>
-        new(migration.Id, migration.Token, DiskCount(vm), migration.MaxBandwidthMiBps is { } cap ? cap * 1024L * 1024 : null);
+        new(migration.Id, migration.Token, DiskCount(vm), migration.MaxBandwidthMiBps is { } cap ? cap * 1024L * 1024 : null, migration.Portal);
 
     /// <summary>The most an admin may cap a migration's memory stream at, MiB/s (beyond it a cap means nothing on today's links).</summary>
     public const int MaxBandwidthMiBps = 100_000;

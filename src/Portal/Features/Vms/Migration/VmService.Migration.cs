@@ -43,8 +43,10 @@ public sealed partial class VmService
         var token = Convert.ToHexString(RandomNumberGenerator.GetBytes(24)).ToLowerInvariant();
         var now = clock.GetUtcNow();
         stream.AppendOne(new VmOperationRequested(migration, VmVerb.MigrateOut, admin.UserId(), now));
-        stream.AppendOne(new VmMigrationStarted(migration, vm.HostId, from, to.Id, to.Name, token, admin.UserId(), now, maxBandwidthMiBps));
-        session.Insert(VmMigrations.Command(VmVerb.MigrateIn, vm, to.Id, new MigrationLink(migration, token, VmMigrations.DiskCount(vm), maxBandwidthMiBps * 1024L * 1024), now, SpecOf(vm)));
+        // The channels meet at this process: the two agents may be held by different portal processes.
+        var meet = options.Value.DirectUrl;
+        stream.AppendOne(new VmMigrationStarted(migration, vm.HostId, from, to.Id, to.Name, token, admin.UserId(), now, maxBandwidthMiBps, meet));
+        session.Insert(VmMigrations.Command(VmVerb.MigrateIn, vm, to.Id, new MigrationLink(migration, token, VmMigrations.DiskCount(vm), maxBandwidthMiBps * 1024L * 1024, meet), now, SpecOf(vm)));
         audit.Add(session, admin, AuditKind.VmOperation, $"Migrate '{vm.Name}' from {from} to {to.Name}", vm.Id);
         await SaveAndSendAsync(session, vm, ct);
         return migration;
