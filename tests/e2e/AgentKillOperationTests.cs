@@ -35,7 +35,14 @@ public sealed class AgentKillOperationTests(PaddockFixture paddock) : IAsyncLife
             Assert.Equal("Succeeded", await SettledAsync(page, vm, "Create"));
             Assert.Equal("Running", await PaddockFixture.IdleStatusAsync(page, vm));
 
-            // Restore: killed once the restoring QEMU is up (before a hotplug: see the README on restoring after one).
+            // Hotplug: killed once the new disk's file exists.
+            var disks = Disks(vm);
+            Assert.Equal(202, (await page.APIRequest.PostAsync($"/api/vms/{vm}/hardware", new() { Headers = Api, DataObject = new { action = "AddDisk", sizeMiB = 16 } })).Status);
+            await KillOnceAsync(() => Disks(vm) > disks, "the new disk's file");
+            await ExpectDoneOrCleanAsync(page, vm, "ChangeHardware", done: async () =>
+                Assert.Equal(1, (await VmApi.GetAsync(page, vm)).GetProperty("extraDisks").GetArrayLength()), clean: () => Assert.Equal(disks, Disks(vm)));
+
+            // Restore (after the hotplug: the disk must sit where it sat when the state was saved): killed once the restoring QEMU is up.
             await VmApi.PowerAsync(page, vm, "save", "Saved");
             Assert.Equal(202, (await page.APIRequest.PostAsync($"/api/vms/{vm}/restore", new() { Headers = Api })).Status);
             await KillOnceAsync(() => QemuRuns(vm), "the restoring QEMU");
@@ -44,13 +51,6 @@ public sealed class AgentKillOperationTests(PaddockFixture paddock) : IAsyncLife
             Assert.Equal("Succeeded", await SettledAsync(page, vm, "Restore"));
             Assert.Equal("Running", await PaddockFixture.IdleStatusAsync(page, vm));
             Assert.False(File.Exists(Path.Combine(Dir(vm), "state.sav")), "the restored VM's spent state stayed");
-
-            // Hotplug: killed once the new disk's file exists.
-            var disks = Disks(vm);
-            Assert.Equal(202, (await page.APIRequest.PostAsync($"/api/vms/{vm}/hardware", new() { Headers = Api, DataObject = new { action = "AddDisk", sizeMiB = 16 } })).Status);
-            await KillOnceAsync(() => Disks(vm) > disks, "the new disk's file");
-            await ExpectDoneOrCleanAsync(page, vm, "ChangeHardware", done: async () =>
-                Assert.Equal(1, (await VmApi.GetAsync(page, vm)).GetProperty("extraDisks").GetArrayLength()), clean: () => Assert.Equal(disks, Disks(vm)));
 
             // A QEMU whose monitor does not answer when the next agent comes (stopped here by SIGSTOP)
             // holds up no other VM; this one shows Crashed with the reason, and once it answers again

@@ -27,6 +27,13 @@ public sealed partial class MigrationTests(PaddockFixture paddock) : IAsyncLifet
         {
             // Written to the disk before the move (in the linked clone's own layer), read after it.
             await GuestSerial.RunAsync(from, "echo migrate-marker | dd of=/dev/vda bs=1M seek=40 conv=fsync 2>/dev/null; echo done-\"dd\"", until: "done-dd");
+            // A disk hotplugged before the move sits in another root port than a cold boot would give it: it moves too.
+            var added = await owner.APIRequest.PostAsync($"/api/vms/{vmId}/hardware",
+                new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { action = "AddDisk", sizeMiB = 16 } });
+            Assert.True(added.Status == 202, await added.TextAsync());
+            await Eventually.Async(async () => (await VmApi.GetAsync(owner, vmId)).GetProperty("pendingOperation").ValueKind == System.Text.Json.JsonValueKind.Null,
+                TimeSpan.FromSeconds(60), "the disk hotplugged");
+            Assert.Equal(1, (await VmApi.GetAsync(owner, vmId)).GetProperty("extraDisks").GetArrayLength());
             await GuestSerial.StartCounterAsync(from);
             await Eventually.Async(() => GuestSerial.LastTick(Path.Combine(from, "serial.log")) >= 3, TimeSpan.FromSeconds(30), "the guest counting");
             var before = Identity(from);

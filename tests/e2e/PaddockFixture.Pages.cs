@@ -238,11 +238,10 @@ public sealed partial class PaddockFixture
                 await VmApi.PowerAsync(shared, vmId, "start", "Running");
             }
 
-            if (!shared.Url.EndsWith($"/vms/{vmId}", StringComparison.Ordinal))
-            {
-                await shared.GotoAsync($"/vms/{vmId}");
-                await InteractiveAsync(shared);
-            }
+            // Loaded afresh every time: a portal killed since (the fault suite kills it five times)
+            // took the page's circuit along, and a page on a dead circuit still shows its last words.
+            await shared.GotoAsync($"/vms/{vmId}");
+            await InteractiveAsync(shared);
 
             return _shared.Value;
         }

@@ -156,6 +156,8 @@ public enum VmPowerState
 /// QEMU runs as (while one runs). The portal compares all of them with its record.
 /// <paramref name="RecordProblem"/> says why the agent holds no record of the VM although its run
 /// directory is there (a <c>spec.json</c> that did not read, moved aside): the portal's record is needed again.
+/// <paramref name="Ports"/> are the root ports the VM's devices sit in (<see cref="Qemu.DeviceLayout.PortsOf"/>): the
+/// portal keeps them and sends them with the VM's spec, so a migration's destination lays the devices out the same.
 /// </remarks>
 public sealed record VmReport(
     Guid VmId,
@@ -169,7 +171,8 @@ public sealed record VmReport(
     string? Label = null,
     int? RunningUid = null,
     int? RunningGid = null,
-    string? RecordProblem = null);
+    string? RecordProblem = null,
+    IReadOnlyDictionary<string, string>? Ports = null);
 
 /// <remarks>
 /// <paramref name="Outcomes"/> are the oldest outcomes the agent holds that the portal has not

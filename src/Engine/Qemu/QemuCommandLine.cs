@@ -26,6 +26,11 @@ public static class QemuCommandLine
         ArgumentNullException.ThrowIfNull(options);
         VmSpecValidator.Validate(spec);
         CheckRootPorts(spec, options);
+        spec = DeviceLayout.WithPorts(spec);
+        var beyond = spec.Disks.Select(d => d.Port).Concat(spec.Nics.Select(n => n.Port)).Append(spec.BalloonPort)
+            .FirstOrDefault(p => int.Parse(p![2..], System.Globalization.CultureInfo.InvariantCulture) >= options.RootPorts);
+        if (beyond is not null)
+            throw new ArgumentException($"Root port {beyond} is beyond the {options.RootPorts} root ports this QEMU gets.", nameof(options));
 
         var argv = new List<string> { QemuOptionValue.Verbatim(options.QemuBinary, "QEMU binary") };
         AddMachine(argv, spec, paths, accel, options);
@@ -33,10 +38,10 @@ public static class QemuCommandLine
         AddSerial(argv, paths);
         AddVideo(argv, paths, options);
         AddRootPorts(argv, options.RootPorts);
-        var port = AddDisks(argv, spec, paths, options);
+        AddDisks(argv, spec, paths, options);
         AddCdroms(argv, spec, options);
-        port = AddNics(argv, spec, port);
-        argv.Add("-device", $"virtio-balloon-pci,id=balloon0,bus={RootPort(port)}");
+        AddNics(argv, spec);
+        argv.Add("-device", $"virtio-balloon-pci,id=balloon0,bus={spec.BalloonPort}");
         AddStartMode(argv, options);
         return argv.AsReadOnly();
     }
@@ -118,10 +123,9 @@ public static class QemuCommandLine
         }
     }
 
-    /// <summary>The disks, each on the next root port from 0; returns the first root port left free.</summary>
-    private static int AddDisks(List<string> argv, VmSpec spec, VmPaths paths, QemuLaunchOptions options)
+    /// <summary>The disks, each in its root port (<see cref="DeviceLayout"/>).</summary>
+    private static void AddDisks(List<string> argv, VmSpec spec, VmPaths paths, QemuLaunchOptions options)
     {
-        var port = 0;
         for (var i = 0; i < spec.Disks.Count; i++)
         {
             var disk = spec.Disks[i];
@@ -133,9 +137,8 @@ public static class QemuCommandLine
                 $"driver=file,node-name=file-{disk.Id},filename={Escape(paths.Disk(disk.Id), "disk path")},discard=unmap");
             argv.Add("-blockdev", Qcow2Node(disk.Id, $"file-{disk.Id}", backing, ("discard", "unmap")));
             argv.Add("-device",
-                $"virtio-blk-pci,id=disk-{disk.Id},drive={disk.Id},bus={RootPort(port++)}{BootIndex(spec, BootDevice.Disk, i)}");
+                $"virtio-blk-pci,id=disk-{disk.Id},drive={disk.Id},bus={disk.Port}{BootIndex(spec, BootDevice.Disk, i)}");
         }
-        return port;
     }
 
     /// <summary>
@@ -175,8 +178,8 @@ public static class QemuCommandLine
         }
     }
 
-    /// <summary>The NICs, each on the next root port from <paramref name="port"/>; returns the first root port left free.</summary>
-    private static int AddNics(List<string> argv, VmSpec spec, int port)
+    /// <summary>The NICs, each in its root port (<see cref="DeviceLayout"/>).</summary>
+    private static void AddNics(List<string> argv, VmSpec spec)
     {
         for (var i = 0; i < spec.Nics.Count; i++)
         {
@@ -185,25 +188,23 @@ public static class QemuCommandLine
             // to QEMU by descriptor, see TapNicPorts), into the root port it would have had here.
             if (nic.Network is not null)
             {
-                port++;
                 continue;
             }
 
             argv.Add("-netdev", GuestNetwork.UserNetdev(nic.Id));
             argv.Add("-device",
                 $"virtio-net-pci,id=nic-{nic.Id},netdev={nic.Id},mac={nic.Mac.ToLowerInvariant()}," +
-                $"bus={RootPort(port++)}{BootIndex(spec, BootDevice.Network, i)}");
+                $"bus={nic.Port}{BootIndex(spec, BootDevice.Network, i)}");
         }
-        return port;
     }
 
     /// <summary>
-    /// The NICs on tenant networks with the root port each takes: the same layout as if they were on
-    /// the command line (after the disks, in the spec's order), so a destination of a migration lays
-    /// them out as its source did. QEMU must start paused (<c>-S</c>) to take them before the guest runs.
+    /// The NICs on tenant networks with the root port each takes (<see cref="DeviceLayout"/>), as if
+    /// they were on the command line, so a restore or a migration's destination lays them out as
+    /// before. QEMU must start paused (<c>-S</c>) to take them before the guest runs.
     /// </summary>
     public static IReadOnlyList<(NicSpec Nic, string RootPort)> TapNicPorts(VmSpec spec) =>
-        [.. spec.Nics.Select((nic, i) => (nic, RootPort(spec.Disks.Count + i))).Where(p => p.nic.Network is not null)];
+        [.. DeviceLayout.WithPorts(spec).Nics.Where(n => n.Network is not null).Select(n => (n, n.Port!))];
 
     /// <summary>Whether the vCPUs wait for "cont", and whether the state comes in from a saved VM.</summary>
     private static void AddStartMode(List<string> argv, QemuLaunchOptions options)
@@ -239,7 +240,7 @@ public static class QemuCommandLine
     /// <summary>Appends one option and its values (<see cref="List{T}.Add"/> takes one string at a time).</summary>
     private static void Add(this List<string> argv, params string[] args) => argv.AddRange(args);
 
-    private static string RootPort(int index) => Invariant($"rp{index}");
+    private static string RootPort(int index) => DeviceLayout.RootPort(index);
 
     private static string Escape(string value, string what) => QemuOptionValue.Escape(value, what);
 

@@ -126,9 +126,12 @@ public sealed record QmpBlock(string? Qdev, long? Iops)
 /// <summary>
 /// A device on one of query-pci's root buses: its qdev id, and for a bridge (a PCIe root port among
 /// them) how many devices sit behind it; <see cref="DevicesBehind"/> is null for a device that is no bridge.
+/// <see cref="Behind"/> names the qdev ids of those devices.
 /// </summary>
 public sealed record QmpPciDevice(string? QdevId, int? DevicesBehind)
 {
+    public IReadOnlyList<string> Behind { get; init; } = [];
+
     public static IReadOnlyList<QmpPciDevice> ListFrom(JsonElement reply) =>
         [.. reply.EnumerateArray()
             .SelectMany(bus => bus.GetProperty("devices").EnumerateArray())
@@ -136,7 +139,12 @@ public sealed record QmpPciDevice(string? QdevId, int? DevicesBehind)
                 d.TryGetProperty("qdev_id", out var id) ? id.GetString() : null,
                 d.TryGetProperty("pci_bridge", out var bridge)
                     ? bridge.TryGetProperty("devices", out var behind) ? behind.GetArrayLength() : 0
-                    : null))];
+                    : null)
+            {
+                Behind = d.TryGetProperty("pci_bridge", out var b) && b.TryGetProperty("devices", out var list)
+                    ? [.. list.EnumerateArray().Select(x => x.TryGetProperty("qdev_id", out var q) ? q.GetString() : null).OfType<string>()]
+                    : [],
+            })];
 }
 
 /// <summary>One entry of query-hotpluggable-cpus: the CPU type, its topology properties, and its QOM path once a vCPU fills it.</summary>

@@ -15,11 +15,9 @@ public static class Hotplug
     public static readonly TimeSpan UnplugTimeout = TimeSpan.FromSeconds(30);
 
     /// <summary>Adds the blank qcow2 disk at <paramref name="path"/> as a virtio-blk device.</summary>
-    public static async Task AddDiskAsync(QmpClient qmp, string path, DiskSpec disk, CancellationToken ct)
+    /// <summary>Adds a blank qcow2 disk; returns the root port it went into (for the spec: see <see cref="Qemu.DeviceLayout"/>).</summary>
+    public static async Task<string> AddDiskAsync(QmpClient qmp, string path, DiskSpec disk, CancellationToken ct)
     {
-        // Nodes an add left without its device (the agent was killed in between) would make the names taken.
-        await qmp.TryAsync(q => q.BlockdevDelAsync(disk.Id, timeout: QmpCommands.Brief)).ConfigureAwait(false);
-        await qmp.TryAsync(q => q.BlockdevDelAsync($"file-{disk.Id}", timeout: QmpCommands.Brief)).ConfigureAwait(false);
         await qmp.BlockdevAddAsync(new Dictionary<string, object?>
         {
             ["driver"] = "file",
@@ -38,7 +36,7 @@ public static class Hotplug
         }, ct).ConfigureAwait(false);
         try
         {
-            await PlugAsync(qmp, new Dictionary<string, object> { ["driver"] = "virtio-blk-pci", ["id"] = $"disk-{disk.Id}", ["drive"] = disk.Id }, ct)
+            return await PlugAsync(qmp, new Dictionary<string, object> { ["driver"] = "virtio-blk-pci", ["id"] = $"disk-{disk.Id}", ["drive"] = disk.Id }, ct)
                 .ConfigureAwait(false);
         }
         catch
@@ -50,16 +48,19 @@ public static class Hotplug
         }
     }
 
-    /// <summary>
-    /// Whether QEMU has the disk's device already: an add that the agent was killed in the middle of
-    /// may have got that far (query-block names a virtio-blk device by its QOM path).
-    /// </summary>
-    public static async Task<bool> HasDiskAsync(QmpClient qmp, DiskSpec disk, CancellationToken ct)
+    /// <summary>Deletes the disk's block nodes if an add left them without their device (the agent was killed in between): their names would be taken.</summary>
+    public static async Task ClearCutAddAsync(QmpClient qmp, DiskSpec disk)
     {
-        var id = $"disk-{disk.Id}";
-        return (await qmp.QueryBlockAsync(ct).ConfigureAwait(false))
-            .Any(b => b.Qdev == id || b.Qdev?.StartsWith($"/machine/peripheral/{id}/", StringComparison.Ordinal) == true);
+        await qmp.TryAsync(q => q.BlockdevDelAsync(disk.Id, timeout: QmpCommands.Brief)).ConfigureAwait(false);
+        await qmp.TryAsync(q => q.BlockdevDelAsync($"file-{disk.Id}", timeout: QmpCommands.Brief)).ConfigureAwait(false);
     }
+
+    /// <summary>
+    /// The root port the disk's device sits in, or null when QEMU has no such device: an add that the
+    /// agent was killed in the middle of may have got that far.
+    /// </summary>
+    public static async Task<string?> PortOfDiskAsync(QmpClient qmp, DiskSpec disk, CancellationToken ct) =>
+        (await qmp.QueryPciAsync(ct).ConfigureAwait(false)).FirstOrDefault(p => p.Behind.Contains($"disk-{disk.Id}"))?.QdevId;
 
     public static async Task RemoveDiskAsync(QmpClient qmp, DeviceRemovals removals, DiskSpec disk, CancellationToken ct)
     {
@@ -68,13 +69,13 @@ public static class Hotplug
         await qmp.BlockdevDelAsync($"file-{disk.Id}", ct).ConfigureAwait(false);
     }
 
-    /// <summary>Adds a virtio-net NIC on the guest network every NIC gets (<see cref="GuestNetwork"/>).</summary>
-    public static async Task AddNicAsync(QmpClient qmp, NicSpec nic, CancellationToken ct)
+    /// <summary>Adds a virtio-net NIC on the guest network every NIC gets (<see cref="GuestNetwork"/>); returns the root port it went into.</summary>
+    public static async Task<string> AddNicAsync(QmpClient qmp, NicSpec nic, CancellationToken ct)
     {
         await qmp.NetdevAddAsync(GuestNetwork.UserNetdevArguments(nic.Id), ct).ConfigureAwait(false);
         try
         {
-            await PlugAsync(qmp, NicDevice(nic), ct).ConfigureAwait(false);
+            return await PlugAsync(qmp, NicDevice(nic), ct).ConfigureAwait(false);
         }
         catch
         {
@@ -87,9 +88,9 @@ public static class Hotplug
     /// Adds a virtio-net NIC on a tenant network: the tap the agent opened goes to QEMU by descriptor
     /// (getfd), becomes the NIC's netdev, and the device goes into <paramref name="rootPort"/> (the
     /// place the spec gives it, before the guest first runs) or, when null, into a free root port.
-    /// QEMU keeps the tap open from then on; the caller closes its own descriptor.
+    /// QEMU keeps the tap open from then on; the caller closes its own descriptor. Returns the root port.
     /// </summary>
-    public static async Task AddTapNicAsync(QmpClient qmp, NicSpec nic, System.Runtime.InteropServices.SafeHandle tap, string? rootPort, CancellationToken ct)
+    public static async Task<string> AddTapNicAsync(QmpClient qmp, NicSpec nic, System.Runtime.InteropServices.SafeHandle tap, string? rootPort, CancellationToken ct)
     {
         var fdName = $"tap-{nic.Id}";
         await qmp.GetFdAsync(fdName, tap, ct).ConfigureAwait(false);
@@ -108,13 +109,12 @@ public static class Hotplug
             var device = NicDevice(nic);
             if (rootPort is null)
             {
-                await PlugAsync(qmp, device, ct).ConfigureAwait(false);
+                return await PlugAsync(qmp, device, ct).ConfigureAwait(false);
             }
-            else
-            {
-                device["bus"] = rootPort;
-                await qmp.DeviceAddAsync(device, ct).ConfigureAwait(false);
-            }
+
+            device["bus"] = rootPort;
+            await qmp.DeviceAddAsync(device, ct).ConfigureAwait(false);
+            return rootPort;
         }
         catch
         {
@@ -184,12 +184,13 @@ public static class Hotplug
     /// port has one slot, but QEMU accepts a second device at another address behind it that the
     /// guest never sees, so "try until one is refused" would be wrong.
     /// </summary>
-    private static async Task PlugAsync(QmpClient qmp, Dictionary<string, object> device, CancellationToken ct)
+    private static async Task<string> PlugAsync(QmpClient qmp, Dictionary<string, object> device, CancellationToken ct)
     {
         if (FreeRootPorts(await qmp.QueryPciAsync(ct).ConfigureAwait(false)) is not [.., var free])
             throw new InvalidOperationException($"No free PCIe root port for {device["id"]}: every one holds a device.");
         device["bus"] = free;
         await qmp.DeviceAddAsync(device, ct).ConfigureAwait(false);
+        return free;
     }
 
     private static Dictionary<string, object> NicDevice(NicSpec nic) => new()

@@ -43,6 +43,9 @@ public sealed record VmSpec(
     /// with the spec and reports it back, so a record changed behind the portal's back shows.
     /// </summary>
     public string? Label { get; init; }
+
+    /// <summary>The PCIe root port of the virtio balloon once the agent has placed it (see <see cref="Qemu.DeviceLayout"/>).</summary>
+    public string? BalloonPort { get; init; }
 }
 
 /// <summary>
@@ -86,10 +89,17 @@ public enum RestartPolicy
 }
 
 /// <summary>A disk: a qcow2 overlay on <paramref name="BaseImage"/> (a file name in the host's image store) or a blank disk.</summary>
-public sealed record DiskSpec(string Id, long SizeBytes, string? BaseImage);
+public sealed record DiskSpec(string Id, long SizeBytes, string? BaseImage)
+{
+    /// <summary>The PCIe root port (<c>rpN</c>) the disk sits in once its agent has placed it; null until then (see <see cref="Qemu.DeviceLayout"/>).</summary>
+    public string? Port { get; init; }
+}
 
 /// <summary>A NIC: on a tenant network (<see cref="Network"/>), or, when that is null, on QEMU's isolated user-mode NAT (internet only, no reach into the host).</summary>
 public sealed record NicSpec(string Id, string Mac)
 {
     public Networks.NicNetwork? Network { get; init; }
+
+    /// <summary>The PCIe root port (<c>rpN</c>) the NIC sits in once its agent has placed it; null until then (see <see cref="Qemu.DeviceLayout"/>).</summary>
+    public string? Port { get; init; }
 }

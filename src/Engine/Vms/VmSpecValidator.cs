@@ -38,6 +38,25 @@ public static partial class VmSpecValidator
         ValidateNics(spec);
         ValidateCdroms(spec, driveIds);
         ValidateBootOrder(spec);
+        ValidatePorts(spec);
+    }
+
+    /// <summary>Recorded root ports are <c>rpN</c> (they reach QEMU's command line as they are), each held by one device.</summary>
+    private static void ValidatePorts(VmSpec spec)
+    {
+        var held = new HashSet<string>(StringComparer.Ordinal);
+        var ports = spec.Disks.Select((d, i) => ($"Disks[{i}].Port", d.Port))
+            .Concat(spec.Nics.Select((n, i) => ($"Nics[{i}].Port", n.Port)))
+            .Append(("BalloonPort", spec.BalloonPort));
+        foreach (var (field, port) in ports)
+        {
+            if (port is null)
+                continue;
+            if (!RootPortPattern().IsMatch(port))
+                throw Invalid(field, $"{field} must be a root port such as rp3 (was '{port}')");
+            if (!held.Add(port))
+                throw Invalid(field, $"{field} '{port}' is held by another device");
+        }
     }
 
     /// <summary>Id, vCPUs, memory, machine type and uid.</summary>
@@ -181,6 +200,9 @@ public static partial class VmSpecValidator
     // [0-9], not \d: \d matches every Unicode digit.
     [GeneratedRegex(@"^pc-(q35|i440fx)-[0-9]+\.[0-9]+\z", RegexOptions.CultureInvariant)]
     private static partial Regex MachineTypePattern();
+
+    [GeneratedRegex(@"^rp[0-9]{1,2}\z", RegexOptions.CultureInvariant)]
+    private static partial Regex RootPortPattern();
 
     [GeneratedRegex(@"^[a-z][a-z0-9-]{0,30}\z", RegexOptions.CultureInvariant)]
     private static partial Regex IdPattern();

@@ -29,16 +29,16 @@ public sealed class NetworkTaps(NetworkKeeper keeper)
     /// A NIC hotplugged into a running VM: its network and walls first, then the tap into a free root
     /// port. The caller holds <see cref="Joining"/> from before this until the VM's spec names the NIC.
     /// </summary>
-    public async Task HotplugAsync(Guid vmId, NicSpec nic, QmpClient qmp, CancellationToken ct)
+    public async Task<string> HotplugAsync(Guid vmId, NicSpec nic, QmpClient qmp, CancellationToken ct)
     {
         var plan = await keeper.ReconcileAsync(ct);
-        await PlugAsync(plan, vmId, nic, qmp, rootPort: null, ct);
+        return await PlugAsync(plan, vmId, nic, qmp, rootPort: null, ct);
     }
 
     /// <summary>Keeps a NIC being added in the host's networks and walls until its VM's spec names it (see <see cref="NetworkKeeper.Joining"/>).</summary>
     public IDisposable Joining(Guid vmId, NicSpec nic) => keeper.Joining(vmId, nic);
 
-    private async Task PlugAsync(NetworkPlan plan, Guid vmId, NicSpec nic, QmpClient qmp, string? rootPort, CancellationToken ct)
+    private async Task<string> PlugAsync(NetworkPlan plan, Guid vmId, NicSpec nic, QmpClient qmp, string? rootPort, CancellationToken ct)
     {
         var vni = nic.Network!.Network.Vni;
         if (keeper.Refusals.TryGetValue(vni, out var refused))
@@ -47,6 +47,6 @@ public sealed class NetworkTaps(NetworkKeeper keeper)
         var name = keeper.Names.Tap(vmId, nic.Id);
         using var tap = TapDevice.Open(name);
         await NetworkTools.RunAllAsync(IpCommands.AttachTap(name, layout), ct);
-        await Hotplug.AddTapNicAsync(qmp, nic, tap, rootPort, ct);
+        return await Hotplug.AddTapNicAsync(qmp, nic, tap, rootPort, ct);
     }
 }

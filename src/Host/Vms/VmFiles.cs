@@ -29,6 +29,8 @@ public sealed class VmFiles(
     /// <summary>The spec as this host holds it from now on: in memory, and in spec.json written whole or not at all.</summary>
     public static async Task KeepSpecAsync(VmRuntime vm, VmSpec spec, CancellationToken ct)
     {
+        // A spec from the portal knows no root ports: the devices keep theirs (see DeviceLayout).
+        spec = Engine.Qemu.DeviceLayout.Carry(vm.Spec, spec);
         await RunDirectory.WriteAtomicallyAsync(vm.Paths.SpecFile, JsonSerializer.Serialize(spec), ct);
         vm.Spec = spec;
         vm.RecordProblem = null;

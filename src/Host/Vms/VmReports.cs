@@ -24,6 +24,6 @@ public sealed class VmReports(IPortalReporter portal, ConfinementGuard guard, Ti
         var running = vm.Process is { } process && guard.Confinement.OwnUid ? ProcessUsage.TryRead(process.Pid) : null;
         return new(vm.Id, vm.State, clock.GetUtcNow(), vm.Detail, vm.Process?.Pid, vm.Spec?.Uid,
             vm.State == VmPowerState.Saved && File.Exists(vm.Paths.StateFile) ? new FileInfo(vm.Paths.StateFile).Length : null, vm.LimitsNote,
-            vm.Spec?.Label, running?.Uid, running?.Gid, vm.RecordProblem);
+            vm.Spec?.Label, running?.Uid, running?.Gid, vm.RecordProblem, vm.Spec is { } spec ? Engine.Qemu.DeviceLayout.PortsOf(spec) : null);
     }
 }

@@ -12,7 +12,7 @@ namespace Paddock.Host.Vms.Operations;
 /// (<see cref="Hotplug"/>), otherwise in the files and the spec for the next boot. Each step is
 /// written to the spec as it is done, so a failure half-way leaves a spec that says what the VM really has.
 /// </summary>
-public sealed class ChangeHardware(VmFiles files, ConfinementGuard guard, NetworkTaps taps) : IVmOperation
+public sealed class ChangeHardware(VmFiles files, ConfinementGuard guard, NetworkTaps taps, VmReports reports) : IVmOperation
 {
     public VmVerb Verb => VmVerb.ChangeHardware;
 
@@ -50,6 +50,8 @@ public sealed class ChangeHardware(VmFiles files, ConfinementGuard guard, Networ
 
             // Whatever else the portal's spec says (settings, boot order) comes along.
             await change.KeepAsync(wanted);
+            // The portal hears where new devices sit before anything else (a migration) is asked of the VM.
+            await reports.SendAsync(vm);
             return Outcome.Done;
         }
         finally
@@ -75,8 +77,7 @@ public sealed class ChangeHardware(VmFiles files, ConfinementGuard guard, Networ
         {
             foreach (var disk in diff.AddedDisks)
             {
-                await AddDiskAsync(disk, ct);
-                await KeepAsync(Spec with { Disks = [.. Spec.Disks, disk] });
+                await KeepAsync(Spec with { Disks = [.. Spec.Disks, await AddDiskAsync(disk, ct)] });
             }
 
             foreach (var (_, to) in diff.GrownDisks)
@@ -105,13 +106,14 @@ public sealed class ChangeHardware(VmFiles files, ConfinementGuard guard, Networ
             }
         }
 
-        private async Task AddDiskAsync(DiskSpec disk, CancellationToken ct)
+        /// <summary>The disk as the spec keeps it: with the root port it went into when QEMU runs.</summary>
+        private async Task<DiskSpec> AddDiskAsync(DiskSpec disk, CancellationToken ct)
         {
             var path = vm.Paths.Disk(disk.Id);
-            if (qmp is not null && await Hotplug.HasDiskAsync(qmp, disk, ct))
+            if (qmp is not null && await Hotplug.PortOfDiskAsync(qmp, disk, ct) is { } had)
             {
                 // A resend: the add the last agent was killed in had reached the guest; only the spec is left to write.
-                return;
+                return disk with { Port = had };
             }
 
             // Left by an add that was killed before the guest had it: blank and never used.
@@ -119,17 +121,20 @@ public sealed class ChangeHardware(VmFiles files, ConfinementGuard guard, Networ
             await files.Disks.CreateBlankAsync(path, disk.SizeBytes, ct);
             files.GiveToVm(Spec, path);
             await guard.LabelOwnAsync(Spec, path, ct);
-            if (qmp is not null)
+            if (qmp is null)
             {
-                try
-                {
-                    await Hotplug.AddDiskAsync(qmp, path, disk, ct);
-                }
-                catch
-                {
-                    File.Delete(path);
-                    throw;
-                }
+                return disk;
+            }
+
+            try
+            {
+                await Hotplug.ClearCutAddAsync(qmp, disk);
+                return disk with { Port = await Hotplug.AddDiskAsync(qmp, path, disk, ct) };
+            }
+            catch
+            {
+                File.Delete(path);
+                throw;
             }
         }
 
@@ -139,16 +144,11 @@ public sealed class ChangeHardware(VmFiles files, ConfinementGuard guard, Networ
             {
                 // In the host's networks and walls from before its tap is made until the spec below names it.
                 using var joining = nic.Network is null ? null : taps.Joining(vm.Id, nic);
-                if (qmp is not null && nic.Network is not null)
-                {
-                    await taps.HotplugAsync(vm.Id, nic, qmp, ct);
-                }
-                else if (qmp is not null)
-                {
-                    await Hotplug.AddNicAsync(qmp, nic, ct);
-                }
-
-                await KeepAsync(Spec with { Nics = [.. Spec.Nics, nic] });
+                // Its root port goes into the spec: a restore or a migration lays it out there again.
+                var port = qmp is null ? null
+                    : nic.Network is not null ? await taps.HotplugAsync(vm.Id, nic, qmp, ct)
+                    : await Hotplug.AddNicAsync(qmp, nic, ct);
+                await KeepAsync(Spec with { Nics = [.. Spec.Nics, nic with { Port = port }] });
             }
 
             foreach (var nic in diff.RemovedNics)

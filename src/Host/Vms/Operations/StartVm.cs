@@ -166,6 +166,9 @@ public sealed class StartVm(
     {
         var stateBefore = vm.State;
         await reports.SetStateAsync(vm, VmPowerState.Starting);
+        // Every device's root port is kept: a restore or a migration must find them where they were.
+        spec = DeviceLayout.WithPorts(spec);
+        await VmFiles.KeepSpecAsync(vm, spec, ct);
         foreach (var iso in spec.Cdroms.Select(c => c.Image).OfType<string>())
         {
             await guard.LabelSharedAsync(await cache.EnsureAsync(iso, ct), ct);

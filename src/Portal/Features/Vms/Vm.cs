@@ -102,6 +102,9 @@ public sealed partial class Vm : IVmFootprint
 
     public string? StatusDetail { get; set; }
 
+    /// <summary>The root ports its devices sit in on its host, as the host last reported them (sent back with its spec).</summary>
+    public Dictionary<string, string>? DevicePorts { get; set; }
+
     public Guid? PendingOperation { get; set; }
 
     public VmVerb? PendingVerb { get; set; }
@@ -258,6 +261,7 @@ public sealed partial class Vm : IVmFootprint
         UpdatedAt = e.At;
         StatusDetail = e.Detail;
         SavedBytes = e.SavedBytes;
+        DevicePorts = e.Ports is { Count: > 0 } ports ? new Dictionary<string, string>(ports) : DevicePorts;
         LastObserved = e.State;
         LimitsNote = e.Limits ?? LimitsNote;
         Status = VmRules.StatusAfterObservation(this, e.State);

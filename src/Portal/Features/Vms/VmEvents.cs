@@ -36,7 +36,8 @@ public sealed record VmCreated(
 /// <param name="StateBytes">For a save or a snapshot with memory: the bytes its state may take on the host, held against the quota until it is done.</param>
 public sealed record VmOperationRequested(Guid OperationId, VmVerb Verb, Guid By, DateTimeOffset At, long? StateBytes = null);
 
-public sealed record VmStatusObserved(VmPowerState State, string? Detail, DateTimeOffset At, long? SavedBytes = null, string? Limits = null);
+public sealed record VmStatusObserved(
+    VmPowerState State, string? Detail, DateTimeOffset At, long? SavedBytes = null, string? Limits = null, IReadOnlyDictionary<string, string>? Ports = null);
 
 public sealed record VmOperationCompleted(Guid OperationId, VmVerb Verb, bool Succeeded, string? Message, DateTimeOffset At, OperationResult? Result = null);
 

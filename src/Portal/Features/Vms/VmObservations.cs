@@ -29,12 +29,12 @@ public sealed class VmObservations(
             var disagreement = VmIsolationCheck.Disagreement(vm.Label, vm.Uid, report);
             var alert = disagreement is not null && vm.IsolationAlert is null;
             if (VmRules.StatusAfterObservation(vm, report.State) == vm.Status && report.Detail == vm.StatusDetail && report.SavedBytes == vm.SavedBytes
-                && (report.Limits is null || report.Limits == vm.LimitsNote) && !alert)
+                && (report.Limits is null || report.Limits == vm.LimitsNote) && !alert && SamePorts(report.Ports, vm.DevicePorts))
             {
                 return;
             }
 
-            stream.AppendOne(new VmStatusObserved(report.State, report.Detail, report.ObservedAt, report.SavedBytes, report.Limits));
+            stream.AppendOne(new VmStatusObserved(report.State, report.Detail, report.ObservedAt, report.SavedBytes, report.Limits, report.Ports));
             if (alert)
             {
                 stream.AppendOne(new VmIsolationMismatch(disagreement!, clock.GetUtcNow()));
@@ -251,4 +251,8 @@ public sealed class VmObservations(
         VmId = vm.Id,
         What = $"'{vm.Name}': {what}: {reason}",
     };
+
+    /// <summary>Whether the host reports the root ports the portal has (a report without any changes nothing).</summary>
+    private static bool SamePorts(IReadOnlyDictionary<string, string>? reported, Dictionary<string, string>? known) =>
+        reported is not { Count: > 0 } || known is not null && reported.Count == known.Count && reported.All(p => known.TryGetValue(p.Key, out var port) && port == p.Value);
 }

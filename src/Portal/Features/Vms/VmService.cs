@@ -171,7 +171,10 @@ public sealed partial class VmService(
         return Paddock.Engine.Isolation.Confinement.RefusalFor(host?.ConfinementMissing ?? [], policy?.AllowUnconfined ?? false);
     }
 
-    public static VmSpec SpecOf(Vm vm) => new(
+    /// <summary>The VM's spec as its host is sent it: with the root ports the host reported for its devices.</summary>
+    public static VmSpec SpecOf(Vm vm) => Paddock.Engine.Qemu.DeviceLayout.WithRecorded(BareSpecOf(vm), vm.DevicePorts);
+
+    private static VmSpec BareSpecOf(Vm vm) => new(
         vm.Id,
         vm.VCpus,
         VmHardware.MaxVCpusOf(vm),

@@ -26,6 +26,21 @@ public sealed class HotplugTests
     }
 
     [Fact]
+    public async Task A_disk_an_earlier_add_put_into_the_guest_is_found_in_its_root_port()
+    {
+        await using var session = await FakeQmpServer.SessionAsync();
+        var (connection, qmp) = (session.Connection, session.Client);
+
+        var finding = Hotplug.PortOfDiskAsync(qmp, new DiskSpec("disk1", 1 << 20, null), CancellationToken.None);
+        await connection.ExpectAsync("query-pci", QueryPci);
+        Assert.Equal("rp7", await finding.WaitAsync(Patience));
+
+        var missing = Hotplug.PortOfDiskAsync(qmp, new DiskSpec("disk2", 1 << 20, null), CancellationToken.None);
+        await connection.ExpectAsync("query-pci", QueryPci);
+        Assert.Null(await missing.WaitAsync(Patience));
+    }
+
+    [Fact]
     public async Task A_disk_is_added_as_a_blank_qcow2_node_in_a_free_root_port()
     {
         await using var session = await FakeQmpServer.SessionAsync();
@@ -36,7 +51,7 @@ public sealed class HotplugTests
         var qcow2 = (await connection.ExpectAsync("blockdev-add")).GetProperty("arguments");
         await connection.ExpectAsync("query-pci", QueryPci);
         var device = (await connection.ExpectAsync("device_add")).GetProperty("arguments");
-        await adding.WaitAsync(Patience);
+        Assert.Equal("rp6", await adding.WaitAsync(Patience));
 
         Assert.Equal(("file", "file-data", "/vms/x/data.qcow2"),
             (file.GetProperty("driver").GetString(), file.GetProperty("node-name").GetString(), file.GetProperty("filename").GetString()));
