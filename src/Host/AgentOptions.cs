@@ -89,10 +89,11 @@ public sealed record AgentOptions
 
     /// <summary>
     /// The size at which a VM's serial log is rotated: its last part is kept as serial.log.1 and the
-    /// rest dropped, so a guest printing for ever cannot fill the host's disk.
+    /// rest dropped, so a guest printing for ever cannot fill the host's disk. Fractions count
+    /// (0.25 is 256 KiB).
     /// </summary>
-    [Range(1, 1024)]
-    public int SerialLogMaxMiB { get; init; } = 8;
+    [Range(0.0625, 1024.0)]
+    public double SerialLogMaxMiB { get; init; } = 8;
 
     /// <summary>Where SELinux enforces: the type QEMU runs in, the type of each VM's own files, and that of shared base images (sVirt's).</summary>
     public string SelinuxType { get; init; } = "svirt_t";

@@ -75,7 +75,7 @@ public sealed partial class PaddockFixture
         // The isolation proof talks to each QEMU through a second monitor of its own.
         ["Agent__TestMonitor"] = "true",
         // Small enough for a test guest to pass in seconds; other tests' guests print a few KiB.
-        ["Agent__SerialLogMaxMiB"] = "1",
+        ["Agent__SerialLogMaxMiB"] = "0.25",
         ["Agent__SerialLogCheckInterval"] = "00:00:01",
     });
 

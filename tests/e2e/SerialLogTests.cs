@@ -2,11 +2,11 @@ using System.Text.RegularExpressions;
 
 namespace Paddock.E2e;
 
-/// <summary>The e2e agent caps serial logs at 1 MiB and checks them every second (<see cref="PaddockFixture.StartAgent"/>).</summary>
+/// <summary>The e2e agent caps serial logs at 256 KiB and checks them every second (<see cref="PaddockFixture.StartAgent"/>).</summary>
 [Collection(PaddockCollection.Name)]
 public sealed partial class SerialLogTests(PaddockFixture paddock)
 {
-    private const long Cap = 1024 * 1024;
+    private const long Cap = 256 * 1024;
 
     [Fact]
     public async Task A_guest_printing_a_lot_leaves_at_most_twice_the_cap_and_the_download_says_it_starts_mid_way()
@@ -18,8 +18,8 @@ public sealed partial class SerialLogTests(PaddockFixture paddock)
         await PaddockFixture.ExpectStatusAsync(page, "Running");
         await GuestSerial.WaitForShellAsync(runDir);
 
-        // About 2.3 MB in the log (the tty makes each "x\n" "x\r\n"): over twice the cap.
-        await GuestSerial.TypeAsync(runDir, "yes x | head -c 1500000; echo flood-\"done\"");
+        // About 590 KB in the log (the tty makes each "x\n" "x\r\n"): over twice the cap.
+        await GuestSerial.TypeAsync(runDir, "yes x | head -c 393216; echo flood-\"done\"");
         await Eventually.Async(
             () => (GuestSerial.Read(previous) + GuestSerial.Read(live)).Contains("flood-done"),
             TimeSpan.FromSeconds(120), "the guest's flood to end");

@@ -6,8 +6,11 @@ using static Paddock.E2e.GuestShell;
 
 namespace Paddock.E2e;
 
-/// <summary>Alone: it boots guests and changes the kernel's networking (under prefixes of its own).</summary>
-[CollectionDefinition(Name, DisableParallelization = true)]
+/// <summary>
+/// Beside the main collection (it needs no portal): it boots guests and changes the kernel's
+/// networking only under prefixes, VXLAN ports and uids of its own.
+/// </summary>
+[CollectionDefinition(Name)]
 public sealed class NetworkHostTestGroup
 {
     public const string Name = "network host";

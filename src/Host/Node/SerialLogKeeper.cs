@@ -15,7 +15,7 @@ namespace Paddock.Host.Node;
 public sealed class SerialLogKeeper(
     IOptions<AgentOptions> options, Func<IReadOnlyList<Guid>> runningVms, TimeProvider clock, ILogger<SerialLogKeeper> log) : BackgroundService
 {
-    private long CapBytes => options.Value.SerialLogMaxMiB * 1024L * 1024;
+    private long CapBytes => (long)(options.Value.SerialLogMaxMiB * 1024 * 1024);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {

@@ -322,10 +322,13 @@ public sealed class PortalConnection(
         log.LogInformation("Registered with the portal as {Host} ({Count} outcomes handed over)", identity.Id, outcomes.Count);
     }
 
-    /// <summary>0.5 s, 1 s, 2 s ... capped at 10 s, forever.</summary>
+    /// <summary>
+    /// 0.5 s, 1 s, 2 s, then every 3 s, forever: a restarted portal is dialled again at most 3 s
+    /// after it answers (a try is one TLS handshake, cheap for the portal even from many hosts).
+    /// </summary>
     private sealed class ForeverRetryPolicy : IRetryPolicy
     {
         public TimeSpan? NextRetryDelay(RetryContext context) =>
-            TimeSpan.FromMilliseconds(Math.Min(10_000, 500 * Math.Pow(2, Math.Min(context.PreviousRetryCount, 10))));
+            TimeSpan.FromMilliseconds(Math.Min(3_000, 500 * Math.Pow(2, Math.Min(context.PreviousRetryCount, 10))));
     }
 }

@@ -3,8 +3,9 @@ namespace Paddock.Portal.Features.Accounts;
 /// <summary>
 /// <c>accounts ensure-admin --user NAME</c>: creates the first admin once with a generated password and
 /// prints it (the only time it is shown); prints nothing when an admin exists.
-/// <c>accounts add --user NAME [--role member|admin]</c>: creates an account; the password is read from
-/// standard input when given there, otherwise generated and printed.
+/// <c>accounts add --user NAME [--user NAME ...] [--role member|admin]</c>: creates the accounts; the
+/// password (the same for each) is read from standard input when given there, otherwise generated for
+/// each and printed.
 /// <c>accounts set-password --user NAME</c>: password from standard input, or generated and printed.
 /// </summary>
 public static class AccountsCli
@@ -30,13 +31,7 @@ public static class AccountsCli
                     System.Console.WriteLine($"password={adminPassword}");
                     return 0;
                 case "add":
-                    var (password, generated) = PasswordFromInput();
-                    await accounts.CreateAsync(Required(user, "--user"), password, Option(args, "--role") ?? Roles.Member);
-                    if (generated)
-                    {
-                        System.Console.WriteLine($"password={password}");
-                    }
-
+                    await AddAsync(accounts, args);
                     return 0;
                 case "set-password":
                     var (newPassword, newGenerated) = PasswordFromInput();
@@ -59,11 +54,37 @@ public static class AccountsCli
         }
     }
 
-    private static (string Password, bool Generated) PasswordFromInput()
+    /// <summary>Each <c>--user</c> named, with the role given; one generated password is printed alone, several each after its user.</summary>
+    private static async Task AddAsync(Accounts accounts, string[] args)
+    {
+        var users = Options(args, "--user");
+        _ = Required(users.FirstOrDefault(), "--user");
+        var typed = TypedPassword();
+        var generated = typed is null;
+        foreach (var name in users)
+        {
+            var password = typed ?? Accounts.GeneratePassword();
+            await accounts.CreateAsync(name, password, Option(args, "--role") ?? Roles.Member);
+            if (generated)
+            {
+                System.Console.WriteLine(users.Count == 1 ? $"password={password}" : $"user={name} password={password}");
+            }
+        }
+    }
+
+    /// <summary>The password given on standard input; null when none was.</summary>
+    private static string? TypedPassword()
     {
         var typed = System.Console.IsInputRedirected ? System.Console.In.ReadLine()?.Trim() : null;
-        return string.IsNullOrEmpty(typed) ? (Accounts.GeneratePassword(), true) : (typed, false);
+        return string.IsNullOrEmpty(typed) ? null : typed;
     }
+
+    private static (string Password, bool Generated) PasswordFromInput() =>
+        TypedPassword() is { } typed ? (typed, false) : (Accounts.GeneratePassword(), true);
+
+    /// <summary>Every value given after <paramref name="name"/>.</summary>
+    private static List<string> Options(string[] args, string name) =>
+        [.. args.Select((arg, at) => (arg, at)).Where(a => a.arg == name && a.at + 1 < args.Length).Select(a => args[a.at + 1])];
 
     private static string? Option(string[] args, string name)
     {
