@@ -4,7 +4,7 @@ using Microsoft.Playwright;
 
 namespace Paddock.E2e;
 
-[Collection(PaddockCollection.Name)]
+[Collection(AloneCollection.Name)]
 public sealed class AgentKillTests(PaddockFixture paddock) : IAsyncLifetime
 {
     public Task InitializeAsync() => Task.CompletedTask;

@@ -2,7 +2,7 @@ using Microsoft.Playwright;
 
 namespace Paddock.E2e;
 
-[Collection(PaddockCollection.Name)]
+[Collection(GuestsCollection.Name)]
 public sealed class GroupSharingTests(PaddockFixture paddock)
 {
     [Fact]

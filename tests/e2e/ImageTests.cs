@@ -6,7 +6,7 @@ using Microsoft.Playwright;
 
 namespace Paddock.E2e;
 
-[Collection(PaddockCollection.Name)]
+[Collection(AloneCollection.Name)]
 public sealed class ImageTests(PaddockFixture paddock) : IAsyncLifetime
 {
     public Task InitializeAsync() => Task.CompletedTask;

@@ -2,7 +2,7 @@ using Microsoft.Playwright;
 
 namespace Paddock.E2e;
 
-[Collection(PaddockCollection.Name)]
+[Collection(GuestsCollection.Name)]
 public sealed class NamesTests(PaddockFixture paddock)
 {
     private static readonly Dictionary<string, string> Api = PaddockFixture.ApiHeaders;
@@ -23,13 +23,12 @@ public sealed class NamesTests(PaddockFixture paddock)
 
         // Clean up: wait for the VM to run, power it off, delete it.
         var id = listed[0].GetProperty("id").GetString();
-        await Eventually.Async(async () => await StatusAsync(page, id) == "Running", TimeSpan.FromSeconds(120), "the VM to run");
+        // Running and its create task ended: a power-off before that is refused as in progress.
+        await Eventually.Async(async () => await PaddockFixture.IdleStatusAsync(page, Guid.Parse(id!)) == "Running", TimeSpan.FromSeconds(120), "the VM to run");
         Assert.Equal(202, (await page.APIRequest.PostAsync($"/api/vms/{id}/poweroff", new() { Headers = Api })).Status);
-        await Eventually.Async(async () => await StatusAsync(page, id) == "Stopped", TimeSpan.FromSeconds(60), "the VM to stop");
+        await Eventually.Async(async () => await PaddockFixture.IdleStatusAsync(page, Guid.Parse(id!)) == "Stopped", TimeSpan.FromSeconds(60), "the VM to stop");
         Assert.Equal(202, (await page.APIRequest.PostAsync($"/api/vms/{id}/delete", new() { Headers = Api })).Status);
         await Eventually.Async(async () => (await page.APIRequest.GetAsync($"/api/vms/{id}")).Status == 404, TimeSpan.FromSeconds(60), "the VM to be deleted");
         await page.Context.CloseAsync();
     }
-
-    private static Task<string?> StatusAsync(IPage page, string? id) => PaddockFixture.VmStatusAsync(page, Guid.Parse(id!));
 }

@@ -3,7 +3,7 @@ using Microsoft.Playwright;
 
 namespace Paddock.E2e;
 
-[Collection(PaddockCollection.Name)]
+[Collection(GuestsCollection.Name)]
 public sealed class SnapshotTests(PaddockFixture paddock)
 {
     [Fact]

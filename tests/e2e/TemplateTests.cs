@@ -5,7 +5,7 @@ using Microsoft.Playwright;
 
 namespace Paddock.E2e;
 
-[Collection(PaddockCollection.Name)]
+[Collection(GuestsCollection.Name)]
 public sealed partial class TemplateTests(PaddockFixture paddock)
 {
     [Fact]

@@ -6,11 +6,8 @@ using static Paddock.E2e.GuestShell;
 
 namespace Paddock.E2e;
 
-/// <summary>
-/// Beside the main collection (it needs no portal): it boots guests and changes the kernel's
-/// networking only under prefixes, VXLAN ports and uids of its own.
-/// </summary>
-[CollectionDefinition(Name)]
+/// <summary>Alone: it boots guests and changes the kernel's networking (under prefixes of its own).</summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
 public sealed class NetworkHostTestGroup
 {
     public const string Name = "network host";
