@@ -15,7 +15,7 @@
 # "paddock.boot=cdrom" on the kernel command line, for installing from an ISO.
 #
 # Environment overrides:
-#   KERNEL_PKG       kernel package (default: what linux-image-amd64 depends on)
+#   KERNEL_PKG       kernel package (default: what linux-image-cloud-amd64 depends on)
 #   TEMPLATE_DISK_MB virtual disk size in MiB (default 64)
 #   SOURCE_DATE_EPOCH timestamps inside the image (default: the kernel's mtime)
 # Same packages + same settings => byte-identical qcow2 (and .sha256).
@@ -80,14 +80,19 @@ apt_download() { # retry once after apt-get update: the lists may be stale
     fi
 }
 
-KERNEL_PKG=${KERNEL_PKG:-$(apt-cache depends linux-image-amd64 2>/dev/null |
+# Debian's cloud kernel: LZ4-compressed where the generic one is XZ, and fewer drivers built in.
+# Under TCG (QEMU without an accelerator) the generic kernel spends about 7 s of a 13 s boot
+# decompressing itself; the cloud one boots in about half the time. It has what the template
+# uses: virtio, the VGA text console, i8042, the 8250 serial port, PCIe and ACPI CPU hotplug.
+KERNEL_META=linux-image-cloud-amd64
+KERNEL_PKG=${KERNEL_PKG:-$(apt-cache depends "$KERNEL_META" 2>/dev/null |
     awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ { print $2; exit }')}
 if [[ -z $KERNEL_PKG ]]; then
     apt-get update >&2
-    KERNEL_PKG=$(apt-cache depends linux-image-amd64 |
+    KERNEL_PKG=$(apt-cache depends "$KERNEL_META" |
         awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ { print $2; exit }')
 fi
-[[ -n $KERNEL_PKG ]] || die "cannot resolve the kernel package behind linux-image-amd64"
+[[ -n $KERNEL_PKG ]] || die "cannot resolve the kernel package behind $KERNEL_META"
 log "kernel package: $KERNEL_PKG"
 
 apt_download "$KERNEL_PKG" busybox-static

@@ -9,7 +9,7 @@ namespace Paddock.E2e;
 /// for it, the quota and a pending request of a member of its own, the built-in template that refuses
 /// every visibility) or at ids that do not exist; the fleet's settings are put back as they were.
 /// </summary>
-[Collection(AloneCollection.Name)]
+[Collection(PaddockCollection.Name)]
 public sealed class AdminFuzzTests(PaddockFixture paddock)
 {
     /// <summary>VmTemplate.BuiltinId: its visibility is refused whatever the body says.</summary>

@@ -10,7 +10,7 @@ namespace Paddock.E2e;
 /// broken frames to the hub; the portal refuses them (never an exception of its own), and no other
 /// host loses its connection.
 /// </summary>
-[Collection(AloneCollection.Name)]
+[Collection(PaddockCollection.Name)]
 public sealed partial class AgentFuzzTests(PaddockFixture paddock)
 {
     /// <summary>Frames the JSON hub protocol does not allow, or allows only from the portal.</summary>

@@ -9,7 +9,7 @@ namespace Paddock.E2e;
 /// reason; either way the VM rests in a state that matches its host, and nothing half-written stays.
 /// (Save and snapshot, which stream for long, are in <see cref="AgentKillTests"/>.)
 /// </summary>
-[Collection(AloneCollection.Name)]
+[Collection(PaddockCollection.Name)]
 public sealed class AgentKillOperationTests(PaddockFixture paddock) : IAsyncLifetime
 {
     private static readonly Dictionary<string, string> Api = PaddockFixture.ApiHeaders;

@@ -4,7 +4,7 @@ using Microsoft.Playwright;
 
 namespace Paddock.E2e;
 
-[Collection(AloneCollection.Name)]
+[Collection(PaddockCollection.Name)]
 public sealed class AgentKillTests(PaddockFixture paddock) : IAsyncLifetime
 {
     public Task InitializeAsync() => Task.CompletedTask;

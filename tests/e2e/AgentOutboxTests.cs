@@ -10,7 +10,7 @@ namespace Paddock.E2e;
 /// is back, recorded once; so does one whose agent was killed after it journaled the end; and a
 /// spec.json that does not read holds its VM with an alert instead of stopping the agent.
 /// </summary>
-[Collection(AloneCollection.Name)]
+[Collection(PaddockCollection.Name)]
 public sealed class AgentOutboxTests(PaddockFixture paddock) : IAsyncLifetime
 {
     private static readonly Dictionary<string, string> Api = PaddockFixture.ApiHeaders;

@@ -3,7 +3,7 @@ using Microsoft.Playwright;
 
 namespace Paddock.E2e;
 
-[Collection(AloneCollection.Name)]
+[Collection(PaddockCollection.Name)]
 public sealed class AgentRestartTests(PaddockFixture paddock) : IAsyncLifetime
 {
     public Task InitializeAsync() => Task.CompletedTask;

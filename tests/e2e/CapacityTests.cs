@@ -4,7 +4,7 @@ using Microsoft.Playwright;
 namespace Paddock.E2e;
 
 /// <summary>The capacity dashboard's measured side: what QEMU uses, and KSM following the host's RAM ratio.</summary>
-[Collection(AloneCollection.Name)]
+[Collection(PaddockCollection.Name)]
 public sealed class CapacityTests(PaddockFixture paddock)
 {
     private const string KsmRun = "/sys/kernel/mm/ksm/run";

@@ -3,7 +3,7 @@ using Microsoft.Playwright;
 namespace Paddock.E2e;
 
 /// <summary>Issue 16: a change that makes a VM hold more passes the same quota and host admission as a create.</summary>
-[Collection(AloneCollection.Name)]
+[Collection(PaddockCollection.Name)]
 public sealed class ChangeAdmissionTests(PaddockFixture paddock)
 {
     [Fact]

@@ -4,7 +4,7 @@ using Microsoft.Playwright;
 
 namespace Paddock.E2e;
 
-[Collection(GuestsCollection.Name)]
+[Collection(PaddockCollection.Name)]
 public sealed partial class CloneTests(PaddockFixture paddock)
 {
     [Fact]

@@ -7,7 +7,7 @@ namespace Paddock.E2e;
 /// A host whose agent is not root cannot give a VM an own uid: no VM is placed or started there
 /// unconfined until an admin allows it for that host, and the refusals say what is missing.
 /// </summary>
-[Collection(AloneCollection.Name)]
+[Collection(PaddockCollection.Name)]
 public sealed class ConfinementTests(PaddockFixture paddock)
 {
     private const string Host = "e2e-unprivileged";

@@ -12,7 +12,7 @@ namespace Paddock.E2e;
 /// left half-written; a guest writing into the full disk is paused and goes on by itself once there is room; a second portal whose image library is on
 /// the same file system answers an upload with 507 and keeps nothing of it.
 /// </summary>
-[Collection(AloneCollection.Name)]
+[Collection(PaddockCollection.Name)]
 public sealed class DiskFullTests(PaddockFixture paddock) : IAsyncLifetime
 {
     private const string HostName = "e2e-host-full";

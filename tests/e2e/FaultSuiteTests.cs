@@ -10,7 +10,7 @@ namespace Paddock.E2e;
 /// lost, every VM shows its true state again, and the portal lives through the database's
 /// restarts as the same process. <c>./paddock bench faults</c> runs the same scenarios larger.
 /// </summary>
-[Collection(AloneCollection.Name)]
+[Collection(PaddockCollection.Name)]
 public sealed class FaultSuiteTests(PaddockFixture paddock, ITestOutputHelper output) : IAsyncLifetime, IFaultTarget
 {
     public Task InitializeAsync() => Task.CompletedTask;

@@ -3,7 +3,7 @@ using Microsoft.Playwright;
 namespace Paddock.E2e;
 
 /// <summary>Flavors, the custom-size policy, longest leases and group quotas, as an admin sets them and a member meets them.</summary>
-[Collection(AloneCollection.Name)]
+[Collection(PaddockCollection.Name)]
 public sealed class FlavorTests(PaddockFixture paddock)
 {
     [Fact]

@@ -2,7 +2,7 @@ using Microsoft.Playwright;
 
 namespace Paddock.E2e;
 
-[Collection(GuestsCollection.Name)]
+[Collection(PaddockCollection.Name)]
 public sealed class GroupSharingTests(PaddockFixture paddock)
 {
     [Fact]

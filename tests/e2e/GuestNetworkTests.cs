@@ -4,7 +4,7 @@ using Npgsql;
 namespace Paddock.E2e;
 
 /// <summary>Guests are hostile: from inside a real guest, nothing on the host and no metadata address answers.</summary>
-[Collection(GuestsCollection.Name)]
+[Collection(PaddockCollection.Name)]
 public sealed class GuestNetworkTests(PaddockFixture paddock)
 {
     // The guest-local listener the control probe connects to.

@@ -5,7 +5,7 @@ using Microsoft.Playwright;
 namespace Paddock.E2e;
 
 /// <summary>A host fetches only the images its VMs need, and on the host a VM's uid reads only the images its VMs use.</summary>
-[Collection(GuestsCollection.Name)]
+[Collection(PaddockCollection.Name)]
 public sealed class ImageAccessTests(PaddockFixture paddock)
 {
     [Fact]

@@ -6,7 +6,7 @@ using Microsoft.Playwright;
 
 namespace Paddock.E2e;
 
-[Collection(AloneCollection.Name)]
+[Collection(PaddockCollection.Name)]
 public sealed class ImageTests(PaddockFixture paddock) : IAsyncLifetime
 {
     public Task InitializeAsync() => Task.CompletedTask;

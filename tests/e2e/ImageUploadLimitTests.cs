@@ -5,7 +5,7 @@ using Microsoft.Playwright;
 namespace Paddock.E2e;
 
 /// <summary>Uploads against a small image storage: reserved before they stream, measured before they expand, converted in the sandbox.</summary>
-[Collection(GuestsCollection.Name)]
+[Collection(PaddockCollection.Name)]
 public sealed class ImageUploadLimitTests(PaddockFixture paddock)
 {
     private const int StorageMiB = 3;

@@ -7,7 +7,7 @@ namespace Paddock.E2e;
 /// Every QEMU runs as its VM's own uid with seccomp on, no_new_privs and no capabilities, bounded in
 /// memory and tasks by its cgroup, and the admins' fleet list shows the label, uid and sandbox as the host reports them.
 /// </summary>
-[Collection(AloneCollection.Name)]
+[Collection(PaddockCollection.Name)]
 public sealed class IsolationTests(PaddockFixture paddock)
 {
     [Fact]

@@ -8,7 +8,7 @@ namespace Paddock.E2e;
 /// through the database: a second portal with a home directory of its own (where ASP.NET Core
 /// would otherwise keep a key ring of its own) honours a sign-in made through the first.
 /// </summary>
-[Collection(AloneCollection.Name)]
+[Collection(PaddockCollection.Name)]
 public sealed class KeyRingTests(PaddockFixture paddock)
 {
     [Fact]

@@ -11,7 +11,7 @@ namespace Paddock.E2e;
 /// their hosts as in the portal, and deleting them frees every pair. CI sends 100; issue 9's 1,000
 /// is a scale run, for <c>PADDOCK_LABEL_VMS=1000</c> (the README says how).
 /// </summary>
-[Collection(AloneCollection.Name)]
+[Collection(PaddockCollection.Name)]
 public sealed class LabelTests(PaddockFixture paddock)
 {
     private static readonly int Count = int.TryParse(Environment.GetEnvironmentVariable("PADDOCK_LABEL_VMS"), out var count) && count > 0 ? count : 100;

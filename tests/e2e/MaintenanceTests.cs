@@ -7,7 +7,7 @@ namespace Paddock.E2e;
 /// move and why, the admin has it shut down, the others move live to the second host (their
 /// progress on the page), and leaving maintenance brings them back.
 /// </summary>
-[Collection(AloneCollection.Name)]
+[Collection(PaddockCollection.Name)]
 public sealed class MaintenanceTests(PaddockFixture paddock)
 {
     private const string Leaving = "e2e-host";

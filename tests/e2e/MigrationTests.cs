@@ -9,7 +9,7 @@ namespace Paddock.E2e;
 /// disks and memory travel through the portal's relay, the guest keeps running, and every way a
 /// move can end early leaves the VM running on its source.
 /// </summary>
-[Collection(AloneCollection.Name)]
+[Collection(PaddockCollection.Name)]
 public sealed partial class MigrationTests(PaddockFixture paddock) : IAsyncLifetime
 {
     public Task InitializeAsync() => Task.CompletedTask;

@@ -2,7 +2,7 @@ using Microsoft.Playwright;
 
 namespace Paddock.E2e;
 
-[Collection(GuestsCollection.Name)]
+[Collection(PaddockCollection.Name)]
 public sealed class NamesTests(PaddockFixture paddock)
 {
     private static readonly Dictionary<string, string> Api = PaddockFixture.ApiHeaders;

@@ -3,7 +3,7 @@ using Microsoft.Playwright;
 namespace Paddock.E2e;
 
 /// <summary>A flavor's noisy-neighbour limits reach the VM's cgroup and QEMU's throttle group; the admin sets the balloon.</summary>
-[Collection(GuestsCollection.Name)]
+[Collection(PaddockCollection.Name)]
 public sealed class NoisyNeighbourTests(PaddockFixture paddock)
 {
     [Fact]

@@ -76,8 +76,6 @@ public sealed partial class PaddockFixture
         ["Agent__TestMonitor"] = "true",
         // Small enough for a test guest to pass in seconds; other tests' guests print a few KiB.
         ["Agent__SerialLogMaxMiB"] = "0.25",
-        // Room for the VMs of two collections at once (8 vCPUs at the default CPU ratio on 2 cores would be tight).
-        ["Agent__DeclaredCpus"] = "4",
         ["Agent__SerialLogCheckInterval"] = "00:00:01",
     });
 

@@ -282,37 +282,9 @@ public sealed partial class PaddockFixture : IAsyncLifetime, IDisposable
         Environment.GetEnvironmentVariable(name) ?? throw new InvalidOperationException($"{name} is not set: run the tests through './paddock test'.");
 }
 
-/// <summary>
-/// Pages, walls and API tests that share the run's processes with <see cref="GuestsCollection"/> at the
-/// same time: they change nothing another test sees (no kill, no fleet setting, no host taken away)
-/// and count nothing but their own. Its fixture is the run's one (<see cref="SharedFixtureFramework"/>).
-/// </summary>
 [CollectionDefinition(Name)]
 [System.Diagnostics.CodeAnalysis.SuppressMessage("Naming", "CA1711", Justification = "xUnit's own name for a collection definition.")]
-public sealed class PaddockCollection
+public sealed class PaddockCollection : ICollectionFixture<PaddockFixture>
 {
     public const string Name = "paddock";
-}
-
-/// <summary>
-/// Guests booted and driven on e2e-host by their own users, beside <see cref="PaddockCollection"/>:
-/// a TCG guest keeps one core busy, so two streams of tests fill the two cores of a CI machine.
-/// </summary>
-[CollectionDefinition(Name)]
-[System.Diagnostics.CodeAnalysis.SuppressMessage("Naming", "CA1711", Justification = "xUnit's own name for a collection definition.")]
-public sealed class GuestsCollection
-{
-    public const string Name = "paddock guests";
-}
-
-/// <summary>
-/// Tests that kill or restart the portal, an agent or PostgreSQL, take a host away (maintenance, a
-/// full disk), change fleet-wide settings, or count every QEMU or VM of the run: they run after the
-/// two collections above, one at a time (xUnit runs collections that disable parallelisation last).
-/// </summary>
-[CollectionDefinition(Name, DisableParallelization = true)]
-[System.Diagnostics.CodeAnalysis.SuppressMessage("Naming", "CA1711", Justification = "xUnit's own name for a collection definition.")]
-public sealed class AloneCollection
-{
-    public const string Name = "paddock alone";
 }

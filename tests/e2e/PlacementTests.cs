@@ -9,7 +9,7 @@ namespace Paddock.E2e;
 /// host in maintenance: spread, then pack, maintenance, an unreachable host and its VMs, the
 /// refusal sentences, and the concurrency proof through two portal processes.
 /// </summary>
-[Collection(AloneCollection.Name)]
+[Collection(PaddockCollection.Name)]
 public sealed class PlacementTests(PaddockFixture paddock)
 {
     private static readonly (string Process, string Name, int MemoryMiB, int Cpus)[] Agents =

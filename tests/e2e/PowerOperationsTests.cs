@@ -6,7 +6,7 @@ using Microsoft.Playwright;
 namespace Paddock.E2e;
 
 /// <summary>Each power operation with its effect inside the guest, seen through the guest's serial port.</summary>
-[Collection(GuestsCollection.Name)]
+[Collection(PaddockCollection.Name)]
 public sealed class PowerOperationsTests(PaddockFixture paddock)
 {
     [Fact]

@@ -3,7 +3,7 @@ using System.Text.RegularExpressions;
 namespace Paddock.E2e;
 
 /// <summary>The e2e agent caps serial logs at 256 KiB and checks them every second (<see cref="PaddockFixture.StartAgent"/>).</summary>
-[Collection(GuestsCollection.Name)]
+[Collection(PaddockCollection.Name)]
 public sealed partial class SerialLogTests(PaddockFixture paddock)
 {
     private const long Cap = 256 * 1024;

@@ -13,7 +13,7 @@ namespace Paddock.E2e;
 /// one address in front of the portals (a load balancer's part, played by a proxy the test points
 /// at the second portal, then at the first).
 /// </summary>
-[Collection(AloneCollection.Name)]
+[Collection(PaddockCollection.Name)]
 public sealed class SeveralPortalsTests(PaddockFixture paddock) : IAsyncLifetime
 {
     private const string HostName = "e2e-host-portals";

@@ -7,7 +7,7 @@ namespace Paddock.E2e;
 /// Status codes say what happened: 401 to an anonymous API call (not the sign-in page), 403 to a
 /// member on an admin route, 503 with Retry-After when the database is away; each with a problem detail.
 /// </summary>
-[Collection(AloneCollection.Name)]
+[Collection(PaddockCollection.Name)]
 public sealed class StatusCodeTests(PaddockFixture paddock)
 {
     [Fact]

@@ -9,7 +9,7 @@ namespace Paddock.E2e;
 /// shows the newest twenty and older ones on request. Settings changes on a stopped VM make the
 /// history without booting a guest.
 /// </summary>
-[Collection(GuestsCollection.Name)]
+[Collection(PaddockCollection.Name)]
 public sealed partial class TaskHistoryTests(PaddockFixture paddock)
 {
     private const int Changes = 24;

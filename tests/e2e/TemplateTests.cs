@@ -5,7 +5,7 @@ using Microsoft.Playwright;
 
 namespace Paddock.E2e;
 
-[Collection(GuestsCollection.Name)]
+[Collection(PaddockCollection.Name)]
 public sealed partial class TemplateTests(PaddockFixture paddock)
 {
     [Fact]

@@ -9,7 +9,7 @@ namespace Paddock.E2e;
 /// tenant's VM on the same CIDR reaches neither. They talk on through a kill -9 of the first host's
 /// agent, whose restart lays out nothing twice, and through NICs hotplugged into a second network.
 /// </summary>
-[Collection(AloneCollection.Name)]
+[Collection(PaddockCollection.Name)]
 public sealed partial class TenantNetworkTests(PaddockFixture paddock) : IAsyncLifetime
 {
     public Task InitializeAsync() => Task.CompletedTask;

@@ -3,7 +3,7 @@ using Microsoft.Playwright;
 
 namespace Paddock.E2e;
 
-[Collection(GuestsCollection.Name)]
+[Collection(PaddockCollection.Name)]
 public sealed partial class WalkingSkeletonTests(PaddockFixture paddock)
 {
     [Fact]
