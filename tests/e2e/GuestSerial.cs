@@ -77,8 +77,10 @@ public static partial class GuestSerial
     public static async Task StartChurnAsync(string runDir)
     {
         await TypeAsync(runDir, "(trap '' INT; while :; do dd if=/dev/urandom of=/run/churn bs=1M count=4 2>/dev/null; sleep 1; done) &");
-        // The echoed line holds quotes: only a churn that wrote prints "churn-on".
-        var seen = await RunAsync(runDir, "sleep 2; [ -s /run/churn ] && echo churn-\"on\"; echo done-\"churn\"", until: "done-churn", within: TimeSpan.FromSeconds(20));
+        // The echoed line holds quotes: only a churn that wrote prints "churn-on". Its first write
+        // can take seconds under TCG on a loaded machine: waited for, up to 30 s.
+        var seen = await RunAsync(runDir, "n=0; while [ ! -s /run/churn ] && [ $n -lt 30 ]; do sleep 1; n=$((n+1)); done; [ -s /run/churn ] && echo churn-\"on\"; echo done-\"churn\"",
+            until: "done-churn", within: TimeSpan.FromSeconds(45));
         Assert.Contains("churn-on", seen);
     }
 

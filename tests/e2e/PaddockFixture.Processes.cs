@@ -85,6 +85,8 @@ public sealed partial class PaddockFixture
     /// <param name="settings">The agent's settings beside the usual ones (a disk floor it cannot meet, say).</param>
     public async Task StartSecondAgentAsync(IReadOnlyDictionary<string, string>? settings = null)
     {
+        // One agent2 at a time: one a failed test left running would keep its settings and the data directory.
+        await StopAgentAsync("agent2");
         // A host the VMs of the built-in template may move to: it has the template, as every host the run command installs.
         InstallBuiltInTemplate(SecondAgentDir);
         StartExtraAgent("agent2", "e2e-host-2", SecondAgentDir, _secondAgentToken ??= await JoinTokenAsync("e2e-host-2"), memoryMiB: 1024, settings: settings);
