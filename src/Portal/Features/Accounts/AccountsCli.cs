@@ -86,11 +86,7 @@ public static class AccountsCli
     private static List<string> Options(string[] args, string name) =>
         [.. args.Select((arg, at) => (arg, at)).Where(a => a.arg == name && a.at + 1 < args.Length).Select(a => args[a.at + 1])];
 
-    private static string? Option(string[] args, string name)
-    {
-        var at = Array.IndexOf(args, name);
-        return at >= 0 && at + 1 < args.Length ? args[at + 1] : null;
-    }
+    private static string? Option(string[] args, string name) => Options(args, name).FirstOrDefault();
 
     private static string Required(string? value, string name) =>
         value ?? throw new AccountException($"{name} is required.");
