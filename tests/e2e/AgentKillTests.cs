@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using Microsoft.Playwright;
+using Paddock.Testing;
 
 namespace Paddock.E2e;
 
@@ -50,10 +51,12 @@ public sealed class AgentKillTests(PaddockFixture paddock) : IAsyncLifetime
         var pauseTask = (await TasksAsync(page, second)).First(t => t.GetProperty("verb").GetString() == "Pause");
         Assert.Equal("Running", pauseTask.GetProperty("state").GetString());
 
+        var recovery = System.Diagnostics.Stopwatch.StartNew();
         paddock.StartAgent();
         await Eventually.Async(async () => await paddock.ConnectedHostsAsync(since: killedAt) > 0, TimeSpan.FromSeconds(60), "the new agent to register");
 
         // Both QEMUs lived through it, and the new agent carried out the held Pause once.
+        var lived = vms.Select(vm => Pid(vm)).Zip(pids).Count(p => p.First == p.Second);
         Assert.Equal(pids, vms.Select(vm => Pid(vm)).ToArray());
         Assert.All(leftovers, leftover => Assert.False(File.Exists(leftover), $"{leftover} left"));
         await Eventually.Async(async () => await StatusAsync(page, second) == "Paused", TimeSpan.FromSeconds(60), "the held Pause to run");
@@ -61,7 +64,9 @@ public sealed class AgentKillTests(PaddockFixture paddock) : IAsyncLifetime
             async () => (await TasksAsync(page, second)).First(t => t.GetProperty("verb").GetString() == "Pause")
                 .GetProperty("state").GetString() == "Succeeded",
             TimeSpan.FromSeconds(30), "the Pause task to end");
-        Assert.Equal(1, await paddock.CompletionsAsync(second, Guid.Parse(pauseTask.GetProperty("operationId").GetString()!)));
+        recovery.Stop();
+        var pauseRuns = await paddock.CompletionsAsync(second, Guid.Parse(pauseTask.GetProperty("operationId").GetString()!));
+        Assert.Equal(1, pauseRuns);
         Assert.Equal("Running", await StatusAsync(page, first));
 
         // Each VM still obeys and shows its screen through the new agent; the guests never stopped counting.
@@ -105,7 +110,10 @@ public sealed class AgentKillTests(PaddockFixture paddock) : IAsyncLifetime
         }
 
         // However often commands were resent, no operation's outcome is recorded twice anywhere.
-        Assert.Empty(await paddock.DuplicatedCompletionsAsync());
+        var twice = await paddock.DuplicatedCompletionsAsync();
+        paddock.RecordFaults(new FaultRow("agent kill -9 with 2 VMs, 1 operation held", 1, 1, 0,
+            VmsLost: vms.Length - lived, Duplicated: twice.Count + (int)Math.Max(0, pauseRuns - 1), Lost: pauseRuns == 0 ? 1 : 0, [recovery.Elapsed]));
+        Assert.Empty(twice);
         await page.Context.CloseAsync();
     }
 
@@ -133,11 +141,14 @@ public sealed class AgentKillTests(PaddockFixture paddock) : IAsyncLifetime
         Assert.Equal(pid, Pid(vm));
 
         // The next agent removes the half-written state, and the portal's resend saves the VM once.
+        var recovery = System.Diagnostics.Stopwatch.StartNew();
         paddock.StartAgent();
         await Eventually.Async(async () => await PaddockFixture.IdleStatusAsync(page, vm) == "Saved", PaddockFixture.Boot, "the resent save to end");
+        List<TimeSpan> recoveries = [recovery.Elapsed];
         var save = (await TasksAsync(page, vm)).Single(t => t.GetProperty("verb").GetString() == "Save");
         Assert.Equal("Succeeded", save.GetProperty("state").GetString());
-        Assert.Equal(1, await paddock.CompletionsAsync(vm, Guid.Parse(save.GetProperty("operationId").GetString()!)));
+        var saves = await paddock.CompletionsAsync(vm, Guid.Parse(save.GetProperty("operationId").GetString()!));
+        Assert.Equal(1, saves);
         Assert.True(File.Exists(state));
         Assert.False(File.Exists(partial));
 
@@ -155,16 +166,23 @@ public sealed class AgentKillTests(PaddockFixture paddock) : IAsyncLifetime
         Assert.Equal(202, (await page.APIRequest.PostAsync($"/api/vms/{vm}/snapshots", new() { DataObject = new { name = "mid-kill" }, Headers = Api })).Status);
         await Eventually.Async(() => new FileInfo(disk).Length > size + (8 << 20), TimeSpan.FromSeconds(60), "the snapshot being written", poll: TimeSpan.FromMilliseconds(5));
         await paddock.KillAgentAsync();
+        recovery.Restart();
         paddock.StartAgent();
         await Eventually.Async(async () => await PaddockFixture.IdleStatusAsync(page, vm) == "Running", PaddockFixture.Boot, "the resent snapshot to end");
+        recoveries.Add(recovery.Elapsed);
         var snapshot = (await TasksAsync(page, vm)).Single(t => t.GetProperty("verb").GetString() == "Snapshot");
         Assert.Equal("Succeeded", snapshot.GetProperty("state").GetString());
-        Assert.Equal(1, await paddock.CompletionsAsync(vm, Guid.Parse(snapshot.GetProperty("operationId").GetString()!)));
+        var snapshotRuns = await paddock.CompletionsAsync(vm, Guid.Parse(snapshot.GetProperty("operationId").GetString()!));
+        Assert.Equal(1, snapshotRuns);
         var snapshots = (await VmApi.GetAsync(page, vm)).GetProperty("snapshots").EnumerateArray().ToList();
         Assert.Equal("mid-kill", Assert.Single(snapshots).GetProperty("name").GetString());
+        var banners = GuestSerial.Banners(Log(vm));
 
         await VmApi.DeleteAsync(page, vm);
-        Assert.Empty(await paddock.DuplicatedCompletionsAsync());
+        var twice = await paddock.DuplicatedCompletionsAsync();
+        paddock.RecordFaults(new FaultRow("agent kill -9 mid save, mid snapshot", 2, 2, 0, VmsLost: banners == 1 ? 0 : 1,
+            Duplicated: twice.Count + (int)(Math.Max(0, saves - 1) + Math.Max(0, snapshotRuns - 1)), Lost: (saves == 0 ? 1 : 0) + (snapshotRuns == 0 ? 1 : 0), recoveries));
+        Assert.Empty(twice);
         await page.Context.CloseAsync();
     }
 

@@ -35,7 +35,7 @@ public sealed class ConfinementTests(PaddockFixture paddock)
             // Only the unprivileged host could take a VM now.
             foreach (var other in others)
             {
-                await MaintenanceAsync(admin, other, true);
+                await PaddockFixture.MaintenanceAsync(admin, other, true);
             }
 
             // The admin sees what it gives and what it lacks.
@@ -104,7 +104,7 @@ public sealed class ConfinementTests(PaddockFixture paddock)
             // The other hosts first: the tests after this one need them.
             foreach (var other in others)
             {
-                await MaintenanceAsync(admin, other, false);
+                await PaddockFixture.MaintenanceAsync(admin, other, false);
             }
 
             // The agent powers its VMs off as it stops; then the VM can go.
@@ -118,11 +118,6 @@ public sealed class ConfinementTests(PaddockFixture paddock)
             await omar.Context.CloseAsync();
         }
     }
-
-    private static async Task MaintenanceAsync(IPage admin, Guid host, bool on) =>
-        Assert.Equal(204,
-            (await admin.APIRequest.PutAsync($"/api/hosts/{host}/maintenance",
-                new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { maintenance = on } })).Status);
 
     private static string Field(IEnumerable<string> status, string name) =>
         status.First(l => l.StartsWith(name + ":", StringComparison.Ordinal))[(name.Length + 1)..].Trim().Split('\t', ' ')[0];

@@ -80,18 +80,19 @@ public sealed class DiskFullTests(PaddockFixture paddock) : IAsyncLifetime
         var iso = await paddock.UploadIsoAsync(owner, "brimful-cd");
         var mainHost = await paddock.HostIdAsync("e2e-host");
         List<Guid> vms = [];
-        await MaintenanceAsync(admin, mainHost, on: true);
+        await PaddockFixture.MaintenanceAsync(admin, mainHost, on: true);
         try
         {
             var vmId = await VmApi.CreateRunningAsync(owner, "brimful", memoryMiB: 128, isolated: true);
             vms.Add(vmId);
             Assert.Equal(HostName, await paddock.HostNameOfAsync(vmId));
-            await MaintenanceAsync(admin, mainHost, on: false);
+            await PaddockFixture.MaintenanceAsync(admin, mainHost, on: false);
             var runDir = Path.Combine(VmsDir, vmId.ToString());
             await GuestSerial.WaitForShellAsync(runDir);
 
             var free = await FillAsync(leave: 2 * MiB);
             var files = Listing(runDir);
+            var pid = File.ReadAllText(Path.Combine(runDir, "qemu", "qemu.pid")).Trim();
             await owner.GotoAsync($"/vms/{vmId}");
 
             // Save writes the state file itself: the write fails, QEMU runs the guest on, no partial state stays.
@@ -126,11 +127,14 @@ public sealed class DiskFullTests(PaddockFixture paddock) : IAsyncLifetime
             Assert.StartsWith("The host's disk is full: QEMU paused the guest", (await VmApi.GetAsync(owner, vmId)).GetProperty("statusDetail").GetString());
             await Assertions.Expect(owner.GetByRole(AriaRole.Note, new() { Name = "Why" })).ToContainTextAsync("It goes on by itself once the host has room again.");
             File.Delete(Path.Combine(MountPoint, "filler"));
+            var room = System.Diagnostics.Stopwatch.StartNew();
             await Eventually.Async(() => Task.FromResult(GuestSerial.Read(Path.Combine(runDir, "serial.log")).Contains("wrote-42")), PaddockFixture.Boot, "the guest's writes to end");
+            var recovery = room.Elapsed;
             await ExpectRunningAndAnsweringAsync(owner, vmId, runDir, "after-room");
             free = await FillAsync(leave: 2 * MiB);
 
             // A clone's full copy is qemu-img's: it fails, the clone's run directory goes, the source is as it was.
+            var lost = File.ReadAllText(Path.Combine(runDir, "qemu", "qemu.pid")).Trim() == pid ? 0 : 1;
             await VmApi.PowerAsync(owner, vmId, "poweroff", "Stopped");
             var stopped = Listing(runDir);
             var cloned = await owner.APIRequest.PostAsync($"/api/vms/{vmId}/clone", new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { name = "brimful-copy" } });
@@ -148,10 +152,23 @@ public sealed class DiskFullTests(PaddockFixture paddock) : IAsyncLifetime
             // The portal stores an upload on its own disk: with its library on this one, 507 and nothing kept.
             await ExpectUploadRefusedAsync(owner);
             ExpectFreeAgain(free, "the upload");
+
+            // The row of the fault table: the save, the snapshot, the fetch and the clone failed with their reasons (and the upload was
+            // refused, above); the same QEMU ran the guest throughout; no task stays unended; nothing recorded twice.
+            var tasks = (await (await owner.APIRequest.GetAsync($"/api/vms/{vmId}/tasks")).JsonAsync())!.Value.EnumerateArray().ToList();
+            var failed = tasks.Count(t => t.GetProperty("state").GetString() == "Failed") + (create.GetProperty("state").GetString() == "Failed" ? 1 : 0);
+            var unended = tasks.Count(t => t.GetProperty("state").GetString() is not ("Failed" or "Succeeded"));
+            var twice = await paddock.DuplicatedCompletionsAsync();
+            paddock.RecordFaults(new Paddock.Testing.FaultRow("host disk full x6 (save ... upload)", 6, 6, failed + 1,
+                VmsLost: lost, Duplicated: twice.Count, Lost: unended, [recovery]));
+            Assert.Equal(4, failed);
+            Assert.Equal(0, unended);
+            Assert.Equal(0, lost);
+            Assert.Empty(twice);
         }
         finally
         {
-            await MaintenanceAsync(admin, mainHost, on: false);
+            await PaddockFixture.MaintenanceAsync(admin, mainHost, on: false);
             foreach (var id in vms)
             {
                 await VmApi.LeaveNoVmAsync(owner, id);
@@ -238,10 +255,6 @@ public sealed class DiskFullTests(PaddockFixture paddock) : IAsyncLifetime
     /// <summary>The names of a directory's entries: a partial file, a state file or a clone's directory would show here.</summary>
     private static string[] Listing(string directory) =>
         [.. Directory.EnumerateFileSystemEntries(directory).Order(StringComparer.Ordinal).Select(Path.GetFileName).OfType<string>()];
-
-    private static async Task MaintenanceAsync(IPage admin, Guid host, bool on) =>
-        Assert.Equal(204, (await admin.APIRequest.PutAsync($"/api/hosts/{host}/maintenance",
-            new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { maintenance = on } })).Status);
 
     /// <summary>Unmounts the file system (and so frees its loop device) if it is mounted, and removes its image and the agent's directory.</summary>
     private async Task UnmountAsync()

@@ -43,7 +43,8 @@ public sealed class FaultSuiteTests(PaddockFixture paddock, ITestOutputHelper ou
 
             var table = FaultSuite.Table([kills, restarts]);
             output.WriteLine(table);
-            await File.WriteAllTextAsync(Path.Combine(paddock.Artifacts, "fault-suite.txt"), $"seed {seed}\n{table}");
+            paddock.RecordFaults(kills);
+            paddock.RecordFaults(restarts);
             Assert.True(kills.Clean && restarts.Clean, table);
             // Every operation of the workload was asked for, and most were carried out: the suite did not idle.
             Assert.True(kills.Operations >= 10 && restarts.Operations >= 4, table);

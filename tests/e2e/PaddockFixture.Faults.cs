@@ -63,6 +63,22 @@ public sealed partial class PaddockFixture
                 ("since", since ?? DateTimeOffset.UnixEpoch)) > 0,
             TimeSpan.FromSeconds(60), "the agent registered again");
 
+    private readonly List<Paddock.Testing.FaultRow> _faultRows = [];
+
+    /// <summary>
+    /// Issue #20's summary table for the whole run: each fault scenario adds its row as it ends, with
+    /// what it counted, and the table in <c>artifacts/fault-suite.txt</c> is written again at once (a
+    /// scenario that failed before its end has no row: its test failed). <c>./paddock test</c> prints it.
+    /// </summary>
+    public void RecordFaults(Paddock.Testing.FaultRow row)
+    {
+        lock (_faultRows)
+        {
+            _faultRows.Add(row);
+            File.WriteAllText(Path.Combine(Artifacts, "fault-suite.txt"), Paddock.Testing.FaultSuite.Table(_faultRows));
+        }
+    }
+
     /// <summary>Stops the run's PostgreSQL for <paramref name="down"/> (every connection cut) and starts it again.</summary>
     public Task RestartDatabaseAsync(TimeSpan down) => Paddock.Testing.LocalDatabase.RestartAsync(DataDir, Connection, down, argv => RunAsync(argv[0], argv[1..]));
 }

@@ -119,6 +119,11 @@ public sealed partial class PaddockFixture
     /// <summary>The header every mutating API call carries.</summary>
     public static readonly Dictionary<string, string> ApiHeaders = new() { ["X-Paddock-Api"] = "1" };
 
+    /// <summary>Puts the host in maintenance (no VM is placed there) or takes it out, as the admin of <paramref name="admin"/>.</summary>
+    public static async Task MaintenanceAsync(IPage admin, Guid host, bool on) =>
+        Assert.Equal(204, (await admin.APIRequest.PutAsync($"/api/hosts/{host}/maintenance",
+            new() { Headers = ApiHeaders, DataObject = new { maintenance = on } })).Status);
+
     /// <summary>The VM's status as the API tells it to the page's user.</summary>
     public static async Task<string?> VmStatusAsync(IPage page, Guid vmId) =>
         (await (await page.APIRequest.GetAsync($"/api/vms/{vmId}")).JsonAsync())?.GetProperty("status").GetString();

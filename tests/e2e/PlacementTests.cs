@@ -51,7 +51,7 @@ public sealed class PlacementTests(PaddockFixture paddock)
         try
         {
             // Only the three test hosts take VMs; VMs need not run, they hold their allocation stopped.
-            await MaintenanceAsync(admin, hosts["e2e-host"], true);
+            await PaddockFixture.MaintenanceAsync(admin, hosts["e2e-host"], true);
             var iso = await paddock.UploadIsoAsync(pia, "placement-iso");
 
             // Capacity after 512 MiB reserved: small 512, medium 1536, large 3584 MiB.
@@ -82,7 +82,7 @@ public sealed class PlacementTests(PaddockFixture paddock)
             await Assertions.Expect(admin.GetByLabel("Placement")).ToContainTextAsync("pl-large: fits, but a fuller host was chosen (pack)");
 
             // Maintenance takes a host out of placement: medium is full now, large is next in pack.
-            await MaintenanceAsync(admin, hosts["pl-large"], true);
+            await PaddockFixture.MaintenanceAsync(admin, hosts["pl-large"], true);
             var refused = await pia.APIRequest.PostAsync("/api/vms",
                 new() { Headers = PaddockFixture.ApiHeaders,
                     DataObject = new { name = "too-big", vCpus = 1, memoryMiB = 1024, imageId = iso, diskMiB = 64, start = false } });
@@ -94,7 +94,7 @@ public sealed class PlacementTests(PaddockFixture paddock)
                     DataObject = new { name = "too-big", vCpus = 1, memoryMiB = 1024, imageId = iso, diskMiB = 64, start = false } });
             Assert.Equal(409, detail.Status);
             Assert.Contains("pl-large: in maintenance", (await detail.JsonAsync())!.Value.GetProperty("detail").GetString());
-            await MaintenanceAsync(admin, hosts["pl-large"], false);
+            await PaddockFixture.MaintenanceAsync(admin, hosts["pl-large"], false);
 
             // A host that stops reporting turns Unreachable after the grace period, and its VMs Unknown, never Stopped.
             var onMedium = created.Where(id => paddock.HostNameOfAsync(id).Result == "pl-medium").ToList();
@@ -116,8 +116,8 @@ public sealed class PlacementTests(PaddockFixture paddock)
             await Assertions.Expect(admin.GetByRole(AriaRole.Row, new() { Name = "Capacity of pl-medium" })).ToContainTextAsync("Connected");
 
             // Concurrency: only small (512 MiB) takes VMs; 16 creates of 128 MiB at once through two portals: exactly 4.
-            await MaintenanceAsync(admin, hosts["pl-large"], true);
-            await MaintenanceAsync(admin, hosts["pl-medium"], true);
+            await PaddockFixture.MaintenanceAsync(admin, hosts["pl-large"], true);
+            await PaddockFixture.MaintenanceAsync(admin, hosts["pl-medium"], true);
             var second = await paddock.StartSecondPortalAsync();
             using var one = await paddock.ApiClientAsAsync(pia, paddock.PortalUrl);
             using var two = await paddock.ApiClientAsAsync(pia, second);
@@ -150,7 +150,7 @@ public sealed class PlacementTests(PaddockFixture paddock)
             await admin.APIRequest.PutAsync("/api/policy/overcommit", new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { } });
             foreach (var host in hosts.Values)
             {
-                await MaintenanceAsync(admin, host, false);
+                await PaddockFixture.MaintenanceAsync(admin, host, false);
             }
 
             foreach (var id in created)
@@ -172,11 +172,6 @@ public sealed class PlacementTests(PaddockFixture paddock)
 
     private static async Task<IReadOnlyList<JsonElement>> CapacityAsync(IPage admin) =>
         [.. (await (await admin.APIRequest.GetAsync("/api/capacity")).JsonAsync())!.Value.EnumerateArray()];
-
-    private static async Task MaintenanceAsync(IPage admin, Guid host, bool on) =>
-        Assert.Equal(204,
-            (await admin.APIRequest.PutAsync($"/api/hosts/{host}/maintenance",
-                new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { maintenance = on } })).Status);
 
     private static async Task<Guid> CreateAsync(IPage page, string name, int memoryMiB, Guid iso)
     {

@@ -1,5 +1,6 @@
 using System.Net;
 using Microsoft.Playwright;
+using Npgsql;
 
 namespace Paddock.E2e;
 
@@ -71,6 +72,8 @@ public sealed class SeveralPortalsTests(PaddockFixture paddock) : IAsyncLifetime
             await Assertions.Expect(status).ToHaveTextAsync(shown, new() { Timeout = 60_000 });
         }
 
+        await MissedNoticesArriveOnceListeningAgainAsync(throughSecond, vm, status);
+
         // A console opened through the first portal, which does not hold the host: the second hands
         // the dial to the agent, and the agent dials the first directly. The guest's screen answers.
         using (var console = await paddock.OpenConsoleAsync(porter, $"/console/{vm}/ws?ticket={await PaddockFixture.ConsoleTicketAsync(porter, vm)}", paddock.PortalUrl))
@@ -102,13 +105,77 @@ public sealed class SeveralPortalsTests(PaddockFixture paddock) : IAsyncLifetime
         await Assertions.Expect(status).ToHaveTextAsync("Unknown");
 
         // The agent's address now leads to the first portal: it reconnects there, and reports its VM as it is.
+        var back = System.Diagnostics.Stopwatch.StartNew();
         front.Retarget("127.0.0.1", new Uri(paddock.PortalUrl).Port);
         await Assertions.Expect(hostState).ToHaveTextAsync("Connected", new() { Timeout = 60_000 });
         await Assertions.Expect(status).ToHaveTextAsync("Running", new() { Timeout = 60_000 });
+        paddock.RecordFaults(new Paddock.Testing.FaultRow("portal kill -9 holding an agent with 1 VM", 1, 0, 0, VmsLost: pid == QemuPid(dataDir, vm) ? 0 : 1,
+            Duplicated: (await paddock.DuplicatedCompletionsAsync()).Count, Lost: 0, [back.Elapsed]));
         Assert.Equal(pid, QemuPid(dataDir, vm));
 
         // Through the first portal, which holds the host now.
         await VmApi.DeleteAsync(porter, vm);
+    }
+
+    /// <summary>
+    /// The first portal's listening connection is cut again and again (PostgreSQL ends it) while the VM
+    /// is paused through the second: NOTIFY keeps nothing for it, but once it listens again it reads
+    /// the notice from the table, and My VMs shows Paused without a reload.
+    /// </summary>
+    private async Task MissedNoticesArriveOnceListeningAgainAsync(HttpClient throughSecond, Guid vm, ILocator status)
+    {
+        await using var db = new NpgsqlConnection(paddock.Connection);
+        await db.OpenAsync();
+        var listener = $"paddock-changes {paddock.PortalPid}";
+        var ended = 0;
+        using var stop = new CancellationTokenSource();
+        // (CASE: the listener alone is ended; with AND PostgreSQL may call the function on every process first.)
+        var cutting = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                await using var cut = new NpgsqlCommand("select count(*) from pg_stat_activity where case when application_name = @name then pg_terminate_backend(pid) else false end", db);
+                cut.Parameters.AddWithValue("name", listener);
+                Interlocked.Add(ref ended, (int)(long)(await cut.ExecuteScalarAsync())!);
+                await Task.Delay(20);
+            }
+        });
+        try
+        {
+            await Eventually.Async(() => Task.FromResult(Volatile.Read(ref ended) > 0), TimeSpan.FromSeconds(30), "the first portal's listening connection cut");
+            using (var paused = await throughSecond.PostAsync($"/api/vms/{vm}/pause", null))
+            {
+                Assert.Equal(HttpStatusCode.Accepted, paused.StatusCode);
+            }
+
+            // Paused in the store, and the notice of the VM's latest write sent (and kept) while the first was not listening.
+            await Eventually.Async(async () =>
+            {
+                var read = await System.Net.Http.Json.HttpClientJsonExtensions.GetFromJsonAsync<System.Text.Json.JsonElement>(throughSecond, $"/api/vms/{vm}");
+                await using var store = new NpgsqlConnection(paddock.Connection);
+                await store.OpenAsync();
+                await using var kept = new NpgsqlCommand(
+                    "select count(*) from paddock.change_notices n, paddock.mt_doc_vm v where v.id = @id and n.payload like @vm and n.at >= v.mt_last_modified", store);
+                kept.Parameters.AddWithValue("id", vm);
+                kept.Parameters.AddWithValue("vm", $"%{vm}%");
+                return read.GetProperty("status").GetString() == "Paused" && read.GetProperty("pendingOperation").ValueKind == System.Text.Json.JsonValueKind.Null
+                    && (long)(await kept.ExecuteScalarAsync())! > 0;
+            }, TimeSpan.FromSeconds(60), "the VM paused, its task ended, and the notice of that kept");
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await cutting;
+        }
+
+        var heard = System.Diagnostics.Stopwatch.StartNew();
+        await Assertions.Expect(status).ToHaveTextAsync("Paused", new() { Timeout = 60_000 });
+        paddock.RecordFaults(new Paddock.Testing.FaultRow("a portal's listening connection cut (notices)", ended, 1, 0, 0,
+            Duplicated: 0, Lost: await status.TextContentAsync() == "Paused" ? 0 : 1, [heard.Elapsed]));
+        Assert.Contains("Listening again for changes made through other portal processes; read", paddock.LogOf("portal"));
+        using var resumed = await throughSecond.PostAsync($"/api/vms/{vm}/resume", null);
+        Assert.Equal(HttpStatusCode.Accepted, resumed.StatusCode);
+        await Assertions.Expect(status).ToHaveTextAsync("Running", new() { Timeout = 60_000 });
     }
 
     /// <summary>A host connected to the second portal, revoked through the first: the second ends its connection.</summary>

@@ -106,5 +106,5 @@ public sealed class StatusCodeTests(PaddockFixture paddock)
     private static StringContent Json(string body) => new(body, System.Text.Encoding.UTF8, "application/json");
 
     private static int ListeningLines(string log) =>
-        System.Text.RegularExpressions.Regex.Count(log, "Listening for changes made through other portal processes");
+        System.Text.RegularExpressions.Regex.Count(log, "Listening (again )?for changes made through other portal processes");
 }

@@ -250,11 +250,11 @@ public sealed partial class FaultSuite(IFaultTarget target, IReadOnlyList<FaultW
     public static string Table(IEnumerable<FaultRow> rows)
     {
         var text = new StringBuilder();
-        text.AppendLine($"{"scenario",-28} {"faults",6} {"ops",5} {"refused",7} {"VMs lost",8} {"duplicated",10} {"lost",5}   recovery median / max");
+        text.AppendLine($"{"scenario",-44} {"faults",6} {"ops",5} {"refused",7} {"VMs lost",8} {"duplicated",10} {"lost",5}   recovery median / max");
         foreach (var r in rows)
         {
             text.AppendLine(
-                $"{r.Scenario,-28} {r.Faults,6} {r.Operations,5} {r.Refused,7} {r.VmsLost,8} {r.Duplicated,10} {r.Lost,5}   {r.MedianRecovery.TotalSeconds:0.0} s / {r.Recovery.TotalSeconds:0.0} s");
+                $"{r.Scenario,-44} {r.Faults,6} {r.Operations,5} {r.Refused,7} {r.VmsLost,8} {r.Duplicated,10} {r.Lost,5}   {r.MedianRecovery.TotalSeconds:0.0} s / {r.Recovery.TotalSeconds:0.0} s");
         }
 
         return text.ToString();

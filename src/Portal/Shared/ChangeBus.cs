@@ -9,16 +9,41 @@ namespace Paddock.Portal.Shared;
 /// the same database, through PostgreSQL's LISTEN/NOTIFY: a page served by one process hears of a
 /// change made through another. A notice is small (the change's ids; pages read again what they
 /// show). The process that sends a notice has already told its own subscribers and ignores it when
-/// it comes back. Notices sent while this process's listening connection is down are lost: its
-/// pages catch up with their next change or reload (PostgreSQL keeps no notice for a listener that
-/// is not there).
+/// it comes back. PostgreSQL keeps no notice for a listener that is not there, so each notice is
+/// also written to a table (<see cref="Table"/>, kept for <see cref="Kept"/>): a process whose
+/// listening connection was down reads there what was sent since it last heard, once it listens
+/// again. A notice may so arrive twice; it only makes a page read again. One that could not be sent
+/// (the database away) is tried again, with backoff, until it goes.
 /// </summary>
 public sealed class ChangeBus(IConfiguration configuration, ILogger<ChangeBus> log) : BackgroundService
 {
     /// <summary>The one channel every portal process listens on.</summary>
     public const string Channel = "paddock_changes";
 
+    /// <summary>Where notices are kept for a process that was not listening when they were sent.</summary>
+    public const string Table = "paddock.change_notices";
+
+    /// <summary>How long a notice is kept: a process that was not listening for longer reloads nothing it missed before that.</summary>
+    public static readonly TimeSpan Kept = TimeSpan.FromMinutes(10);
+
+    /// <summary>How far before it last heard a process reads again: a notice's time is its transaction's start, a little before it is seen.</summary>
+    private static readonly TimeSpan Overlap = TimeSpan.FromSeconds(5);
+
+    /// <summary>The most notices one catch-up delivers, the newest (a process away for long has its pages read again as people use them).</summary>
+    private const int CatchUpLimit = 10_000;
+
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(30);
+
+    /// <summary>The table of <see cref="Table"/>, made with the store's other tables.</summary>
+    public static Weasel.Postgresql.Tables.Table NoticeTable()
+    {
+        var table = new Weasel.Postgresql.Tables.Table(Table);
+        table.AddColumn("seq", "bigserial").AsPrimaryKey();
+        table.AddColumn("at", "timestamptz").NotNull().DefaultValueByExpression("now()");
+        table.AddColumn("payload", "text").NotNull();
+        table.Indexes.Add(new Weasel.Postgresql.Tables.IndexDefinition("change_notices_at") { Columns = ["at"] });
+        return table;
+    }
 
     /// <summary>How long the listening connection may be quiet before it is checked with a query (a dead server wakes no wait).</summary>
     private static readonly TimeSpan Quiet = TimeSpan.FromSeconds(30);
@@ -77,9 +102,11 @@ public sealed class ChangeBus(IConfiguration configuration, ILogger<ChangeBus> l
     private async Task SendLoopAsync(CancellationToken ct)
     {
         var batch = new List<string>();
-        while (await _outbox.Reader.WaitToReadAsync(ct))
+        var backoff = TimeSpan.FromSeconds(1);
+        var purged = DateTime.MinValue;
+        // A batch that could not go is tried again even when nothing new comes.
+        while (batch.Count > 0 || await _outbox.Reader.WaitToReadAsync(ct))
         {
-            batch.Clear();
             while (batch.Count < 100 && _outbox.Reader.TryRead(out var payload))
             {
                 batch.Add(payload);
@@ -89,29 +116,48 @@ public sealed class ChangeBus(IConfiguration configuration, ILogger<ChangeBus> l
             {
                 await using var connection = new NpgsqlConnection(ConnectionString);
                 await connection.OpenAsync(ct);
-                // One round trip for a burst; in order, and PostgreSQL folds identical notices of one transaction.
-                await using var notify = new NpgsqlCommand("select pg_notify(@channel, payload) from unnest(@payloads) with ordinality as n(payload, i) order by i", connection);
-                notify.Parameters.AddWithValue("channel", Channel);
-                notify.Parameters.AddWithValue("payloads", batch.ToArray());
-                await notify.ExecuteNonQueryAsync(ct);
+                await SendAsync(connection, batch, ct);
+                batch.Clear();
+                backoff = TimeSpan.FromSeconds(1);
+                if (DateTime.UtcNow - purged > Kept / 10)
+                {
+                    await using var purge = new NpgsqlCommand($"delete from {Table} where at < now() - @kept", connection);
+                    purge.Parameters.AddWithValue("kept", Kept);
+                    await purge.ExecuteNonQueryAsync(ct);
+                    purged = DateTime.UtcNow;
+                }
             }
             catch (Exception e) when (!ct.IsCancellationRequested)
             {
-                // Lost for the other processes (their pages catch up at their next change); never retried into a storm.
-                log.LogWarning("Could not send {Count} change notices to the other portal processes ({Message})", batch.Count, e.Message);
-                await Task.Delay(TimeSpan.FromSeconds(1), ct);
+                // Kept and tried again (the outbox is bounded: the oldest notices go first when it fills).
+                log.LogWarning("Could not send {Count} change notices to the other portal processes ({Message}); trying again in {Backoff}", batch.Count, e.Message, backoff);
+                await Task.Delay(backoff, ct);
+                backoff = backoff * 2 > MaxBackoff ? MaxBackoff : backoff * 2;
             }
         }
+    }
+
+    /// <summary>One round trip for a burst: kept in the table, then notified, in order (PostgreSQL folds identical notices of one transaction).</summary>
+    private static async Task SendAsync(NpgsqlConnection connection, List<string> batch, CancellationToken ct)
+    {
+        await using var notify = new NpgsqlCommand(
+            $"with kept as (insert into {Table} (payload) select payload from unnest(@payloads) with ordinality as n(payload, i) order by i returning seq, payload) " +
+            "select pg_notify(@channel, payload) from kept order by seq", connection);
+        notify.Parameters.AddWithValue("channel", Channel);
+        notify.Parameters.AddWithValue("payloads", batch.ToArray());
+        await notify.ExecuteNonQueryAsync(ct);
     }
 
     private async Task ListenLoopAsync(CancellationToken ct)
     {
         var backoff = TimeSpan.FromSeconds(1);
+        DateTime? heard = null;
         while (!ct.IsCancellationRequested)
         {
             try
             {
-                await using var connection = new NpgsqlConnection(ConnectionString);
+                var settings = new NpgsqlConnectionStringBuilder(ConnectionString) { ApplicationName = $"{ListenerName} {Environment.ProcessId}" };
+                await using var connection = new NpgsqlConnection(settings.ConnectionString);
                 await connection.OpenAsync(ct);
                 connection.Notification += (_, e) => Receive(e.Payload);
                 await using (var listen = new NpgsqlCommand($"listen {Channel}", connection))
@@ -119,14 +165,28 @@ public sealed class ChangeBus(IConfiguration configuration, ILogger<ChangeBus> l
                     await listen.ExecuteNonQueryAsync(ct);
                 }
 
-                log.LogInformation("Listening for changes made through other portal processes");
+                var now = await NowAsync(connection, ct);
+                if (heard is { } since)
+                {
+                    var missed = await CatchUpAsync(connection, since - Overlap, ct);
+                    log.LogInformation("Listening again for changes made through other portal processes; read {Count} notices sent since {Since:O}", missed, since);
+                }
+                else
+                {
+                    log.LogInformation("Listening for changes made through other portal processes");
+                }
+
+                heard = now;
                 backoff = TimeSpan.FromSeconds(1);
+                var asked = System.Diagnostics.Stopwatch.StartNew();
                 while (!ct.IsCancellationRequested)
                 {
-                    if (!await connection.WaitAsync(Quiet, ct))
+                    await connection.WaitAsync(Quiet, ct);
+                    if (asked.Elapsed >= Quiet)
                     {
-                        await using var ping = new NpgsqlCommand("select 1", connection);
-                        await ping.ExecuteNonQueryAsync(ct);
+                        // Also checks the connection: a dead server wakes no wait.
+                        heard = await NowAsync(connection, ct);
+                        asked.Restart();
                     }
                 }
             }
@@ -137,6 +197,37 @@ public sealed class ChangeBus(IConfiguration configuration, ILogger<ChangeBus> l
                 backoff = backoff * 2 > MaxBackoff ? MaxBackoff : backoff * 2;
             }
         }
+    }
+
+    /// <summary>How a process's listening connection is named to PostgreSQL (with its process id after a space).</summary>
+    public const string ListenerName = "paddock-changes";
+
+    private static async Task<DateTime> NowAsync(NpgsqlConnection connection, CancellationToken ct)
+    {
+        await using var query = new NpgsqlCommand("select now()", connection);
+        return (DateTime)(await query.ExecuteScalarAsync(ct))!;
+    }
+
+    /// <summary>Delivers the notices kept since <paramref name="since"/> (some may have been heard already); returns how many.</summary>
+    private async Task<int> CatchUpAsync(NpgsqlConnection connection, DateTime since, CancellationToken ct)
+    {
+        var missed = new List<string>();
+        await using (var query = new NpgsqlCommand($"select payload from (select seq, payload from {Table} where at >= @since order by seq desc limit {CatchUpLimit}) newest order by seq", connection))
+        {
+            query.Parameters.AddWithValue("since", since);
+            await using var rows = await query.ExecuteReaderAsync(ct);
+            while (await rows.ReadAsync(ct))
+            {
+                missed.Add(rows.GetString(0));
+            }
+        }
+
+        foreach (var payload in missed)
+        {
+            Receive(payload);
+        }
+
+        return missed.Count;
     }
 }
 

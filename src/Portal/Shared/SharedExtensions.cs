@@ -12,6 +12,10 @@ public static class SharedExtensions
         builder.Services.AddHostedService(services => services.GetRequiredService<ChangeBus>());
         builder.Services.AddHostedService<ExpiredStatePurger>();
         KeyRing.AddTo(builder);
-        builder.Services.ConfigureMarten(options => options.Schema.For<AuditEntry>().Index(e => e.At).Index(e => e.Actor).Index(e => e.VmId));
+        builder.Services.ConfigureMarten(options =>
+        {
+            options.Schema.For<AuditEntry>().Index(e => e.At).Index(e => e.Actor).Index(e => e.VmId);
+            options.Storage.ExtendedSchemaObjects.Add(ChangeBus.NoticeTable());
+        });
     }
 }
