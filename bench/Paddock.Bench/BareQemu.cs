@@ -16,7 +16,7 @@ public sealed record QemuCommand(IReadOnlyList<string> Argv, string RunDirectory
 {
     public static async Task<QemuCommand> CaptureAsync(string runDirectory, CancellationToken ct)
     {
-        var pid = int.Parse((await File.ReadAllTextAsync(Path.Combine(runDirectory, "qemu.pid"), ct)).Trim());
+        var pid = int.Parse((await File.ReadAllTextAsync(Path.Combine(runDirectory, "qemu", "qemu.pid"), ct)).Trim());
         var cmdline = await File.ReadAllTextAsync($"/proc/{pid}/cmdline", ct);
         // NUL-terminated arguments: the last split is the empty string after the final NUL.
         var argv = cmdline.Split('\0')[..^1];
@@ -62,7 +62,8 @@ public sealed class BareQemu : IAsyncDisposable
 
     public string RunDirectory { get; }
 
-    public string QmpSocket => Path.Combine(RunDirectory, "qmp.sock");
+    /// <summary>QEMU's pidfile and sockets sit in <c>qemu/</c> of the run directory, as the agent lays it out.</summary>
+    public string QmpSocket => Path.Combine(RunDirectory, "qemu", "qmp.sock");
 
     public string SerialLog => Path.Combine(RunDirectory, "serial.log");
 
@@ -73,6 +74,7 @@ public sealed class BareQemu : IAsyncDisposable
         var directory = Directory.CreateTempSubdirectory("paddock-bench-").FullName;
         try
         {
+            Directory.CreateDirectory(Path.Combine(directory, "qemu"));
             foreach (var disk in command.Disks)
             {
                 await ChildProcess.RunAsync("qemu-img",

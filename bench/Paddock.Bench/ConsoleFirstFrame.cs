@@ -6,12 +6,24 @@ namespace Paddock.Bench;
 
 public sealed record ConsoleTimings(Series Portal, Series Bare);
 
-/// <summary>Timings of the loads that showed a frame, and what was seen on those that did not.</summary>
-public sealed record Series(List<double> Samples, List<string> Stuck);
+/// <summary>
+/// Timings of the loads that showed a frame (connect to first frame, and its three phases: connect to
+/// the socket open, open to the server's first bytes, those to the first frame), and what was seen
+/// on the loads that did not.
+/// </summary>
+public sealed record Series(List<double> Samples, List<double> ToOpen, List<double> ToGreeting, List<double> ToFrame, List<string> Stuck)
+{
+    public Series()
+        : this([], [], [], [], [])
+    {
+    }
+}
 
 /// <summary>
 /// Console connect -> first non-black frame, in Chromium: noVNC through the portal's console page
 /// (ticket, relay, agent, VNC unix socket) and noVNC straight to QEMU's own websocket listener.
+/// Both pages stay open side by side and take turns (portal, bare, bare, portal, ...), so that what
+/// else the machine does weighs on both alike; the ratio is taken per pair.
 /// </summary>
 public static class ConsoleFirstFrame
 {
@@ -23,9 +35,23 @@ public static class ConsoleFirstFrame
     // Installed before any script of every page load, so it is watching before connect is called.
     // Each animation frame: once console.js (or the bare page) has set connectStartedAt and noVNC's
     // canvas has a size, read all its pixels; the first frame with a pixel whose RGB is not 0
-    // records performance.now() - connectStartedAt.
+    // records performance.now() - connectStartedAt. The console's WebSocket (not Blazor's) also
+    // records when it opened and when its first message (the VNC server's greeting) came.
     private const string Probe = """
         (() => {
+          const Native = window.WebSocket;
+          const Watched = function (url, protocols) {
+            const socket = protocols === undefined ? new Native(url) : new Native(url, protocols);
+            if (!String(url).includes('/_blazor')) {
+              const marks = window.paddockSocket = {};
+              socket.addEventListener('open', () => { marks.open ??= performance.now(); });
+              socket.addEventListener('message', () => { marks.message ??= performance.now(); });
+            }
+            return socket;
+          };
+          Watched.prototype = Native.prototype;
+          Object.assign(Watched, { CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3 });
+          window.WebSocket = Watched;
           const probe = () => {
             const started = window.paddockConsole?.connectStartedAt;
             const canvas = document.querySelector('[aria-label="VM screen"] canvas');
@@ -55,32 +81,48 @@ public static class ConsoleFirstFrame
             Args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
         });
 
-        var portal = await ThroughPortalAsync(instance, api, browser, runs, warmups, ct);
-        var bare = await StraightToQemuAsync(instance, command, browser, runs, warmups, ct);
-        return new ConsoleTimings(portal, bare);
-    }
-
-    private static async Task<Series> ThroughPortalAsync(Instance instance, PortalApi api, IBrowser browser, int runs, int warmups, CancellationToken ct)
-    {
+        var (portal, bare) = (new Series(), new Series());
         var (id, stalls) = await BootedVmAsync(instance, api, ct);
+        portal.Stuck.AddRange(stalls);
         try
         {
-            await using var context = await NewContextAsync(browser, instance.PortalUrl);
-            var page = await context.NewPageAsync();
-            await page.GotoAsync("/account/login");
-            await page.GetByLabel("User name").FillAsync(Instance.User);
-            await page.GetByLabel("Password").FillAsync(instance.Password);
-            await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
-            await page.WaitForURLAsync($"{instance.PortalUrl}/");
-            await page.GotoAsync($"/vms/{id}/console");
-            var series = await MeasureAsync(page, runs, warmups);
-            series.Stuck.InsertRange(0, stalls);
-            return series;
+            await using var portalContext = await NewContextAsync(browser, instance.PortalUrl);
+            var portalPage = await SignedInPageAsync(portalContext, instance);
+            await portalPage.GotoAsync($"/vms/{id}/console");
+            using var site = new StaticSite(StaticSite.FindNoVnc(instance.PortalDll));
+            await using var qemu = await BareGuestAsync(command, bare.Stuck, ct);
+            await using var bareContext = await NewContextAsync(browser, site.Url);
+            var barePage = await bareContext.NewPageAsync();
+            await barePage.GotoAsync($"{site.Url}?ws={Uri.EscapeDataString($"ws://127.0.0.1:{qemu.Websocket}/")}");
+
+            // Each page is loading already: its first frame is the first warm-up. ABBA order: neither side always goes first.
+            for (var run = -warmups; run < runs; run++)
+            {
+                var reload = run > -warmups;
+                var sides = (run + warmups) % 2 == 0 ? new[] { (portalPage, portal), (barePage, bare) } : [(barePage, bare), (portalPage, portal)];
+                foreach (var (page, series) in sides)
+                {
+                    await MeasureOnceAsync(page, series, reload, counted: run >= 0);
+                }
+            }
         }
         finally
         {
             await api.PowerOffAndDeleteAsync(id, ct);
         }
+
+        return new ConsoleTimings(portal, bare);
+    }
+
+    private static async Task<IPage> SignedInPageAsync(IBrowserContext context, Instance instance)
+    {
+        var page = await context.NewPageAsync();
+        await page.GotoAsync("/account/login");
+        await page.GetByLabel("User name").FillAsync(Instance.User);
+        await page.GetByLabel("Password").FillAsync(instance.Password);
+        await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
+        await page.WaitForURLAsync($"{instance.PortalUrl}/");
+        return page;
     }
 
     /// <summary>
@@ -92,7 +134,7 @@ public static class ConsoleFirstFrame
         var stalls = new List<string>();
         for (var attempt = 1; ; attempt++)
         {
-            var id = await api.CreateVmAsync($"bench-console-{attempt}", ct);
+            var id = await api.CreateVmAsync($"bench-console-{attempt}", ct, isolated: true);
             var runDirectory = Path.Combine(instance.VmsDir, id.ToString("D"));
             try
             {
@@ -113,7 +155,7 @@ public static class ConsoleFirstFrame
     {
         try
         {
-            var pid = (await File.ReadAllTextAsync(Path.Combine(runDirectory, "qemu.pid"), ct)).Trim();
+            var pid = (await File.ReadAllTextAsync(Path.Combine(runDirectory, "qemu", "qemu.pid"), ct)).Trim();
             // Fields 14 and 15 of /proc/PID/stat (after the ")" of the name): utime and stime in clock ticks.
             static long Ticks(string pid) => File.ReadAllText($"/proc/{pid}/stat").Split(") ")[1].Split(' ')[11..13].Sum(long.Parse);
             var before = Ticks(pid);
@@ -126,81 +168,85 @@ public static class ConsoleFirstFrame
         }
     }
 
-    private static async Task<Series> StraightToQemuAsync(Instance instance, QemuCommand command, IBrowser browser, int runs, int warmups, CancellationToken ct)
+    /// <summary>A bare QEMU of the agent's argv with its own websocket VNC listener, once its guest has printed its banner (up to three tries).</summary>
+    private static async Task<BareConsole> BareGuestAsync(QemuCommand command, List<string> stalls, CancellationToken ct)
     {
-        using var site = new StaticSite(StaticSite.FindNoVnc(instance.PortalDll));
-        var stalls = new List<string>();
         for (var attempt = 1; ; attempt++)
         {
             var (display, websocket) = (FreeVncDisplay(), Instance.FreePort());
             // Loopback only; QEMU's websocket listener serves path "/" with subprotocol "binary" or none.
-            await using var qemu = await BareQemu.StartAsync(command, $"127.0.0.1:{display},websocket={websocket}", ct);
-            await qemu.WaitForQmpRunningAsync(BootWithin, ct);
+            var qemu = await BareQemu.StartAsync(command, $"127.0.0.1:{display},websocket={websocket}", ct);
             try
             {
+                await qemu.WaitForQmpRunningAsync(BootWithin, ct);
                 await qemu.WaitForSerialAsync(Banner, BootWithin, ct);
+                return new BareConsole(qemu, websocket);
             }
             catch (TimeoutException e) when (attempt < 3)
             {
                 stalls.Add($"bare guest did not boot: {e.Message}");
-                continue;
+                await qemu.DisposeAsync();
             }
-
-            await using var context = await NewContextAsync(browser, site.Url);
-            var page = await context.NewPageAsync();
-            await page.GotoAsync($"{site.Url}?ws={Uri.EscapeDataString($"ws://127.0.0.1:{websocket}/")}");
-            var series = await MeasureAsync(page, runs, warmups);
-            series.Stuck.InsertRange(0, stalls);
-            return series;
+            catch
+            {
+                await qemu.DisposeAsync();
+                throw;
+            }
         }
     }
 
+    private sealed record BareConsole(BareQemu Qemu, int Websocket) : IAsyncDisposable
+    {
+        public ValueTask DisposeAsync() => Qemu.DisposeAsync();
+    }
+
     /// <summary>
-    /// The page is already loading the first time; each further run reloads it (a new noVNC
-    /// connection). A load that shows no frame within <see cref="FrameWithin"/> is reloaded and
+    /// One connection: the page reloaded (a new noVNC connection) unless it is loading already, until
+    /// its first frame. A load that shows no frame within <see cref="FrameWithin"/> is reloaded and
     /// noted, not counted: the figure is the time of a console that works.
     /// </summary>
-    private static async Task<Series> MeasureAsync(IPage page, int runs, int warmups)
+    private static async Task MeasureOnceAsync(IPage page, Series series, bool reload, bool counted)
     {
-        var series = new Series([], []);
-        for (var run = -warmups; run < runs; run++)
+        for (var attempt = 1; ; attempt++)
         {
-            for (var attempt = 1; ; attempt++)
+            if (reload || attempt > 1)
             {
-                if (run > -warmups || attempt > 1)
-                {
-                    await page.ReloadAsync();
-                }
-
-                try
-                {
-                    await page.WaitForFunctionAsync("() => window.paddockFirstFrame !== undefined", null, new() { Timeout = (float)FrameWithin.TotalMilliseconds });
-                    break;
-                }
-                catch (TimeoutException e)
-                {
-                    var state = await page.EvaluateAsync<string>("""
-                        () => JSON.stringify({ circuit: document.querySelector('[data-circuit]')?.dataset.circuit ?? null,
-                          connectStartedAt: window.paddockConsole?.connectStartedAt ?? null,
-                          canvases: [...document.querySelectorAll('[aria-label="VM screen"] canvas')].map(c => [c.width, c.height]),
-                          consoleState: document.querySelector('[aria-label="Console state"]')?.textContent ?? null })
-                        """);
-                    series.Stuck.Add($"no frame within {FrameWithin.TotalSeconds:0} s of a load; page {state}");
-                    if (attempt == 3)
-                    {
-                        throw new TimeoutException($"No non-black frame on {page.Url} in 3 loads: {string.Join("; ", series.Stuck)}", e);
-                    }
-                }
+                await page.ReloadAsync();
             }
 
-            var ms = await page.EvaluateAsync<double>("() => window.paddockFirstFrame");
-            if (run >= 0)
+            try
             {
-                series.Samples.Add(ms);
+                await page.WaitForFunctionAsync("() => window.paddockFirstFrame !== undefined", null, new() { Timeout = (float)FrameWithin.TotalMilliseconds });
+                break;
+            }
+            catch (TimeoutException e)
+            {
+                var state = await page.EvaluateAsync<string>("""
+                    () => JSON.stringify({ circuit: document.querySelector('[data-circuit]')?.dataset.circuit ?? null,
+                      connectStartedAt: window.paddockConsole?.connectStartedAt ?? null, socket: window.paddockSocket ?? null,
+                      canvases: [...document.querySelectorAll('[aria-label="VM screen"] canvas')].map(c => [c.width, c.height]),
+                      consoleState: document.querySelector('[aria-label="Console state"]')?.textContent ?? null })
+                    """);
+                series.Stuck.Add($"no frame within {FrameWithin.TotalSeconds:0} s of a load; page {state}");
+                if (attempt == 3)
+                {
+                    throw new TimeoutException($"No non-black frame on {page.Url} in 3 loads: {string.Join("; ", series.Stuck)}", e);
+                }
             }
         }
 
-        return series;
+        // [frame, open, greeting] after connect, in ms.
+        var marks = await page.EvaluateAsync<double[]>("""
+            () => [window.paddockFirstFrame, window.paddockSocket.open - window.paddockConsole.connectStartedAt,
+                   window.paddockSocket.message - window.paddockConsole.connectStartedAt]
+            """);
+        if (counted)
+        {
+            series.Samples.Add(marks[0]);
+            series.ToOpen.Add(marks[1]);
+            series.ToGreeting.Add(marks[2] - marks[1]);
+            series.ToFrame.Add(marks[0] - marks[2]);
+        }
     }
 
     private static async Task<IBrowserContext> NewContextAsync(IBrowser browser, string baseUrl)

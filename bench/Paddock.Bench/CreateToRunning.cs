@@ -42,7 +42,7 @@ public static class CreateToRunning
     private static async Task<(Guid Id, double PollMs, double EventsMs)> PortalRunAsync(Instance instance, PortalApi api, string name, CancellationToken ct)
     {
         var clock = Stopwatch.StartNew();
-        var id = await api.CreateVmAsync(name, ct);
+        var id = await api.CreateVmAsync(name, ct, isolated: true);
         while (true)
         {
             var status = await api.StatusAsync(id, ct) ?? throw new InvalidOperationException($"VM {id} vanished while starting.");

@@ -1,5 +1,5 @@
 // What a person waits for, beside what QEMU alone needs for the same thing:
-//   ./paddock bench [RUNS] [--warmup W]     (RUNS default 5, W default 1; figures only, no asserts)
+//   ./paddock bench [RUNS] [--warmup W]     (RUNS default 20, W default 1; figures only, no asserts)
 // (1) create -> running: POST /api/vms until the API says Running (and the same span from the
 //     VM's events), beside qemu-img create + the agent's QEMU argv run bare until QMP says running.
 // (2) console connect -> first non-black frame in Chromium: noVNC through the portal's console
@@ -43,7 +43,7 @@ if (args is ["net", .. var netArgs])
     return await NetworkBench.RunAsync(netArgs);
 }
 
-var runs = 5;
+var runs = 20;
 var warmups = 1;
 for (var i = 0; i < args.Length; i++)
 {
@@ -92,13 +92,21 @@ Table.Header($"create -> running (n={runs})");
 Table.Row("portal (API poll, POST to GET says Running)", create.ApiPoll);
 Table.Row("portal (events: vm_created -> Running)", create.EventStream);
 Table.Row("bare qemu-img + qemu to QMP running", create.Bare);
-Table.Ratio("ratio portal API / bare (median)", create.ApiPoll, create.Bare);
-Table.Ratio("ratio portal events / bare (median)", create.EventStream, create.Bare);
+Table.PairedRatio("ratio portal API / bare (pairs' median)", create.ApiPoll, create.Bare);
+Table.PairedRatio("ratio portal events / bare (pairs' median)", create.EventStream, create.Bare);
 Console.WriteLine();
 Table.Header($"console connect -> first non-black frame (n={runs})");
 Table.Row("portal console page (relay, unix VNC)", console.Portal.Samples);
 Table.Row("noVNC straight to QEMU websocket", console.Bare.Samples);
-Table.Ratio("ratio portal / bare (median)", console.Portal.Samples, console.Bare.Samples);
+Table.PairedRatio("ratio portal / bare (pairs' median)", console.Portal.Samples, console.Bare.Samples);
+Console.WriteLine();
+Table.Header("console phases (medians)");
+foreach (var (side, series) in new[] { ("portal", console.Portal), ("bare", console.Bare) })
+{
+    Table.Row($"{side}: connect -> socket open", series.ToOpen);
+    Table.Row($"{side}: socket open -> server's greeting", series.ToGreeting);
+    Table.Row($"{side}: greeting -> first frame", series.ToFrame);
+}
 foreach (var (side, stuck) in console.Portal.Stuck.Select(s => ("portal", s)).Concat(console.Bare.Stuck.Select(s => ("bare", s))))
 {
     Console.WriteLine($"  retried, not counted ({side}): {stuck}");
@@ -118,7 +126,10 @@ Console.WriteLine("""
       bare           qemu-img create overlay -> QEMU spawned as root, no setsid/setpriv/sh -> QMP accepts (retried every ~1 ms)
                      -> qmp_capabilities -> query-status "running" (no -S, so running once QMP answers)
       console        performance.now() at new RFB(...) -> first animation frame (~16 ms apart) whose noVNC canvas has a
-                     pixel with RGB != 0 (whole canvas read); page reloaded per run, guest banner printed before
+                     pixel with RGB != 0 (whole canvas read); page reloaded per run, guest banner printed before; the two
+                     pages stay open and take turns (portal, bare, bare, portal, ...); a ratio is the median of the
+                     pairs' ratios, with the middle half of them as its spread
+      phases         the console's WebSocket open event, and its first message (the VNC server's "RFB 003.008")
     """);
 Console.WriteLine($"bare QEMU argv (run directory replaced per run): {string.Join(' ', command.Argv)}");
 return 0;

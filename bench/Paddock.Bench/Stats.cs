@@ -34,6 +34,24 @@ public static class Table
     public static void Ratio(string label, IReadOnlyCollection<double> numerator, IReadOnlyCollection<double> denominator) =>
         Console.WriteLine($"  {label,-(LabelWidth - 2)}{Summary.Of(numerator).Median / Summary.Of(denominator).Median,9:0.00}");
 
+    /// <summary>
+    /// The ratio of each pair (the i-th sample of each side, taken one right after the other): its
+    /// median and, as its spread, the interquartile range (the middle half of the pairs' ratios).
+    /// </summary>
+    public static void PairedRatio(string label, IReadOnlyList<double> numerator, IReadOnlyList<double> denominator)
+    {
+        var ratios = numerator.Zip(denominator, (n, d) => n / d).Order().ToArray();
+        Console.WriteLine($"  {label,-(LabelWidth - 2)}{Quantile(ratios, 0.5),9:0.00}   middle half of the {ratios.Length} pairs {Quantile(ratios, 0.25):0.00} to {Quantile(ratios, 0.75):0.00}");
+    }
+
+    /// <summary>The <paramref name="q"/> quantile of sorted values, interpolated between the two nearest.</summary>
+    public static double Quantile(IReadOnlyList<double> sorted, double q)
+    {
+        var at = q * (sorted.Count - 1);
+        var below = (int)Math.Floor(at);
+        return below + 1 < sorted.Count ? sorted[below] + (at - below) * (sorted[below + 1] - sorted[below]) : sorted[below];
+    }
+
     /// <summary>Median of <paramref name="minuend"/> minus median of <paramref name="subtrahend"/>, in ms.</summary>
     public static void Difference(string label, IReadOnlyCollection<double> minuend, IReadOnlyCollection<double> subtrahend) =>
         Console.WriteLine($"  {label,-(LabelWidth - 2)}{Summary.Of(minuend).Median - Summary.Of(subtrahend).Median,9:+0.0;-0.0;0.0}");

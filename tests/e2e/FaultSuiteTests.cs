@@ -73,14 +73,14 @@ public sealed class FaultSuiteTests(PaddockFixture paddock, ITestOutputHelper ou
     }
 
     /// <summary>
-    /// No task in progress for ever: with a portal that gives up after 15 s, an operation asked while
+    /// No task in progress for ever: with a portal that gives up after 5 s, an operation asked while
     /// the agent is away ends as failed, saying why; it never ran, and the VM's state holds once the
     /// agent is back.
     /// </summary>
     private async Task AnOperationWhoseHostStaysAwayEndsFailedSayingWhyAsync(FaultSuite suite, HttpClient api)
     {
         await paddock.KillPortalAsync();
-        await paddock.EnsurePortalAsync(new Dictionary<string, string> { ["Paddock__GiveUpAfter"] = "00:00:15" });
+        await paddock.EnsurePortalAsync(new Dictionary<string, string> { ["Paddock__GiveUpAfter"] = "00:00:05" });
         await paddock.FirstAgentRegisteredAsync();
         var vm = suite.Vms[0];
         // As the agent has reported it to this portal: a portal that started after the host's lease ran
@@ -96,7 +96,7 @@ public sealed class FaultSuiteTests(PaddockFixture paddock, ITestOutputHelper ou
         string? message = null;
         await Eventually.Async(
             async () => (message = await TaskMessageAsync(api, vm.VmId, asked.Id)) is not null, TimeSpan.FromSeconds(90), "the task given up");
-        Assert.Matches("^Its host e2e-host has been away for more than 15 seconds: .+ was never sent to it and is given up\\.$", message);
+        Assert.Matches("^Its host e2e-host has been away for more than 5 seconds: .+ was never sent to it and is given up\\.$", message);
         await paddock.EnsureAgentAsync();
         await paddock.RestorePortalAsync();
         await paddock.FirstAgentRegisteredAsync();

@@ -58,7 +58,17 @@ public sealed partial class MigrationTests(PaddockFixture paddock) : IAsyncLifet
 
             var to = Path.Combine(paddock.SecondAgentVmsDir, vmId.ToString());
             var log = Path.Combine(to, "serial.log");
-            await Eventually.Async(() => GuestSerial.LastTick(log) > sourceMax + 2, TimeSpan.FromSeconds(30), "the guest counting on the destination");
+            try
+            {
+                await Eventually.Async(() => GuestSerial.LastTick(log) > sourceMax + 2, TimeSpan.FromSeconds(30), "the guest counting on the destination");
+            }
+            catch (TimeoutException e)
+            {
+                // What the guest said last on each side tells a guest that died from one whose output stalled.
+                var said = GuestSerial.Read(log);
+                throw new TimeoutException($"{e.Message} Last on the source: ...{onSource[Math.Max(0, onSource.Length - 300)..]} On the destination: ...{said[Math.Max(0, said.Length - 1500)..]}", e);
+            }
+
             // The same guest went on counting: what the source printed and then the destination (a line may
             // be cut between them) holds every tick, none twice from a new start, and no banner of a boot.
             var ticks = Ticks(onSource + GuestSerial.Read(log)).ToList();

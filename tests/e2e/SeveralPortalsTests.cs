@@ -170,7 +170,7 @@ public sealed class SeveralPortalsTests(PaddockFixture paddock) : IAsyncLifetime
 
         var heard = System.Diagnostics.Stopwatch.StartNew();
         await Assertions.Expect(status).ToHaveTextAsync("Paused", new() { Timeout = 60_000 });
-        paddock.RecordFaults(new Paddock.Testing.FaultRow("a portal's listening connection cut (notices)", ended, 1, 0, 0,
+        paddock.RecordFaults(new Paddock.Testing.FaultRow("a portal's listening connection cut", ended, 1, 0, 0,
             Duplicated: 0, Lost: await status.TextContentAsync() == "Paused" ? 0 : 1, [heard.Elapsed]));
         Assert.Contains("Listening again for changes made through other portal processes; read", paddock.LogOf("portal"));
         using var resumed = await throughSecond.PostAsync($"/api/vms/{vm}/resume", null);

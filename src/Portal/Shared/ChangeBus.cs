@@ -15,7 +15,7 @@ namespace Paddock.Portal.Shared;
 /// again. A notice may so arrive twice; it only makes a page read again. One that could not be sent
 /// (the database away) is tried again, with backoff, until it goes.
 /// </summary>
-public sealed class ChangeBus(IConfiguration configuration, ILogger<ChangeBus> log) : BackgroundService
+public sealed class ChangeBus(IConfiguration configuration, TimeProvider clock, ILogger<ChangeBus> log) : BackgroundService
 {
     /// <summary>The one channel every portal process listens on.</summary>
     public const string Channel = "paddock_changes";
@@ -26,7 +26,11 @@ public sealed class ChangeBus(IConfiguration configuration, ILogger<ChangeBus> l
     /// <summary>How long a notice is kept: a process that was not listening for longer reloads nothing it missed before that.</summary>
     public static readonly TimeSpan Kept = TimeSpan.FromMinutes(10);
 
-    /// <summary>How far before it last heard a process reads again: a notice's time is its transaction's start, a little before it is seen.</summary>
+    /// <summary>
+    /// How far before it last heard a process reads again: a notice's time is its transaction's
+    /// start, a little before it is seen, and the time of a notice heard is this process's clock
+    /// (the database's, as <see cref="DatabaseClock"/> follows it).
+    /// </summary>
     private static readonly TimeSpan Overlap = TimeSpan.FromSeconds(5);
 
     /// <summary>The most notices one catch-up delivers, the newest (a process away for long has its pages read again as people use them).</summary>
@@ -181,7 +185,12 @@ public sealed class ChangeBus(IConfiguration configuration, ILogger<ChangeBus> l
                 var asked = System.Diagnostics.Stopwatch.StartNew();
                 while (!ct.IsCancellationRequested)
                 {
-                    await connection.WaitAsync(Quiet, ct);
+                    // A notice heard proves the connection up to now: a catch-up after a cut reads back only from here.
+                    if (await connection.WaitAsync(Quiet, ct))
+                    {
+                        heard = clock.GetUtcNow().UtcDateTime;
+                    }
+
                     if (asked.Elapsed >= Quiet)
                     {
                         // Also checks the connection: a dead server wakes no wait.

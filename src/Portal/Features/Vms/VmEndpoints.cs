@@ -18,7 +18,7 @@ public sealed record GroupBody(Guid? GroupId);
 /// <summary>The ISO to put into the CD-ROM drive, or null to eject.</summary>
 public sealed record CdromBody(Guid? ImageId);
 
-/// <summary>The VM's lease from now, in minutes; null for no end.</summary>
+/// <summary>The VM's lease from now, in minutes; null for no end, 0 to end it now.</summary>
 public sealed record LeaseBody(int? LeaseMinutes);
 
 /// <summary>One of the console menu's key combinations, by its name (for example "Ctrl-Alt-F2").</summary>

@@ -105,9 +105,10 @@ public sealed partial class VmService
     /// </summary>
     public async Task ExtendLeaseAsync(ClaimsPrincipal user, Guid vmId, TimeSpan? lease, CancellationToken ct = default, bool approved = false, Guid? requestId = null, Func<IDocumentSession, Task>? alsoInTransaction = null)
     {
-        if (lease is { } l && (l < TimeSpan.FromMinutes(1) || l > MaxLease))
+        // 0 ends it now: the VM is shut down and marked Expired at once, as when its time comes (an owner or an admin taking its room back).
+        if (lease is { } l && (l < TimeSpan.Zero || l > MaxLease))
         {
-            throw new RefusedException("Lease: between 1 minute and 10 years, or none.", "lease");
+            throw new RefusedException("Lease: from 0 minutes (it ends now) to 10 years, or none.", "lease");
         }
 
         await using var session = store.LightweightSession();
@@ -126,7 +127,7 @@ public sealed partial class VmService
 
         var now = clock.GetUtcNow();
         stream.AppendOne(new VmLeaseSet(now + lease, user.UserId(), now, requestId));
-        audit.Add(session, user, AuditKind.VmOperation, $"Lease of '{vm.Name}' {(lease is { } set ? $"set to end in {Durations.Describe(set)}" : "set to never end")}", vm.Id);
+        audit.Add(session, user, AuditKind.VmOperation, $"Lease of '{vm.Name}' {lease switch { null => "set to never end", { Ticks: 0 } => "ended now", { } set => $"set to end in {Durations.Describe(set)}" }}", vm.Id);
         if (alsoInTransaction is not null)
         {
             await alsoInTransaction(session);

@@ -9,7 +9,7 @@ namespace Paddock.Unit.Portal.Shared;
 /// <summary>What crosses between portal processes: each subscriber hears a change once, whichever process made it.</summary>
 public sealed class ChangeBusTests
 {
-    private static ChangeBus NewBus() => new(new ConfigurationBuilder().Build(), NullLogger<ChangeBus>.Instance);
+    private static ChangeBus NewBus() => new(new ConfigurationBuilder().Build(), TimeProvider.System, NullLogger<ChangeBus>.Instance);
 
     private static ChangeNotifier<VmChanged> NewNotifier(ChangeBus bus) => new(bus, NullLogger<ChangeNotifier<VmChanged>>.Instance);
 
