@@ -141,15 +141,27 @@ public sealed class ChangeBus(IConfiguration configuration, TimeProvider clock, 
         }
     }
 
-    /// <summary>One round trip for a burst: kept in the table, then notified, in order (PostgreSQL folds identical notices of one transaction).</summary>
+    /// <summary>
+    /// One transaction for a burst: kept in the table, then notified, in order (PostgreSQL folds
+    /// identical notices of one transaction). Committed without waiting for the disk: a notice lost
+    /// in a crash of PostgreSQL costs a page one read again, never data.
+    /// </summary>
     private static async Task SendAsync(NpgsqlConnection connection, List<string> batch, CancellationToken ct)
     {
+        await using var transaction = await connection.BeginTransactionAsync(ct);
+        await using (var quick = new NpgsqlCommand("set local synchronous_commit = off", connection, transaction))
+        {
+            await quick.ExecuteNonQueryAsync(ct);
+        }
+
         await using var notify = new NpgsqlCommand(
             $"with kept as (insert into {Table} (payload) select payload from unnest(@payloads) with ordinality as n(payload, i) order by i returning seq, payload) " +
             "select pg_notify(@channel, payload) from kept order by seq", connection);
         notify.Parameters.AddWithValue("channel", Channel);
         notify.Parameters.AddWithValue("payloads", batch.ToArray());
+        notify.Transaction = transaction;
         await notify.ExecuteNonQueryAsync(ct);
+        await transaction.CommitAsync(ct);
     }
 
     private async Task ListenLoopAsync(CancellationToken ct)
