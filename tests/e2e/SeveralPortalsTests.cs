@@ -124,6 +124,9 @@ public sealed class SeveralPortalsTests(PaddockFixture paddock) : IAsyncLifetime
     /// </summary>
     private async Task MissedNoticesArriveOnceListeningAgainAsync(HttpClient throughSecond, Guid vm, ILocator status)
     {
+        // The resume before this shows Running a moment before its task ends: a pause asked in between is refused as in progress.
+        await Eventually.Async(async () => (await System.Net.Http.Json.HttpClientJsonExtensions.GetFromJsonAsync<System.Text.Json.JsonElement>(throughSecond, $"/api/vms/{vm}"))
+            .GetProperty("pendingOperation").ValueKind == System.Text.Json.JsonValueKind.Null, TimeSpan.FromSeconds(60), "the resume's task to end");
         await using var db = new NpgsqlConnection(paddock.Connection);
         await db.OpenAsync();
         var listener = $"paddock-changes {paddock.PortalPid}";

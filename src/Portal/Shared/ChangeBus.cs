@@ -107,7 +107,7 @@ public sealed class ChangeBus(IConfiguration configuration, TimeProvider clock, 
     {
         var batch = new List<string>();
         var backoff = TimeSpan.FromSeconds(1);
-        var purged = DateTime.MinValue;
+        var purged = DateTimeOffset.MinValue;
         // A batch that could not go is tried again even when nothing new comes.
         while (batch.Count > 0 || await _outbox.Reader.WaitToReadAsync(ct))
         {
@@ -123,12 +123,12 @@ public sealed class ChangeBus(IConfiguration configuration, TimeProvider clock, 
                 await SendAsync(connection, batch, ct);
                 batch.Clear();
                 backoff = TimeSpan.FromSeconds(1);
-                if (DateTime.UtcNow - purged > Kept / 10)
+                if (clock.GetUtcNow() - purged > Kept / 10)
                 {
                     await using var purge = new NpgsqlCommand($"delete from {Table} where at < now() - @kept", connection);
                     purge.Parameters.AddWithValue("kept", Kept);
                     await purge.ExecuteNonQueryAsync(ct);
-                    purged = DateTime.UtcNow;
+                    purged = clock.GetUtcNow();
                 }
             }
             catch (Exception e) when (!ct.IsCancellationRequested)
@@ -136,7 +136,7 @@ public sealed class ChangeBus(IConfiguration configuration, TimeProvider clock, 
                 // Kept and tried again (the outbox is bounded: the oldest notices go first when it fills).
                 log.LogWarning("Could not send {Count} change notices to the other portal processes ({Message}); trying again in {Backoff}", batch.Count, e.Message, backoff);
                 await Task.Delay(backoff, ct);
-                backoff = backoff * 2 > MaxBackoff ? MaxBackoff : backoff * 2;
+                backoff = Longer(backoff);
             }
         }
     }
@@ -215,10 +215,13 @@ public sealed class ChangeBus(IConfiguration configuration, TimeProvider clock, 
             {
                 log.LogWarning("Not hearing of changes made through other portal processes ({Message}); listening again in {Backoff}", e.Message, backoff);
                 await Task.Delay(backoff, ct);
-                backoff = backoff * 2 > MaxBackoff ? MaxBackoff : backoff * 2;
+                backoff = Longer(backoff);
             }
         }
     }
+
+    /// <summary>The next wait after a failure: twice the last, at most <see cref="MaxBackoff"/>.</summary>
+    private static TimeSpan Longer(TimeSpan backoff) => backoff * 2 > MaxBackoff ? MaxBackoff : backoff * 2;
 
     /// <summary>How a process's listening connection is named to PostgreSQL (with its process id after a space).</summary>
     public const string ListenerName = "paddock-changes";
