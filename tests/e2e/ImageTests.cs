@@ -86,8 +86,7 @@ public sealed class ImageTests(PaddockFixture paddock) : IAsyncLifetime
 
         // The status shows Running before the Start task ends; a power-off meanwhile is refused as busy.
         await Eventually.Async(async () => await PaddockFixture.IdleStatusAsync(page, vmId) == "Running", PaddockFixture.Boot, "the Start task to end");
-        Assert.Equal(202, (await page.APIRequest.PostAsync($"/api/vms/{vmId}/poweroff", new() { Headers = PaddockFixture.ApiHeaders })).Status);
-        await PaddockFixture.ExpectStatusAsync(page, "Stopped");
+        await VmApi.PowerAsync(page, vmId, "poweroff", "Stopped");
         Assert.Equal(202, (await page.APIRequest.PostAsync($"/api/vms/{vmId}/delete", new() { Headers = PaddockFixture.ApiHeaders })).Status);
         await Eventually.Async(async () => (await page.APIRequest.GetAsync($"/api/vms/{vmId}")).Status == 404, TimeSpan.FromSeconds(60), "the VM to go");
         Assert.Equal(204,
