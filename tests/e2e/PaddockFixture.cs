@@ -90,6 +90,9 @@ public sealed partial class PaddockFixture : IAsyncLifetime, IDisposable
     /// <summary>Owns the VMs whose agent is killed in the middle of each kind of operation (AgentKillOperationTests).</summary>
     public const string Kai = "kai";
 
+    /// <summary>Owns the 20 VMs whose agent is killed at once (AgentKillManyTests).</summary>
+    public const string Rex = "rex";
+
     /// <summary>Every member account the run makes; a test that needs one to itself adds it here.</summary>
     private static readonly string[] Members =
     [
@@ -142,6 +145,7 @@ public sealed partial class PaddockFixture : IAsyncLifetime, IDisposable
         Fern,
         Fay,
         Kai,
+        Rex,
     ];
 
     /// <summary>Tests set a short ticket life so that expiry can be observed.</summary>

@@ -205,9 +205,10 @@ public sealed partial class FaultSuite(IFaultTarget target, IReadOnlyList<FaultW
             var requests = vm.Requests;
             operations += requests.Count - starts[vm.VmId];
             refused += requests.Skip(starts[vm.VmId]).Count(r => r.Answer == Answer.Refused);
-            if (await vm.ReadAsync(ct) is not ({ } status, _) || !IsTrue(status, QemuCount(vm.VmId)))
+            var shown = await vm.ReadAsync(ct);
+            if (shown is not ({ } status, _) || !IsTrue(status, QemuCount(vm.VmId)))
             {
-                say($"{scenario}: VM {vm.VmId} is missing or not shown as it is ({QemuCount(vm.VmId)} QEMU)");
+                say($"{scenario}: VM {vm.VmId} is missing or not shown as it is: {shown?.ToString() ?? "missing"} with {QemuCount(vm.VmId)} QEMU");
                 vmsLost++;
             }
 

@@ -68,6 +68,7 @@ public sealed partial class Vm
         PassedOver = [];
         Status = VmStatus.Running;
         LastObserved = Engine.Contract.VmPowerState.Running;
+        ObservedAt = null;
         StatusDetail = null;
         UpdatedAt = e.At;
     }

@@ -114,6 +114,9 @@ public sealed partial class Vm : IVmFootprint
     /// <summary>What the agent last reported, to fall back on when a task fails half-way.</summary>
     public VmPowerState? LastObserved { get; set; }
 
+    /// <summary>When its host saw <see cref="LastObserved"/>, by the host's clock (null once it moved to another host).</summary>
+    public DateTimeOffset? ObservedAt { get; set; }
+
     /// <summary>Size of the saved state while the VM is Saved.</summary>
     public long? SavedBytes { get; set; }
 
@@ -263,6 +266,7 @@ public sealed partial class Vm : IVmFootprint
         SavedBytes = e.SavedBytes;
         DevicePorts = e.Ports is { Count: > 0 } ports ? new Dictionary<string, string>(ports) : DevicePorts;
         LastObserved = e.State;
+        ObservedAt = e.At;
         LimitsNote = e.Limits ?? LimitsNote;
         Status = VmRules.StatusAfterObservation(this, e.State);
     }

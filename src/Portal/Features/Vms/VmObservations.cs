@@ -24,6 +24,12 @@ public sealed class VmObservations(
                 return;
             }
 
+            if (VmRules.Superseded(vm, report.ObservedAt))
+            {
+                log.LogInformation("VM {Vm}: a report of {State} made before the one shown arrived late; not applied", vm.Id, report.State);
+                return;
+            }
+
             // A disagreement is raised once; it stays until an admin resolves it, and is raised again
             // by the next report that still disagrees.
             var disagreement = VmIsolationCheck.Disagreement(vm.Label, vm.Uid, report);

@@ -95,6 +95,17 @@ public static class VmRules
             : null;
 
     /// <summary>The status after the agent reported <paramref name="state"/>: a pending delete wins over what the process does meanwhile.</summary>
+    /// <summary>How far back a host's clock may step before its reports count as new again (rather than freezing the VM's status).</summary>
+    public static readonly TimeSpan ClockStepAllowance = TimeSpan.FromMinutes(1);
+
+    /// <summary>
+    /// A report its host made before the one the VM shows: two sends crossed (the state of every VM,
+    /// read as an operation ended, overtaking that operation's own report) and the older one must not
+    /// undo the newer. A clock stepped back further than <see cref="ClockStepAllowance"/> is believed.
+    /// </summary>
+    public static bool Superseded(Vm vm, DateTimeOffset observedAt) =>
+        vm.ObservedAt is { } last && observedAt < last && last - observedAt < ClockStepAllowance;
+
     public static VmStatus StatusAfterObservation(Vm vm, VmPowerState state) =>
         vm.PendingVerb switch
         {

@@ -148,6 +148,23 @@ public sealed class VmRulesTests
     public void Names_may_hold_any_printable_text_since_only_the_portal_shows_them() =>
         Assert.Null(VmService.ValidateName("web, \"db\" & cache"));
 
+    [Fact]
+    public void A_report_made_before_the_one_shown_does_not_undo_it_unless_the_hosts_clock_stepped_far_back_or_the_vm_moved()
+    {
+        var at = new DateTimeOffset(2026, 12, 6, 6, 0, 13, TimeSpan.Zero);
+        var vm = VmIn(VmStatus.Running);
+        Assert.False(VmRules.Superseded(vm, at));
+        // The power-off's own report (Stopped), then the state of every VM read a moment before it (Running).
+        vm.Apply(new VmStatusObserved(VmPowerState.Stopped, null, at));
+        Assert.Multiple(
+            () => Assert.True(VmRules.Superseded(vm, at.AddMilliseconds(-1))),
+            () => Assert.False(VmRules.Superseded(vm, at)),
+            () => Assert.False(VmRules.Superseded(vm, at.AddMilliseconds(1))),
+            () => Assert.False(VmRules.Superseded(vm, at - VmRules.ClockStepAllowance - TimeSpan.FromSeconds(1))));
+        vm.Apply(new VmMigrated(Guid.NewGuid(), Guid.NewGuid(), "other", at));
+        Assert.False(VmRules.Superseded(vm, at.AddSeconds(-5)));
+    }
+
     [Theory]
     [InlineData(0)]
     [InlineData(17)]
