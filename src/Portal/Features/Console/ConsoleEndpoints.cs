@@ -65,14 +65,15 @@ public static class ConsoleEndpoints
             return;
         }
 
-        if (!await tickets.ConsumeAsync(http.Request.Query["ticket"], http.User.UserId(), vmId, kind, http.RequestAborted))
+        var ticket = http.Request.Query["ticket"].ToString();
+        if (!await tickets.ConsumeAsync(ticket, http.User.UserId(), vmId, kind, http.RequestAborted))
         {
             relay.Log.LogWarning("Console for {Vm} refused: ticket missing, used, expired, for another console or not this user's", vmId);
             http.Response.StatusCode = StatusCodes.Status403Forbidden;
             return;
         }
 
-        var (meeting, agentSocket, status, refusal) = await relay.DialAsync(vm, kind, http.RequestAborted);
+        var (meeting, agentSocket, status, refusal) = await relay.TakeOrDialAsync(ticket, vm, kind, http.RequestAborted);
         using (meeting)
         {
             if (agentSocket is null)

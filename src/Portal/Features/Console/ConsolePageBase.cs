@@ -36,6 +36,9 @@ public abstract class ConsolePageBase : ComponentBase, IAsyncDisposable
     private ConsoleRefusals Refusals { get; set; } = default!;
 
     [Inject]
+    private ConsoleRelay Relay { get; set; } = default!;
+
+    [Inject]
     private IJSRuntime JS { get; set; } = default!;
 
     [Inject]
@@ -115,6 +118,8 @@ public abstract class ConsolePageBase : ComponentBase, IAsyncDisposable
         HostRefusal = null;
         _dialedAt = Clock.GetUtcNow();
         var ticket = await Tickets.IssueAsync((await Auth).User.UserId(), Id, Kind);
+        // The agent dials back while the browser opens its socket (the socket still passes every check).
+        Relay.Prepare(Vm!, Kind, ticket);
         await Module.InvokeVoidAsync("connect", Element, ConsoleEndpoints.SocketPath(Id, ticket, Kind), _self, ConnectOptions);
     }
 

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Net.WebSockets;
 using Marten;
 using Microsoft.AspNetCore.SignalR;
@@ -12,6 +13,9 @@ namespace Paddock.Portal.Features.Console;
 /// Asks a VM's agent to dial back for one console session and waits for its socket. The agent may be
 /// connected to another portal process on the same database: then that process asks it, through
 /// <see cref="ConsoleForwarding"/>, to dial back here (<see cref="PortalOptions.DirectUrl"/>).
+/// A console page starts the dial as it issues its ticket (<see cref="Prepare"/>), so that the
+/// agent's socket is on its way while the browser opens its own; the browser's socket takes it
+/// only once it has passed every check (Origin, rights, the ticket).
 /// </summary>
 public sealed class ConsoleRelay(
     ConsoleRendezvous rendezvous,
@@ -27,11 +31,85 @@ public sealed class ConsoleRelay(
 {
     public ILogger Log { get; } = logs.CreateLogger("Paddock.Console");
 
+    /// <summary>How long a prepared dial waits for its browser (beyond the agent's dial timeout: a slow dial is not cut); then it is closed.</summary>
+    private static readonly TimeSpan PreparedFor = TimeSpan.FromSeconds(20);
+
+    private readonly ConcurrentDictionary<string, PreparedDial> _prepared = new();
+
+    private sealed record PreparedDial(Guid VmId, Guid HostId, ConsoleKind Kind, Task<(ConsoleRendezvous.Meeting? Meeting, WebSocket? Socket, int Status, string? Refusal)> Dial);
+
+    /// <summary>
+    /// Starts the agent's dial-back for the console that <paramref name="ticket"/> opens, before the
+    /// browser comes with it. Only for the screen: its VNC server takes several clients, and an unused
+    /// dial holds nothing from anyone; it is closed after <see cref="PreparedFor"/>.
+    /// </summary>
+    public void Prepare(Vm vm, ConsoleKind kind, string ticket)
+    {
+        if (kind != ConsoleKind.Vnc)
+        {
+            return;
+        }
+
+        var prepared = new PreparedDial(vm.Id, vm.HostId, kind, DialAsync(vm, kind, CancellationToken.None, prepared: true));
+        _prepared[ticket] = prepared;
+        _ = CloseUnusedAsync(ticket, prepared);
+    }
+
+    /// <summary>
+    /// The dial prepared for <paramref name="ticket"/> when it is for this VM, kind and host (the VM
+    /// may have moved since the page issued it) and it reached the agent; otherwise a new one.
+    /// </summary>
+    public async Task<(ConsoleRendezvous.Meeting? Meeting, WebSocket? Socket, int Status, string? Refusal)> TakeOrDialAsync(string ticket, Vm vm, ConsoleKind kind, CancellationToken ct)
+    {
+        if (_prepared.TryRemove(ticket, out var prepared))
+        {
+            var dial = await OutcomeAsync(prepared);
+            if (prepared.VmId == vm.Id && prepared.HostId == vm.HostId && prepared.Kind == kind && dial.Socket is not null)
+            {
+                return dial;
+            }
+
+            Close(dial);
+        }
+
+        return await DialAsync(vm, kind, ct);
+    }
+
+    private async Task CloseUnusedAsync(string ticket, PreparedDial prepared)
+    {
+        await Task.Delay(PreparedFor, clock);
+        if (_prepared.TryRemove(new KeyValuePair<string, PreparedDial>(ticket, prepared)))
+        {
+            Close(await OutcomeAsync(prepared));
+        }
+    }
+
+    /// <summary>What the prepared dial came to; nothing when it failed in a way <see cref="DialAsync"/> does not answer for.</summary>
+    private async Task<(ConsoleRendezvous.Meeting? Meeting, WebSocket? Socket, int Status, string? Refusal)> OutcomeAsync(PreparedDial prepared)
+    {
+        try
+        {
+            return await prepared.Dial;
+        }
+        catch (Exception e)
+        {
+            Log.LogWarning(e, "A console dial prepared for VM {Vm} failed", prepared.VmId);
+            return default;
+        }
+    }
+
+    private static void Close((ConsoleRendezvous.Meeting? Meeting, WebSocket? Socket, int Status, string? Refusal) dial)
+    {
+        dial.Socket?.Abort();
+        dial.Meeting?.Dispose();
+    }
+
     /// <summary>
     /// The meeting (dispose it when the session ends) and the agent's socket, or a status code saying why
-    /// not, with the sentence for people when the agent refused (also kept for the console page).
+    /// not, with the sentence for people when the agent refused (also kept for the console page, unless
+    /// <paramref name="prepared"/>: a prepared dial's refusal counts only when a browser's dial meets it again).
     /// </summary>
-    public async Task<(ConsoleRendezvous.Meeting? Meeting, WebSocket? Socket, int Status, string? Refusal)> DialAsync(Vm vm, ConsoleKind kind, CancellationToken ct)
+    public async Task<(ConsoleRendezvous.Meeting? Meeting, WebSocket? Socket, int Status, string? Refusal)> DialAsync(Vm vm, ConsoleKind kind, CancellationToken ct, bool prepared = false)
     {
         var connection = connections.ConnectionOf(vm.HostId);
         var direct = options.Value.DirectUrl;
@@ -51,6 +129,11 @@ public sealed class ConsoleRelay(
             {
                 Log.LogWarning("The agent refused the {Kind} console of {Vm}: {Reason}", kind, vm.Id, ack.Refusal);
                 var refusal = ConsoleRefusals.ForPeople(ack);
+                if (prepared)
+                {
+                    return (meeting, null, StatusCodes.Status409Conflict, refusal);
+                }
+
                 refusals.Record(vm.Id, kind, refusal);
                 if (ack.Tampering)
                 {
