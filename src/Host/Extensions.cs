@@ -57,6 +57,7 @@ public static class Extensions
         builder.Services.AddSingleton<OperationJournal>();
         builder.Services.AddSingleton<VmTable>();
         builder.Services.AddSingleton<VmFiles>();
+        builder.Services.AddSingleton<DiskLeaks>();
         builder.Services.AddSingleton<VmReports>();
         builder.Services.AddSingleton<VmWatcher>();
         builder.Services.AddSingleton<SilentQemus>();

@@ -5,6 +5,7 @@ using Paddock.Portal.Features.Agents;
 using Paddock.Portal.Features.Console;
 using Paddock.Portal.Features.Flavors;
 using Paddock.Portal.Features.Groups;
+using Paddock.Portal.Features.Health;
 using Paddock.Portal.Features.Hosts;
 using Paddock.Portal.Features.Images;
 using Paddock.Portal.Features.Maintenance;
@@ -41,6 +42,7 @@ builder.AddMaintenance();
 builder.AddRequests();
 builder.AddConsoles();
 builder.AddAdmin();
+builder.AddHealth();
 
 var app = builder.Build();
 
@@ -67,6 +69,7 @@ app.MapVms();
 app.MapMaintenance();
 app.MapRequests();
 app.MapConsoles();
+app.MapHealth();
 app.MapPortal();
 
 // `Paddock.Portal routes` lists what the portal maps and exits (the walls test reads it).

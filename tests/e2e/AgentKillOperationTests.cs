@@ -1,5 +1,8 @@
 using System.Text.Json;
 using Microsoft.Playwright;
+using Paddock.Engine.Qmp;
+using Paddock.Engine.Recipes;
+using Paddock.Engine.Vms;
 
 namespace Paddock.E2e;
 
@@ -49,6 +52,25 @@ public sealed class AgentKillOperationTests(PaddockFixture paddock) : IAsyncLife
             await KillOnceAsync(() => Disks(vm) > disks, "the new disk's file");
             await ExpectDoneOrCleanAsync(page, vm, "ChangeHardware", done: async () =>
                 Assert.Equal(1, (await VmApi.GetAsync(page, vm)).GetProperty("extraDisks").GetArrayLength()), clean: () => Assert.Equal(disks, Disks(vm)));
+
+            // Hotplug again, the agent killed once QEMU has the new disk's file open (its blockdev is
+            // added); before the next agent comes, the add is finished in QEMU as the killed agent
+            // would have (its device in a root port). The resend adopts the device the guest has: the
+            // same file, not made again, and one more disk.
+            var files = DiskFiles(vm);
+            var extra = (await VmApi.GetAsync(page, vm)).GetProperty("extraDisks").GetArrayLength();
+            Assert.Equal(202, (await page.APIRequest.PostAsync($"/api/vms/{vm}/hardware", new() { Headers = Api, DataObject = new { action = "AddDisk", sizeMiB = 16 } })).Status);
+            string? added = null;
+            var inode = 0L;
+            await KillOnceAsync(() => (added = DiskFiles(vm).Except(files).FirstOrDefault()) is not null && QemuHolds(vm, added), "QEMU to open the second new disk",
+                meanwhile: async () =>
+                {
+                    inode = Inode(added!);
+                    await FinishDiskAddAsync(vm, added!);
+                });
+            Assert.Equal("Succeeded", await SettledAsync(page, vm, "ChangeHardware"));
+            Assert.Equal(extra + 1, (await VmApi.GetAsync(page, vm)).GetProperty("extraDisks").GetArrayLength());
+            Assert.Equal(inode, Inode(added!));
 
             // Restore (after the hotplug: the disk must sit where it sat when the state was saved): killed once the restoring QEMU is up.
             await VmApi.PowerAsync(page, vm, "save", "Saved");
@@ -125,8 +147,8 @@ public sealed class AgentKillOperationTests(PaddockFixture paddock) : IAsyncLife
             Assert.Empty(Partials());
             Assert.Empty(Directory.EnumerateFiles(paddock.VmsDir, "*.tmp", SearchOption.AllDirectories));
             var twice = await paddock.DuplicatedCompletionsAsync();
-            paddock.RecordFaults(new Paddock.Testing.FaultRow("agent kill -9 in 6 operations, 1 silent QEMU",
-                _kills, 6, _failed, VmsLost: silentLived ? 0 : 1, Duplicated: _twice + twice.Count, Lost: _lost, _recoveries));
+            paddock.RecordFaults(new Paddock.Testing.FaultRow("agent kill -9 in 7 operations, 1 silent QEMU",
+                _kills, 7, _failed, VmsLost: silentLived ? 0 : 1, Duplicated: _twice + twice.Count, Lost: _lost, _recoveries));
             Assert.Empty(twice);
         }
         finally
@@ -141,13 +163,18 @@ public sealed class AgentKillOperationTests(PaddockFixture paddock) : IAsyncLife
         }
     }
 
-    /// <summary>Kills the agent as soon as <paramref name="begun"/> holds (polled every few ms), and starts the next one.</summary>
-    private async Task KillOnceAsync(Func<bool> begun, string what)
+    /// <summary>Kills the agent as soon as <paramref name="begun"/> holds (polled every few ms), does <paramref name="meanwhile"/>, and starts the next one.</summary>
+    private async Task KillOnceAsync(Func<bool> begun, string what, Func<Task>? meanwhile = null)
     {
         await Eventually.Async(() => Task.FromResult(begun()), TimeSpan.FromSeconds(60), what, poll: TimeSpan.FromMilliseconds(5));
         var killedAt = DateTimeOffset.UtcNow;
         await paddock.KillAgentAsync();
         _kills++;
+        if (meanwhile is not null)
+        {
+            await meanwhile();
+        }
+
         _sinceKill.Restart();
         paddock.StartAgent();
         await Eventually.Async(async () => await paddock.ConnectedHostsAsync(since: killedAt) > 0, TimeSpan.FromSeconds(60), "the new agent to register");
@@ -196,6 +223,43 @@ public sealed class AgentKillOperationTests(PaddockFixture paddock) : IAsyncLife
     private string Dir(Guid vm) => Path.Combine(paddock.VmsDir, vm.ToString());
 
     private int Disks(Guid vm) => Directory.Exists(Dir(vm)) ? Directory.GetFiles(Dir(vm), "disk-*.qcow2").Length : 0;
+
+    private HashSet<string> DiskFiles(Guid vm) => [.. Directory.GetFiles(Dir(vm), "disk-*.qcow2")];
+
+    /// <summary>Whether the VM's QEMU has <paramref name="file"/> open (one of its descriptors links to it).</summary>
+    private bool QemuHolds(Guid vm, string file)
+    {
+        try
+        {
+            return Directory.EnumerateFileSystemEntries($"/proc/{Pid(vm)}/fd").Any(fd => new FileInfo(fd).LinkTarget == file);
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+    }
+
+    private static long Inode(string file) => long.Parse(RunOut("stat", "-c", "%i", file).Trim());
+
+    private static string RunOut(string program, params string[] args)
+    {
+        using var process = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo(program, args) { RedirectStandardOutput = true })!;
+        var output = process.StandardOutput.ReadToEnd();
+        process.WaitForExit();
+        return output;
+    }
+
+    /// <summary>What the killed agent's add would have done next, through the VM's own monitor: the disk's device in QEMU, unless it is there.</summary>
+    private async Task FinishDiskAddAsync(Guid vm, string file)
+    {
+        var disk = new DiskSpec(Path.GetFileNameWithoutExtension(file)["disk-".Length..], 16L << 20, null);
+        await using var qmp = await QmpClient.ConnectAsync(Path.Combine(Dir(vm), "qemu", "qmp.sock"), timeout: TimeSpan.FromSeconds(10));
+        if (await Hotplug.PortOfDiskAsync(qmp, disk, CancellationToken.None) is null)
+        {
+            await Hotplug.ClearCutAddAsync(qmp, disk);
+            await Hotplug.AddDiskAsync(qmp, file, disk, CancellationToken.None);
+        }
+    }
 
     private int Pid(Guid vm) => int.Parse(File.ReadAllText(Path.Combine(Dir(vm), "qemu", "qemu.pid")).Trim());
 

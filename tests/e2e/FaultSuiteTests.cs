@@ -40,6 +40,12 @@ public sealed class FaultSuiteTests(PaddockFixture paddock, ITestOutputHelper ou
             var portal = paddock.PortalPid;
             var agent = paddock.AgentPid;
             var restarts = await suite.DatabaseRestartsAsync(2, TimeSpan.FromSeconds(3), cancel.Token);
+            // Readiness said so while PostgreSQL was away, and is back; liveness never asks the store.
+            Assert.Equal([true, true], _unready);
+            using var anonymous = paddock.NewHttpClient();
+            await Eventually.Async(async () => (await anonymous.GetAsync("/readyz")).IsSuccessStatusCode, TimeSpan.FromSeconds(30), "/readyz healthy again");
+            Assert.Contains("\"database\":{\"status\":\"Healthy\"", await anonymous.GetStringAsync("/readyz"));
+            Assert.Equal("Healthy", await anonymous.GetStringAsync("/healthz"));
 
             var table = FaultSuite.Table([kills, restarts]);
             output.WriteLine(table);
@@ -119,7 +125,43 @@ public sealed class FaultSuiteTests(PaddockFixture paddock, ITestOutputHelper ou
 
     Task IFaultTarget.StartPortalAsync() => paddock.EnsurePortalAsync();
 
-    Task IFaultTarget.RestartDatabaseAsync(TimeSpan down) => paddock.RestartDatabaseAsync(down);
+    /// <summary>Per database restart: whether /readyz answered 503 while PostgreSQL was stopped.</summary>
+    private readonly List<bool> _unready = [];
+
+    async Task IFaultTarget.RestartDatabaseAsync(TimeSpan down)
+    {
+        using var stop = new CancellationTokenSource();
+        var probe = UnreadySeenAsync(stop.Token);
+        await paddock.RestartDatabaseAsync(down);
+        await stop.CancelAsync();
+        _unready.Add(await probe);
+    }
+
+    /// <summary>Asks /readyz every 200 ms until <paramref name="stop"/>; whether it ever answered 503 saying the database is unhealthy.</summary>
+    private async Task<bool> UnreadySeenAsync(CancellationToken stop)
+    {
+        using var http = paddock.NewHttpClient();
+        var seen = false;
+        while (!seen && !stop.IsCancellationRequested)
+        {
+            try
+            {
+                using var answer = await http.GetAsync("/readyz", stop);
+                seen = (int)answer.StatusCode == 503 && (await answer.Content.ReadAsStringAsync(stop)).Contains("\"database\":{\"status\":\"Unhealthy\"", StringComparison.Ordinal);
+                await Task.Delay(200, stop);
+            }
+            catch (HttpRequestException)
+            {
+                await Task.Delay(200, CancellationToken.None);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+        }
+
+        return seen;
+    }
 
     string IFaultTarget.AgentLog() => paddock.LogOf("agent");
 }

@@ -159,6 +159,8 @@ public sealed partial class WallsMatrixTests(PaddockFixture paddock)
         ["hub * /hubs/hosts"] = new(Takes.Agents),
         ["hub * /hubs/hosts/negotiate"] = new(Takes.Agents),
         ["endpoint POST /agent/enroll"] = new(Takes.Public),
+        ["endpoint GET,HEAD /healthz"] = new(Takes.Public),
+        ["endpoint GET,HEAD /readyz"] = new(Takes.Public),
 
         // Blazor.
         ["hub * /_blazor"] = new(Takes.Framework),

@@ -23,6 +23,10 @@ public sealed class VmDisks(DiskImages qemuImg, int uid, int gid)
     public Task SnapshotAsync(string disk, long sizeBytes, char action, string tag, CancellationToken ct) =>
         AsVm(2 * sizeBytes + Slack).SnapshotAsync(disk, action, tag, ct);
 
+    /// <summary>Frees the leaked clusters of the stopped VM's disk of <paramref name="sizeBytes"/>, as the VM's uid; returns how many.</summary>
+    public Task<long> RepairLeaksAsync(string disk, long sizeBytes, CancellationToken ct) =>
+        AsVm(2 * sizeBytes + Slack).RepairLeaksAsync(disk, ct);
+
     /// <summary>Grows the stopped VM's disk, as the VM's uid.</summary>
     public Task ResizeAsync(string disk, long sizeBytes, CancellationToken ct) =>
         AsVm(2 * sizeBytes + Slack).ResizeAsync(disk, sizeBytes, ct);

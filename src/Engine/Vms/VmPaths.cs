@@ -82,6 +82,12 @@ public sealed record VmPaths
     /// </summary>
     public string IncomingMarker => Combine("incoming");
 
+    /// <summary>
+    /// There once a snapshot job of the running VM failed (the agent's): its disks may hold clusters
+    /// QEMU allocated for the snapshot and nothing refers to, freed before QEMU next opens them.
+    /// </summary>
+    public string LeakCheckMarker => Combine("check-leaks");
+
     /// <summary>Where a migrating VM's QEMU connects for its disks' mirrors (NBD): the source's agent listens and relays.</summary>
     public string MigrationDisksSocket => Combine("out-disks.sock");
 

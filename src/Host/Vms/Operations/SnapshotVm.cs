@@ -13,7 +13,7 @@ namespace Paddock.Host.Vms.Operations;
 /// (with its RAM, <see cref="SnapshotJobs"/>); a stopped VM's through qemu-img (disks only). Take,
 /// revert and delete differ only in the job and the qemu-img action.
 /// </summary>
-public abstract partial class SnapshotVm(VmFiles files, ILogger log) : IVmOperation
+public abstract partial class SnapshotVm(VmFiles files, DiskLeaks leaks, ILogger log) : IVmOperation
 {
     public abstract VmVerb Verb { get; }
 
@@ -41,7 +41,16 @@ public abstract partial class SnapshotVm(VmFiles files, ILogger log) : IVmOperat
                 await SnapshotJobs.SettleEarlierAsync(qmp, ct);
                 if (!await AlreadyDoneAsync(vm, spec, name, ct))
                 {
-                    await RunJobAsync(qmp, name, [.. spec.Disks.Select(d => d.Id)], room, ct);
+                    try
+                    {
+                        await RunJobAsync(qmp, name, [.. spec.Disks.Select(d => d.Id)], room, ct);
+                    }
+                    catch when (!room.Lacks)
+                    {
+                        // Refused for want of room, QEMU wrote nothing; any other failure may have left clusters allocated.
+                        await leaks.MarkAsync(vm);
+                        throw;
+                    }
                 }
 
                 return await MeasureAsync(vm, spec, name, ct);
@@ -123,7 +132,7 @@ public abstract partial class SnapshotVm(VmFiles files, ILogger log) : IVmOperat
     private static partial Regex NamePattern();
 }
 
-public sealed class TakeSnapshot(VmFiles files, ILogger<TakeSnapshot> log) : SnapshotVm(files, log)
+public sealed class TakeSnapshot(VmFiles files, DiskLeaks leaks, ILogger<TakeSnapshot> log) : SnapshotVm(files, leaks, log)
 {
     public override VmVerb Verb => VmVerb.Snapshot;
 
@@ -138,7 +147,7 @@ public sealed class TakeSnapshot(VmFiles files, ILogger<TakeSnapshot> log) : Sna
         SnapshotJobs.SaveAsync(qmp, name, devices, room, ct);
 }
 
-public sealed class RevertSnapshot(VmFiles files, ILogger<RevertSnapshot> log) : SnapshotVm(files, log)
+public sealed class RevertSnapshot(VmFiles files, DiskLeaks leaks, ILogger<RevertSnapshot> log) : SnapshotVm(files, leaks, log)
 {
     public override VmVerb Verb => VmVerb.RevertSnapshot;
 
@@ -150,7 +159,7 @@ public sealed class RevertSnapshot(VmFiles files, ILogger<RevertSnapshot> log) :
         SnapshotJobs.LoadAsync(qmp, name, devices, ct);
 }
 
-public sealed class DeleteSnapshot(VmFiles files, ILogger<DeleteSnapshot> log) : SnapshotVm(files, log)
+public sealed class DeleteSnapshot(VmFiles files, DiskLeaks leaks, ILogger<DeleteSnapshot> log) : SnapshotVm(files, leaks, log)
 {
     public override VmVerb Verb => VmVerb.DeleteSnapshot;
 

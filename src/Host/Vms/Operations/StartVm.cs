@@ -23,7 +23,8 @@ public sealed class StartVm(
     VmFiles files,
     VmReports reports,
     VmWatcher watcher,
-    NetworkTaps taps) : IVmOperation
+    NetworkTaps taps,
+    DiskLeaks leaks) : IVmOperation
 {
     public VmVerb Verb => VmVerb.Start;
 
@@ -50,6 +51,7 @@ public sealed class StartVm(
 
             // Unconfined only with an admin's leave for this host, whatever the command says.
             guard.CheckStart();
+            await leaks.RepairAsync(vm, spec, ct);
             var process = await LaunchAsync(vm, spec, restore, ct);
             var qmp = await process.ConnectQmpAsync(ct);
             await PlugNetworksAsync(vm, process, qmp, ct);

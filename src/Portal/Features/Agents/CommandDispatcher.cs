@@ -25,6 +25,9 @@ public sealed class CommandDispatcher(
 {
     private readonly SemaphoreSlim _wake = new(0, 1);
 
+    /// <summary>When the dispatcher last went round (a failed round counts: it goes on); null before its first.</summary>
+    public DateTimeOffset? LastRound { get; private set; }
+
     /// <summary>How long an agent has to accept a command before it is tried again.</summary>
     public static readonly TimeSpan AcceptTimeout = TimeSpan.FromSeconds(20);
 
@@ -105,6 +108,8 @@ public sealed class CommandDispatcher(
                 // The store away (a timed-out query cancels too): only the portal stopping ends the dispatcher.
                 log.LogError(e, "Dispatching agent commands failed; retrying");
             }
+
+            LastRound = clock.GetUtcNow();
 
             // Woken by every new command, report and VM change; the period covers hosts that came back and the store's return.
             await _wake.WaitAsync(TimeSpan.FromSeconds(5), stoppingToken);

@@ -57,14 +57,17 @@ public sealed class ConsoleRelay(
 
     /// <summary>
     /// The dial prepared for <paramref name="ticket"/> when it is for this VM, kind and host (the VM
-    /// may have moved since the page issued it) and it reached the agent; otherwise a new one.
+    /// may have moved since the page issued it) and it reached the agent, or found no agent to ask or
+    /// none that answered in time (asking again now would only wait as long again); otherwise a new one,
+    /// so that a refusal is recorded for the page.
     /// </summary>
     public async Task<(ConsoleRendezvous.Meeting? Meeting, WebSocket? Socket, int Status, string? Refusal)> TakeOrDialAsync(string ticket, Vm vm, ConsoleKind kind, CancellationToken ct)
     {
         if (_prepared.TryRemove(ticket, out var prepared))
         {
             var dial = await OutcomeAsync(prepared);
-            if (prepared.VmId == vm.Id && prepared.HostId == vm.HostId && prepared.Kind == kind && dial.Socket is not null)
+            if (prepared.VmId == vm.Id && prepared.HostId == vm.HostId && prepared.Kind == kind
+                && (dial.Socket is not null || dial.Status is StatusCodes.Status503ServiceUnavailable or StatusCodes.Status504GatewayTimeout))
             {
                 return dial;
             }

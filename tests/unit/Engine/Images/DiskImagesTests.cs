@@ -30,6 +30,20 @@ public sealed class DiskImagesTests
     }
 
     [Fact]
+    public void A_leak_repair_states_the_format_and_doubles_commas_in_the_path()
+    {
+        Assert.Equal(
+            ["check", "-r", "leaks", "--output=json", "--image-opts", "driver=qcow2,file.driver=file,file.filename=/run/vm/disk,,a.qcow2"],
+            DiskImages.RepairLeaksArgs("/run/vm/disk,a.qcow2"));
+    }
+
+    [Theory]
+    [InlineData("""{"image-end-offset": 262144, "total-clusters": 16384, "check-errors": 0, "leaks-fixed": 8192, "format": "qcow2"}""", 8192)]
+    [InlineData("""{"image-end-offset": 262144, "total-clusters": 16384, "check-errors": 0, "format": "qcow2"}""", 0)]
+    public void The_clusters_a_repair_freed_are_read_from_its_report(string json, long freed) =>
+        Assert.Equal(freed, DiskImages.LeaksFixed(json));
+
+    [Fact]
     public void Blank_image_has_format_path_and_size()
     {
         Assert.Equal(["create", "-f", "qcow2", "/run/vm/disk-data.qcow2", "1073741824"], DiskImages.BlankArgs("/run/vm/disk-data.qcow2", 1L << 30));
