@@ -93,6 +93,9 @@ public sealed partial class PaddockFixture : IAsyncLifetime, IDisposable
     /// <summary>Owns the 20 VMs whose agent is killed at once (AgentKillManyTests).</summary>
     public const string Rex = "rex";
 
+    /// <summary>Sends the same create twice with one Idempotency-Key (IdempotentCreateTests).</summary>
+    public const string Ida = "ida";
+
     /// <summary>Every member account the run makes; a test that needs one to itself adds it here.</summary>
     private static readonly string[] Members =
     [
@@ -146,6 +149,7 @@ public sealed partial class PaddockFixture : IAsyncLifetime, IDisposable
         Fay,
         Kai,
         Rex,
+        Ida,
     ];
 
     /// <summary>Tests set a short ticket life so that expiry can be observed.</summary>

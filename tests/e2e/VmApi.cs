@@ -23,6 +23,20 @@ public static class VmApi
         return id;
     }
 
+    /// <summary>Polls the task a 202 pointed at (its Location) until it is no longer Running; returns it.</summary>
+    public static async Task<System.Text.Json.JsonElement> TaskEndedAsync(IPage page, string location)
+    {
+        System.Text.Json.JsonElement task = default;
+        await Eventually.Async(async () =>
+        {
+            var answer = await page.APIRequest.GetAsync(location);
+            Assert.True(answer.Status == 200, $"{location}: {answer.Status} {await answer.TextAsync()}");
+            task = (await answer.JsonAsync())!.Value;
+            return task.GetProperty("state").GetString() != "Running";
+        }, PaddockFixture.Boot, $"the task at {location} to end");
+        return task;
+    }
+
     /// <summary>Asks for <paramref name="verb"/> and waits until the VM rests in <paramref name="status"/>.</summary>
     public static async Task PowerAsync(IPage page, Guid vmId, string verb, string status)
     {

@@ -83,9 +83,20 @@ public static class VmEndpoints
 
         api.MapPost("/", async (NewVm newVm, HttpContext http, VmService vms) =>
         {
+            var key = http.Request.Headers[CreateKeys.Header] is { Count: > 0 } sent ? sent.ToString() : null;
+            if (key is not null && CreateKeys.Problem(key) is { } problem)
+            {
+                return Results.ValidationProblem(new Dictionary<string, string[]> { [CreateKeys.Header] = [problem] }, title: problem);
+            }
+
             try
             {
-                var id = await vms.CreateAsync(http.User, newVm, http.RequestAborted);
+                var (id, replayed) = await vms.CreateAsync(http.User, newVm, key, http.RequestAborted);
+                if (replayed)
+                {
+                    http.Response.Headers["Idempotent-Replayed"] = "true";
+                }
+
                 return Results.Created($"/api/vms/{id}", new { id });
             }
             catch (Placement.NoHostException e) when (http.User.IsAdmin())
@@ -123,6 +134,20 @@ public static class VmEndpoints
 
             return Results.Ok(page.Tasks);
         });
+
+        // One task, where a 202 points: polled until its state is no longer Running.
+        api.MapGet("/{id:guid}/tasks/{operationId:guid}", async (Guid id, Guid operationId, HttpContext http, IDocumentStore store) =>
+        {
+            await using var session = store.QuerySession();
+            if (await VmService.FindAsync(session, http.User, id, http.RequestAborted) is not { } vm)
+            {
+                return NotFound();
+            }
+
+            return await VmTasks.LoadOneAsync(session, vm.Id, operationId, http.RequestAborted) is { } task
+                ? Results.Ok(task)
+                : Results.Problem(statusCode: 404, title: "No such task.");
+        });
     }
 
     /// <summary>Operations asked of a VM: power, keys, snapshots.</summary>
@@ -132,7 +157,7 @@ public static class VmEndpoints
             // By name only: Enum.TryParse also takes any number ("-1"), which names no verb.
             Enum.GetNames<VmVerb>().FirstOrDefault(n => string.Equals(n, verb, StringComparison.OrdinalIgnoreCase)) is { } name
             && SimpleOperation.Of(id, Enum.Parse<VmVerb>(name)) is { } operation
-                ? DoAsync(() => vms.RunAsync(http.User, operation, http.RequestAborted), id)
+                ? OperateAsync(() => vms.RunAsync(http.User, operation, http.RequestAborted), id)
                 : Task.FromResult(Results.Problem(statusCode: 404, title: $"No operation '{verb}'. Use start, shutdown, reboot, pause, resume, reset, poweroff or delete.")))
             .AddEndpointFilter(ApiAnswers.RequireApiHeader);
 
@@ -143,16 +168,16 @@ public static class VmEndpoints
             .AddEndpointFilter(ApiAnswers.RequireApiHeader);
 
         api.MapPost("/{id:guid}/keys", (Guid id, KeysBody body, HttpContext http, VmService vms) =>
-            DoAsync(() => vms.RunAsync(http.User, new SendKeys(id, body.Combination), http.RequestAborted), id)).AddEndpointFilter(ApiAnswers.RequireApiHeader);
+            OperateAsync(() => vms.RunAsync(http.User, new SendKeys(id, body.Combination), http.RequestAborted), id)).AddEndpointFilter(ApiAnswers.RequireApiHeader);
 
         api.MapPost("/{id:guid}/snapshots", (Guid id, SnapshotBody body, HttpContext http, VmService vms) =>
-            DoAsync(() => vms.RunAsync(http.User, new TakeSnapshot(id, body.Name), http.RequestAborted), id)).AddEndpointFilter(ApiAnswers.RequireApiHeader);
+            OperateAsync(() => vms.RunAsync(http.User, new TakeSnapshot(id, body.Name), http.RequestAborted), id)).AddEndpointFilter(ApiAnswers.RequireApiHeader);
 
         api.MapPost("/{id:guid}/snapshots/{name}/revert", (Guid id, string name, HttpContext http, VmService vms) =>
-            DoAsync(() => vms.RunAsync(http.User, new RevertSnapshot(id, name), http.RequestAborted), id)).AddEndpointFilter(ApiAnswers.RequireApiHeader);
+            OperateAsync(() => vms.RunAsync(http.User, new RevertSnapshot(id, name), http.RequestAborted), id)).AddEndpointFilter(ApiAnswers.RequireApiHeader);
 
         api.MapDelete("/{id:guid}/snapshots/{name}", (Guid id, string name, HttpContext http, VmService vms) =>
-            DoAsync(() => vms.RunAsync(http.User, new DeleteSnapshot(id, name), http.RequestAborted), id)).AddEndpointFilter(ApiAnswers.RequireApiHeader);
+            OperateAsync(() => vms.RunAsync(http.User, new DeleteSnapshot(id, name), http.RequestAborted), id)).AddEndpointFilter(ApiAnswers.RequireApiHeader);
     }
 
     /// <summary>A VM copied into a new one (clone) or into a template.</summary>
@@ -202,25 +227,32 @@ public static class VmEndpoints
     private static void MapChanges(RouteGroupBuilder api)
     {
         api.MapPost("/{id:guid}/hardware", (Guid id, HardwareChange change, HttpContext http, VmService vms) =>
-            DoAsync(() => vms.RunAsync(http.User, new ChangeHardware(id, change), http.RequestAborted), id)).AddEndpointFilter(ApiAnswers.RequireApiHeader);
+            OperateAsync(() => vms.RunAsync(http.User, new ChangeHardware(id, change), http.RequestAborted), id)).AddEndpointFilter(ApiAnswers.RequireApiHeader);
 
         api.MapPut("/{id:guid}/group", (Guid id, GroupBody body, HttpContext http, VmService vms) =>
             DoAsync(() => vms.SetGroupAsync(http.User, id, body.GroupId, http.RequestAborted), id)).AddEndpointFilter(ApiAnswers.RequireApiHeader);
 
         api.MapPut("/{id:guid}/cdrom", (Guid id, CdromBody body, HttpContext http, VmService vms) =>
-            DoAsync(() => vms.RunAsync(http.User, new ChangeMedium(id, body.ImageId), http.RequestAborted), id)).AddEndpointFilter(ApiAnswers.RequireApiHeader);
+            OperateAsync(() => vms.RunAsync(http.User, new ChangeMedium(id, body.ImageId), http.RequestAborted), id)).AddEndpointFilter(ApiAnswers.RequireApiHeader);
 
         api.MapPut("/{id:guid}/lease", (Guid id, LeaseBody body, HttpContext http, VmService vms) =>
             DoAsync(() => vms.ExtendLeaseAsync(http.User, id, body.LeaseMinutes is { } m ? TimeSpan.FromMinutes(m) : null, http.RequestAborted), id)).AddEndpointFilter(ApiAnswers.RequireApiHeader);
 
         api.MapPut("/{id:guid}/settings", (Guid id, VmSettings settings, HttpContext http, VmService vms) =>
-            DoAsync(() => vms.RunAsync(http.User, new ConfigureVm(id, settings), http.RequestAborted), id)).AddEndpointFilter(ApiAnswers.RequireApiHeader);
+            OperateAsync(() => vms.RunAsync(http.User, new ConfigureVm(id, settings), http.RequestAborted), id)).AddEndpointFilter(ApiAnswers.RequireApiHeader);
     }
 
     private static Task<IResult> DoAsync(Func<Task> operation, Guid id) => AnswerAsync(async () =>
     {
         await operation();
         return Results.Accepted($"/api/vms/{id}");
+    });
+
+    /// <summary>An operation asked for: 202 with the Location of its task, which a client polls until it ends.</summary>
+    private static Task<IResult> OperateAsync(Func<Task<Guid>> operation, Guid id) => AnswerAsync(async () =>
+    {
+        var operationId = await operation();
+        return Results.Accepted(VmTasks.PathOf(id, operationId), new { operationId });
     });
 
     /// <summary>The answer of a call on a VM: its own, or 404 for a VM the caller does not see, or the refusal's problem details.</summary>

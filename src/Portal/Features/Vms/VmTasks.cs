@@ -31,6 +31,19 @@ public static class VmTasks
 
     public const int MaxPageSize = 200;
 
+    /// <summary>Where the API shows one task of a VM.</summary>
+    public static string PathOf(Guid vmId, Guid operationId) => $"/api/vms/{vmId}/tasks/{operationId}";
+
+    /// <summary>The VM's task <paramref name="operationId"/>, found by its request's place in the VM's stream; null when the VM has no such task.</summary>
+    public static async Task<VmTask?> LoadOneAsync(IQuerySession session, Guid vmId, Guid operationId, CancellationToken ct = default)
+    {
+        var events = session.DocumentStore.Options.Events.DatabaseSchemaName;
+        var found = await session.QueryAsync<long>(
+            $"select seq_id from {events}.mt_events where stream_id = ? and type = 'vm_operation_requested' and data ->> 'OperationId' = ?",
+            ct, vmId, operationId.ToString());
+        return found is not [var sequence, ..] ? null : (await LoadAsync(session, vmId, before: sequence + 1, limit: 1, ct)).Tasks.SingleOrDefault(t => t.OperationId == operationId);
+    }
+
     /// <summary>
     /// The <paramref name="limit"/> newest tasks requested before the event <paramref name="before"/>
     /// (a page's <see cref="VmTaskPage.Older"/>), or the newest ones when null.

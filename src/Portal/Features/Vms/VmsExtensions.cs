@@ -46,6 +46,7 @@ public static class VmsExtensions
                 .Index(v => v.TemplateId)
                 .Index(v => v.GroupId)
                 .Index(v => v.HostId);
+            options.Schema.For<CreateKey>().UniqueIndex(UniqueIndexType.Computed, "uq_create_key", k => k.Key);
         });
     }
 

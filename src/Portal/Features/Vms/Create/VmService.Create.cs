@@ -30,15 +30,59 @@ public sealed partial class VmService
     /// maximum) is refused with <see cref="ApprovalNeededException"/>; one over quota with
     /// <see cref="Quotas.QuotaExceededException"/>. Either can be submitted as a request instead.
     /// </remarks>
-    public async Task<Guid> CreateAsync(ClaimsPrincipal user, NewVm newVm, CancellationToken ct = default)
+    public async Task<Guid> CreateAsync(ClaimsPrincipal user, NewVm newVm, CancellationToken ct = default) =>
+        (await CreateAsync(user, newVm, idempotencyKey: null, ct)).Id;
+
+    /// <summary>
+    /// The same, with the client's <c>Idempotency-Key</c> (see <see cref="CreateKeys"/>): a key this
+    /// user sent before within a day answers with the VM it made (<c>Replayed</c>), whatever the body.
+    /// </summary>
+    public async Task<(Guid Id, bool Replayed)> CreateAsync(ClaimsPrincipal user, NewVm newVm, string? idempotencyKey, CancellationToken ct)
     {
+        var key = idempotencyKey is null ? null : CreateKeys.Of(user.UserId(), idempotencyKey);
+        if (key is not null && await ReplayAsync(key, ct) is { } earlier)
+        {
+            return (earlier, true);
+        }
+
         var plan = await PlanAsync(user, newVm, ct);
         if (plan.NeedsApproval.Count > 0 && !user.IsAdmin())
         {
             throw new ApprovalNeededException(plan.NeedsApproval);
         }
 
-        return await DefineAsync(new VmCreation(user, user.UserId(), plan.Definition), ct);
+        try
+        {
+            return (await DefineAsync(new VmCreation(user, user.UserId(), plan.Definition)
+            {
+                AlsoInTransaction = key is null ? null : (session, vmId) =>
+                {
+                    CreateKeys.Keep(session, user.UserId(), key, vmId, clock.GetUtcNow());
+                    return Task.CompletedTask;
+                },
+            }, ct), false);
+        }
+        catch (Exception e) when (key is not null && e is CreateKeyTakenException or RefusedException)
+        {
+            // A create with the same key won the race (its VM took the name first, or the key): its VM is the answer.
+            if (await ReplayAsync(key, ct) is { } made)
+            {
+                return (made, true);
+            }
+
+            if (e is CreateKeyTakenException)
+            {
+                throw new RefusedException("Another create with this Idempotency-Key is under way; try again.");
+            }
+
+            throw;
+        }
+    }
+
+    private async Task<Guid?> ReplayAsync(string key, CancellationToken ct)
+    {
+        await using var session = store.QuerySession();
+        return await CreateKeys.FindAsync(session, key, clock.GetUtcNow(), ct);
     }
 
     /// <summary>
@@ -125,6 +169,11 @@ public sealed partial class VmService
             }
             catch (Exception e) when (StoreConflicts.UniqueViolation(e) is { } constraint)
             {
+                if (constraint.Contains("create_key", StringComparison.Ordinal))
+                {
+                    throw new CreateKeyTakenException();
+                }
+
                 // A label drawn twice, or a default network two first VMs made at once: decide again.
                 if ((constraint.Contains("label", StringComparison.Ordinal) || constraint.Contains("network", StringComparison.Ordinal)) && attempt < MaxAttempts)
                 {

@@ -15,15 +15,18 @@ namespace Paddock.Portal.Features.Vms;
 /// </summary>
 public sealed partial class VmService
 {
-    /// <summary>Carries out <paramref name="operation"/> on the caller's VM; refuses with the reason when the VM's status does not allow it.</summary>
-    public async Task RunAsync(ClaimsPrincipal user, VmOperation operation, CancellationToken ct = default)
+    /// <summary>
+    /// Carries out <paramref name="operation"/> on the caller's VM; refuses with the reason when the
+    /// VM's status does not allow it. Returns the operation's id: its task's.
+    /// </summary>
+    public async Task<Guid> RunAsync(ClaimsPrincipal user, VmOperation operation, CancellationToken ct = default)
     {
         if (VmDecide.Invalid(operation) is { } invalid)
         {
             throw invalid;
         }
 
-        await (operation switch
+        return await (operation switch
         {
             SimpleOperation simple => HandleAsync(user, simple, async (session, vm, stamp) =>
                 VmDecide.Simple(vm, simple, stamp, simple.Verb is VmVerb.Start or VmVerb.Restore ? await UnconfinedRefusalAsync(session, vm.HostId, ct) : null), ct),
@@ -36,7 +39,7 @@ public sealed partial class VmService
         });
     }
 
-    private async Task ChangeMediumAsync(ClaimsPrincipal user, ChangeMedium operation, CancellationToken ct)
+    private async Task<Guid> ChangeMediumAsync(ClaimsPrincipal user, ChangeMedium operation, CancellationToken ct)
     {
         LibraryImage? image = null;
         if (operation.ImageId is { } id)
@@ -49,7 +52,7 @@ public sealed partial class VmService
             }
         }
 
-        await HandleAsync(user, operation, (_, vm, stamp) => Task.FromResult(VmDecide.Medium(vm, operation, stamp, image)), ct);
+        return await HandleAsync(user, operation, (_, vm, stamp) => Task.FromResult(VmDecide.Medium(vm, operation, stamp, image)), ct);
     }
 
     /// <summary>
@@ -57,7 +60,7 @@ public sealed partial class VmService
     /// lost a race is not decided again on the newer VM: the person looks again, as the change was
     /// chosen for the VM they saw.
     /// </summary>
-    private Task ChangeHardwareAsync(ClaimsPrincipal user, ChangeHardware operation, CancellationToken ct) =>
+    private Task<Guid> ChangeHardwareAsync(ClaimsPrincipal user, ChangeHardware operation, CancellationToken ct) =>
         HandleAsync(user, operation, async (session, vm, stamp) =>
             {
                 var decision = VmDecide.Hardware(vm, operation, stamp);
@@ -81,13 +84,15 @@ public sealed partial class VmService
 
     /// <summary>
     /// Load, decide, admit, append, save. A conflict at save (often the agent's report of what the VM
-    /// does) reads the VM again and decides again, unless <paramref name="retry"/> is false.
+    /// does) reads the VM again and decides again, unless <paramref name="retry"/> is false. Returns
+    /// the id of the operation that was saved.
     /// </summary>
-    private async Task HandleAsync(
+    private async Task<Guid> HandleAsync(
         ClaimsPrincipal user, VmOperation operation, Func<IDocumentSession, Vm, OperationStamp, Task<VmDecision>> decide, CancellationToken ct,
         VmAction? action = null, bool retry = true)
     {
         Vm? decided = null;
+        var operationId = Guid.Empty;
         async Task AttemptAsync()
         {
             await using var session = store.LightweightSession();
@@ -107,6 +112,7 @@ public sealed partial class VmService
             session.Insert(command);
             await session.SaveChangesAsync(ct);
             decided = vm;
+            operationId = stamp.OperationId;
         }
 
         try
@@ -120,5 +126,6 @@ public sealed partial class VmService
 
         dispatcher.Wake();
         notifier.Publish(new VmChanged(decided!.Id, decided.OwnerId));
+        return operationId;
     }
 }
