@@ -65,12 +65,12 @@ public sealed class AgentKillOperationTests(PaddockFixture paddock) : IAsyncLife
             await KillOnceAsync(() => (added = DiskFiles(vm).Except(files).FirstOrDefault()) is not null && QemuHolds(vm, added), "QEMU to open the second new disk",
                 meanwhile: async () =>
                 {
-                    inode = Inode(added!);
+                    inode = await InodeAsync(added!);
                     await FinishDiskAddAsync(vm, added!);
                 });
             Assert.Equal("Succeeded", await SettledAsync(page, vm, "ChangeHardware"));
             Assert.Equal(extra + 1, (await VmApi.GetAsync(page, vm)).GetProperty("extraDisks").GetArrayLength());
-            Assert.Equal(inode, Inode(added!));
+            Assert.Equal(inode, await InodeAsync(added!));
 
             // Restore (after the hotplug: the disk must sit where it sat when the state was saved): killed once the restoring QEMU is up.
             await VmApi.PowerAsync(page, vm, "save", "Saved");
@@ -239,15 +239,7 @@ public sealed class AgentKillOperationTests(PaddockFixture paddock) : IAsyncLife
         }
     }
 
-    private static long Inode(string file) => long.Parse(RunOut("stat", "-c", "%i", file).Trim());
-
-    private static string RunOut(string program, params string[] args)
-    {
-        using var process = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo(program, args) { RedirectStandardOutput = true })!;
-        var output = process.StandardOutput.ReadToEnd();
-        process.WaitForExit();
-        return output;
-    }
+    private static async Task<long> InodeAsync(string file) => long.Parse(await PaddockFixture.RunAsync("stat", "-c", "%i", file));
 
     /// <summary>What the killed agent's add would have done next, through the VM's own monitor: the disk's device in QEMU, unless it is there.</summary>
     private async Task FinishDiskAddAsync(Guid vm, string file)

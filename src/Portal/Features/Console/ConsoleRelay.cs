@@ -9,6 +9,9 @@ using Paddock.Portal.Features.Vms;
 
 namespace Paddock.Portal.Features.Console;
 
+/// <summary>What a dial-back came to: the meeting (dispose it when the session ends) and the agent's socket, or a status saying why not, with the sentence for people when the agent refused.</summary>
+public sealed record DialOutcome(ConsoleRendezvous.Meeting? Meeting, WebSocket? Socket, int Status, string? Refusal);
+
 /// <summary>
 /// Asks a VM's agent to dial back for one console session and waits for its socket. The agent may be
 /// connected to another portal process on the same database: then that process asks it, through
@@ -36,7 +39,7 @@ public sealed class ConsoleRelay(
 
     private readonly ConcurrentDictionary<string, PreparedDial> _prepared = new();
 
-    private sealed record PreparedDial(Guid VmId, Guid HostId, ConsoleKind Kind, Task<(ConsoleRendezvous.Meeting? Meeting, WebSocket? Socket, int Status, string? Refusal)> Dial);
+    private sealed record PreparedDial(Guid VmId, Guid HostId, ConsoleKind Kind, Task<DialOutcome> Dial);
 
     /// <summary>
     /// Starts the agent's dial-back for the console that <paramref name="ticket"/> opens, before the
@@ -61,7 +64,7 @@ public sealed class ConsoleRelay(
     /// none that answered in time (asking again now would only wait as long again); otherwise a new one,
     /// so that a refusal is recorded for the page.
     /// </summary>
-    public async Task<(ConsoleRendezvous.Meeting? Meeting, WebSocket? Socket, int Status, string? Refusal)> TakeOrDialAsync(string ticket, Vm vm, ConsoleKind kind, CancellationToken ct)
+    public async Task<DialOutcome> TakeOrDialAsync(string ticket, Vm vm, ConsoleKind kind, CancellationToken ct)
     {
         if (_prepared.TryRemove(ticket, out var prepared))
         {
@@ -88,7 +91,7 @@ public sealed class ConsoleRelay(
     }
 
     /// <summary>What the prepared dial came to; nothing when it failed in a way <see cref="DialAsync"/> does not answer for.</summary>
-    private async Task<(ConsoleRendezvous.Meeting? Meeting, WebSocket? Socket, int Status, string? Refusal)> OutcomeAsync(PreparedDial prepared)
+    private async Task<DialOutcome> OutcomeAsync(PreparedDial prepared)
     {
         try
         {
@@ -97,11 +100,11 @@ public sealed class ConsoleRelay(
         catch (Exception e)
         {
             Log.LogWarning(e, "A console dial prepared for VM {Vm} failed", prepared.VmId);
-            return default;
+            return new DialOutcome(null, null, 0, null);
         }
     }
 
-    private static void Close((ConsoleRendezvous.Meeting? Meeting, WebSocket? Socket, int Status, string? Refusal) dial)
+    private static void Close(DialOutcome dial)
     {
         dial.Socket?.Abort();
         dial.Meeting?.Dispose();
@@ -112,13 +115,13 @@ public sealed class ConsoleRelay(
     /// not, with the sentence for people when the agent refused (also kept for the console page, unless
     /// <paramref name="prepared"/>: a prepared dial's refusal counts only when a browser's dial meets it again).
     /// </summary>
-    public async Task<(ConsoleRendezvous.Meeting? Meeting, WebSocket? Socket, int Status, string? Refusal)> DialAsync(Vm vm, ConsoleKind kind, CancellationToken ct, bool prepared = false)
+    public async Task<DialOutcome> DialAsync(Vm vm, ConsoleKind kind, CancellationToken ct, bool prepared = false)
     {
         var connection = connections.ConnectionOf(vm.HostId);
         var direct = options.Value.DirectUrl;
         if (connection is null && (direct is null || !await HeldElsewhereAsync(vm.HostId, ct)))
         {
-            return (null, null, StatusCodes.Status503ServiceUnavailable, null);
+            return new DialOutcome(null, null, StatusCodes.Status503ServiceUnavailable, null);
         }
 
         var meeting = rendezvous.Open(vm.HostId);
@@ -134,7 +137,7 @@ public sealed class ConsoleRelay(
                 var refusal = ConsoleRefusals.ForPeople(ack);
                 if (prepared)
                 {
-                    return (meeting, null, StatusCodes.Status409Conflict, refusal);
+                    return new DialOutcome(meeting, null, StatusCodes.Status409Conflict, refusal);
                 }
 
                 refusals.Record(vm.Id, kind, refusal);
@@ -143,15 +146,15 @@ public sealed class ConsoleRelay(
                     await audit.RecordAsync(Vms.VmObservations.TamperingEntry(vm, $"{kind} console refused by its host", ack.Refusal, clock.GetUtcNow()), ct);
                 }
 
-                return (meeting, null, StatusCodes.Status409Conflict, refusal);
+                return new DialOutcome(meeting, null, StatusCodes.Status409Conflict, refusal);
             }
 
-            return (meeting, await meeting.AgentSocket.WaitAsync(timeout, ct), StatusCodes.Status101SwitchingProtocols, null);
+            return new DialOutcome(meeting, await meeting.AgentSocket.WaitAsync(timeout, ct), StatusCodes.Status101SwitchingProtocols, null);
         }
         catch (Exception e) when (e is TimeoutException or IOException or HubException)
         {
             Log.LogWarning("The agent of host {Host} did not open the {Kind} console of {Vm}: {Message}", vm.HostId, kind, vm.Id, e.Message);
-            return (meeting, null, StatusCodes.Status504GatewayTimeout, null);
+            return new DialOutcome(meeting, null, StatusCodes.Status504GatewayTimeout, null);
         }
     }
 
