@@ -12,8 +12,10 @@ using Paddock.Portal.Features.Maintenance;
 using Paddock.Portal.Features.Networks;
 using Paddock.Portal.Features.Placement;
 using Paddock.Portal.Features.Quotas;
+using Paddock.Portal.Features.Reference;
 using Paddock.Portal.Features.Requests;
 using Paddock.Portal.Features.Templates;
+using Paddock.Portal.Features.Tokens;
 using Paddock.Portal.Features.Vms;
 
 var builder = WebApplication.CreateBuilder(args);
@@ -32,6 +34,7 @@ builder.AddGroups();
 builder.AddHosts();
 builder.AddAgents();
 builder.AddQuotas();
+builder.AddTokens();
 builder.AddPlacement();
 builder.AddImages();
 builder.AddTemplates();
@@ -43,6 +46,7 @@ builder.AddRequests();
 builder.AddConsoles();
 builder.AddAdmin();
 builder.AddHealth();
+builder.AddReference();
 
 var app = builder.Build();
 
@@ -60,6 +64,7 @@ app.MapAccounts();
 app.MapHosts();
 app.MapAgents();
 app.MapQuotas();
+app.MapTokens();
 app.MapPlacement();
 app.MapImages();
 app.MapTemplates();
@@ -70,6 +75,7 @@ app.MapMaintenance();
 app.MapRequests();
 app.MapConsoles();
 app.MapHealth();
+app.MapReference();
 app.MapPortal();
 
 // `Paddock.Portal routes` lists what the portal maps and exits (the walls test reads it).

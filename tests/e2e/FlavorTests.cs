@@ -81,7 +81,7 @@ public sealed class FlavorTests(PaddockFixture paddock)
                 TimeSpan.FromSeconds(10), "the policy saved");
             var custom = await zoe.APIRequest.PostAsync("/api/vms",
                 new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { name = "zoe-custom", vCpus = 1, memoryMiB = 256 } });
-            Assert.Equal(400, custom.Status);
+            Assert.Equal(422, custom.Status);
             Assert.Contains("Flavor: choose one of the flavors", await custom.TextAsync());
         }
         finally

@@ -54,7 +54,7 @@ public sealed partial class HotplugTests(PaddockFixture paddock)
             async () => (await GuestAsync(runDir, "echo 1 > /sys/devices/system/cpu/cpu1/online; grep -c ^processor /proc/cpuinfo")).Contains("\n2"),
             TimeSpan.FromSeconds(30), "the second vCPU");
         var tooMany = await ChangeAsync(page, vmId, new { action = "SetVCpus", vcpus = 5 });
-        Assert.Equal(400, tooMany.Status);
+        Assert.Equal(422, tooMany.Status);
         Assert.Contains("between 1 and 4", await tooMany.TextAsync());
 
         // The disk goes: the guest lets go of it first.

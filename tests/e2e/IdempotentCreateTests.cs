@@ -5,7 +5,7 @@ namespace Paddock.E2e;
 /// <summary>
 /// Issue #22: a create sent again with the same Idempotency-Key (a lost answer, a retried job) makes
 /// one VM: two at once and a third later, even with another body, all answer 201 with the first VM,
-/// the repeats marked Idempotent-Replayed; a malformed key is a 400 naming the header.
+/// the repeats marked Idempotent-Replayed; a malformed key is a 422 naming the header.
 /// </summary>
 [Collection(PaddockCollection.Name)]
 public sealed class IdempotentCreateTests(PaddockFixture paddock)
@@ -35,7 +35,7 @@ public sealed class IdempotentCreateTests(PaddockFixture paddock)
         Assert.Equal(["ida-one"], mine);
 
         var bad = await CreateAsync("ida-three", "not a key");
-        Assert.Equal(400, bad.Status);
+        Assert.Equal(422, bad.Status);
         Assert.Contains("Idempotency-Key: 1 to 255 visible ASCII characters", await bad.TextAsync());
 
         await VmApi.DeleteAsync(page, ids[0]);

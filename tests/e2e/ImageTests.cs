@@ -65,7 +65,7 @@ public sealed class ImageTests(PaddockFixture paddock) : IAsyncLifetime
         Assert.DoesNotContain(OpenFiles(pid), f => f.EndsWith($"{sha}.iso", StringComparison.Ordinal));
 
         // The boot order changes while stopped only, and the next QEMU boots as it says.
-        Assert.Equal(400, (await page.APIRequest.PutAsync($"/api/vms/{vmId}/settings", new()
+        Assert.Equal(409, (await page.APIRequest.PutAsync($"/api/vms/{vmId}/settings", new()
         {
             Headers = PaddockFixture.ApiHeaders,
             DataObject = new { shutdownTimeoutSeconds = 60, restart = "Never", maxRestartsPerHour = 3, bootOrder = "disk,cdrom" },

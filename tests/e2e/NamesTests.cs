@@ -16,7 +16,7 @@ public sealed class NamesTests(PaddockFixture paddock)
             page.APIRequest.PostAsync("/api/vms", new() { DataObject = new { name, vCpus = 1, memoryMiB = 128 }, Headers = Api })));
 
         Assert.Equal(1, responses.Count(r => r.Status == 201));
-        Assert.Equal(4, responses.Count(r => r.Status == 400));
+        Assert.Equal(4, responses.Count(r => r.Status == 422));
         var listed = (await (await page.APIRequest.GetAsync("/api/vms")).JsonAsync())!.Value.EnumerateArray()
             .Where(v => v.GetProperty("name").GetString() == name).ToList();
         Assert.Single(listed);

@@ -59,7 +59,7 @@ public sealed partial class NetworkTests
             Headers = PaddockFixture.ApiHeaders,
             DataObject = new { name = "niko-out", vCpus = 1, memoryMiB = 128, start = false, nics = new[] { new { networkId = id } } },
         });
-        Assert.Equal(400, onIt.Status);
+        Assert.Equal(422, onIt.Status);
         Assert.StartsWith("403 ", await AnswerAsync(neta, "POST", "/api/networks/providers", new { name = "mine", @interface = "eth1", everyone = true }));
         Assert.StartsWith("403 ", await AnswerAsync(neta, "PUT", $"/api/networks/{id}", new { everyone = true }));
 

@@ -136,7 +136,7 @@ public sealed partial class NetworkTests(PaddockFixture paddock)
             Headers = PaddockFixture.ApiHeaders,
             DataObject = new { name = "niko-vm", vCpus = 1, memoryMiB = 128, start = false, nics = new[] { new { networkId = id } } },
         });
-        Assert.Equal(400, onForeign.Status);
+        Assert.Equal(422, onForeign.Status);
         Assert.Contains("Network: no such network.", await onForeign.TextAsync());
         Assert.DoesNotContain(secret, await (await niko.APIRequest.GetAsync("/api/networks")).TextAsync());
 
@@ -161,9 +161,9 @@ public sealed partial class NetworkTests(PaddockFixture paddock)
         Assert.True(quota.Status == 200, await quota.TextAsync());
         var nuri = await paddock.SignInAsync(PaddockFixture.Nuri);
 
-        // Bad input is a 400 naming the field.
+        // Bad input is a 422 naming the field.
         var bad = await nuri.APIRequest.PostAsync("/api/networks", new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { name = "x", cidr = "10.0.0.0/8" } });
-        Assert.Equal(400, bad.Status);
+        Assert.Equal(422, bad.Status);
         Assert.Contains("CIDR: the prefix must be /16 to /29; /8 is not.", (await bad.JsonAsync())!.Value.GetProperty("errors").GetProperty("cidr")[0].GetString());
 
         // Six at once against a quota of two: exactly two are made.

@@ -68,7 +68,7 @@ public sealed class NoisyNeighbourTests(PaddockFixture paddock)
         Assert.Contains("Only admins set a VM's balloon.", await member.TextAsync());
         var tooSmall = await admin.APIRequest.PostAsync($"/api/vms/{vmId}/hardware",
             new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { action = "SetBalloon", sizeMiB = 100 } });
-        Assert.Equal(400, tooSmall.Status);
+        Assert.Equal(422, tooSmall.Status);
         Assert.Contains("Balloon: between 128 MiB (the flavor's floor) and the VM's 256 MiB.", await tooSmall.TextAsync());
         await admin.GetByLabel("Balloon target (MiB)").FillAsync("192");
         await admin.GetByRole(AriaRole.Button, new() { Name = "Set balloon" }).ClickAsync();

@@ -96,6 +96,15 @@ public sealed partial class PaddockFixture : IAsyncLifetime, IDisposable
     /// <summary>Sends the same create twice with one Idempotency-Key (IdempotentCreateTests).</summary>
     public const string Ida = "ida";
 
+    /// <summary>Makes personal API tokens and drives a VM with them alone; disabled at the end (ApiTokenTests).</summary>
+    public const string Toki = "toki";
+
+    /// <summary>Owns the objects whose API answers are checked against the OpenAPI document (OpenApiTests).</summary>
+    public const string Opal = "opal";
+
+    /// <summary>Drives a VM, an upload and a request through the command-line client (CliTests).</summary>
+    public const string Clio = "clio";
+
     /// <summary>Every member account the run makes; a test that needs one to itself adds it here.</summary>
     private static readonly string[] Members =
     [
@@ -150,6 +159,9 @@ public sealed partial class PaddockFixture : IAsyncLifetime, IDisposable
         Kai,
         Rex,
         Ida,
+        Toki,
+        Opal,
+        Clio,
     ];
 
     /// <summary>Tests set a short ticket life so that expiry can be observed.</summary>

@@ -41,7 +41,7 @@ public sealed class SnapshotTests(PaddockFixture paddock)
         // A taken name is refused; deleting the snapshot frees it.
         var api = page.APIRequest;
         var taken = await api.PostAsync($"/api/vms/{vmId}/snapshots", new() { DataObject = new { name = "before" }, Headers = PaddockFixture.ApiHeaders });
-        Assert.Equal(400, taken.Status);
+        Assert.Equal(422, taken.Status);
         Assert.Contains("'before' is taken", await taken.TextAsync());
         Assert.Equal(202, (await api.DeleteAsync($"/api/vms/{vmId}/snapshots/before", new() { Headers = PaddockFixture.ApiHeaders })).Status);
         await Eventually.Async(async () => (await SnapshotsAsync(page, vmId)).Count == 0, TimeSpan.FromSeconds(60), "the snapshot to go");

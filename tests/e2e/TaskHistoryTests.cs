@@ -50,7 +50,7 @@ public sealed partial class TaskHistoryTests(PaddockFixture paddock)
 
         Assert.Equal(whole.Ids, paged);
         Assert.Equal(5, pages);
-        Assert.Equal(400, (await owner.APIRequest.GetAsync($"/api/vms/{vmId}/tasks?limit=0")).Status);
+        Assert.Equal(422, (await owner.APIRequest.GetAsync($"/api/vms/{vmId}/tasks?limit=0")).Status);
         Assert.Equal(400, (await owner.APIRequest.GetAsync($"/api/vms/{vmId}/tasks?before=soon")).Status);
         var stranger = await paddock.SignInAsync(PaddockFixture.Bob);
         Assert.Equal(404, (await stranger.APIRequest.GetAsync($"/api/vms/{vmId}/tasks?limit=5")).Status);

@@ -61,7 +61,7 @@ public sealed class WallsAndTicketsTests(PaddockFixture paddock) : IAsyncLifetim
         Assert.Contains("X-Paddock-Api", await noHeader.TextAsync());
 
         var bad = await api.PostAsync("/api/vms", new() { DataObject = new { name = "", vCpus = 0, memoryMiB = 256 }, Headers = Api.Headers });
-        Assert.Equal(400, bad.Status);
+        Assert.Equal(422, bad.Status);
         Assert.StartsWith("application/problem+json", bad.Headers["content-type"]);
         var problem = (await bad.JsonAsync())!.Value;
         Assert.Equal("Name: required.", problem.GetProperty("errors").GetProperty("name")[0].GetString());
@@ -71,7 +71,7 @@ public sealed class WallsAndTicketsTests(PaddockFixture paddock) : IAsyncLifetim
         Assert.Equal("Start needs the VM Stopped or Crashed; it is Running.", (await refused.JsonAsync())!.Value.GetProperty("title").GetString());
 
         var taken = await api.PostAsync("/api/vms", new() { DataObject = new { name = "carols-vm", vCpus = 1, memoryMiB = 256 }, Headers = Api.Headers });
-        Assert.Equal(400, taken.Status);
+        Assert.Equal(422, taken.Status);
         Assert.Equal("Name: you already have a VM called 'carols-vm'.",
             (await taken.JsonAsync())!.Value.GetProperty("errors").GetProperty("name")[0].GetString());
 

@@ -7,183 +7,13 @@ namespace Paddock.E2e;
 
 /// <summary>
 /// The walls, route by route: every page, endpoint and hub method the portal maps (asked of the
-/// portal itself, at run time) must be in this file's table of what it takes, and for each one
+/// portal itself, at run time) must be in the table of what it takes (WallsMatrixTests.Table.cs), and for each one
 /// member B gets for member A's objects exactly what B gets for an id that does not exist, with
 /// none of A's data in it.
 /// </summary>
 [Collection(PaddockCollection.Name)]
 public sealed partial class WallsMatrixTests(PaddockFixture paddock)
 {
-    /// <summary>What a route's id (in its path, or for a create in its body) names.</summary>
-    private enum Takes
-    {
-        /// <summary>Nothing of anyone's: a list or a page of the caller's own (A's data must not be in it).</summary>
-        Nothing,
-
-        /// <summary>Acts on the caller's own account only (sign-in, password, sign-out).</summary>
-        Self,
-
-        Vm,
-        Template,
-        Image,
-        Request,
-        Network,
-
-        /// <summary>Admins only: a member gets 403 whatever it names.</summary>
-        Admins,
-
-        /// <summary>Host agents only (their own credential): a person's cookie gets 401 whatever the id.</summary>
-        Agents,
-
-        /// <summary>Anyone, with a secret of its own (a join token): nothing of a tenant's.</summary>
-        Public,
-
-        /// <summary>Blazor's own plumbing (circuits, redirects, static files): it serves the pages of this table.</summary>
-        Framework,
-    }
-
-    /// <summary>
-    /// What a route takes; <paramref name="Static"/> for the pages that render without a circuit (sign-in, password);
-    /// <paramref name="Member"/>, for a route that takes a VM, what a fellow member of the owner's group may.
-    /// </summary>
-    private sealed record Entry(Takes Takes, Func<Guid, object>? Body = null, bool Static = false, Member? Member = null);
-
-    private static readonly Dictionary<string, Entry> Table = new()
-    {
-        // Pages.
-        ["page GET,POST /"] = new(Takes.Nothing),
-        ["page GET,POST /vms/{Id:guid}"] = new(Takes.Vm, Member: Member.Uses),
-        ["page GET,POST /vms/{Id:guid}/console"] = new(Takes.Vm, Member: Member.Uses),
-        ["page GET,POST /vms/{Id:guid}/serial"] = new(Takes.Vm, Member: Member.Uses),
-        ["page GET,POST /templates"] = new(Takes.Nothing),
-        ["page GET,POST /images"] = new(Takes.Nothing),
-        ["page GET,POST /networks"] = new(Takes.Nothing),
-        ["page GET,POST /admin/hosts"] = new(Takes.Nothing),
-        ["page GET,POST /admin/users"] = new(Takes.Nothing),
-        ["page GET,POST /admin/groups"] = new(Takes.Nothing),
-        ["page GET,POST /admin/audit"] = new(Takes.Nothing),
-        ["page GET,POST /admin/quotas"] = new(Takes.Nothing),
-        ["page GET,POST /admin/flavors"] = new(Takes.Nothing),
-        ["page GET,POST /admin/capacity"] = new(Takes.Nothing),
-        ["page GET,POST /admin/isolation"] = new(Takes.Nothing),
-        ["page GET,POST /requests"] = new(Takes.Nothing),
-        ["page GET,POST /requests/{Id:guid}"] = new(Takes.Request),
-        ["page GET,POST /account/login"] = new(Takes.Nothing, Static: true),
-        ["page GET,POST /account/password"] = new(Takes.Nothing, Static: true),
-        ["page GET,POST /account/denied"] = new(Takes.Nothing),
-        ["page GET,POST /not-found"] = new(Takes.Nothing),
-
-        // Accounts.
-        ["endpoint POST /account/login"] = new(Takes.Self),
-        ["endpoint POST /account/password"] = new(Takes.Self),
-        ["endpoint POST /account/logout"] = new(Takes.Self),
-
-        // VMs.
-        ["endpoint GET /api/vms/"] = new(Takes.Nothing),
-        ["endpoint POST /api/vms/"] = new(Takes.Template, id => new { name = "b-from-foreign", vCpus = 1, memoryMiB = 256, templateId = id }),
-        ["endpoint GET /api/vms/{id:guid}"] = new(Takes.Vm, Member: Member.Uses),
-        ["endpoint GET /api/vms/{id:guid}/tasks"] = new(Takes.Vm, Member: Member.Uses),
-        ["endpoint GET /api/vms/{id:guid}/tasks/{operationId:guid}"] = new(Takes.Vm, Member: Member.Uses),
-        ["endpoint POST /api/vms/{id:guid}/{verb}"] = new(Takes.Vm, Member: Member.Uses),
-        ["endpoint POST /api/vms/{id:guid}/keys"] = new(Takes.Vm, _ => new { combination = "Ctrl-Alt-Del" }, Member: Member.Uses),
-        ["endpoint POST /api/vms/{id:guid}/snapshots"] = new(Takes.Vm, _ => new { name = "b-snap" }, Member: Member.Uses),
-        ["endpoint POST /api/vms/{id:guid}/snapshots/{name}/revert"] = new(Takes.Vm, Member: Member.OwnerOnly),
-        ["endpoint DELETE /api/vms/{id:guid}/snapshots/{name}"] = new(Takes.Vm, Member: Member.OwnerOnly),
-        ["endpoint POST /api/vms/{id:guid}/clone"] = new(Takes.Vm, _ => new { name = "b-clone" }, Member: Member.OwnerOnly),
-        ["endpoint POST /api/vms/{id:guid}/hardware"] = new(Takes.Vm, _ => new { action = "AddDisk", sizeMiB = 64 }, Member: Member.OwnerOnly),
-        ["endpoint PUT /api/vms/{id:guid}/group"] = new(Takes.Vm, _ => new { groupId = (Guid?)null }, Member: Member.OwnerOnly),
-        ["endpoint PUT /api/vms/{id:guid}/cdrom"] = new(Takes.Vm, _ => new { imageId = (Guid?)null }, Member: Member.Uses),
-        ["endpoint PUT /api/vms/{id:guid}/lease"] = new(Takes.Vm, _ => new { leaseMinutes = 60 }, Member: Member.OwnerOnly),
-        ["endpoint PUT /api/vms/{id:guid}/settings"] = new(Takes.Vm,
-            _ => new { shutdownTimeoutSeconds = 60, restart = "Never", maxRestartsPerHour = 3, bootOrder = "disk,cdrom" }, Member: Member.OwnerOnly),
-        ["endpoint GET /api/vms/{id:guid}/forwards"] = new(Takes.Vm, Member: Member.Uses),
-        ["endpoint POST /api/vms/{id:guid}/forwards"] = new(Takes.Vm, _ => new { nicId = "net0", guestPort = 22 }, Member: Member.OwnerOnly),
-        ["endpoint DELETE /api/vms/{id:guid}/forwards/{forwardId:guid}"] = new(Takes.Vm, Member: Member.OwnerOnly),
-        ["endpoint POST /api/vms/{id:guid}/template"] = new(Takes.Vm, _ => new { name = "b-stolen" }, Member: Member.OwnerOnly),
-        ["endpoint POST /api/vms/{vmId:guid}/console-ticket"] = new(Takes.Vm, Member: Member.Uses),
-        ["endpoint GET /api/vms/{vmId:guid}/serial-log"] = new(Takes.Vm, Member: Member.Uses),
-        ["endpoint * /console/{vmId:guid}/ws"] = new(Takes.Vm, Member: Member.Uses),
-        ["endpoint * /console/{vmId:guid}/serial"] = new(Takes.Vm, Member: Member.Uses),
-
-        // Templates.
-        ["endpoint GET /api/requests/"] = new(Takes.Nothing),
-        ["endpoint POST /api/requests/"] = new(Takes.Vm, id => new { vmId = id, leaseMinutes = 60, justification = "b wants it" }, Member: Member.OwnerOnly),
-        ["endpoint GET /api/requests/{id:guid}"] = new(Takes.Request),
-        ["endpoint POST /api/requests/{id:guid}/approve"] = new(Takes.Request, _ => new { raiseQuota = true }),
-        ["endpoint POST /api/requests/{id:guid}/reject"] = new(Takes.Request, _ => new { reason = "b says no" }),
-        ["endpoint POST /api/requests/{id:guid}/withdraw"] = new(Takes.Request),
-        ["endpoint GET /api/quota"] = new(Takes.Nothing),
-        ["endpoint GET /api/flavors"] = new(Takes.Nothing),
-        ["endpoint PUT /api/quotas/{kind}/{name}"] = new(Takes.Admins, _ => new { limits = new { vms = 1000 } }),
-        ["endpoint GET /api/policy"] = new(Takes.Nothing),
-        ["endpoint PUT /api/policy"] = new(Takes.Admins, _ => new { customSizes = false }),
-        ["endpoint GET /api/capacity"] = new(Takes.Admins),
-        ["endpoint POST /api/vms/{id:guid}/isolation/resolve"] = new(Takes.Admins),
-        ["endpoint POST /api/vms/{id:guid}/migrate"] = new(Takes.Admins, _ => new { hostId = (Guid?)null }),
-        ["endpoint POST /api/vms/{id:guid}/migration/cancel"] = new(Takes.Admins),
-        ["endpoint GET /api/vms/{id:guid}/migration"] = new(Takes.Admins),
-        ["endpoint PUT /api/hosts/{id:guid}/maintenance"] = new(Takes.Admins, _ => new { maintenance = true }),
-        ["endpoint GET /api/hosts/{id:guid}/evacuation-plan"] = new(Takes.Admins),
-        ["endpoint GET /api/hosts/{id:guid}/evacuation"] = new(Takes.Admins),
-        ["endpoint POST /api/hosts/{id:guid}/evacuation/cancel"] = new(Takes.Admins),
-        ["endpoint PUT /api/hosts/{id:guid}/unconfined"] = new(Takes.Admins, _ => new { allowed = true }),
-        ["endpoint PUT /api/hosts/{id:guid}/policy"] = new(Takes.Admins, _ => new { policy = (object?)null }),
-        ["endpoint PUT /api/policy/overcommit"] = new(Takes.Admins, _ => new { cpuRatio = 64 }),
-
-        ["endpoint GET /api/templates/"] = new(Takes.Nothing),
-        ["endpoint GET /api/templates/{id:guid}"] = new(Takes.Template),
-        ["endpoint PUT /api/templates/{id:guid}"] = new(Takes.Template, _ => new { name = "b-renamed", description = "", vCpus = 1, memoryMiB = 256 }),
-        ["endpoint PUT /api/templates/{id:guid}/visibility"] = new(Takes.Template, _ => new { visibility = "Everyone" }),
-        ["endpoint DELETE /api/templates/{id:guid}"] = new(Takes.Template),
-
-        // Images.
-        ["endpoint GET /api/images/"] = new(Takes.Nothing),
-        ["endpoint GET /api/images/limits"] = new(Takes.Nothing),
-        ["endpoint POST /api/images/"] = new(Takes.Self),
-        ["endpoint GET /api/images/{id:guid}"] = new(Takes.Image),
-        ["endpoint DELETE /api/images/{id:guid}"] = new(Takes.Image),
-        ["endpoint PUT /api/images/{id:guid}/visibility"] = new(Takes.Image, _ => new { visibility = "Everyone" }),
-
-        // Networks.
-        ["endpoint GET /api/networks/"] = new(Takes.Nothing),
-        ["endpoint POST /api/networks/"] = new(Takes.Self),
-        ["endpoint POST /api/networks/providers"] = new(Takes.Admins, _ => new { name = "b-outside", @interface = "eth1", everyone = true }),
-        ["endpoint GET /api/networks/{id:guid}"] = new(Takes.Network),
-        ["endpoint PUT /api/networks/{id:guid}"] = new(Takes.Network, _ => new { name = "b-renamed", nat = false }),
-        ["endpoint DELETE /api/networks/{id:guid}"] = new(Takes.Network),
-
-        // Host agents.
-        ["endpoint GET /agent/images/{file}"] = new(Takes.Agents),
-        ["endpoint PUT /agent/images/{file}"] = new(Takes.Agents),
-        ["endpoint * /console/agent/{nonce}"] = new(Takes.Agents),
-        ["endpoint * /migration/agent/{token}/{channel}"] = new(Takes.Agents),
-        ["hub * /hubs/hosts"] = new(Takes.Agents),
-        ["hub * /hubs/hosts/negotiate"] = new(Takes.Agents),
-        ["endpoint POST /agent/enroll"] = new(Takes.Public),
-        ["endpoint GET,HEAD /healthz"] = new(Takes.Public),
-        ["endpoint GET,HEAD /readyz"] = new(Takes.Public),
-
-        // Blazor.
-        ["hub * /_blazor"] = new(Takes.Framework),
-        ["hub * /_blazor/negotiate"] = new(Takes.Framework),
-        ["endpoint * /_blazor/disconnect/"] = new(Takes.Framework),
-        ["endpoint * /_blazor/initializers/"] = new(Takes.Framework),
-        ["endpoint GET /_framework/opaque-redirect"] = new(Takes.Framework),
-        ["endpoint GET,HEAD /{**path:file}"] = new(Takes.Framework),
-    };
-
-    /// <summary>Hub methods, by hub: the agents' hub speaks only for the host its credential names; Blazor's serves circuits.</summary>
-    private static readonly Dictionary<string, string[]> HubMethods = new()
-    {
-        // Register refuses a host id other than the credential's; reports go to the registered host only.
-        ["Paddock.Portal.Features.Agents.HostAgentHub"] = ["Register", "ReportOperation", "ReportUsage", "ReportVm"],
-        ["Microsoft.AspNetCore.Components.Server.ComponentHub"] =
-        [
-            "BeginInvokeDotNetFromJS", "ConnectCircuit", "EndInvokeJSFromDotNet", "OnLocationChanged", "OnLocationChanging", "OnRenderCompleted",
-            "PauseCircuit", "ReceiveByteArray", "ReceiveJSDataChunk", "ResumeCircuit", "SendDotNetStreamToJS", "StartCircuit", "UpdateRootComponents",
-        ],
-    };
-
     [Fact]
     public async Task Every_route_and_hub_method_is_in_the_table_and_member_b_gets_for_member_as_objects_what_a_random_id_gets()
     {
@@ -206,7 +36,7 @@ public sealed partial class WallsMatrixTests(PaddockFixture paddock)
         var other = await paddock.SignInAsync(PaddockFixture.Ugo);
         var suffix = Guid.NewGuid().ToString("N")[..6];
         string[] secrets = [$"tara-vm-{suffix}", $"tara-iso-{suffix}", $"tara-template-{suffix}", PaddockFixture.Tara, $"tara-request-{suffix}",
-            $"tara-why-{suffix}", $"tara-net-{suffix}"];
+            $"tara-why-{suffix}", $"tara-net-{suffix}", $"tara-token-{suffix}"];
         var created = await owner.APIRequest.PostAsync("/api/vms",
             new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { name = secrets[0], vCpus = 1, memoryMiB = 256 } });
         Assert.True(created.Status == 201, await created.TextAsync());
@@ -272,6 +102,16 @@ public sealed partial class WallsMatrixTests(PaddockFixture paddock)
             TimeSpan.FromSeconds(90), "A's template to be ready");
         await ProbeAsync(other, Takes.Template, templateId, imageFile, secrets);
 
+        // A's API token: B can neither see nor revoke it. Then B's own tokens meet the same walls.
+        var token = await owner.APIRequest.PostAsync("/api/tokens", new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { name = secrets[7], days = 1 } });
+        Assert.True(token.Status == 201, await token.TextAsync());
+        var tokenId = (await token.JsonAsync())!.Value.GetProperty("id").GetGuid();
+        await ProbeAsync(other, Takes.Token, tokenId, imageFile, secrets);
+        await TokenWallsAsync(other, new()
+        {
+            [Takes.Vm] = vmId, [Takes.Request] = requestId, [Takes.Network] = networkId, [Takes.Image] = imageId, [Takes.Template] = templateId, [Takes.Token] = tokenId,
+        }, imageFile, secrets);
+
         // Creating from A's ISO is the same refusal as from an ISO that does not exist.
         Assert.Equal(
             await AnswerAsync(other, "POST", "/api/vms", new { name = "b-from-iso", vCpus = 1, memoryMiB = 256, imageId = Guid.NewGuid() }, []),
@@ -315,8 +155,11 @@ public sealed partial class WallsMatrixTests(PaddockFixture paddock)
         await other.Context.CloseAsync();
     }
 
-    /// <summary>Every route of the table that takes <paramref name="takes"/>, as B, with A's id and with a random one.</summary>
-    private static async Task ProbeAsync(IPage other, Takes takes, Guid foreign, string foreignFile, string[] secrets)
+    /// <summary>
+    /// Every route of the table that takes <paramref name="takes"/>, as B, with A's id and with a random one;
+    /// with <paramref name="api"/> (B's API token) its endpoints only, through it.
+    /// </summary>
+    private static async Task ProbeAsync(IPage other, Takes takes, Guid foreign, string foreignFile, string[] secrets, IAPIRequestContext? api = null)
     {
         var random = Guid.NewGuid();
         foreach (var (key, entry) in Table.Where(e => e.Value.Takes == takes || e.Value.Takes == Takes.Agents))
@@ -324,19 +167,14 @@ public sealed partial class WallsMatrixTests(PaddockFixture paddock)
             var parts = key.Split(' ');
             var (kind, methods, pattern) = (parts[0], parts[1], parts[2]);
             var method = methods is "*" or "GET,HEAD" or "GET,POST" ? "GET" : methods;
-            string Path(Guid id) => Parameter().Replace(pattern, m => m.Groups[1].Value switch
-            {
-                "id" or "Id" or "vmId" => id.ToString(),
-                "verb" => "start",
-                "name" => "b-snap",
-                "forwardId" or "operationId" => id.ToString(),
-                "file" => id == foreign ? foreignFile : $"{Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(id.ToByteArray()))}.iso",
-                "nonce" or "token" => id.ToString("N"),
-                "channel" => "memory",
-                var other => throw new InvalidOperationException($"{key}: no value for {{{other}}}"),
-            });
+            string Path(Guid id) => PathOf(key, id, id == foreign ? foreignFile : null);
 
             string foreignAnswer, randomAnswer;
+            if (kind == "page" && api is not null)
+            {
+                continue;
+            }
+
             if (kind == "page")
             {
                 foreignAnswer = await PageAsync(other, Path(foreign), [foreign]);
@@ -345,8 +183,8 @@ public sealed partial class WallsMatrixTests(PaddockFixture paddock)
             }
             else
             {
-                foreignAnswer = await AnswerAsync(other, method, Path(foreign), entry.Body?.Invoke(foreign), [foreign]);
-                randomAnswer = await AnswerAsync(other, method, Path(random), entry.Body?.Invoke(random), [random]);
+                foreignAnswer = await AnswerAsync(api ?? other.APIRequest, method, Path(foreign), entry.Body?.Invoke(foreign), [foreign]);
+                randomAnswer = await AnswerAsync(api ?? other.APIRequest, method, Path(random), entry.Body?.Invoke(random), [random]);
                 var status = int.Parse(foreignAnswer.Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture);
                 Assert.True(status is >= 400 and < 500, $"{key} answered B {foreignAnswer}");
                 if (entry.Takes == Takes.Agents)
@@ -364,7 +202,10 @@ public sealed partial class WallsMatrixTests(PaddockFixture paddock)
     }
 
     /// <summary>Status and body of an API call as the page's user, its ids and trace id taken out.</summary>
-    private static async Task<string> AnswerAsync(IPage page, string method, string path, object? body, Guid[] ids)
+    private static Task<string> AnswerAsync(IPage page, string method, string path, object? body, Guid[] ids) => AnswerAsync(page.APIRequest, method, path, body, ids);
+
+    /// <summary>Status and body of an API call through <paramref name="api"/>, its ids and trace id taken out.</summary>
+    private static async Task<string> AnswerAsync(IAPIRequestContext api, string method, string path, object? body, Guid[] ids)
     {
         var options = new APIRequestContextOptions { Method = method, Headers = PaddockFixture.ApiHeaders, MaxRedirects = 0 };
         if (body is not null)
@@ -372,7 +213,7 @@ public sealed partial class WallsMatrixTests(PaddockFixture paddock)
             options.DataObject = body;
         }
 
-        var response = await page.APIRequest.FetchAsync(path, options);
+        var response = await api.FetchAsync(path, options);
         var text = await response.TextAsync();
         try
         {
@@ -398,6 +239,20 @@ public sealed partial class WallsMatrixTests(PaddockFixture paddock)
         await page.GetByRole(AriaRole.Heading, new() { Name = "Not found" }).Or(page.GetByRole(AriaRole.Heading, new() { Level = 1 })).First.WaitForAsync();
         return $"{response!.Status} {WithoutIds(await page.Locator("main").InnerTextAsync(), ids)}";
     }
+
+    /// <summary>A table entry's path with <paramref name="id"/> in every place for one; <paramref name="file"/> for a file name (by default one made of the id).</summary>
+    private static string PathOf(string key, Guid id, string? file = null) => Parameter().Replace(key.Split(' ')[2], m => m.Groups[1].Value switch
+    {
+        "id" or "Id" or "vmId" => id.ToString(),
+        "verb" => "start",
+        "name" => "b-snap",
+        "kind" => "users",
+        "forwardId" or "operationId" => id.ToString(),
+        "file" => file ?? $"{Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(id.ToByteArray()))}.iso",
+        "nonce" or "token" => id.ToString("N"),
+        "channel" => "memory",
+        var other => throw new InvalidOperationException($"{key}: no value for {{{other}}}"),
+    });
 
     private static string WithoutIds(string text, Guid[] ids) =>
         ids.Aggregate(text,

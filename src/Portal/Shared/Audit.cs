@@ -18,6 +18,7 @@ public enum AuditKind
     /// <summary>A host's record of a VM's label or uid disagreed with the portal's.</summary>
     IsolationAlert,
     NetworkChanged,
+    TokenChanged,
 }
 
 /// <summary>One thing that happened, for the admins' audit page: who, when, what, about which VM.</summary>
@@ -34,6 +35,13 @@ public sealed class AuditEntry
 
     public Guid? ActorId { get; set; }
 
+    /// <summary>The personal API token the actor used, by name; null for a signed-in session.</summary>
+    public string? Token { get; set; }
+
+    /// <summary>"alice", or "alice via token ci".</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public string Who => Token is null ? Actor : $"{Actor} via token {Token}";
+
     public Guid? VmId { get; set; }
 
     public string What { get; set; } = "";
@@ -44,6 +52,7 @@ public sealed class AuditEntry
         At = at,
         Kind = kind,
         Actor = user.Identity?.Name ?? "",
+        Token = user.TokenName(),
         ActorId = user.UserId() is var id && id != Guid.Empty ? id : null,
         VmId = vmId,
         What = what,

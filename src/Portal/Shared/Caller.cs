@@ -19,4 +19,26 @@ public static class ClaimsPrincipalExtensions
         Guid.TryParse(principal.FindFirstValue(ClaimTypes.NameIdentifier), out var id) ? id : Guid.Empty;
 
     public static bool IsAdmin(this ClaimsPrincipal principal) => principal.IsInRole(Roles.Admin);
+
+    /// <summary>The name of the personal API token the call came with; null for a signed-in session.</summary>
+    public static string? TokenName(this ClaimsPrincipal principal) => principal.FindFirstValue(TokenClaims.Name);
 }
+
+/// <summary>What a principal made from a personal API token carries besides the account's own claims.</summary>
+public static class TokenClaims
+{
+    public const string Id = "paddock:token";
+    public const string Name = "paddock:token-name";
+
+    /// <summary><see cref="ReadOnly"/> or <see cref="Everything"/>.</summary>
+    public const string Scope = "paddock:token-scope";
+
+    public const string ReadOnly = "read";
+    public const string Everything = "all";
+}
+
+/// <summary>
+/// Endpoint metadata: a signed-in browser session only, never a personal API token (console tickets,
+/// making tokens: a leaked token must not open a screen or outlive its own expiry).
+/// </summary>
+public sealed class NotForApiTokens;

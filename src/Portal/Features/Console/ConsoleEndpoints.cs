@@ -32,13 +32,15 @@ public static class ConsoleEndpoints
 
             var ticket = await tickets.IssueAsync(http.User.UserId(), vmId, wanted, http.RequestAborted);
             return Results.Ok(new ConsoleTicketResponse(ticket, SocketPath(vmId, ticket, wanted)));
-        }).RequireAuthorization().AddEndpointFilter(ApiAnswers.RequireApiHeader);
+        }).RequireAuthorization().AddEndpointFilter(ApiAnswers.RequireApiHeader).WithMetadata(new NotForApiTokens()).WithTags("Consoles")
+            .WithSummary("A single-use ticket for the VM's console socket (kind vnc or serial): signed-in sessions only, never an API token.").Produces<ConsoleTicketResponse>();
 
         app.Map("/console/{vmId:guid}/ws", (Guid vmId, HttpContext http, IDocumentStore store, ConsoleTickets tickets, ConsoleRelay relay, ConsoleSessions sessions) =>
             BrowserAsync(vmId, ConsoleKind.Vnc, http, store, tickets, relay, sessions)).RequireAuthorization();
         app.Map("/console/{vmId:guid}/serial", (Guid vmId, HttpContext http, IDocumentStore store, ConsoleTickets tickets, ConsoleRelay relay, ConsoleSessions sessions) =>
             BrowserAsync(vmId, ConsoleKind.Serial, http, store, tickets, relay, sessions)).RequireAuthorization();
-        app.MapGet("/api/vms/{vmId:guid}/serial-log", SerialLogAsync).RequireAuthorization();
+        app.MapGet("/api/vms/{vmId:guid}/serial-log", SerialLogAsync).RequireAuthorization().WithTags("Consoles")
+            .WithSummary("The VM's whole serial log, as a plain-text download.").Produces<string>(200, "text/plain");
         app.Map("/console/agent/{nonce}", AgentAsync).RequireAuthorization(AgentAuthentication.Policy);
     }
 

@@ -11,6 +11,6 @@ public static class FlavorEndpoints
         {
             await using var session = store.QuerySession();
             return await FlavorService.AvailableAsync(session, http.User, http.RequestAborted);
-        }).RequireAuthorization();
+        }).RequireAuthorization().WithTags("Flavors").WithSummary("The flavors you may use.");
     }
 }

@@ -23,7 +23,7 @@ public static class ImageEndpoints
 {
     public static void MapImageEndpoints(this IEndpointRouteBuilder app)
     {
-        var api = app.MapGroup("/api/images").RequireAuthorization();
+        var api = app.MapGroup("/api/images").RequireAuthorization().WithTags("Images");
         api.MapLibrary();
         api.MapUploads();
         app.MapAgentImages();
@@ -36,20 +36,20 @@ public static class ImageEndpoints
         {
             await using var session = store.QuerySession();
             return (await ImageService.ListAsync(session, http.User, http.RequestAborted)).Select(ImageView.Of);
-        });
+        }).WithSummary("The ISOs and disk images you may use.");
 
         api.MapGet("/limits", async (IDocumentStore store, CancellationToken ct) =>
         {
             await using var session = store.QuerySession();
             return await ImageService.SettingsAsync(session, ct);
-        });
+        }).WithSummary("The upload limits.");
 
         api.MapGet("/{id:guid}", async (Guid id, HttpContext http, IDocumentStore store) =>
         {
             await using var session = store.QuerySession();
             var found = (await ImageService.ListAsync(session, http.User, http.RequestAborted)).FirstOrDefault(s => s.Image.Id == id);
             return found is null ? NotFound() : Results.Ok(ImageView.Of(found));
-        });
+        }).WithSummary("One image.").Produces<ImageView>();
     }
 
     /// <summary>Changing the library: upload, delete, share.</summary>
@@ -62,7 +62,7 @@ public static class ImageEndpoints
 
             if (!Enum.TryParse<ImageKind>(kind, ignoreCase: true, out var parsed) || !Enum.IsDefined(parsed))
             {
-                return Results.ValidationProblem(new Dictionary<string, string[]> { ["kind"] = ["Kind: iso or disk."] }, title: "Kind: iso or disk.");
+                return ApiAnswers.Invalid("kind", "Kind: iso or disk.");
             }
 
             try
@@ -76,13 +76,17 @@ public static class ImageEndpoints
             {
                 return Refused(e);
             }
-        }).AddEndpointFilter(ApiAnswers.RequireApiHeader);
+        }).AddEndpointFilter(ApiAnswers.RequireApiHeader)
+            .WithSummary("Uploads an ISO or disk image: the file is the body (application/octet-stream), name, kind (iso or disk) and format in the query.")
+            .Accepts<Stream>("application/octet-stream").Produces<ImageView>(201);
 
         api.MapDelete("/{id:guid}", (Guid id, HttpContext http, ImageService images) =>
-            DoAsync(() => images.DeleteAsync(http.User, id, http.RequestAborted))).AddEndpointFilter(ApiAnswers.RequireApiHeader);
+            DoAsync(() => images.DeleteAsync(http.User, id, http.RequestAborted))).AddEndpointFilter(ApiAnswers.RequireApiHeader)
+            .WithSummary("Deletes your image (not while a VM uses it).").Produces(204);
 
         api.MapPut("/{id:guid}/visibility", (Guid id, ShareRequest request, HttpContext http, ImageService images) =>
-            DoAsync(() => images.ShareAsync(http.User, id, request.Visibility, request.GroupId, http.RequestAborted))).AddEndpointFilter(ApiAnswers.RequireApiHeader);
+            DoAsync(() => images.ShareAsync(http.User, id, request.Visibility, request.GroupId, http.RequestAborted))).AddEndpointFilter(ApiAnswers.RequireApiHeader)
+            .WithSummary("Admins: who may use the image (Private, Group, Everyone).").Produces(204);
     }
 
     /// <summary>The routes host agents use to fetch images and hand over the ones they made.</summary>
@@ -149,6 +153,6 @@ public static class ImageEndpoints
 
     private static IResult Refused(ImageRequestException e) =>
         e.Field is { } field && e.Status == StatusCodes.Status400BadRequest
-            ? Results.ValidationProblem(new Dictionary<string, string[]> { [field] = [e.Message] }, title: e.Message)
+            ? ApiAnswers.Invalid(field, e.Message)
             : Results.Problem(statusCode: e.Status, title: e.Message, extensions: e.Field is { } f ? new Dictionary<string, object?> { ["field"] = f } : null);
 }

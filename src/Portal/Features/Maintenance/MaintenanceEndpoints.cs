@@ -27,31 +27,33 @@ public static class MaintenanceEndpoints
 {
     public static void MapMaintenanceEndpoints(this IEndpointRouteBuilder app)
     {
-        var api = app.MapGroup("/api/hosts").RequireAuthorization();
+        var api = app.MapGroup("/api/hosts").RequireAuthorization().WithTags("Hosts");
 
         api.MapGet("/{id:guid}/evacuation-plan", async (Guid id, HttpContext http, MaintenanceService maintenance, IOptions<MaintenanceOptions> options) =>
             !http.User.IsAdmin() ? Forbidden()
             : await maintenance.PlanAsync(id, http.RequestAborted) is { } p ? Results.Ok(new EvacuationPlanView(p.HostId, p.Host, p.Moves, p.Blocked, p.Stays, options.Value.Concurrency))
-            : NoHost());
+            : NoHost()).WithSummary("Admins: where each VM of the host would go, which cannot move and why.").Produces<EvacuationPlanView>();
 
         api.MapPut("/{id:guid}/maintenance", (Guid id, MaintenanceBody body, HttpContext http, MaintenanceService maintenance, IDocumentStore store, MigrationBoard board, IOptions<MaintenanceOptions> options) =>
             AdminAsync(http, async () =>
             {
                 var started = await SetAsync(http, id, body, maintenance, options.Value);
                 return started is null ? Results.NoContent() : Results.Accepted($"/api/hosts/{id}/evacuation", await ViewAsync(store, board, started, http.RequestAborted));
-            })).AddEndpointFilter(ApiAnswers.RequireApiHeader);
+            })).AddEndpointFilter(ApiAnswers.RequireApiHeader)
+            .WithSummary("Admins: enters maintenance (and empties the host with evacuate) or leaves it (and brings back with bringBack).")
+            .Produces(204).Produces<EvacuationView>(202);
 
         api.MapGet("/{id:guid}/evacuation", async (Guid id, HttpContext http, MaintenanceService maintenance, IDocumentStore store, MigrationBoard board) =>
             !http.User.IsAdmin() ? Forbidden()
             : await maintenance.LatestAsync(id, http.RequestAborted) is { } evacuation ? Results.Ok(await ViewAsync(store, board, evacuation, http.RequestAborted))
-            : Results.Problem(statusCode: 404, title: "This host has had no evacuation."));
+            : Results.Problem(statusCode: 404, title: "This host has had no evacuation.")).WithSummary("Admins: the host's latest evacuation or bring-back.").Produces<EvacuationView>();
 
         api.MapPost("/{id:guid}/evacuation/cancel", (Guid id, HttpContext http, MaintenanceService maintenance) =>
             AdminAsync(http, async () =>
             {
                 await maintenance.CancelAsync(http.User, id, http.RequestAborted);
                 return Results.Accepted($"/api/hosts/{id}/evacuation");
-            })).AddEndpointFilter(ApiAnswers.RequireApiHeader);
+            })).AddEndpointFilter(ApiAnswers.RequireApiHeader).WithSummary("Admins: calls the evacuation off; moves under way finish.").Produces(202);
     }
 
     /// <summary>Enters or leaves maintenance as the body says; the evacuation or bring-back it started, if one.</summary>

@@ -28,44 +28,44 @@ public static class NetworkEndpoints
 {
     public static void MapNetworkEndpoints(this IEndpointRouteBuilder app)
     {
-        var api = app.MapGroup("/api/networks").RequireAuthorization();
+        var api = app.MapGroup("/api/networks").RequireAuthorization().WithTags("Networks");
 
         api.MapGet("/", async (HttpContext http, IDocumentStore store) =>
         {
             await using var session = store.QuerySession();
             return (await NetworkService.ListAsync(session, http.User, http.RequestAborted)).Select(NetworkView.Of);
-        });
+        }).WithSummary("The networks you may use.");
 
         api.MapGet("/{id:guid}", async (Guid id, HttpContext http, IDocumentStore store) =>
         {
             await using var session = store.QuerySession();
             return await NetworkService.FindAsync(session, http.User, id, http.RequestAborted) is { } found ? Results.Ok(NetworkView.Of(found)) : NotFound();
-        });
+        }).WithSummary("One network, with its NICs.").Produces<NetworkView>();
 
         api.MapPost("/", (NewNetwork request, HttpContext http, NetworkService networks, IDocumentStore store) => AnswerAsync(async () =>
         {
             var id = await networks.CreateAsync(http.User, request, http.RequestAborted);
             return Results.Created($"/api/networks/{id}", await ViewAsync(store, http, id));
-        })).AddEndpointFilter(ApiAnswers.RequireApiHeader);
+        })).AddEndpointFilter(ApiAnswers.RequireApiHeader).WithSummary("Creates a tenant network (a VXLAN segment of its own).").Produces<NetworkView>(201);
 
         // Admins only (403 for anyone else): a bridge to a host interface, offered to everyone or to groups.
         api.MapPost("/providers", (NewProviderNetwork request, HttpContext http, NetworkService networks, IDocumentStore store) => AnswerAsync(async () =>
         {
             var id = await networks.CreateProviderAsync(http.User, request, http.RequestAborted);
             return Results.Created($"/api/networks/{id}", await ViewAsync(store, http, id));
-        })).AddEndpointFilter(ApiAnswers.RequireApiHeader);
+        })).AddEndpointFilter(ApiAnswers.RequireApiHeader).WithSummary("Admins: a provider network on a host interface (and VLAN).").Produces<NetworkView>(201);
 
         api.MapPut("/{id:guid}", (Guid id, NetworkEdit edit, HttpContext http, NetworkService networks, IDocumentStore store) => AnswerAsync(async () =>
         {
             await networks.EditAsync(http.User, id, edit, http.RequestAborted);
             return Results.Ok(await ViewAsync(store, http, id));
-        })).AddEndpointFilter(ApiAnswers.RequireApiHeader);
+        })).AddEndpointFilter(ApiAnswers.RequireApiHeader).WithSummary("Renames a network or turns its NAT on or off.").Produces<NetworkView>();
 
         api.MapDelete("/{id:guid}", (Guid id, HttpContext http, NetworkService networks) => AnswerAsync(async () =>
         {
             await networks.DeleteAsync(http.User, id, http.RequestAborted);
             return Results.NoContent();
-        })).AddEndpointFilter(ApiAnswers.RequireApiHeader);
+        })).AddEndpointFilter(ApiAnswers.RequireApiHeader).WithSummary("Deletes a network no NIC is on.").Produces(204);
     }
 
     private static async Task<NetworkView?> ViewAsync(IDocumentStore store, HttpContext http, Guid id)

@@ -17,7 +17,7 @@ public static class PlacementEndpoints
 {
     public static void MapPlacementEndpoints(this IEndpointRouteBuilder app)
     {
-        var api = app.MapGroup("/api").RequireAuthorization();
+        var api = app.MapGroup("/api").RequireAuthorization().WithTags("Hosts");
 
         api.MapGet("/capacity", async (HttpContext http, IDocumentStore store) =>
         {
@@ -29,16 +29,19 @@ public static class PlacementEndpoints
             await using var session = store.QuerySession();
             return Results.Ok((await PlacementService.HostsAsync(session, http.RequestAborted)).Select(h => new CapacityView(
                 h.Id, h.Name, h.Reachable, h.Maintenance, h.Cpus, h.MemoryMiB, h.DiskMiB, h.Policy, Placement.Capacity(h), h.Allocated, Placement.Free(h))));
-        });
+        }).WithSummary("Admins: each host's capacity, allocation and room.").Produces<IEnumerable<CapacityView>>();
 
         api.MapPut("/hosts/{id:guid}/unconfined", (Guid id, UnconfinedBody body, HttpContext http, PlacementService placements) =>
-            AdminAsync(http, () => placements.SetAllowUnconfinedAsync(http.User, id, body.Allowed, http.RequestAborted))).AddEndpointFilter(ApiAnswers.RequireApiHeader);
+            AdminAsync(http, () => placements.SetAllowUnconfinedAsync(http.User, id, body.Allowed, http.RequestAborted))).AddEndpointFilter(ApiAnswers.RequireApiHeader)
+            .WithSummary("Admins: whether a host whose agent cannot confine VMs may take them.").Produces(204);
 
         api.MapPut("/hosts/{id:guid}/policy", (Guid id, HostPolicyBody body, HttpContext http, PlacementService placements) =>
-            AdminAsync(http, () => placements.SetHostPolicyAsync(http.User, id, body.Policy, http.RequestAborted))).AddEndpointFilter(ApiAnswers.RequireApiHeader);
+            AdminAsync(http, () => placements.SetHostPolicyAsync(http.User, id, body.Policy, http.RequestAborted))).AddEndpointFilter(ApiAnswers.RequireApiHeader)
+            .WithSummary("Admins: a host's own overcommit policy, or null for the fleet's.").Produces(204);
 
         api.MapPut("/policy/overcommit", (OvercommitPolicy policy, HttpContext http, PlacementService placements) =>
-            AdminAsync(http, () => placements.SetFleetPolicyAsync(http.User, policy, http.RequestAborted))).AddEndpointFilter(ApiAnswers.RequireApiHeader);
+            AdminAsync(http, () => placements.SetFleetPolicyAsync(http.User, policy, http.RequestAborted))).AddEndpointFilter(ApiAnswers.RequireApiHeader)
+            .WithSummary("Admins: the fleet's overcommit policy.").Produces(204);
     }
 
     private static async Task<IResult> AdminAsync(HttpContext http, Func<Task> change)

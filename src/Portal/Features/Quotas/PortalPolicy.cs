@@ -17,6 +17,9 @@ public sealed record PortalPolicy
 
     public TimeSpan ExpiredGrace { get; init; } = TimeSpan.FromDays(7);
 
+    /// <summary>How long after it is made a personal API token may last at most.</summary>
+    public TimeSpan MaxTokenLifetime { get; init; } = TimeSpan.FromDays(365);
+
     /// <summary>The fleet's overcommit policy: every host without one of its own.</summary>
     public OvercommitPolicy Overcommit { get; init; } = OvercommitPolicy.Default;
 }
@@ -55,6 +58,7 @@ public sealed class PolicyService(IDocumentStore store, Audit audit, ChangeNotif
         OvercommitPolicy.Validate(policy.Overcommit) is { } overcommit ? overcommit
         : policy.LeaseNotice < TimeSpan.Zero || policy.LeaseNotice > TimeSpan.FromDays(90) ? "Notice before a lease ends: between 0 and 90 days."
         : policy.ExpiredGrace < TimeSpan.Zero || policy.ExpiredGrace > TimeSpan.FromDays(365) ? "Keep expired VMs: between 0 and 365 days."
+        : policy.MaxTokenLifetime < TimeSpan.FromDays(1) || policy.MaxTokenLifetime > TimeSpan.FromDays(3650) ? "Longest API token: between 1 and 3650 days."
         : null;
 
     public async Task SetAsync(ClaimsPrincipal admin, PortalPolicy policy, CancellationToken ct = default)
@@ -72,7 +76,8 @@ public sealed class PolicyService(IDocumentStore store, Audit audit, ChangeNotif
         await using var session = store.LightweightSession();
         session.Events.Append(PolicyDocument.StreamId, new PolicySet(policy, admin.UserId(), admin.Identity?.Name ?? "", clock.GetUtcNow()));
         audit.Add(session, admin, AuditKind.PolicyChanged,
-            $"Set the policy: custom sizes {(policy.CustomSizes ? "allowed" : "not allowed")}, lease notice {policy.LeaseNotice}, keep expired VMs {policy.ExpiredGrace}");
+            $"Set the policy: custom sizes {(policy.CustomSizes ? "allowed" : "not allowed")}, lease notice {policy.LeaseNotice}, keep expired VMs {policy.ExpiredGrace}, "
+            + $"longest API token {policy.MaxTokenLifetime.TotalDays:0} days");
         await session.SaveChangesAsync(ct);
         changes.Publish(new QuotasChanged());
     }

@@ -5,7 +5,7 @@ using Paddock.Portal.Features.Groups;
 namespace Paddock.Portal.Features.Quotas;
 
 /// <summary>What to change of the policy; what is left out stays (the overcommit policy has its own route).</summary>
-public sealed record PolicyBody(bool? CustomSizes = null, TimeSpan? LeaseNotice = null, TimeSpan? ExpiredGrace = null);
+public sealed record PolicyBody(bool? CustomSizes = null, TimeSpan? LeaseNotice = null, TimeSpan? ExpiredGrace = null, TimeSpan? MaxTokenLifetime = null);
 
 /// <summary>Limits for one user or group; a null limit is no limit, a null lease no maximum.</summary>
 public sealed record QuotaBody(QuotaLimits Limits, int? MaxLeaseMinutes = null);
@@ -14,7 +14,7 @@ public static class QuotaEndpoints
 {
     public static void MapQuotaEndpoints(this IEndpointRouteBuilder app)
     {
-        var api = app.MapGroup("/api").RequireAuthorization();
+        var api = app.MapGroup("/api").RequireAuthorization().WithTags("Quotas and policy");
         api.MapOwnQuota();
         api.MapPolicy();
         api.MapQuotaLimits();
@@ -33,7 +33,7 @@ public static class QuotaEndpoints
             }
 
             return statuses;
-        });
+        }).WithSummary("Your quota and your groups': limits, in use, running.");
     }
 
     /// <summary>The site's policy: everyone reads it, admins change it.</summary>
@@ -43,7 +43,7 @@ public static class QuotaEndpoints
         {
             await using var session = store.QuerySession();
             return await PolicyService.GetAsync(session, http.RequestAborted);
-        });
+        }).WithSummary("The site's policy.");
 
         api.MapPut("/policy", async (PolicyBody body, HttpContext http, IDocumentStore store, PolicyService policies) =>
         {
@@ -61,6 +61,7 @@ public static class QuotaEndpoints
                     CustomSizes = body.CustomSizes ?? current.CustomSizes,
                     LeaseNotice = body.LeaseNotice ?? current.LeaseNotice,
                     ExpiredGrace = body.ExpiredGrace ?? current.ExpiredGrace,
+                    MaxTokenLifetime = body.MaxTokenLifetime ?? current.MaxTokenLifetime,
                 };
                 await policies.SetAsync(http.User, policy, http.RequestAborted);
                 return Results.Ok(policy);
@@ -69,7 +70,7 @@ public static class QuotaEndpoints
             {
                 return ApiAnswers.Refused(e);
             }
-        }).AddEndpointFilter(ApiAnswers.RequireApiHeader);
+        }).AddEndpointFilter(ApiAnswers.RequireApiHeader).WithSummary("Admins: changes the policy; what is left out stays.").Produces<PortalPolicy>();
     }
 
     private static void MapQuotaLimits(this RouteGroupBuilder api)
@@ -104,6 +105,6 @@ public static class QuotaEndpoints
             {
                 return ApiAnswers.Refused(e);
             }
-        }).AddEndpointFilter(ApiAnswers.RequireApiHeader);
+        }).AddEndpointFilter(ApiAnswers.RequireApiHeader).WithSummary("Admins: sets a user's (kind users) or group's (kind groups) quota.").Produces<QuotaStatus>();
     }
 }

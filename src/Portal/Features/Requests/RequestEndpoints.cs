@@ -25,19 +25,19 @@ public static class RequestEndpoints
 {
     public static void MapRequestEndpoints(this IEndpointRouteBuilder app)
     {
-        var api = app.MapGroup("/api/requests").RequireAuthorization();
+        var api = app.MapGroup("/api/requests").RequireAuthorization().WithTags("Requests");
 
         api.MapGet("/", async (HttpContext http, IDocumentStore store) =>
         {
             await using var session = store.QuerySession();
             return (await RequestService.ListAsync(session, http.User, http.RequestAborted)).Select(RequestView.Of);
-        });
+        }).WithSummary("Your requests; for admins, everyone's.");
 
         api.MapGet("/{id:guid}", async (Guid id, HttpContext http, IDocumentStore store) =>
         {
             await using var session = store.QuerySession();
             return await RequestService.FindAsync(session, http.User, id, http.RequestAborted) is { } request ? Results.Ok(RequestView.Of(request)) : NotFound();
-        });
+        }).WithSummary("One request, with its timeline.").Produces<RequestView>();
 
         api.MapPost("/", async (RequestBody body, HttpContext http, RequestService requests) =>
         {
@@ -49,7 +49,7 @@ public static class RequestEndpoints
                     { Vm: null, VmId: { } vmId } => await requests.SubmitLeaseAsync(http.User, vmId, body.LeaseMinutes, body.Justification, http.RequestAborted),
                     _ => throw new RefusedException("Give either vm (a new VM) or vmId (a lease for it).", "vm"),
                 };
-                return Results.Created($"/api/requests/{id}", new { id });
+                return Results.Created($"/api/requests/{id}", new IdAnswer(id));
             }
             catch (VmNotFoundException)
             {
@@ -59,16 +59,20 @@ public static class RequestEndpoints
             {
                 return ApiAnswers.Refused(e);
             }
-        }).AddEndpointFilter(ApiAnswers.RequireApiHeader);
+        }).AddEndpointFilter(ApiAnswers.RequireApiHeader)
+            .WithSummary("Asks an admin for a VM beyond your quota or policy (vm), or for a longer lease (vmId).").Produces<IdAnswer>(201);
 
         api.MapPost("/{id:guid}/approve", (Guid id, ApproveBody body, HttpContext http, RequestService requests) =>
-            DoAsync(() => requests.ApproveAsync(http.User, id, body.RaiseQuota, body.Comment, http.RequestAborted), id)).AddEndpointFilter(ApiAnswers.RequireApiHeader);
+            DoAsync(() => requests.ApproveAsync(http.User, id, body.RaiseQuota, body.Comment, http.RequestAborted), id)).AddEndpointFilter(ApiAnswers.RequireApiHeader)
+            .WithSummary("Admins: approves a request (raiseQuota lifts the quota by what it needs).").Produces<IdAnswer>();
 
         api.MapPost("/{id:guid}/reject", (Guid id, RejectBody body, HttpContext http, RequestService requests) =>
-            DoAsync(() => requests.RejectAsync(http.User, id, body.Reason, http.RequestAborted), id)).AddEndpointFilter(ApiAnswers.RequireApiHeader);
+            DoAsync(() => requests.RejectAsync(http.User, id, body.Reason, http.RequestAborted), id)).AddEndpointFilter(ApiAnswers.RequireApiHeader)
+            .WithSummary("Admins: rejects a request, with the reason.").Produces<IdAnswer>();
 
         api.MapPost("/{id:guid}/withdraw", (Guid id, HttpContext http, RequestService requests) =>
-            DoAsync(() => requests.WithdrawAsync(http.User, id, http.RequestAborted), id)).AddEndpointFilter(ApiAnswers.RequireApiHeader);
+            DoAsync(() => requests.WithdrawAsync(http.User, id, http.RequestAborted), id)).AddEndpointFilter(ApiAnswers.RequireApiHeader)
+            .WithSummary("Withdraws your pending request.").Produces<IdAnswer>();
     }
 
     private static async Task<IResult> DoAsync(Func<Task> decide, Guid id)
@@ -76,7 +80,7 @@ public static class RequestEndpoints
         try
         {
             await decide();
-            return Results.Ok(new { id });
+            return Results.Ok(new IdAnswer(id));
         }
         catch (RequestNotFoundException)
         {

@@ -21,29 +21,32 @@ public static class TemplateEndpoints
 {
     public static void MapTemplateEndpoints(this IEndpointRouteBuilder app)
     {
-        var api = app.MapGroup("/api/templates").RequireAuthorization();
+        var api = app.MapGroup("/api/templates").RequireAuthorization().WithTags("Templates");
 
         api.MapGet("/", async (HttpContext http, IDocumentStore store, TemplateService templates) =>
         {
             await using var session = store.QuerySession();
             return (await templates.ListAsync(session, http.User, http.RequestAborted)).Select(TemplateView.Of);
-        });
+        }).WithSummary("The templates you may use.");
 
         api.MapGet("/{id:guid}", async (Guid id, HttpContext http, IDocumentStore store, TemplateService templates) =>
         {
             await using var session = store.QuerySession();
             var found = (await templates.ListAsync(session, http.User, http.RequestAborted)).FirstOrDefault(s => s.Template.Id == id);
             return found is null ? NotFound() : Results.Ok(TemplateView.Of(found));
-        });
+        }).WithSummary("One template.").Produces<TemplateView>();
 
         api.MapPut("/{id:guid}", (Guid id, TemplateEdit edit, HttpContext http, TemplateService templates) =>
-            DoAsync(() => templates.UpdateAsync(http.User, id, edit, http.RequestAborted))).AddEndpointFilter(ApiAnswers.RequireApiHeader);
+            DoAsync(() => templates.UpdateAsync(http.User, id, edit, http.RequestAborted))).AddEndpointFilter(ApiAnswers.RequireApiHeader)
+            .WithSummary("Changes your template's name, description and default sizes.").Produces(204);
 
         api.MapPut("/{id:guid}/visibility", (Guid id, PublishRequest request, HttpContext http, TemplateService templates) =>
-            DoAsync(() => templates.PublishAsync(http.User, id, request.Visibility, request.GroupId, http.RequestAborted))).AddEndpointFilter(ApiAnswers.RequireApiHeader);
+            DoAsync(() => templates.PublishAsync(http.User, id, request.Visibility, request.GroupId, http.RequestAborted))).AddEndpointFilter(ApiAnswers.RequireApiHeader)
+            .WithSummary("Admins: who may use the template (Private, Group, Everyone).").Produces(204);
 
         api.MapDelete("/{id:guid}", (Guid id, HttpContext http, TemplateService templates) =>
-            DoAsync(() => templates.DeleteAsync(http.User, id, http.RequestAborted))).AddEndpointFilter(ApiAnswers.RequireApiHeader);
+            DoAsync(() => templates.DeleteAsync(http.User, id, http.RequestAborted))).AddEndpointFilter(ApiAnswers.RequireApiHeader)
+            .WithSummary("Deletes your template (not while VMs use its disk).").Produces(204);
     }
 
     private static async Task<IResult> DoAsync(Func<Task> request)
@@ -67,6 +70,6 @@ public static class TemplateEndpoints
 
     public static IResult Refused(TemplateRequestException e) =>
         e.Field is { } field
-            ? Results.ValidationProblem(new Dictionary<string, string[]> { [field] = [e.Message] }, title: e.Message)
+            ? ApiAnswers.Invalid(field, e.Message)
             : Results.Problem(statusCode: 409, title: e.Message);
 }

@@ -12,7 +12,7 @@ public static class ForwardEndpoints
         {
             await using var session = store.QuerySession();
             return Results.Ok(await VmForwards.ListAsync(session, http.User, id, http.RequestAborted));
-        }));
+        })).WithSummary("The VM's port forwards, each with the address to connect to.").Produces<IReadOnlyList<ForwardView>>();
 
         api.MapPost("/{id:guid}/forwards", (Guid id, NewForward request, HttpContext http, VmForwards forwards, IDocumentStore store) => AnswerAsync(async () =>
         {
@@ -20,13 +20,13 @@ public static class ForwardEndpoints
             await using var session = store.QuerySession();
             return Results.Created($"/api/vms/{id}/forwards/{forwardId}",
                 (await ForwardService.ListAsync(session, id, http.RequestAborted)).FirstOrDefault(f => f.Id == forwardId));
-        })).AddEndpointFilter(ApiAnswers.RequireApiHeader);
+        })).AddEndpointFilter(ApiAnswers.RequireApiHeader).WithSummary("Forwards a host port to a port of the VM's NIC.").Produces<ForwardView>(201);
 
         api.MapDelete("/{id:guid}/forwards/{forwardId:guid}", (Guid id, Guid forwardId, HttpContext http, VmForwards forwards) => AnswerAsync(async () =>
         {
             await forwards.DeleteAsync(http.User, id, forwardId, http.RequestAborted);
             return Results.NoContent();
-        })).AddEndpointFilter(ApiAnswers.RequireApiHeader);
+        })).AddEndpointFilter(ApiAnswers.RequireApiHeader).WithSummary("Removes a port forward.").Produces(204);
     }
 
     private static Task<IResult> AnswerAsync(Func<Task<IResult>> call) =>

@@ -58,7 +58,7 @@ public static class VmEndpoints
 {
     public static void MapVmEndpoints(this IEndpointRouteBuilder app)
     {
-        var api = app.MapGroup("/api/vms").RequireAuthorization();
+        var api = app.MapGroup("/api/vms").RequireAuthorization().WithTags("VMs");
         MapReads(api);
         MapOperations(api);
         MapCopies(api);
@@ -73,20 +73,20 @@ public static class VmEndpoints
         {
             await using var session = store.QuerySession();
             return (await VmService.ListAsync(session, http.User, http.RequestAborted)).Select(VmView.Of);
-        });
+        }).WithSummary("The VMs you may see: your own, your groups' and, for admins, all.");
 
         api.MapGet("/{id:guid}", async (Guid id, HttpContext http, IDocumentStore store) =>
         {
             await using var session = store.QuerySession();
             return await VmService.FindAsync(session, http.User, id, http.RequestAborted) is { } vm ? Results.Ok(VmView.Of(vm)) : NotFound();
-        });
+        }).WithSummary("One VM.").Produces<VmView>();
 
         api.MapPost("/", async (NewVm newVm, HttpContext http, VmService vms) =>
         {
             var key = http.Request.Headers[CreateKeys.Header] is { Count: > 0 } sent ? sent.ToString() : null;
             if (key is not null && CreateKeys.Problem(key) is { } problem)
             {
-                return Results.ValidationProblem(new Dictionary<string, string[]> { [CreateKeys.Header] = [problem] }, title: problem);
+                return ApiAnswers.Invalid(CreateKeys.Header, problem);
             }
 
             try
@@ -97,7 +97,7 @@ public static class VmEndpoints
                     http.Response.Headers["Idempotent-Replayed"] = "true";
                 }
 
-                return Results.Created($"/api/vms/{id}", new { id });
+                return Results.Created($"/api/vms/{id}", new IdAnswer(id));
             }
             catch (Placement.NoHostException e) when (http.User.IsAdmin())
             {
@@ -108,7 +108,8 @@ public static class VmEndpoints
             {
                 return ApiAnswers.Refused(e, newVm);
             }
-        }).AddEndpointFilter(ApiAnswers.RequireApiHeader);
+        }).AddEndpointFilter(ApiAnswers.RequireApiHeader)
+            .WithSummary("Creates a VM (and starts it unless start is false); an Idempotency-Key header makes a repeat answer the same VM.").Produces<IdAnswer>(201);
 
         // Newest first, a page at a time: the Link header's rel="next" names the older page, as long as there is one.
         api.MapGet("/{id:guid}/tasks", async (Guid id, long? before, int? limit, HttpContext http, IDocumentStore store) =>
@@ -116,7 +117,7 @@ public static class VmEndpoints
             if (limit is < 1 or > VmTasks.MaxPageSize)
             {
                 var problem = $"Limit: from 1 to {VmTasks.MaxPageSize} tasks a page.";
-                return Results.ValidationProblem(new Dictionary<string, string[]> { ["limit"] = [problem] }, title: problem);
+                return ApiAnswers.Invalid("limit", problem);
             }
 
             await using var session = store.QuerySession();
@@ -133,7 +134,7 @@ public static class VmEndpoints
             }
 
             return Results.Ok(page.Tasks);
-        });
+        }).WithSummary("The VM's tasks, newest first, a page at a time (the Link header names the next page).").Produces<IReadOnlyList<VmTask>>();
 
         // One task, where a 202 points: polled until its state is no longer Running.
         api.MapGet("/{id:guid}/tasks/{operationId:guid}", async (Guid id, Guid operationId, HttpContext http, IDocumentStore store) =>
@@ -147,7 +148,7 @@ public static class VmEndpoints
             return await VmTasks.LoadOneAsync(session, vm.Id, operationId, http.RequestAborted) is { } task
                 ? Results.Ok(task)
                 : Results.Problem(statusCode: 404, title: "No such task.");
-        });
+        }).WithSummary("One task, where an operation's 202 points: poll it until its state is no longer Running.").Produces<VmTask>();
     }
 
     /// <summary>Operations asked of a VM: power, keys, snapshots.</summary>
@@ -159,25 +160,29 @@ public static class VmEndpoints
             && SimpleOperation.Of(id, Enum.Parse<VmVerb>(name)) is { } operation
                 ? OperateAsync(() => vms.RunAsync(http.User, operation, http.RequestAborted), id)
                 : Task.FromResult(Results.Problem(statusCode: 404, title: $"No operation '{verb}'. Use start, shutdown, reboot, pause, resume, reset, poweroff or delete.")))
-            .AddEndpointFilter(ApiAnswers.RequireApiHeader);
+            .AddEndpointFilter(ApiAnswers.RequireApiHeader).Operation("A power operation: start, shutdown, reboot, pause, resume, reset, poweroff, save, restore or delete.");
 
         api.MapPost("/{id:guid}/isolation/resolve", (Guid id, HttpContext http, VmService vms) =>
             http.User.IsAdmin()
                 ? DoAsync(() => vms.ResolveIsolationAsync(http.User, id, http.RequestAborted), id)
                 : Task.FromResult(Results.Problem(statusCode: 403, title: "Only admins resolve isolation alerts.")))
-            .AddEndpointFilter(ApiAnswers.RequireApiHeader);
+            .AddEndpointFilter(ApiAnswers.RequireApiHeader).WithSummary("Admins: lets a VM whose host disagreed on its label or uid start again.").Produces(202);
 
         api.MapPost("/{id:guid}/keys", (Guid id, KeysBody body, HttpContext http, VmService vms) =>
-            OperateAsync(() => vms.RunAsync(http.User, new SendKeys(id, body.Combination), http.RequestAborted), id)).AddEndpointFilter(ApiAnswers.RequireApiHeader);
+            OperateAsync(() => vms.RunAsync(http.User, new SendKeys(id, body.Combination), http.RequestAborted), id)).AddEndpointFilter(ApiAnswers.RequireApiHeader)
+            .Operation("Sends a key combination of the console menu (for example Ctrl-Alt-Del).");
 
         api.MapPost("/{id:guid}/snapshots", (Guid id, SnapshotBody body, HttpContext http, VmService vms) =>
-            OperateAsync(() => vms.RunAsync(http.User, new TakeSnapshot(id, body.Name), http.RequestAborted), id)).AddEndpointFilter(ApiAnswers.RequireApiHeader);
+            OperateAsync(() => vms.RunAsync(http.User, new TakeSnapshot(id, body.Name), http.RequestAborted), id)).AddEndpointFilter(ApiAnswers.RequireApiHeader)
+            .Operation("Takes a snapshot (with the memory of a running VM).");
 
         api.MapPost("/{id:guid}/snapshots/{name}/revert", (Guid id, string name, HttpContext http, VmService vms) =>
-            OperateAsync(() => vms.RunAsync(http.User, new RevertSnapshot(id, name), http.RequestAborted), id)).AddEndpointFilter(ApiAnswers.RequireApiHeader);
+            OperateAsync(() => vms.RunAsync(http.User, new RevertSnapshot(id, name), http.RequestAborted), id)).AddEndpointFilter(ApiAnswers.RequireApiHeader)
+            .Operation("Goes back to a snapshot.");
 
         api.MapDelete("/{id:guid}/snapshots/{name}", (Guid id, string name, HttpContext http, VmService vms) =>
-            OperateAsync(() => vms.RunAsync(http.User, new DeleteSnapshot(id, name), http.RequestAborted), id)).AddEndpointFilter(ApiAnswers.RequireApiHeader);
+            OperateAsync(() => vms.RunAsync(http.User, new DeleteSnapshot(id, name), http.RequestAborted), id)).AddEndpointFilter(ApiAnswers.RequireApiHeader)
+            .Operation("Deletes a snapshot.");
     }
 
     /// <summary>A VM copied into a new one (clone) or into a template.</summary>
@@ -188,7 +193,7 @@ public static class VmEndpoints
             try
             {
                 var clone = await vms.CloneAsync(http.User, id, body.Name, http.RequestAborted);
-                return Results.Created($"/api/vms/{clone}", new { id = clone });
+                return Results.Created($"/api/vms/{clone}", new IdAnswer(clone));
             }
             catch (VmNotFoundException)
             {
@@ -198,7 +203,7 @@ public static class VmEndpoints
             {
                 return ApiAnswers.Refused(e);
             }
-        }).AddEndpointFilter(ApiAnswers.RequireApiHeader);
+        }).AddEndpointFilter(ApiAnswers.RequireApiHeader).WithSummary("Clones a stopped VM into a new one of yours.").Produces<IdAnswer>(201);
 
         // Under the VM, as it is the VM that changes: it becomes the template.
         api.MapPost("/{id:guid}/template", async (Guid id, ConvertBody body, HttpContext http, TemplateConversion conversion) =>
@@ -206,7 +211,7 @@ public static class VmEndpoints
             try
             {
                 var template = await conversion.ConvertAsync(http.User, id, body.Name, body.Description, http.RequestAborted);
-                return Results.Accepted($"/api/templates/{template}", new { id = template });
+                return Results.Accepted($"/api/templates/{template}", new IdAnswer(template));
             }
             catch (VmNotFoundException)
             {
@@ -220,26 +225,31 @@ public static class VmEndpoints
             {
                 return TemplateEndpoints.Refused(e);
             }
-        }).AddEndpointFilter(ApiAnswers.RequireApiHeader);
+        }).AddEndpointFilter(ApiAnswers.RequireApiHeader).WithSummary("Turns a stopped VM into a template (the VM is gone after).").Produces<IdAnswer>(202);
     }
 
     /// <summary>What a VM holds and how it behaves: hardware, group, CD-ROM, lease, settings.</summary>
     private static void MapChanges(RouteGroupBuilder api)
     {
         api.MapPost("/{id:guid}/hardware", (Guid id, HardwareChange change, HttpContext http, VmService vms) =>
-            OperateAsync(() => vms.RunAsync(http.User, new ChangeHardware(id, change), http.RequestAborted), id)).AddEndpointFilter(ApiAnswers.RequireApiHeader);
+            OperateAsync(() => vms.RunAsync(http.User, new ChangeHardware(id, change), http.RequestAborted), id)).AddEndpointFilter(ApiAnswers.RequireApiHeader)
+            .Operation("Adds, removes or grows a disk, adds or removes a NIC, sets vCPUs or (admins) the balloon.");
 
         api.MapPut("/{id:guid}/group", (Guid id, GroupBody body, HttpContext http, VmService vms) =>
-            DoAsync(() => vms.SetGroupAsync(http.User, id, body.GroupId, http.RequestAborted), id)).AddEndpointFilter(ApiAnswers.RequireApiHeader);
+            DoAsync(() => vms.SetGroupAsync(http.User, id, body.GroupId, http.RequestAborted), id)).AddEndpointFilter(ApiAnswers.RequireApiHeader)
+            .WithSummary("Shares the VM with one of your groups, or with none.").Produces(202);
 
         api.MapPut("/{id:guid}/cdrom", (Guid id, CdromBody body, HttpContext http, VmService vms) =>
-            OperateAsync(() => vms.RunAsync(http.User, new ChangeMedium(id, body.ImageId), http.RequestAborted), id)).AddEndpointFilter(ApiAnswers.RequireApiHeader);
+            OperateAsync(() => vms.RunAsync(http.User, new ChangeMedium(id, body.ImageId), http.RequestAborted), id)).AddEndpointFilter(ApiAnswers.RequireApiHeader)
+            .Operation("Puts an ISO into the CD-ROM drive, or ejects it (null).");
 
         api.MapPut("/{id:guid}/lease", (Guid id, LeaseBody body, HttpContext http, VmService vms) =>
-            DoAsync(() => vms.ExtendLeaseAsync(http.User, id, body.LeaseMinutes is { } m ? TimeSpan.FromMinutes(m) : null, http.RequestAborted), id)).AddEndpointFilter(ApiAnswers.RequireApiHeader);
+            DoAsync(() => vms.ExtendLeaseAsync(http.User, id, body.LeaseMinutes is { } m ? TimeSpan.FromMinutes(m) : null, http.RequestAborted), id)).AddEndpointFilter(ApiAnswers.RequireApiHeader)
+            .WithSummary("Sets the VM's lease from now, in minutes; null for no end, 0 to end it now.").Produces(202);
 
         api.MapPut("/{id:guid}/settings", (Guid id, VmSettings settings, HttpContext http, VmService vms) =>
-            OperateAsync(() => vms.RunAsync(http.User, new ConfigureVm(id, settings), http.RequestAborted), id)).AddEndpointFilter(ApiAnswers.RequireApiHeader);
+            OperateAsync(() => vms.RunAsync(http.User, new ConfigureVm(id, settings), http.RequestAborted), id)).AddEndpointFilter(ApiAnswers.RequireApiHeader)
+            .Operation("Sets the shutdown timeout, restart policy and boot order.");
     }
 
     private static Task<IResult> DoAsync(Func<Task> operation, Guid id) => AnswerAsync(async () =>
@@ -252,8 +262,12 @@ public static class VmEndpoints
     private static Task<IResult> OperateAsync(Func<Task<Guid>> operation, Guid id) => AnswerAsync(async () =>
     {
         var operationId = await operation();
-        return Results.Accepted(VmTasks.PathOf(id, operationId), new { operationId });
+        return Results.Accepted(VmTasks.PathOf(id, operationId), new OperationAccepted(operationId));
     });
+
+    /// <summary>An operation's summary, and its answer: 202 with the task's id and Location.</summary>
+    private static RouteHandlerBuilder Operation(this RouteHandlerBuilder endpoint, string summary) =>
+        endpoint.WithSummary(summary).Produces<OperationAccepted>(202);
 
     /// <summary>The answer of a call on a VM: its own, or 404 for a VM the caller does not see, or the refusal's problem details.</summary>
     internal static Task<IResult> AnswerAsync(Func<Task<IResult>> call) => ApiAnswers.AnswerAsync<VmNotFoundException>(call, "No such VM.");

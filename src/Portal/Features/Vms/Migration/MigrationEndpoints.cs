@@ -25,19 +25,20 @@ public static class MigrationEndpoints
     public static void MapMigrationEndpoints(this IEndpointRouteBuilder app)
     {
         // Admins only, whatever the id: a member learns nothing of which VMs exist.
-        var api = app.MapGroup("/api/vms").RequireAuthorization().AddEndpointFilter(async (context, next) =>
+        var api = app.MapGroup("/api/vms").RequireAuthorization().WithTags("Migration").AddEndpointFilter(async (context, next) =>
             context.HttpContext.User.IsAdmin() ? await next(context) : Results.Problem(statusCode: 403, title: VmRights.Refusal(new Vm(), VmRole.Owner, VmAction.Migrate)));
         api.MapPost("/{id:guid}/migrate", (Guid id, MigrateBody? body, HttpContext http, VmService vms) => VmEndpoints.AnswerAsync(async () =>
         {
             var migration = await vms.MigrateAsync(http.User, id, body?.HostId, http.RequestAborted, body?.MaxBandwidthMiBps);
-            return Results.Accepted($"/api/vms/{id}/migration", new { id = migration });
-        })).AddEndpointFilter(ApiAnswers.RequireApiHeader);
+            return Results.Accepted($"/api/vms/{id}/migration", new IdAnswer(migration));
+        })).AddEndpointFilter(ApiAnswers.RequireApiHeader)
+            .WithSummary("Admins: moves a running VM, disks and all, to the chosen host or the one placement picks.").Produces<IdAnswer>(202);
 
         api.MapPost("/{id:guid}/migration/cancel", (Guid id, HttpContext http, VmService vms) => VmEndpoints.AnswerAsync(async () =>
         {
             await vms.CancelMigrationAsync(http.User, id, http.RequestAborted);
             return Results.Accepted($"/api/vms/{id}/migration");
-        })).AddEndpointFilter(ApiAnswers.RequireApiHeader);
+        })).AddEndpointFilter(ApiAnswers.RequireApiHeader).WithSummary("Admins: calls a migration off; the VM stays where it was.").Produces(202);
 
         api.MapGet("/{id:guid}/migration", async (Guid id, HttpContext http, IDocumentStore store, MigrationBoard board) =>
         {
@@ -47,7 +48,7 @@ public static class MigrationEndpoints
                 : vm is null ? NotFound()
                 : vm.Migration is { } m ? Results.Ok(MigrationView.Of(m, board.Of(vm.Id, m.Id)))
                 : Results.Problem(statusCode: 404, title: "No migration of this VM is under way.");
-        });
+        }).WithSummary("Admins: the migration under way, with its progress.").Produces<MigrationView>();
 
         MigrationRelay.Map(app);
     }

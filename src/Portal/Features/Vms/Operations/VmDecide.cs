@@ -88,7 +88,7 @@ public static class VmDecide
         var settings = operation.Settings;
         if (settings.BootOrder != vm.Settings.BootOrder && vm.Status is not VmStatus.Stopped)
         {
-            throw new RefusedException($"Boot order: change it while the VM is Stopped; it is {VmRules.Describe(vm.Status)}.", "settings");
+            throw new RefusedException($"Boot order: change it while the VM is Stopped; it is {VmRules.Describe(vm.Status)}.");
         }
 
         var spec = VmService.SpecOf(vm) with
