@@ -34,6 +34,7 @@ public static class Extensions
         builder.Services.AddSingleton<ConfinementGuard>();
         builder.Services.AddSingleton(services => new DiskSpaceGuard(services.GetRequiredService<IOptions<AgentOptions>>()));
         builder.Services.AddSingleton<KsmKeeper>();
+        builder.Services.AddSingleton<AgentHealth>();
         builder.Services.AddHostedService<UsageReporter>();
         builder.Services.AddHostedService<SpaceResumer>();
         builder.Services.AddHostedService(services => new SerialLogKeeper(

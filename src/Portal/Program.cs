@@ -14,6 +14,7 @@ using Paddock.Portal.Features.Placement;
 using Paddock.Portal.Features.Quotas;
 using Paddock.Portal.Features.Reference;
 using Paddock.Portal.Features.Requests;
+using Paddock.Portal.Features.Telemetry;
 using Paddock.Portal.Features.Templates;
 using Paddock.Portal.Features.Tokens;
 using Paddock.Portal.Features.Vms;
@@ -47,6 +48,7 @@ builder.AddConsoles();
 builder.AddAdmin();
 builder.AddHealth();
 builder.AddReference();
+builder.AddTelemetry();
 
 var app = builder.Build();
 
@@ -76,6 +78,7 @@ app.MapRequests();
 app.MapConsoles();
 app.MapHealth();
 app.MapReference();
+app.MapTelemetry();
 app.MapPortal();
 
 // `Paddock.Portal routes` lists what the portal maps and exits (the walls test reads it).

@@ -33,7 +33,7 @@ public sealed class ApiTokenTests(PaddockFixture paddock)
         using var watcher = Client(readOnly);
         var vmId = await StoryAsync(api);
         Assert.True(await paddock.CountAsync("select count(*) from paddock.mt_doc_auditentry where data->>'Actor' = @user and data->>'Token' = 'ci' and data->>'Kind' = 'VmOperation'",
-            ("user", PaddockFixture.Toki)) >= 5, "the operations audited as toki via token ci");
+            ("user", PaddockFixture.Toki)) >= 4, "the operations audited as toki via token ci");
 
         // Read-only reads; nothing changes with it; no token opens a page or a console, or makes a token.
         Assert.Equal(HttpStatusCode.OK, (await watcher.GetAsync("/api/vms")).StatusCode);
@@ -80,18 +80,17 @@ public sealed class ApiTokenTests(PaddockFixture paddock)
         await page.Context.CloseAsync();
     }
 
-    /// <summary>Create (it starts), snapshot, revert, power off, start, delete: with the token alone, each task waited on through its Location.</summary>
+    /// <summary>Create (stopped), start, snapshot, revert, power off, delete: with the token alone, each task waited on through its Location.</summary>
     private static async Task<Guid> StoryAsync(HttpClient api)
     {
-        var created = await api.PostAsJsonAsync("/api/vms", new { name = "tok-vm", vCpus = 1, memoryMiB = 192 });
+        var created = await api.PostAsJsonAsync("/api/vms", new { name = "tok-vm", vCpus = 1, memoryMiB = 192, start = false });
         Assert.True(created.StatusCode == HttpStatusCode.Created, await created.Content.ReadAsStringAsync());
         var vmId = (await created.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetGuid();
-        await Eventually.Async(async () => await IdleStatusAsync(api, vmId) == "Running", PaddockFixture.Boot, "the VM to run");
-        await TaskSucceedsAsync(api, await api.PostAsJsonAsync($"/api/vms/{vmId}/snapshots", new { name = "t1" }));
-        await TaskSucceedsAsync(api, await api.PostAsync($"/api/vms/{vmId}/snapshots/t1/revert", null));
-        await TaskSucceedsAsync(api, await api.PostAsync($"/api/vms/{vmId}/poweroff", null));
+        await Eventually.Async(async () => await IdleStatusAsync(api, vmId) == "Stopped", PaddockFixture.Boot, "the VM made");
         await TaskSucceedsAsync(api, await api.PostAsync($"/api/vms/{vmId}/start", null));
         Assert.Equal("Running", await IdleStatusAsync(api, vmId));
+        await TaskSucceedsAsync(api, await api.PostAsJsonAsync($"/api/vms/{vmId}/snapshots", new { name = "t1" }));
+        await TaskSucceedsAsync(api, await api.PostAsync($"/api/vms/{vmId}/snapshots/t1/revert", null));
         await TaskSucceedsAsync(api, await api.PostAsync($"/api/vms/{vmId}/poweroff", null));
         var deleted = await api.PostAsync($"/api/vms/{vmId}/delete", null);
         Assert.True(deleted.StatusCode == HttpStatusCode.Accepted, await deleted.Content.ReadAsStringAsync());

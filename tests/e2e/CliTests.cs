@@ -26,18 +26,17 @@ public sealed class CliTests(PaddockFixture paddock)
         await OkAsync("profile", "add", "ci", "--url", paddock.PortalUrl, "--token", token, "--fingerprint", paddock.CertificateSha256);
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(_config));
 
-        // The story: create (and wait), snapshot, revert, power off, start, console URL, power off, delete.
-        var created = JsonDocument.Parse(await OkAsync("-o", "json", "vm", "create", "--name", "clio-vm", "--memory", "192", "--wait")).RootElement;
+        // The story: create (stopped, and wait), snapshot, revert, start, console URL, power off, delete.
+        var created = JsonDocument.Parse(await OkAsync("-o", "json", "vm", "create", "--name", "clio-vm", "--memory", "192", "--stopped", "--wait")).RootElement;
         var id = created.GetProperty("id").GetGuid();
-        Assert.Equal("Running", created.GetProperty("status").GetString());
+        Assert.Equal("Stopped", created.GetProperty("status").GetString());
         await OkAsync("vm", "snapshot", "take", "clio-vm", "s1", "--wait");
         Assert.Contains("s1", await OkAsync("vm", "snapshot", "list", "clio-vm"));
         await OkAsync("vm", "snapshot", "revert", "clio-vm", "s1", "--wait");
+        await OkAsync("vm", "start", id.ToString(), "--wait");
         var refused = await CliAsync("vm", "start", "clio-vm");
         Assert.True(refused.Code == 1, refused.Error);
         Assert.StartsWith("409: Start needs the VM Stopped or Crashed", refused.Error);
-        await OkAsync("vm", "poweroff", "clio-vm", "--wait");
-        await OkAsync("vm", "start", id.ToString(), "--wait");
         Assert.Equal($"{paddock.PortalUrl}/vms/{id}/console", (await OkAsync("vm", "console", "clio-vm")).Trim());
         var tasks = await OkAsync("task", "list", "clio-vm");
         Assert.Contains("Revert to snapshot", tasks);

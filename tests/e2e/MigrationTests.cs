@@ -190,6 +190,12 @@ public sealed partial class MigrationTests(PaddockFixture paddock) : IAsyncLifet
         // The destination's agent keeps a floor of free disk no disk here meets: to it, its disk is full.
         await WithSecondHostAsync("mira-full", async (owner, admin, vmId, from) =>
         {
+            // Its agent's health says so on the Hosts page, beside the first host's.
+            await admin.GotoAsync("/admin/hosts");
+            await PaddockFixture.InteractiveAsync(admin);
+            await Assertions.Expect(admin.GetByLabel($"Agent health of {Destination}", new() { Exact = true })).ToContainTextAsync("Unhealthy", new() { Timeout = 30_000 });
+            await Assertions.Expect(admin.GetByLabel($"Agent health of {Destination}", new() { Exact = true })).ToContainTextAsync("below the floor of 100000000 MiB");
+            await Assertions.Expect(admin.GetByLabel($"Agent health of {Source}", new() { Exact = true })).Not.ToContainTextAsync("Unhealthy");
             await MigrateAsync(admin, vmId, Destination);
             await Eventually.Async(async () => await PaddockFixture.IdleStatusAsync(admin, vmId) == "Running", PaddockFixture.Boot, "the VM running on its source");
             await ExpectLastTaskAsync(admin, vmId, "Failed", "Receiving a migration is refused: this host has");

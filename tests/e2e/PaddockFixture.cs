@@ -105,6 +105,9 @@ public sealed partial class PaddockFixture : IAsyncLifetime, IDisposable
     /// <summary>Drives a VM, an upload and a request through the command-line client (CliTests).</summary>
     public const string Clio = "clio";
 
+    /// <summary>Owns the VM whose story the metrics follow (MetricsTests).</summary>
+    public const string Metro = "metro";
+
     /// <summary>Every member account the run makes; a test that needs one to itself adds it here.</summary>
     private static readonly string[] Members =
     [
@@ -162,6 +165,7 @@ public sealed partial class PaddockFixture : IAsyncLifetime, IDisposable
         Toki,
         Opal,
         Clio,
+        Metro,
     ];
 
     /// <summary>Tests set a short ticket life so that expiry can be observed.</summary>

@@ -124,6 +124,7 @@ public sealed partial class WallsMatrixTests
         ["endpoint PUT /api/hosts/{id:guid}/unconfined"] = new(Takes.Admins, _ => new { allowed = true }),
         ["endpoint PUT /api/hosts/{id:guid}/policy"] = new(Takes.Admins, _ => new { policy = (object?)null }),
         ["endpoint PUT /api/policy/overcommit"] = new(Takes.Admins, _ => new { cpuRatio = 64 }),
+        ["endpoint * /api/metrics"] = new(Takes.Admins),
 
         ["endpoint GET /api/templates/"] = new(Takes.Nothing),
         ["endpoint GET /api/templates/{id:guid}"] = new(Takes.Template),

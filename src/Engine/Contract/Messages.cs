@@ -246,4 +246,23 @@ public sealed record VmUsage(Guid VmId, long RssBytes, double CpuSeconds, int? U
 /// <summary>What the host's QEMU processes use together, per VM, and KSM.</summary>
 /// <param name="DiskFreeBytes">What the data disk has free: below the agent's floor it refuses operations that take disk.</param>
 public sealed record HostUsage(long RssBytes, double CpuSeconds, IReadOnlyList<VmUsage> Vms, Hosting.KsmStatus Ksm, DateTimeOffset At,
-    bool ManagesKsm, string? KsmProblem = null, long? DiskFreeBytes = null);
+    bool ManagesKsm, string? KsmProblem = null, long? DiskFreeBytes = null, AgentHealthReport? Health = null);
+
+/// <summary>One of an agent's health checks: its name, its status (Healthy, Degraded or Unhealthy) and a sentence.</summary>
+public sealed record AgentHealthCheck(string Name, string Status, string Description);
+
+/// <summary>
+/// An agent's health, as the portal's <c>/readyz</c> says its own: the worst check's status, and each
+/// check. Sent with every usage report; the Hosts page shows it.
+/// </summary>
+public sealed record AgentHealthReport(string Status, IReadOnlyList<AgentHealthCheck> Checks)
+{
+    public const string Healthy = "Healthy";
+    public const string Degraded = "Degraded";
+    public const string Unhealthy = "Unhealthy";
+
+    public static readonly string[] Statuses = [Healthy, Degraded, Unhealthy];
+
+    public static AgentHealthReport Of(IReadOnlyList<AgentHealthCheck> checks) =>
+        new(checks.Select(c => c.Status).OrderByDescending(s => Array.IndexOf(Statuses, s)).FirstOrDefault() ?? Healthy, checks);
+}

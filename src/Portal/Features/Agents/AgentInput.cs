@@ -14,6 +14,9 @@ public static class AgentInput
     /// <summary>As long as a host's name may be when it enrols (HostEndpoints).</summary>
     public const int MaxNameLength = 100;
 
+    /// <summary>More checks than an agent makes, fewer than would crowd the Hosts page.</summary>
+    public const int MaxHealthChecks = 16;
+
     public static HostRegistration Check(HostRegistration? registration)
     {
         var r = registration ?? throw Refused("registration");
@@ -70,6 +73,9 @@ public static class AgentInput
         Require(u.Vms is not null && !u.Vms.Contains(null!), "vms", "a list without nulls");
         Require(u.Ksm is not null, "ksm", "present");
         Require(u.RssBytes >= 0 && Figure(u.CpuSeconds) && u.Vms!.All(v => v.RssBytes >= 0 && Figure(v.CpuSeconds)), "rssBytes and cpuSeconds", "figures that are neither negative nor infinite");
+        Require(u.Health is null || (AgentHealthReport.Statuses.Contains(u.Health.Status) && u.Health.Checks is { Count: <= MaxHealthChecks } checks
+            && checks.All(c => c is not null && AgentHealthReport.Statuses.Contains(c.Status) && c.Name is { Length: > 0 and <= 40 } && c.Description is { Length: <= 500 })),
+            "health", $"a status of the contract's and at most {MaxHealthChecks} checks, each named (up to 40 characters) with a status and a sentence up to 500");
         return u;
     }
 

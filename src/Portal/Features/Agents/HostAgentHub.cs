@@ -134,6 +134,7 @@ public sealed class HostAgentHub(
             ManagesKsm = usage.ManagesKsm,
             KsmProblem = usage.KsmProblem,
             DiskFreeBytes = usage.DiskFreeBytes,
+            Health = usage.Health,
             Vms = [.. usage.Vms.Where(v => own.Contains(v.VmId))],
             At = usage.At,
         });

@@ -14,6 +14,9 @@ public sealed class ConsoleSessions(UserSessions users, ILogger<ConsoleSessions>
 
     private readonly ConcurrentDictionary<Guid, (ClaimsPrincipal User, CancellationTokenSource Stop)> _open = new();
 
+    /// <summary>How many console sessions this process relays now.</summary>
+    public int Count => _open.Count;
+
     /// <summary>Registers a session; its token is cancelled when the session must end. Dispose the result when it ends anyway.</summary>
     public (CancellationToken Token, IDisposable Registration) Open(ClaimsPrincipal user, CancellationToken requestAborted)
     {

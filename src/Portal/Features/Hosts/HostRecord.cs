@@ -90,6 +90,9 @@ public sealed class HostUsageReport
 
     public List<Paddock.Engine.Contract.VmUsage> Vms { get; set; } = [];
 
+    /// <summary>The agent's own health checks (host text: shown as text, never as markup); null from an agent older than them.</summary>
+    public Paddock.Engine.Contract.AgentHealthReport? Health { get; set; }
+
     public DateTimeOffset At { get; set; }
 }
 

@@ -105,7 +105,9 @@ public sealed class PlacementService(
         }
 
         var fleet = (await PolicyService.GetAsync(session, ct)).Overcommit;
+        var deciding = System.Diagnostics.Stopwatch.StartNew();
         var decision = Placement.Decide(hosts, request, fleet.Weigher, accelerator, installedImage, tenantNetworks);
+        PortalMetrics.PlacementDecided(deciding.Elapsed, decision.Chosen is not null);
         if (decision.Chosen is not { } chosen)
         {
             throw new NoHostException(decision);

@@ -41,6 +41,7 @@ internal sealed class DocumentRules : IOpenApiDocumentTransformer
             new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference("token", document)] = [] },
             new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference("session", document)] = [] },
         ];
+        AddMetrics(document);
         foreach (var (path, item) in document.Paths)
         {
             foreach (var (method, operation) in item.Operations ?? [])
@@ -48,6 +49,32 @@ internal sealed class DocumentRules : IOpenApiDocumentTransformer
                 AddProblems(document, path, method, operation);
             }
         }
+    }
+
+    /// <summary>The Prometheus scrape (the exporter's own endpoint, which describes nothing of itself).</summary>
+    private static void AddMetrics(OpenApiDocument document)
+    {
+        document.Tags ??= new HashSet<OpenApiTag>();
+        document.Tags.Add(new OpenApiTag { Name = "Metrics" });
+        document.Paths["/api/metrics"] = new OpenApiPathItem
+        {
+            Operations = new Dictionary<HttpMethod, OpenApiOperation>
+            {
+                [HttpMethod.Get] = new()
+                {
+                    Summary = "Admins: the portal's metrics in Prometheus's text format (an admin's read-only token will do).",
+                    Tags = new HashSet<OpenApiTagReference> { new("Metrics", document) },
+                    Responses = new OpenApiResponses
+                    {
+                        ["200"] = new OpenApiResponse
+                        {
+                            Description = "OK",
+                            Content = new Dictionary<string, OpenApiMediaType> { ["text/plain"] = new() { Schema = new OpenApiSchema { Type = JsonSchemaType.String } } },
+                        },
+                    },
+                },
+            },
+        };
     }
 
     /// <summary>A problem carries its request's <c>traceId</c>, and some carry more (an admin's <c>passedOver</c>, an evacuation's <c>blocked</c>).</summary>

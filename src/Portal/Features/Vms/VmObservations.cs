@@ -140,6 +140,11 @@ public sealed class VmObservations(
             }
 
             await session.SaveChangesAsync(ct);
+            if (command.MigrationId is null)
+            {
+                PortalMetrics.OperationEnded(command.Command.Verb.ToString(), succeeded, now - command.CreatedAt);
+            }
+
             if (template is not null)
             {
                 templateChanges.Publish(new TemplateChanged(template.Id));

@@ -52,6 +52,30 @@ public sealed class AgentInputTests
     }
 
     [Fact]
+    public void An_agents_health_passes_with_the_contracts_statuses_and_is_refused_beyond_its_bounds()
+    {
+        var checks = new List<AgentHealthCheck> { new("disk", AgentHealthReport.Unhealthy, "1 MiB free"), new("ksm", AgentHealthReport.Degraded, "off") };
+        var health = AgentHealthReport.Of(checks);
+        Assert.Equal(AgentHealthReport.Unhealthy, health.Status);
+        Assert.Equal(AgentHealthReport.Healthy, AgentHealthReport.Of([]).Status);
+        var fine = Usage() with { Health = health };
+        Assert.Same(fine, AgentInput.Check(fine));
+        foreach (var bad in new[]
+        {
+            health with { Status = "Fine" },
+            health with { Checks = [new("disk", "ok", "")] },
+            health with { Checks = [new("", AgentHealthReport.Healthy, "")] },
+            health with { Checks = [new("disk", AgentHealthReport.Healthy, new string('x', 501))] },
+            health with { Checks = [.. Enumerable.Repeat(checks[0], AgentInput.MaxHealthChecks + 1)] },
+            health with { Checks = [null!] },
+        })
+        {
+            var refusal = Assert.Throws<HubException>(() => AgentInput.Check(Usage() with { Health = bad }));
+            Assert.DoesNotContain("xxxx", refusal.Message);
+        }
+    }
+
+    [Fact]
     public void A_state_the_contract_does_not_define_and_the_empty_vm_id_are_refused()
     {
         Assert.Throws<HubException>(() => AgentInput.Check(new VmReport(Guid.NewGuid(), (VmPowerState)999, DateTimeOffset.UnixEpoch)));

@@ -39,6 +39,26 @@ public sealed partial class VmService
     /// </summary>
     public async Task<(Guid Id, bool Replayed)> CreateAsync(ClaimsPrincipal user, NewVm newVm, string? idempotencyKey, CancellationToken ct)
     {
+        try
+        {
+            return await AdmitAsync(user, newVm, idempotencyKey, ct);
+        }
+        catch (RefusedException e)
+        {
+            PortalMetrics.AdmissionRefused(e switch
+            {
+                QuotaExceededException => "quota",
+                NoHostException => "no-host",
+                ApprovalNeededException => "needs-approval",
+                { Field: not null } => "invalid",
+                _ => "refused",
+            });
+            throw;
+        }
+    }
+
+    private async Task<(Guid Id, bool Replayed)> AdmitAsync(ClaimsPrincipal user, NewVm newVm, string? idempotencyKey, CancellationToken ct)
+    {
         var key = idempotencyKey is null ? null : CreateKeys.Of(user.UserId(), idempotencyKey);
         if (key is not null && await ReplayAsync(key, ct) is { } earlier)
         {
