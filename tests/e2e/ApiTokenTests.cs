@@ -44,6 +44,15 @@ public sealed class ApiTokenTests(PaddockFixture paddock)
         Assert.Equal(HttpStatusCode.Forbidden, (await api.PostAsync($"/api/vms/{vmId}/console-ticket", null)).StatusCode);
         Assert.Equal(HttpStatusCode.Forbidden, (await api.PostAsJsonAsync("/api/tokens", new { name = "more" })).StatusCode);
 
+        // Lists come a page at a time when asked: the next page is the Link header's.
+        var first = await api.GetAsync("/api/tokens?limit=1");
+        var next = first.Headers.TryGetValues("Link", out var links) ? links.Single() : "";
+        Assert.Single((await first.Content.ReadFromJsonAsync<JsonElement>()).EnumerateArray());
+        Assert.Matches("^</api/tokens\\?limit=1&after=[0-9a-f-]{36}>; rel=\"next\"$", next);
+        var second = await api.GetAsync(next[1..next.IndexOf('>', StringComparison.Ordinal)]);
+        Assert.Single((await second.Content.ReadFromJsonAsync<JsonElement>()).EnumerateArray());
+        Assert.False(second.Headers.Contains("Link"));
+
         // Its last use shows on the page.
         await page.ReloadAsync();
         await PaddockFixture.InteractiveAsync(page);

@@ -32,11 +32,11 @@ public static class ImageEndpoints
     /// <summary>Reading the library: the images a person may see, and the admins' limits.</summary>
     private static void MapLibrary(this RouteGroupBuilder api)
     {
-        api.MapGet("/", async (HttpContext http, IDocumentStore store) =>
+        api.MapGet("/", async (int? limit, Guid? after, HttpContext http, IDocumentStore store) =>
         {
             await using var session = store.QuerySession();
-            return (await ImageService.ListAsync(session, http.User, http.RequestAborted)).Select(ImageView.Of);
-        }).WithSummary("The ISOs and disk images you may use.");
+            return ListPages.Answer(http, (await ImageService.ListAsync(session, http.User, http.RequestAborted)).Select(ImageView.Of), i => i.Id, limit, after);
+        }).WithSummary("The ISOs and disk images you may use (a page at a time with limit and after).").Produces<IEnumerable<ImageView>>();
 
         api.MapGet("/limits", async (IDocumentStore store, CancellationToken ct) =>
         {

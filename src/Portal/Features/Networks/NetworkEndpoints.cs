@@ -30,11 +30,11 @@ public static class NetworkEndpoints
     {
         var api = app.MapGroup("/api/networks").RequireAuthorization().WithTags("Networks");
 
-        api.MapGet("/", async (HttpContext http, IDocumentStore store) =>
+        api.MapGet("/", async (int? limit, Guid? after, HttpContext http, IDocumentStore store) =>
         {
             await using var session = store.QuerySession();
-            return (await NetworkService.ListAsync(session, http.User, http.RequestAborted)).Select(NetworkView.Of);
-        }).WithSummary("The networks you may use.");
+            return ListPages.Answer(http, (await NetworkService.ListAsync(session, http.User, http.RequestAborted)).Select(NetworkView.Of), n => n.Id, limit, after);
+        }).WithSummary("The networks you may use (a page at a time with limit and after).").Produces<IEnumerable<NetworkView>>();
 
         api.MapGet("/{id:guid}", async (Guid id, HttpContext http, IDocumentStore store) =>
         {

@@ -27,11 +27,11 @@ public static class RequestEndpoints
     {
         var api = app.MapGroup("/api/requests").RequireAuthorization().WithTags("Requests");
 
-        api.MapGet("/", async (HttpContext http, IDocumentStore store) =>
+        api.MapGet("/", async (int? limit, Guid? after, HttpContext http, IDocumentStore store) =>
         {
             await using var session = store.QuerySession();
-            return (await RequestService.ListAsync(session, http.User, http.RequestAborted)).Select(RequestView.Of);
-        }).WithSummary("Your requests; for admins, everyone's.");
+            return ListPages.Answer(http, (await RequestService.ListAsync(session, http.User, http.RequestAborted)).Select(RequestView.Of), r => r.Id, limit, after);
+        }).WithSummary("Your requests; for admins, everyone's (a page at a time with limit and after).").Produces<IEnumerable<RequestView>>();
 
         api.MapGet("/{id:guid}", async (Guid id, HttpContext http, IDocumentStore store) =>
         {

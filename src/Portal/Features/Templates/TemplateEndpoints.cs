@@ -23,11 +23,11 @@ public static class TemplateEndpoints
     {
         var api = app.MapGroup("/api/templates").RequireAuthorization().WithTags("Templates");
 
-        api.MapGet("/", async (HttpContext http, IDocumentStore store, TemplateService templates) =>
+        api.MapGet("/", async (int? limit, Guid? after, HttpContext http, IDocumentStore store, TemplateService templates) =>
         {
             await using var session = store.QuerySession();
-            return (await templates.ListAsync(session, http.User, http.RequestAborted)).Select(TemplateView.Of);
-        }).WithSummary("The templates you may use.");
+            return ListPages.Answer(http, (await templates.ListAsync(session, http.User, http.RequestAborted)).Select(TemplateView.Of), t => t.Id, limit, after);
+        }).WithSummary("The templates you may use (a page at a time with limit and after).").Produces<IEnumerable<TemplateView>>();
 
         api.MapGet("/{id:guid}", async (Guid id, HttpContext http, IDocumentStore store, TemplateService templates) =>
         {

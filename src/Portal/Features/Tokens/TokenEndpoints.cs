@@ -13,9 +13,9 @@ public static class TokenEndpoints
     public static void MapTokenEndpoints(this IEndpointRouteBuilder app)
     {
         var api = app.MapGroup("/api/tokens").RequireAuthorization().WithTags("API tokens");
-        api.MapGet("/", async (bool? all, HttpContext http, ApiTokens tokens) =>
-            Results.Ok(await tokens.ListAsync(http.User, all == true, http.RequestAborted)))
-            .WithSummary("Your API tokens (never their secrets); for admins with all=true, everyone's.").Produces<IReadOnlyList<TokenSummary>>();
+        api.MapGet("/", async (bool? all, int? limit, Guid? after, HttpContext http, ApiTokens tokens) =>
+            ListPages.Answer(http, await tokens.ListAsync(http.User, all == true, http.RequestAborted), t => t.Id, limit, after))
+            .WithSummary("Your API tokens (never their secrets); for admins with all=true, everyone's (a page at a time with limit and after).").Produces<IEnumerable<TokenSummary>>();
         api.MapPost("/", (MakeTokenBody body, HttpContext http, ApiTokens tokens) => ApiAnswers.AnswerAsync<TokenNotFoundException>(async () =>
         {
             var made = await tokens.MakeAsync(http.User, body.Name, body.Days, body.Scope, http.RequestAborted);

@@ -69,11 +69,11 @@ public static class VmEndpoints
     /// <summary>The VMs the caller may see, one of them, its tasks; and a new VM.</summary>
     private static void MapReads(RouteGroupBuilder api)
     {
-        api.MapGet("/", async (HttpContext http, IDocumentStore store) =>
+        api.MapGet("/", async (int? limit, Guid? after, HttpContext http, IDocumentStore store) =>
         {
             await using var session = store.QuerySession();
-            return (await VmService.ListAsync(session, http.User, http.RequestAborted)).Select(VmView.Of);
-        }).WithSummary("The VMs you may see: your own, your groups' and, for admins, all.");
+            return ListPages.Answer(http, (await VmService.ListAsync(session, http.User, http.RequestAborted)).Select(VmView.Of), v => v.Id, limit, after);
+        }).WithSummary("The VMs you may see: your own, your groups' and, for admins, all (a page at a time with limit and after).").Produces<IEnumerable<VmView>>();
 
         api.MapGet("/{id:guid}", async (Guid id, HttpContext http, IDocumentStore store) =>
         {
