@@ -78,7 +78,7 @@ public static class VmCommands
     /// <summary>Until the VM's create (or whatever it is doing) has ended.</summary>
     private static async Task WaitIdleAsync(PaddockClient client, Guid id, CancellationToken ct)
     {
-        while ((await client.GetAsync($"api/vms/{id}", ct)) is var vm && vm.GetProperty("pendingOperation").ValueKind != System.Text.Json.JsonValueKind.Null)
+        while ((await client.GetAsync($"api/vms/{id}", ct)).GetProperty("pendingOperation").ValueKind != System.Text.Json.JsonValueKind.Null)
         {
             await Task.Delay(TimeSpan.FromMilliseconds(500), ct);
         }
