@@ -1,4 +1,6 @@
 using Microsoft.Extensions.Options;
+using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
 using Paddock.Engine.Hosting;
 using Paddock.Engine.Isolation;
 using Paddock.Host.Console;
@@ -34,6 +36,7 @@ public static class Extensions
         builder.Services.AddSingleton<ConfinementGuard>();
         builder.Services.AddSingleton(services => new DiskSpaceGuard(services.GetRequiredService<IOptions<AgentOptions>>()));
         builder.Services.AddSingleton<KsmKeeper>();
+        builder.Services.AddSingleton<VmIoSampler>();
         builder.Services.AddSingleton<AgentHealth>();
         builder.Services.AddHostedService<UsageReporter>();
         builder.Services.AddHostedService<SpaceResumer>();
@@ -103,6 +106,20 @@ public static class Extensions
         builder.Services.AddSingleton<IPortalReporter>(services => services.GetRequiredService<PortalReports>());
         builder.Services.AddSingleton<PortalConnection>();
         builder.Services.AddHostedService(services => services.GetRequiredService<PortalConnection>());
+    }
+
+    /// <summary>
+    /// Traces of operations (and the QMP commands they send) go to the OTLP collector that
+    /// <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> names (the SDK's variables: protocol, headers); without one
+    /// nothing listens and no span is made.
+    /// </summary>
+    public static void AddAgentTracing(this HostApplicationBuilder builder)
+    {
+        if (string.IsNullOrEmpty(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
+            return;
+        builder.Services.AddOpenTelemetry()
+            .ConfigureResource(resource => resource.AddService("paddock-agent"))
+            .WithTracing(tracing => tracing.AddSource(AgentTracing.Source, Engine.Qmp.QmpClient.TracingSource).AddOtlpExporter());
     }
 
     /// <summary>An operation is one singleton, found by its own type (others call it) and among all operations.</summary>

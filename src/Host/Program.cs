@@ -8,5 +8,6 @@ builder.AddAgentNetworks();
 builder.AddAgentVms();
 builder.AddAgentConsole();
 builder.AddAgentPortalConnection();
+builder.AddAgentTracing();
 
 await builder.Build().RunAsync();

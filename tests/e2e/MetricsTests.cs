@@ -49,6 +49,15 @@ public sealed class MetricsTests(PaddockFixture paddock)
         Assert.True(after.Sum("paddock_host_allocated", ("resource", "memory_mib")) >= before.Sum("paddock_host_allocated", ("resource", "memory_mib")) + 192);
         Assert.True(after.Has("paddock_host_memory_used_bytes") && after.Has("paddock_host_cpu_utilization"));
         Assert.True(after.Samples.Any(s => s.Name.StartsWith("db_client_", StringComparison.Ordinal)), "Npgsql's metrics");
+        // Its disk's counters (the kernel reads the disk's partition table as it boots) and its balloon.
+        Assert.True(after.Sum("paddock_vm_disk_io_bytes_total", ("vm_name", "metro-vm"), ("direction", "read")) > 0, "the boot's disk reads");
+        Assert.True(after.Sum("paddock_vm_disk_operations_total", ("vm_name", "metro-vm"), ("direction", "read")) > 0, "the boot's disk reads");
+        Assert.True(after.Has("paddock_vm_disk_io_bytes_total", ("vm_name", "metro-vm"), ("direction", "write")));
+        Assert.True(after.Sum("paddock_vm_memory_balloon_bytes", ("vm_name", "metro-vm")) > 0, "the balloon's size");
+        // Its NIC is on its owner's default network: its tap's counters (they move in TenantNetworkTests).
+        Assert.True(after.Has("paddock_vm_network_io_bytes_total", ("vm_name", "metro-vm"), ("direction", "receive")));
+        Assert.True(after.Has("paddock_vm_network_packets_total", ("vm_name", "metro-vm"), ("direction", "transmit")));
+        await ButtonPressTracedToQmpAsync(member, vmId);
 
         // A refused create and an open console.
         var refused = await member.APIRequest.PostAsync("/api/vms", new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { name = "metro-huge", vCpus = 1, memoryMiB = 1_048_576 } });
@@ -62,6 +71,44 @@ public sealed class MetricsTests(PaddockFixture paddock)
         await VmApi.DeleteAsync(member, vmId);
         await member.Context.CloseAsync();
         await admin.Context.CloseAsync();
+    }
+
+    /// <summary>
+    /// Pause pressed on the VM's page is one trace from the browser's event to QEMU: Blazor's event
+    /// span, the portal's operation, its send to the agent, the agent's run of it, and QMP's stop,
+    /// each the child of the one before, from two processes (OTLP to the fixture's collector).
+    /// </summary>
+    private async Task ButtonPressTracedToQmpAsync(Microsoft.Playwright.IPage member, Guid vmId)
+    {
+        await member.GotoAsync($"/vms/{vmId}");
+        await PaddockFixture.InteractiveAsync(member);
+        await member.GetByRole(Microsoft.Playwright.AriaRole.Button, new() { Name = "Pause", Exact = true }).ClickAsync();
+        await PaddockFixture.ExpectStatusAsync(member, "Paused");
+        ReceivedSpan? qmp = null;
+        await Eventually.Async(() => (qmp = paddock.Traces.Spans.LastOrDefault(s => s.Name == "qmp stop" && Chain(s).Count >= 5)) is not null,
+            TimeSpan.FromSeconds(30), "the pause's trace from the button to QMP");
+        var chain = Chain(qmp!);
+        Assert.Equal(
+            ["paddock-agent qmp stop", "paddock-agent agent Pause", "paddock-portal send Pause", "paddock-portal VM Pause"],
+            chain.Take(4).Select(s => $"{s.Service} {s.Name}"));
+        Assert.Equal("Microsoft.AspNetCore.Components", chain[4].Scope);
+        Assert.Contains("onclick", chain[4].Name, StringComparison.Ordinal);
+        Assert.Single(chain.Select(s => s.TraceId).Distinct());
+        await member.GetByRole(Microsoft.Playwright.AriaRole.Button, new() { Name = "Resume", Exact = true }).ClickAsync();
+        await PaddockFixture.ExpectStatusAsync(member, "Running");
+    }
+
+    /// <summary>The span and its ancestors, as far as the collector has them.</summary>
+    private List<ReceivedSpan> Chain(ReceivedSpan span)
+    {
+        var spans = paddock.Traces.Spans.Where(s => s.TraceId == span.TraceId).ToDictionary(s => s.SpanId);
+        var chain = new List<ReceivedSpan> { span };
+        while (chain.Count < 20 && spans.TryGetValue(chain[^1].ParentId, out var parent))
+        {
+            chain.Add(parent);
+        }
+
+        return chain;
     }
 
     private static async Task<string> ConsoleAsync(Microsoft.Playwright.IPage page, Guid vmId) =>

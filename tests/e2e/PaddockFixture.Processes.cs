@@ -325,6 +325,11 @@ public sealed partial class PaddockFixture
             start.Environment[key] = value;
         }
 
+        // Traces to the fixture's collector, sent every half second; metrics rarely (the scrape is what tests read).
+        start.Environment["OTEL_EXPORTER_OTLP_ENDPOINT"] = Traces.Endpoint;
+        start.Environment["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf";
+        start.Environment["OTEL_BSP_SCHEDULE_DELAY"] = "500";
+        start.Environment["OTEL_METRIC_EXPORT_INTERVAL"] = "600000";
         // A failure is read against the test log's clock: every line says when.
         start.Environment["Logging__Console__FormatterName"] = "simple";
         start.Environment["Logging__Console__FormatterOptions__TimestampFormat"] = "HH:mm:ss.fff ";

@@ -212,6 +212,7 @@ public sealed partial class PaddockFixture : IAsyncLifetime, IDisposable
     public async Task InitializeAsync()
     {
         Directory.CreateDirectory(Artifacts);
+        Traces.Start(FreePort());
         File.Delete(Path.Combine(Artifacts, "fault-suite.txt"));
         PortalUrl = $"https://127.0.0.1:{FreePort()}";
         HttpUrl = $"http://127.0.0.1:{FreePort()}";
@@ -241,6 +242,9 @@ public sealed partial class PaddockFixture : IAsyncLifetime, IDisposable
             Args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
         });
     }
+
+    /// <summary>Where every process the fixture starts sends its traces.</summary>
+    public OtlpSink Traces { get; } = new();
 
     public async Task DisposeAsync()
     {
@@ -294,7 +298,11 @@ public sealed partial class PaddockFixture : IAsyncLifetime, IDisposable
     }
 
     /// <summary>xUnit calls it after <see cref="DisposeAsync"/>.</summary>
-    public void Dispose() => _sharedLock.Dispose();
+    public void Dispose()
+    {
+        _sharedLock.Dispose();
+        Traces.Dispose();
+    }
 
     private static int FreePort()
     {

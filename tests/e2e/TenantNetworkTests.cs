@@ -36,6 +36,10 @@ public sealed partial class TenantNetworkTests(PaddockFixture paddock) : IAsyncL
             var addresses = await TalkAsync(nell, noor, admin, web, db, stray);
             await OutliveAgentKillAsync(web, db, addresses);
             lab = await HotplugIntoLabAsync(nell, web, db);
+
+            // What the guests sent and received through their taps is in the metrics.
+            await Eventually.Async(async () => await PacketsAsync(admin, "web", "transmit") > 0 && await PacketsAsync(admin, "db", "receive") > 0,
+                TimeSpan.FromSeconds(30), "the guests' packets in the metrics");
         }
         finally
         {
@@ -60,6 +64,13 @@ public sealed partial class TenantNetworkTests(PaddockFixture paddock) : IAsyncL
             }
         }
     }
+
+    /// <summary>The admins' scrape: the packets the VM named <paramref name="vm"/> sent or received (<paramref name="direction"/>) through its NICs.</summary>
+    private static async Task<double> PacketsAsync(Microsoft.Playwright.IPage admin, string vm, string direction) =>
+        (await (await admin.APIRequest.GetAsync("/api/metrics")).TextAsync()).Split('\n')
+            .Where(l => l.StartsWith("paddock_vm_network_packets_total{", StringComparison.Ordinal) && l.Contains($"vm_name=\"{vm}\"", StringComparison.Ordinal)
+                && l.Contains($"direction=\"{direction}\"", StringComparison.Ordinal))
+            .Sum(l => double.Parse(l[(l.LastIndexOf('}') + 1)..].Trim().Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture));
 
     /// <summary>Leases, names, pages and the wall between tenants, then db's move to the second host; returns each VM's address.</summary>
     private async Task<Dictionary<Guid, string>> TalkAsync(

@@ -94,7 +94,8 @@ public sealed record MigrationLink(Guid MigrationId, string Token, int Channels,
 /// <paramref name="Keys"/> with SendKeys, <paramref name="Snapshot"/> (a name) with the snapshot verbs;
 /// a Create with <paramref name="CloneFrom"/> copies that stopped VM's disks in full;
 /// <paramref name="Image"/> (a file name in the host's image store) goes with ChangeMedium;
-/// <paramref name="MaxBytes"/> caps what ConvertToTemplate may write.
+/// <paramref name="MaxBytes"/> caps what ConvertToTemplate may write. <paramref name="TraceParent"/> is the
+/// W3C trace context of the portal's span that sent it: the agent's span of the operation is its child.
 /// </summary>
 public sealed record VmCommand(
     Guid OperationId,
@@ -107,7 +108,8 @@ public sealed record VmCommand(
     Guid? CloneFrom = null,
     string? Image = null,
     long? MaxBytes = null,
-    MigrationLink? Migration = null);
+    MigrationLink? Migration = null,
+    string? TraceParent = null);
 
 /// <param name="Tampering">The refusal is the agent's wall against something the VM's uid changed (audited by the portal).</param>
 public sealed record CommandAck(Guid OperationId, bool Accepted, string? Refusal = null, bool Tampering = false)
@@ -240,8 +242,22 @@ public sealed record ConsoleDial(Guid VmId, string Nonce, ConsoleKind Kind = Con
 /// </summary>
 public sealed record HostSettings(double RamRatio, bool AllowUnconfined = false);
 
-/// <summary>One VM's QEMU process: resident memory and CPU time so far, who it runs as, and its seccomp mode (2: filter).</summary>
-public sealed record VmUsage(Guid VmId, long RssBytes, double CpuSeconds, int? Uid = null, int? Gid = null, int? Seccomp = null);
+/// <summary>
+/// One VM's QEMU process: resident memory and CPU time so far, who it runs as, its seccomp mode (2:
+/// filter), and its I/O counters (null when QEMU did not answer in time).
+/// </summary>
+public sealed record VmUsage(Guid VmId, long RssBytes, double CpuSeconds, int? Uid = null, int? Gid = null, int? Seccomp = null, VmIo? Io = null);
+
+/// <summary>
+/// A VM's I/O since its QEMU started, as the guest sees it: its disks' bytes and operations (QMP
+/// query-blockstats, every drive and CD), its NICs' bytes and packets, and its balloon's size.
+/// Network counters cover the NICs on tenant networks (their taps' counters); a NIC on user-mode
+/// networking has none QEMU shows, so a VM with only such NICs has null ones. Counters start again
+/// from 0 when QEMU does.
+/// </summary>
+public sealed record VmIo(
+    long DiskReadBytes, long DiskWriteBytes, long DiskReadOperations, long DiskWriteOperations,
+    long? NetReceivedBytes = null, long? NetSentBytes = null, long? NetReceivedPackets = null, long? NetSentPackets = null, long? BalloonBytes = null);
 
 /// <summary>What the host's QEMU processes use together, per VM, and KSM.</summary>
 /// <param name="DiskFreeBytes">What the data disk has free: below the agent's floor it refuses operations that take disk.</param>

@@ -18,4 +18,28 @@ public static class TapDevice
             throw new InvalidNetworkException("Tap", $"'{Ipv4.Printable(name)}' is not a tap name");
         return Libc.OpenTap(name);
     }
+
+    /// <summary>
+    /// What went through the tap <paramref name="name"/> so far, seen from its guest (what the host
+    /// side transmits, the guest receives); null when no such device is up. Read from sysfs, which
+    /// only the kernel writes.
+    /// </summary>
+    public static TapCounters? Counters(string name)
+    {
+        if (name is not { Length: > 0 and <= 15 } || !name.All(char.IsAsciiLetterOrDigit))
+            throw new InvalidNetworkException("Tap", $"'{Ipv4.Printable(name)}' is not a tap name");
+        var dir = $"/sys/class/net/{name}/statistics";
+        long Read(string counter) => long.TryParse(File.ReadAllText(Path.Combine(dir, counter)).Trim(), out var n) && n >= 0 ? n : 0;
+        try
+        {
+            return new TapCounters(Read("tx_bytes"), Read("rx_bytes"), Read("tx_packets"), Read("rx_packets"));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
 }
+
+/// <summary>A tap's counters from its guest's side: received is what the host sent it.</summary>
+public sealed record TapCounters(long ReceivedBytes, long SentBytes, long ReceivedPackets, long SentPackets);

@@ -172,7 +172,7 @@ public sealed partial class QmpClient : IAsyncDisposable
     public Task<JsonElement> ExecuteAsync(string command, object? arguments = null, CancellationToken ct = default, TimeSpan? timeout = null) =>
         ExecuteAsync(command, arguments, descriptor: null, ct, timeout);
 
-    private async Task<JsonElement> ExecuteAsync(string command, object? arguments, SafeHandle? descriptor, CancellationToken ct, TimeSpan? timeout)
+    private async Task<JsonElement> RunAsync(string command, object? arguments, SafeHandle? descriptor, CancellationToken ct, TimeSpan? timeout)
     {
         ArgumentException.ThrowIfNullOrEmpty(command);
         var limit = timeout ?? DefaultTimeout;

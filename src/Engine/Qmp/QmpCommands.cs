@@ -5,7 +5,7 @@ namespace Paddock.Engine.Qmp;
 /// wants them (QEMU's qapi schema, 7.2); the only place that knows command names. Modelled on
 /// libvirt's qemu_monitor_json.c. Every method takes the client's usual cancellation and timeout.
 /// </summary>
-public static class QmpCommands
+public static partial class QmpCommands
 {
     /// <summary>How long a command sent to a QEMU that may be going away (or to tidy up after a failure) waits for its reply.</summary>
     public static readonly TimeSpan Brief = TimeSpan.FromSeconds(5);

@@ -166,3 +166,31 @@ internal static class QmpMember
     public static long? Int64(JsonElement value, string name) =>
         value.TryGetProperty(name, out var member) && member.ValueKind == JsonValueKind.Number ? member.GetInt64() : null;
 }
+
+/// <summary>
+/// query-blockstats, one device's counters since QEMU started: bytes and operations read and
+/// written. What a hostile QEMU sends is only counted: a value missing or out of range counts 0.
+/// </summary>
+public sealed record QmpBlockStats(string? Device, long ReadBytes, long WriteBytes, long ReadOperations, long WriteOperations)
+{
+    public static IReadOnlyList<QmpBlockStats> ListFrom(JsonElement reply) =>
+        reply.ValueKind != JsonValueKind.Array ? [] : [.. reply.EnumerateArray().Where(d => d.ValueKind == JsonValueKind.Object).Select(d =>
+        {
+            var stats = d.TryGetProperty("stats", out var s) && s.ValueKind == JsonValueKind.Object ? s : default;
+            return new QmpBlockStats(
+                d.TryGetProperty("qdev", out var qdev) && qdev.ValueKind == JsonValueKind.String ? qdev.GetString() : null,
+                Counter(stats, "rd_bytes"), Counter(stats, "wr_bytes"), Counter(stats, "rd_operations"), Counter(stats, "wr_operations"));
+        })];
+
+    private static long Counter(JsonElement stats, string name) =>
+        stats.ValueKind == JsonValueKind.Object && stats.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.Number
+            && value.TryGetInt64(out var n) && n >= 0 ? n : 0;
+}
+
+/// <summary>query-balloon: what the guest holds now, in bytes (<c>actual</c>); null when QEMU said nothing usable.</summary>
+public sealed record QmpBalloon(long? ActualBytes)
+{
+    public static QmpBalloon From(JsonElement reply) =>
+        new(reply.ValueKind == JsonValueKind.Object && reply.TryGetProperty("actual", out var actual) && actual.ValueKind == JsonValueKind.Number
+            && actual.TryGetInt64(out var n) && n >= 0 ? n : null);
+}

@@ -6,22 +6,30 @@ using Paddock.Host.Vms;
 
 namespace Paddock.Host.Node;
 
-/// <summary>Tells the portal every few seconds what this host's QEMU processes actually use (RSS, CPU time) and what KSM shares.</summary>
+/// <summary>
+/// Tells the portal every few seconds what this host's QEMU processes actually use (RSS, CPU time,
+/// I/O counters) and what KSM shares. The VMs are sampled side by side, each within
+/// <see cref="VmIoSampler.Patience"/>.
+/// </summary>
 public sealed class UsageReporter(
-    IOptions<AgentOptions> options, VmTable vms, KsmKeeper ksm, DiskSpaceGuard disk, AgentHealth health, IPortalReporter portal, TimeProvider clock) : BackgroundService
+    IOptions<AgentOptions> options, VmTable vms, VmIoSampler io, KsmKeeper ksm, DiskSpaceGuard disk, AgentHealth health, IPortalReporter portal, TimeProvider clock)
+    : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         using var timer = new PeriodicTimer(options.Value.UsageInterval, clock);
         while (await timer.WaitForNextTickAsync(stoppingToken))
         {
-            var usages = vms.RunningProcesses()
-                .Select(p => (p.VmId, Usage: ProcessUsage.TryRead(p.Pid)))
-                .Where(p => p.Usage is not null)
-                .Select(p => new VmUsage(p.VmId, p.Usage!.RssBytes, p.Usage.CpuSeconds, p.Usage.Uid, p.Usage.Gid, p.Usage.Seccomp))
-                .ToList();
+            var usages = (await Task.WhenAll(vms.All.Where(v => v.IsRunning).Select(v => SampleAsync(v, stoppingToken)))).OfType<VmUsage>().ToList();
             await portal.ReportUsageAsync(new HostUsage(
                 usages.Sum(u => u.RssBytes), usages.Sum(u => u.CpuSeconds), usages, ksm.Read(), clock.GetUtcNow(), ksm.Manages, ksm.Problem, disk.FreeBytes(), health.Read()));
         }
+    }
+
+    private async Task<VmUsage?> SampleAsync(VmRuntime vm, CancellationToken ct)
+    {
+        if (vm.Process is not { IsRunning: true } process || ProcessUsage.TryRead(process.Pid) is not { } usage)
+            return null;
+        return new VmUsage(vm.Id, usage.RssBytes, usage.CpuSeconds, usage.Uid, usage.Gid, usage.Seccomp, await io.SampleAsync(vm, ct));
     }
 }

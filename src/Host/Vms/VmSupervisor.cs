@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Microsoft.Extensions.Options;
 using Paddock.Engine.Contract;
 using Paddock.Engine.Isolation;
@@ -227,6 +228,7 @@ public sealed class VmSupervisor(
     private async Task RunAsync(VmRuntime vm, VmCommand command)
     {
         var ct = lifetime.ApplicationStopping;
+        using var span = AgentTracing.Operation(command);
         OperationReport outcome;
         // One line per run: the fault suite counts them by operation id (a resend must never run again).
         log.LogInformation("Running {Verb} of VM {Vm} as operation {Operation}", command.Verb, command.VmId, command.OperationId);
@@ -250,6 +252,7 @@ public sealed class VmSupervisor(
         catch (Exception e)
         {
             log.LogWarning(e, "{Verb} of VM {Vm} failed", command.Verb, command.VmId);
+            span?.SetStatus(ActivityStatusCode.Error, e.Message);
             outcome = new OperationReport(command.OperationId, command.VmId, OperationState.Failed, e.Message, Tampering: TamperingException.IsCause(e));
         }
 

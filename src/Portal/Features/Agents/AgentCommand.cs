@@ -45,5 +45,8 @@ public sealed class AgentCommand
 
     public string? Outcome { get; set; }
 
+    /// <summary>The W3C trace context of the span that recorded the command (see <see cref="Shared.PortalTracing"/>); its send continues that trace.</summary>
+    public string? TraceParent { get; set; }
+
     public bool Finished => State is AgentCommandState.Succeeded or AgentCommandState.Failed;
 }

@@ -190,11 +190,12 @@ public sealed class CommandDispatcher(
         }
 
         CommandAck ack;
+        using var span = Shared.PortalTracing.Send(command.Command.Verb.ToString(), command.VmId, command.Id, command.TraceParent);
         try
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
             timeout.CancelAfter(AcceptTimeout);
-            ack = await hub.Clients.Client(connection).Execute(command.Command).WaitAsync(timeout.Token);
+            ack = await hub.Clients.Client(connection).Execute(command.Command with { TraceParent = span?.Id ?? command.TraceParent }).WaitAsync(timeout.Token);
         }
         catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
         {

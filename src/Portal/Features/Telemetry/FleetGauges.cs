@@ -11,6 +11,8 @@ public sealed record FleetReading(
     IReadOnlyDictionary<string, long> VmsByState, long QueuedCommands, double OldestQueuedSeconds, long ConnectedHosts,
     IReadOnlyList<HostView> Hosts, IReadOnlyList<HostUsageReport> Usage, IReadOnlyDictionary<Guid, string> VmNames)
 {
+    public IReadOnlyDictionary<Guid, string> HostNames { get; } = Hosts.ToDictionary(h => h.Id, h => h.Name);
+
     public static readonly FleetReading None = new(new Dictionary<string, long>(), 0, 0, 0, [], [], new Dictionary<Guid, string>());
 }
 
@@ -45,6 +47,15 @@ public sealed class FleetGauges : BackgroundService
         meter.CreateObservableGauge("paddock.host.cpu.utilization", () => _reading.Usage.Select(u => Host(u.CpuPercent / 100, u.Id)), description: "The host's CPUs in use by its QEMUs, 0 to 1.");
         meter.CreateObservableGauge("paddock.vm.memory.rss", () => PerVm(v => v.RssBytes), unit: "By", description: "Each VM's QEMU resident memory.");
         meter.CreateObservableCounter("paddock.vm.cpu.time", () => PerVm(v => v.CpuSeconds), unit: "s", description: "Each VM's QEMU CPU time.");
+        meter.CreateObservableCounter("paddock.vm.disk.io", () => PerVmIo(io => ("read", io.DiskReadBytes), io => ("write", io.DiskWriteBytes)),
+            unit: "By", description: "Bytes each VM's disks read and wrote since its QEMU started.");
+        meter.CreateObservableCounter("paddock.vm.disk.operations", () => PerVmIo(io => ("read", io.DiskReadOperations), io => ("write", io.DiskWriteOperations)),
+            description: "Reads and writes of each VM's disks since its QEMU started.");
+        meter.CreateObservableCounter("paddock.vm.network.io", () => PerVmIo(io => ("receive", io.NetReceivedBytes), io => ("transmit", io.NetSentBytes)),
+            unit: "By", description: "Bytes each VM's NICs on tenant networks received and sent since its QEMU started.");
+        meter.CreateObservableCounter("paddock.vm.network.packets", () => PerVmIo(io => ("receive", io.NetReceivedPackets), io => ("transmit", io.NetSentPackets)),
+            description: "Packets each VM's NICs on tenant networks received and sent since its QEMU started.");
+        meter.CreateObservableGauge("paddock.vm.memory.balloon", () => PerVmIo(io => ("actual", io.BalloonBytes)), unit: "By", description: "What each VM's balloon leaves its guest.");
     }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -90,12 +101,20 @@ public sealed class FleetGauges : BackgroundService
 
     private Measurement<T> Host<T>(T value, Guid hostId)
         where T : struct =>
-        new(value, new KeyValuePair<string, object?>("host", _reading.Hosts.FirstOrDefault(h => h.Id == hostId)?.Name ?? hostId.ToString()));
+        new(value, new KeyValuePair<string, object?>("host", HostName(hostId)));
 
     private IEnumerable<Measurement<T>> PerVm<T>(Func<Engine.Contract.VmUsage, T> of)
         where T : struct =>
         _reading.Usage.SelectMany(u => u.Vms.Where(v => _reading.VmNames.ContainsKey(v.VmId)).Select(v => new Measurement<T>(of(v),
-            new("vm", v.VmId.ToString()), new("vm_name", _reading.VmNames[v.VmId]), new("host", _reading.Hosts.FirstOrDefault(h => h.Id == u.Id)?.Name ?? ""))));
+            new("vm", v.VmId.ToString()), new("vm_name", _reading.VmNames[v.VmId]), new("host", HostName(u.Id)))));
+
+    /// <summary>One measurement per VM that reported its I/O and per figure it has, labelled with the figure's direction.</summary>
+    private IEnumerable<Measurement<long>> PerVmIo(params Func<Engine.Contract.VmIo, (string Direction, long? Value)>[] figures) =>
+        _reading.Usage.SelectMany(u => u.Vms.Where(v => v.Io is not null && _reading.VmNames.ContainsKey(v.VmId)).SelectMany(v => figures
+            .Select(f => f(v.Io!)).Where(f => f.Value is not null).Select(f => new Measurement<long>(f.Value!.Value,
+                new("vm", v.VmId.ToString()), new("vm_name", _reading.VmNames[v.VmId]), new("host", HostName(u.Id)), new("direction", f.Direction)))));
+
+    private string HostName(Guid hostId) => _reading.HostNames.GetValueOrDefault(hostId) ?? hostId.ToString();
 
     private sealed record VmRow(Guid Id, string Name, Vms.VmStatus Status);
 }

@@ -32,7 +32,8 @@ public static class TelemetryExtensions
             })
             .WithTracing(tracing =>
             {
-                tracing.AddAspNetCoreInstrumentation().AddHttpClientInstrumentation().AddNpgsql();
+                // A button press is the Components source's event span; the operation it asks for is Paddock's.
+                tracing.AddSource(PortalTracing.SourceName, "Microsoft.AspNetCore.Components").AddAspNetCoreInstrumentation().AddHttpClientInstrumentation().AddNpgsql();
                 if (otlp)
                 {
                     tracing.AddOtlpExporter();

@@ -73,6 +73,7 @@ public sealed class TemplateConversion(
             Command = new VmCommand(operation, vm.Id, VmVerb.ConvertToTemplate, MaxBytes: standing.Left),
             State = AgentCommandState.Pending,
             CreatedAt = now,
+            TraceParent = PortalTracing.Current,
         });
         await TemplateService.SaveAsync(session, ct);
         dispatcher.Wake();

@@ -202,6 +202,7 @@ public sealed partial class VmService(
         Command = command,
         State = AgentCommandState.Pending,
         CreatedAt = now,
+        TraceParent = PortalTracing.Current,
     };
 
     private static string RandomMac() => VmHardware.RandomMac();

@@ -52,6 +52,16 @@ public sealed class AgentInputTests
     }
 
     [Fact]
+    public void A_vms_io_counters_pass_when_none_is_negative_and_are_refused_otherwise()
+    {
+        var io = new VmIo(1, 2, 3, 4, 5, 6, 7, 8, 9);
+        var usage = Usage(vms: [new VmUsage(Guid.NewGuid(), 1, 2.5, Io: io), new VmUsage(Guid.NewGuid(), 1, 2.5, Io: new VmIo(0, 0, 0, 0))]);
+        Assert.Same(usage, AgentInput.Check(usage));
+        Assert.Contains("io", Assert.Throws<HubException>(() => AgentInput.Check(Usage(vms: [new VmUsage(Guid.NewGuid(), 1, 2.5, Io: io with { DiskWriteBytes = -1 })]))).Message);
+        Assert.Contains("io", Assert.Throws<HubException>(() => AgentInput.Check(Usage(vms: [new VmUsage(Guid.NewGuid(), 1, 2.5, Io: io with { NetSentPackets = -1 })]))).Message);
+    }
+
+    [Fact]
     public void An_agents_health_passes_with_the_contracts_statuses_and_is_refused_beyond_its_bounds()
     {
         var checks = new List<AgentHealthCheck> { new("disk", AgentHealthReport.Unhealthy, "1 MiB free"), new("ksm", AgentHealthReport.Degraded, "off") };

@@ -39,6 +39,7 @@ public sealed partial class VmService
     /// </summary>
     public async Task<(Guid Id, bool Replayed)> CreateAsync(ClaimsPrincipal user, NewVm newVm, string? idempotencyKey, CancellationToken ct)
     {
+        using var span = PortalTracing.Operation("Create", vmId: null);
         try
         {
             return await AdmitAsync(user, newVm, idempotencyKey, ct);

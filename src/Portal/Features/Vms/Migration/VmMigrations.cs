@@ -55,6 +55,7 @@ public static class VmMigrations
             MigrationId = link.MigrationId,
             State = AgentCommandState.Pending,
             CreatedAt = now,
+            TraceParent = PortalTracing.Current,
         };
     }
 

@@ -26,6 +26,8 @@ public sealed partial class VmService
             throw invalid;
         }
 
+        using var span = PortalTracing.Operation(operation.Verb.ToString(), operation.VmId);
+
         return await (operation switch
         {
             SimpleOperation simple => HandleAsync(user, simple, async (session, vm, stamp) =>
