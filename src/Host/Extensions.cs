@@ -75,6 +75,9 @@ public static class Extensions
         builder.Services.AddOperation<PauseVm>();
         builder.Services.AddOperation<ResumeVm>();
         builder.Services.AddOperation<SendKeys>();
+        builder.Services.AddSingleton<VmTyping>();
+        builder.Services.AddOperation<TypeText>();
+        builder.Services.AddOperation<StopTyping>();
         builder.Services.AddOperation<SaveVm>();
         builder.Services.AddOperation<TakeSnapshot>();
         builder.Services.AddOperation<RevertSnapshot>();

@@ -108,6 +108,12 @@ public sealed partial class PaddockFixture : IAsyncLifetime, IDisposable
     /// <summary>Owns the VM whose story the metrics follow (MetricsTests).</summary>
     public const string Metro = "metro";
 
+    /// <summary>Owns the VM whose charts rise (VmStatsTests).</summary>
+    public const string Stella = "stella";
+
+    /// <summary>Types into her VM's console with Type text (TypeTextTests).</summary>
+    public const string Tyler = "tyler";
+
     /// <summary>Every member account the run makes; a test that needs one to itself adds it here.</summary>
     private static readonly string[] Members =
     [
@@ -166,6 +172,8 @@ public sealed partial class PaddockFixture : IAsyncLifetime, IDisposable
         Opal,
         Clio,
         Metro,
+        Stella,
+        Tyler,
     ];
 
     /// <summary>Tests set a short ticket life so that expiry can be observed.</summary>

@@ -70,6 +70,13 @@ public enum VmVerb
     /// runs again. The VM runs here afterwards, as before the migration.
     /// </summary>
     CancelMigration,
+    /// <summary>
+    /// Types <see cref="VmCommand.Text"/> into the VM's keyboard as key presses on the layout
+    /// <see cref="VmCommand.Layout"/>, a few dozen characters a second; ends when all is typed or StopTyping stops it.
+    /// </summary>
+    TypeText,
+    /// <summary>Stops whatever the VM is being typed (TypeText), at once.</summary>
+    StopTyping,
 }
 
 /// <summary>
@@ -94,7 +101,8 @@ public sealed record MigrationLink(Guid MigrationId, string Token, int Channels,
 /// <paramref name="Keys"/> with SendKeys, <paramref name="Snapshot"/> (a name) with the snapshot verbs;
 /// a Create with <paramref name="CloneFrom"/> copies that stopped VM's disks in full;
 /// <paramref name="Image"/> (a file name in the host's image store) goes with ChangeMedium;
-/// <paramref name="MaxBytes"/> caps what ConvertToTemplate may write. <paramref name="TraceParent"/> is the
+/// <paramref name="MaxBytes"/> caps what ConvertToTemplate may write; <paramref name="Text"/> and
+/// <paramref name="Layout"/> (a <see cref="Qemu.KeyboardLayouts"/> name) go with TypeText. <paramref name="TraceParent"/> is the
 /// W3C trace context of the portal's span that sent it: the agent's span of the operation is its child.
 /// </summary>
 public sealed record VmCommand(
@@ -109,7 +117,9 @@ public sealed record VmCommand(
     string? Image = null,
     long? MaxBytes = null,
     MigrationLink? Migration = null,
-    string? TraceParent = null);
+    string? TraceParent = null,
+    string? Text = null,
+    string? Layout = null);
 
 /// <param name="Tampering">The refusal is the agent's wall against something the VM's uid changed (audited by the portal).</param>
 public sealed record CommandAck(Guid OperationId, bool Accepted, string? Refusal = null, bool Tampering = false)

@@ -45,9 +45,18 @@ public static partial class QmpCommands
     public static Task QuitAsync(this QmpClient qmp, CancellationToken ct = default, TimeSpan? timeout = null) =>
         qmp.ExecuteAsync("quit", null, ct, timeout);
 
-    /// <summary>Presses <paramref name="qcodes"/> together (QEMU's key codes: ctrl, alt, delete, f1...).</summary>
-    public static Task SendKeyAsync(this QmpClient qmp, IEnumerable<string> qcodes, CancellationToken ct = default, TimeSpan? timeout = null) =>
-        qmp.ExecuteAsync("send-key", new { keys = qcodes.Select(k => new { type = "qcode", data = k }).ToArray() }, ct, timeout);
+    /// <summary>
+    /// Presses <paramref name="qcodes"/> together (QEMU's key codes: ctrl, alt, delete, f1...) and lets
+    /// them go after <paramref name="holdTime"/> (QEMU's default: 100 ms). QEMU queues the presses and
+    /// answers at once.
+    /// </summary>
+    public static Task SendKeyAsync(this QmpClient qmp, IEnumerable<string> qcodes, CancellationToken ct = default, TimeSpan? timeout = null, TimeSpan? holdTime = null)
+    {
+        var keys = qcodes.Select(k => new { type = "qcode", data = k }).ToArray();
+        return holdTime is { } hold
+            ? qmp.ExecuteAsync("send-key", new Dictionary<string, object> { ["keys"] = keys, ["hold-time"] = (int)hold.TotalMilliseconds }, ct, timeout)
+            : qmp.ExecuteAsync("send-key", new { keys }, ct, timeout);
+    }
 
     public static async Task<QmpRunStatus> QueryStatusAsync(this QmpClient qmp, CancellationToken ct = default, TimeSpan? timeout = null) =>
         QmpRunStatus.From(await qmp.ExecuteAsync("query-status", null, ct, timeout).ConfigureAwait(false));

@@ -24,6 +24,9 @@ public sealed record LeaseBody(int? LeaseMinutes);
 /// <summary>One of the console menu's key combinations, by its name (for example "Ctrl-Alt-F2").</summary>
 public sealed record KeysBody(string Combination);
 
+/// <summary>Text to type into the VM's keyboard (at most 2,000 characters; line ends press Return).</summary>
+public sealed record TypeBody(string Text);
+
 /// <summary>
 /// A VM as the API shows it: the same words as the pages. <c>StateBytes</c> is what its saved state and snapshots' memory take (counted as disk).
 /// <c>StatusDetail</c> is its host's word on the status, when it has one (why it crashed, why QEMU paused it).
@@ -64,6 +67,7 @@ public static class VmEndpoints
         MapCopies(api);
         MapChanges(api);
         api.MapForwardEndpoints();
+        api.MapVmStatsEndpoints();
     }
 
     /// <summary>The VMs the caller may see, one of them, its tasks; and a new VM.</summary>
@@ -159,8 +163,9 @@ public static class VmEndpoints
             Enum.GetNames<VmVerb>().FirstOrDefault(n => string.Equals(n, verb, StringComparison.OrdinalIgnoreCase)) is { } name
             && SimpleOperation.Of(id, Enum.Parse<VmVerb>(name)) is { } operation
                 ? OperateAsync(() => vms.RunAsync(http.User, operation, http.RequestAborted), id)
-                : Task.FromResult(Results.Problem(statusCode: 404, title: $"No operation '{verb}'. Use start, shutdown, reboot, pause, resume, reset, poweroff or delete.")))
-            .AddEndpointFilter(ApiAnswers.RequireApiHeader).Operation("A power operation: start, shutdown, reboot, pause, resume, reset, poweroff, save, restore or delete.");
+                : Task.FromResult(Results.Problem(statusCode: 404, title: $"No operation '{verb}'. Use start, shutdown, reboot, pause, resume, reset, poweroff, save, restore, delete or stoptyping.")))
+            .AddEndpointFilter(ApiAnswers.RequireApiHeader)
+            .Operation("A power operation: start, shutdown, reboot, pause, resume, reset, poweroff, save, restore or delete; or stoptyping.");
 
         api.MapPost("/{id:guid}/isolation/resolve", (Guid id, HttpContext http, VmService vms) =>
             http.User.IsAdmin()
@@ -171,6 +176,10 @@ public static class VmEndpoints
         api.MapPost("/{id:guid}/keys", (Guid id, KeysBody body, HttpContext http, VmService vms) =>
             OperateAsync(() => vms.RunAsync(http.User, new SendKeys(id, body.Combination), http.RequestAborted), id)).AddEndpointFilter(ApiAnswers.RequireApiHeader)
             .Operation("Sends a key combination of the console menu (for example Ctrl-Alt-Del).");
+
+        api.MapPost("/{id:guid}/type", (Guid id, TypeBody body, HttpContext http, VmService vms) =>
+            OperateAsync(() => vms.RunAsync(http.User, new TypeText(id, body.Text), http.RequestAborted), id)).AddEndpointFilter(ApiAnswers.RequireApiHeader)
+            .Operation("Types text into the VM's keyboard on its keyboard layout, 25 characters a second; POST stoptyping stops it.");
 
         api.MapPost("/{id:guid}/snapshots", (Guid id, SnapshotBody body, HttpContext http, VmService vms) =>
             OperateAsync(() => vms.RunAsync(http.User, new TakeSnapshot(id, body.Name), http.RequestAborted), id)).AddEndpointFilter(ApiAnswers.RequireApiHeader)
@@ -272,5 +281,5 @@ public static class VmEndpoints
     /// <summary>The answer of a call on a VM: its own, or 404 for a VM the caller does not see, or the refusal's problem details.</summary>
     internal static Task<IResult> AnswerAsync(Func<Task<IResult>> call) => ApiAnswers.AnswerAsync<VmNotFoundException>(call, "No such VM.");
 
-    private static IResult NotFound() => Results.Problem(statusCode: 404, title: "No such VM.");
+    internal static IResult NotFound() => Results.Problem(statusCode: 404, title: "No such VM.");
 }

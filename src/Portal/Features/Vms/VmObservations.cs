@@ -105,6 +105,8 @@ public sealed class VmObservations(
             var succeeded = report.State == OperationState.Succeeded;
             command.State = succeeded ? AgentCommandState.Succeeded : AgentCommandState.Failed;
             command.Outcome = report.Message;
+            // What was typed (a password, maybe) is kept no longer than it takes to type it.
+            command.Command = command.Command with { Text = command.Command.Text is null ? null : "" };
             session.Store(command);
             var template = command.TemplateId is { } templateId ? await session.LoadAsync<VmTemplate>(templateId, ct) : null;
             if (template is not null)

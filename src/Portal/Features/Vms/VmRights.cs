@@ -130,7 +130,7 @@ public static class VmRights
     public static VmAction ActionOf(VmVerb verb) => verb switch
     {
         VmVerb.Start or VmVerb.Shutdown or VmVerb.Reboot or VmVerb.Pause or VmVerb.Resume or VmVerb.Reset
-            or VmVerb.PowerOff or VmVerb.Save or VmVerb.Restore or VmVerb.SendKeys => VmAction.Power,
+            or VmVerb.PowerOff or VmVerb.Save or VmVerb.Restore or VmVerb.SendKeys or VmVerb.TypeText or VmVerb.StopTyping => VmAction.Power,
         VmVerb.Snapshot => VmAction.TakeSnapshot,
         VmVerb.RevertSnapshot => VmAction.RevertSnapshot,
         VmVerb.DeleteSnapshot => VmAction.DeleteSnapshot,

@@ -44,7 +44,7 @@ public static class VmRules
                 $"{Describe(verb)} needs the VM Running; it is {Describe(vm.Status)}.",
             VmVerb.Resume when vm.Status is not VmStatus.Paused =>
                 $"Resume needs the VM Paused; it is {Describe(vm.Status)}.",
-            VmVerb.Reset or VmVerb.SendKeys when !running && vm.Status is not VmStatus.Paused =>
+            VmVerb.Reset or VmVerb.SendKeys or VmVerb.TypeText or VmVerb.StopTyping when !running && vm.Status is not VmStatus.Paused =>
                 $"{Describe(verb)} needs the VM Running or Paused; it is {Describe(vm.Status)}.",
             VmVerb.PowerOff when vm.Status is not (VmStatus.Running or VmStatus.Paused or VmStatus.Starting or VmStatus.ShuttingDown) =>
                 $"Power off needs the VM Running, Paused, Starting or Shutting down; it is {Describe(vm.Status)}.",
@@ -137,6 +137,8 @@ public static class VmRules
     {
         VmVerb.PowerOff => "Power off",
         VmVerb.SendKeys => "Send keys",
+        VmVerb.TypeText => "Type text",
+        VmVerb.StopTyping => "Stop typing",
         VmVerb.RevertSnapshot => "Revert to snapshot",
         VmVerb.DeleteSnapshot => "Delete snapshot",
         VmVerb.ConvertToTemplate => "Convert to template",

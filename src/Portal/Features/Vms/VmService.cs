@@ -75,6 +75,8 @@ public sealed partial class VmService(
             $"Restarts per hour: between 1 and {VmSpecValidator.MaxRestartsPerHour}.",
         _ when !Enum.IsDefined(settings.Restart) => "Restart policy: Never or OnCrash.",
         _ when !VmSettings.BootOrders.ContainsKey(settings.BootOrder) => $"Boot order: one of {string.Join("; ", VmSettings.BootOrders.Keys)}.",
+        _ when settings.KeyboardLayout is null || !Engine.Qemu.KeyboardLayouts.Names.ContainsKey(settings.KeyboardLayout) =>
+            $"Keyboard layout: one of {string.Join(", ", Engine.Qemu.KeyboardLayouts.Names.Keys)}.",
         _ => null,
     };
 

@@ -2,8 +2,9 @@ using Paddock.Engine.Vms;
 
 namespace Paddock.Portal.Features.Vms;
 
-/// <summary>How the VM behaves, as its owner set it.</summary>
-public sealed record VmSettings(int ShutdownTimeoutSeconds, RestartPolicy Restart, int MaxRestartsPerHour, string BootOrder = VmSettings.DiskFirst)
+/// <summary>How the VM behaves, as its owner set it. <paramref name="KeyboardLayout"/> is its guest's (one of <see cref="Engine.Qemu.KeyboardLayouts.Names"/>): Type text presses the keys that layout needs.</summary>
+public sealed record VmSettings(
+    int ShutdownTimeoutSeconds, RestartPolicy Restart, int MaxRestartsPerHour, string BootOrder = VmSettings.DiskFirst, string KeyboardLayout = Engine.Qemu.KeyboardLayouts.Us)
 {
     public const string DiskFirst = "disk,cdrom";
     public const string CdromFirst = "cdrom,disk";

@@ -22,6 +22,9 @@ public static class VmsExtensions
         builder.Services.AddSingleton<VmForwards>();
         builder.Services.AddSingleton<ChangeNotifier<MigrationProgressed>>();
         builder.Services.AddSingleton<MigrationBoard>();
+        builder.Services.AddSingleton<ChangeNotifier<VmStatsAdded>>();
+        builder.Services.AddSingleton<VmStatsHistory>();
+        builder.Services.AddHostedService(services => services.GetRequiredService<VmStatsHistory>());
         builder.Services.AddSingleton<MigrationRelay>();
         builder.Services.AddSingleton<Hosts.IHostLinks>(services => services.GetRequiredService<MigrationRelay>());
         builder.Services.AddSingleton<VmObservations>();

@@ -31,6 +31,8 @@ public static class VmDecide
     {
         SendKeys keys when !VmService.KeyCombinations.ContainsKey(keys.Combination) =>
             new($"Keys: '{keys.Combination}' is not one of {string.Join(", ", VmService.KeyCombinations.Keys)}.", "keys"),
+        TypeText typing when typing.Text is not { Length: > 0 and <= Engine.Qemu.KeyboardLayouts.MaxTextLength } =>
+            new(Engine.Qemu.KeyboardLayouts.Problem(typing.Text, Engine.Qemu.KeyboardLayouts.Us) ?? "Text: type something.", "text"),
         SnapshotOperation snapshot when VmService.ValidateSnapshotName(snapshot.Name) is { } problem => new(problem, "name"),
         ConfigureVm configure when VmService.ValidateSettings(configure.Settings) is { } problem => new(problem, "settings"),
         _ => null,
@@ -53,6 +55,20 @@ public static class VmDecide
     {
         Refuse(VmRules.Refusal(vm, operation.Verb));
         return Queue(vm, operation, stamp, new VmCommand(stamp.OperationId, vm.Id, operation.Verb, Keys: VmService.KeyCombinations[operation.Combination]));
+    }
+
+    /// <summary>The text on the VM's keyboard layout: a character that layout has no key for is refused before anything is typed.</summary>
+    public static VmDecision Typing(Vm vm, TypeText operation, OperationStamp stamp)
+    {
+        Refuse(VmRules.Refusal(vm, operation.Verb));
+        if (Engine.Qemu.KeyboardLayouts.Problem(operation.Text, vm.Settings.KeyboardLayout) is { } problem)
+        {
+            throw new RefusedException(problem, "text");
+        }
+
+        var command = new VmCommand(stamp.OperationId, vm.Id, operation.Verb, Text: operation.Text, Layout: vm.Settings.KeyboardLayout);
+        // The audit says how much, never what: a typed text may be a password.
+        return Queue(vm, operation, stamp, command, $"{operation.Text.Length} characters");
     }
 
     public static VmDecision Snapshot(Vm vm, SnapshotOperation operation, OperationStamp stamp)

@@ -27,6 +27,7 @@ public abstract record SimpleOperation(Guid VmId) : VmOperation(VmId)
         VmVerb.Save => new SaveVm(vmId),
         VmVerb.Restore => new RestoreVm(vmId),
         VmVerb.Delete => new DeleteVm(vmId),
+        VmVerb.StopTyping => new StopTyping(vmId),
         _ => null,
     };
 }
@@ -86,6 +87,18 @@ public sealed record DeleteVm(Guid VmId) : SimpleOperation(VmId)
 public sealed record SendKeys(Guid VmId, string Combination) : VmOperation(VmId)
 {
     public override VmVerb Verb => VmVerb.SendKeys;
+}
+
+/// <summary>Types <paramref name="Text"/> into the VM's keyboard, on the layout its settings name.</summary>
+public sealed record TypeText(Guid VmId, string Text) : VmOperation(VmId)
+{
+    public override VmVerb Verb => VmVerb.TypeText;
+}
+
+/// <summary>Stops what is being typed into the VM.</summary>
+public sealed record StopTyping(Guid VmId) : SimpleOperation(VmId)
+{
+    public override VmVerb Verb => VmVerb.StopTyping;
 }
 
 /// <summary>An operation on the snapshot called <paramref name="Name"/>.</summary>

@@ -33,6 +33,7 @@ public sealed partial class VmService
             SimpleOperation simple => HandleAsync(user, simple, async (session, vm, stamp) =>
                 VmDecide.Simple(vm, simple, stamp, simple.Verb is VmVerb.Start or VmVerb.Restore ? await UnconfinedRefusalAsync(session, vm.HostId, ct) : null), ct),
             SendKeys keys => HandleAsync(user, keys, (_, vm, stamp) => Task.FromResult(VmDecide.Keys(vm, keys, stamp)), ct),
+            TypeText typing => HandleAsync(user, typing, (_, vm, stamp) => Task.FromResult(VmDecide.Typing(vm, typing, stamp)), ct),
             SnapshotOperation snapshot => HandleAsync(user, snapshot, (_, vm, stamp) => Task.FromResult(VmDecide.Snapshot(vm, snapshot, stamp)), ct),
             ChangeMedium medium => ChangeMediumAsync(user, medium, ct),
             ChangeHardware hardware => ChangeHardwareAsync(user, hardware, ct),
