@@ -37,6 +37,8 @@ public sealed class ApiTokenTests(PaddockFixture paddock)
 
         // Read-only reads; nothing changes with it; no token opens a page or a console, or makes a token.
         Assert.Equal(HttpStatusCode.OK, (await watcher.GetAsync("/api/vms")).StatusCode);
+        Assert.Equal(1, await paddock.CountAsync("select count(*) from paddock.mt_doc_auditentry where data->>'Actor' = @user and data->>'Token' = 'watch' and data->>'Kind' = 'TokenUsed'",
+            ("user", PaddockFixture.Toki)));
         var refused = await watcher.PostAsJsonAsync("/api/vms", new { name = "tok-ro", vCpus = 1, memoryMiB = 192 });
         Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
         Assert.Contains("read-only", await refused.Content.ReadAsStringAsync());

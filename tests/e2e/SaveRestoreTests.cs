@@ -21,9 +21,12 @@ public sealed partial class SaveRestoreTests(PaddockFixture paddock)
                 until: "done-save"));
         var pid = int.Parse(File.ReadAllText(Path.Combine(runDir, "qemu", "qemu.pid")).Trim());
 
-        // Save: the state goes to a file in the VM's directory and QEMU ends, freeing its memory.
+        // Save: the state goes to a file in the VM's directory and QEMU ends, freeing its memory. Its
+        // task shows how far it has got before it ends, pushed to the page.
+        var progress = await PageProbes.WatchStatusAsync(page, "Task progress");
         await page.GetByRole(AriaRole.Button, new() { Name = "Save", Exact = true }).ClickAsync();
         await PaddockFixture.ExpectStatusAsync(page, "Saved");
+        Assert.Contains(await progress(), shown => ProgressPattern().IsMatch(shown));
         await Assertions.Expect(page.GetByLabel("Saved state size")).ToContainTextAsync("MiB");
         Assert.True(new FileInfo(Path.Combine(runDir, "state.sav")).Length > 1024 * 1024);
         Assert.False(File.Exists($"/proc/{pid}/status") && !File.ReadAllText($"/proc/{pid}/status").Contains("State:\tZ"), "QEMU ended");
@@ -55,6 +58,9 @@ public sealed partial class SaveRestoreTests(PaddockFixture paddock)
 
     private static double Uptime(string serialOutput) =>
         double.Parse(UptimePattern().Matches(serialOutput).Last().Groups[1].Value, CultureInfo.InvariantCulture);
+
+    [GeneratedRegex(@"^\d+ % · [0-9.]+ [KMG]?i?B of [0-9.]+ [KMG]?i?B")]
+    private static partial Regex ProgressPattern();
 
     [GeneratedRegex(@"up-([0-9.]+)-up")]
     private static partial Regex UptimePattern();

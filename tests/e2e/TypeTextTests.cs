@@ -37,7 +37,13 @@ public sealed class TypeTextTests(PaddockFixture paddock)
         // 400 characters take 16 s: stopped long before.
         await box.FillAsync(new string('x', 400));
         await page.GetByRole(AriaRole.Button, new() { Name = "Type", Exact = true }).ClickAsync();
-        await Assertions.Expect(status).ToHaveTextAsync("Typing 400 characters…");
+        // Its progress comes as it types; the API's task says the same.
+        await Assertions.Expect(status).ToHaveTextAsync(new Regex("^Typing: \\d+ % · [1-9]\\d* of 400 characters"), new() { Timeout = 30_000 });
+        var task = (await (await page.APIRequest.GetAsync($"/api/vms/{vmId}/tasks")).JsonAsync())!.Value[0];
+        Assert.Equal("TypeText", task.GetProperty("verb").GetString());
+        var progress = (await (await page.APIRequest.GetAsync($"/api/vms/{vmId}/tasks/{task.GetProperty("operationId").GetString()}")).JsonAsync())!.Value.GetProperty("progress");
+        Assert.Equal("characters", progress.GetProperty("unit").GetString());
+        Assert.Equal(400, progress.GetProperty("total").GetInt64());
         await page.GetByRole(AriaRole.Button, new() { Name = "Stop typing" }).ClickAsync();
         await Assertions.Expect(status).ToHaveTextAsync(new Regex("^Stopped after \\d+ of 400 characters\\.$"), new() { Timeout = 30_000 });
 

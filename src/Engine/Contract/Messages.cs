@@ -138,8 +138,17 @@ public enum OperationState
 
 /// <summary>What an operation measured: the RAM state a snapshot holds, the disk's allocation on the host, a new image's size and checksum.</summary>
 /// <remarks>A migration's source reports <paramref name="Progress"/> while it runs (state Running) and <paramref name="Migration"/>, QEMU's figures, when it ends.</remarks>
+/// <remarks>A save or a typing reports <paramref name="Work"/> while it runs (state Running).</remarks>
 public sealed record OperationResult(
-    long? StateBytes = null, long? DiskBytes = null, string? Sha256 = null, Recipes.MigrationProgress? Progress = null, Recipes.MigrationFigures? Migration = null);
+    long? StateBytes = null, long? DiskBytes = null, string? Sha256 = null, Recipes.MigrationProgress? Progress = null, Recipes.MigrationFigures? Migration = null,
+    WorkDone? Work = null);
+
+/// <summary>How far a long operation has got: <paramref name="Done"/> of <paramref name="Total"/> <paramref name="Unit"/> (<see cref="Bytes"/> or <see cref="Characters"/>).</summary>
+public sealed record WorkDone(long Done, long Total, string Unit)
+{
+    public const string Bytes = "bytes";
+    public const string Characters = "characters";
+}
 
 /// <param name="Tampering">It failed at the agent's wall against something the VM's uid changed (audited by the portal).</param>
 public sealed record OperationReport(

@@ -29,7 +29,8 @@ public static class SaveRestore
     /// given the migration up (it then runs a guest that ran, as before); the partial file is the caller's to remove.
     /// </summary>
     public static async Task SaveAsync(
-        QmpClient qmp, int qemuPid, string socketPath, string stateFile, DiskRoom room, Func<CancellationToken, Task> allowQemu, CancellationToken ct)
+        QmpClient qmp, int qemuPid, string socketPath, string stateFile, DiskRoom room, Func<CancellationToken, Task> allowQemu, CancellationToken ct,
+        SaveProgress? progress = null)
     {
         File.Delete(socketPath);
         using (var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified))
@@ -39,6 +40,8 @@ public static class SaveRestore
             await allowQemu(ct).ConfigureAwait(false);
             var accept = listener.AcceptAsync(ct).AsTask();
             await qmp.MigrateAsync($"unix:{socketPath}", ct).ConfigureAwait(false);
+            using var reporting = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            var reports = progress is null ? Task.CompletedTask : progress.ReportAsync(qmp, reporting.Token);
             try
             {
                 await ReceiveStateAsync(accept, qemuPid, stateFile, ct).ConfigureAwait(false);
@@ -48,6 +51,11 @@ public static class SaveRestore
                 // The socket is closed: QEMU's writes fail, it ends the migration and resumes the guest.
                 await WaitForMigrationEndAsync(qmp, ct).ConfigureAwait(false);
                 throw full;
+            }
+            finally
+            {
+                await reporting.CancelAsync().ConfigureAwait(false);
+                await reports.ConfigureAwait(false);
             }
 
             File.Delete(socketPath);

@@ -19,6 +19,8 @@ public enum AuditKind
     IsolationAlert,
     NetworkChanged,
     TokenChanged,
+    /// <summary>A personal API token was used (at most one entry a minute per token; each change it makes is audited besides).</summary>
+    TokenUsed,
 }
 
 /// <summary>One thing that happened, for the admins' audit page: who, when, what, about which VM.</summary>

@@ -8,7 +8,7 @@ using Paddock.Host.Node;
 namespace Paddock.Host.Vms.Operations;
 
 /// <summary>Writes the VM's whole running state to a file beside its disks and ends QEMU (<see cref="SaveRestore"/>).</summary>
-public sealed class SaveVm(ConfinementGuard guard) : IVmOperation
+public sealed class SaveVm(ConfinementGuard guard, Portal.IPortalReporter portal, TimeProvider clock) : IVmOperation
 {
     public VmVerb Verb => VmVerb.Save;
 
@@ -26,7 +26,7 @@ public sealed class SaveVm(ConfinementGuard guard) : IVmOperation
                 // QEMU runs as the VM's uid: the socket is its to open, and nobody else's.
                 RunDirectory.SecureSocket(vm.Paths.SaveSocket, guard.IdsOf(spec).Uid, guard.IdsOf(spec).Gid);
                 await guard.LabelOwnAsync(spec, vm.Paths.SaveSocket, c);
-            }, ct);
+            }, ct, new SaveProgress(spec.MemoryMiB * 1024L * 1024, new WorkReporter(portal, command, clock)));
             await guard.LabelOwnAsync(spec, partial, ct);
             File.Move(partial, vm.Paths.StateFile, overwrite: true);
         }

@@ -56,6 +56,8 @@ public static class AgentInput
             || (m.DiskBytes >= 0 && m.RamTransferredBytes >= 0 && m.RamTotalBytes >= 0
                 && m.DiskMirrorTime >= TimeSpan.Zero && m.TotalTime >= TimeSpan.Zero && m.SetupTime >= TimeSpan.Zero && m.Downtime >= TimeSpan.Zero),
             "result.migration", "figures that are not negative");
+        Require(r.Result?.Work is not { } w || (w.Done >= 0 && w.Total >= w.Done && w.Unit is WorkDone.Bytes or WorkDone.Characters),
+            "result.work", $"done and total figures, done at most the total, in {WorkDone.Bytes} or {WorkDone.Characters}");
         return r;
     }
 

@@ -141,7 +141,7 @@ public static class VmEndpoints
         }).WithSummary("The VM's tasks, newest first, a page at a time (the Link header names the next page).").Produces<IReadOnlyList<VmTask>>();
 
         // One task, where a 202 points: polled until its state is no longer Running.
-        api.MapGet("/{id:guid}/tasks/{operationId:guid}", async (Guid id, Guid operationId, HttpContext http, IDocumentStore store) =>
+        api.MapGet("/{id:guid}/tasks/{operationId:guid}", async (Guid id, Guid operationId, HttpContext http, IDocumentStore store, WorkBoard work) =>
         {
             await using var session = store.QuerySession();
             if (await VmService.FindAsync(session, http.User, id, http.RequestAborted) is not { } vm)
@@ -150,7 +150,7 @@ public static class VmEndpoints
             }
 
             return await VmTasks.LoadOneAsync(session, vm.Id, operationId, http.RequestAborted) is { } task
-                ? Results.Ok(task)
+                ? Results.Ok(task.State == VmTaskState.Running && work.Of(operationId) is { } done ? task with { Progress = TaskProgress.Of(done) } : task)
                 : Results.Problem(statusCode: 404, title: "No such task.");
         }).WithSummary("One task, where an operation's 202 points: poll it until its state is no longer Running.").Produces<VmTask>();
     }

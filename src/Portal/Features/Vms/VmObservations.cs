@@ -7,7 +7,8 @@ namespace Paddock.Portal.Features.Vms;
 
 /// <summary>Turns what agents report into the VMs' history: the portal reconciles what it believed with what it is told.</summary>
 public sealed class VmObservations(
-    IDocumentStore store, ChangeNotifier<VmChanged> notifier, ChangeNotifier<TemplateChanged> templateChanges, MigrationBoard migrations, TimeProvider clock, ILogger<VmObservations> log)
+    IDocumentStore store, ChangeNotifier<VmChanged> notifier, ChangeNotifier<TemplateChanged> templateChanges, MigrationBoard migrations,
+    ChangeNotifier<WorkReported> work, TimeProvider clock, ILogger<VmObservations> log)
     : IAgentReports
 {
     public async Task ObserveAsync(Guid hostId, VmReport report, CancellationToken ct = default)
@@ -160,17 +161,28 @@ public sealed class VmObservations(
     }
 
     /// <summary>A migration's progress, from the host that runs its step: shown live, never stored.</summary>
+    /// <summary>A running operation's progress: a migration's to its board, other work to every portal process's <see cref="WorkBoard"/>.</summary>
     private async Task ProgressAsync(Guid hostId, OperationReport report, CancellationToken ct)
     {
-        if (report.Result?.Progress is not { } progress)
+        if (report.Result is not ({ Progress: not null } or { Work: not null }))
         {
             return;
         }
 
         await using var query = store.QuerySession();
-        if (await query.LoadAsync<AgentCommand>(report.OperationId, ct) is { MigrationId: { } migrationId, Finished: false } command && command.HostId == hostId)
+        if (await query.LoadAsync<AgentCommand>(report.OperationId, ct) is not { Finished: false } command || command.HostId != hostId)
+        {
+            return;
+        }
+
+        if (report.Result.Progress is { } progress && command.MigrationId is { } migrationId)
         {
             migrations.Report(command.VmId, migrationId, progress);
+        }
+
+        if (report.Result.Work is { } done)
+        {
+            work.Publish(new WorkReported(command.VmId, command.Id, done.Done, done.Total, done.Unit, clock.GetUtcNow()));
         }
     }
 

@@ -16,6 +16,15 @@ public enum VmTaskState
 public sealed record VmTask(Guid OperationId, VmVerb Verb, string By, DateTimeOffset RequestedAt, VmTaskState State, DateTimeOffset? FinishedAt, string? Message)
 {
     public string What => VmRules.Describe(Verb);
+
+    /// <summary>How far it has got while it runs, for a task that says (a save, a typing); null otherwise.</summary>
+    public TaskProgress? Progress { get; init; }
+}
+
+/// <summary>A running task's progress: <c>Done</c> of <c>Total</c> in <c>Unit</c> (bytes, characters), and the seconds left at its pace so far, once it has one.</summary>
+public sealed record TaskProgress(long Done, long Total, string Unit, double Percent, double? SecondsLeft)
+{
+    public static TaskProgress Of(TaskWork work) => new(work.Done, work.Total, work.Unit, Math.Round(work.Percent, 1), work.Left?.TotalSeconds is { } s ? Math.Round(s, 1) : null);
 }
 
 /// <summary>Some of a VM's tasks, newest first; <see cref="Older"/> is where the next page starts, null when none is older.</summary>

@@ -22,6 +22,8 @@ public static class VmsExtensions
         builder.Services.AddSingleton<VmForwards>();
         builder.Services.AddSingleton<ChangeNotifier<MigrationProgressed>>();
         builder.Services.AddSingleton<MigrationBoard>();
+        builder.Services.AddSingleton<ChangeNotifier<WorkReported>>();
+        builder.Services.AddSingleton<WorkBoard>();
         builder.Services.AddSingleton<ChangeNotifier<VmStatsAdded>>();
         builder.Services.AddSingleton<VmStatsHistory>();
         builder.Services.AddHostedService(services => services.GetRequiredService<VmStatsHistory>());

@@ -61,6 +61,25 @@ public sealed class AgentInputTests
         Assert.Contains("io", Assert.Throws<HubException>(() => AgentInput.Check(Usage(vms: [new VmUsage(Guid.NewGuid(), 1, 2.5, Io: io with { NetSentPackets = -1 })]))).Message);
     }
 
+    [Theory]
+    [InlineData(0, 10, "bytes", true)]
+    [InlineData(10, 10, "characters", true)]
+    [InlineData(-1, 10, "bytes", false)]
+    [InlineData(11, 10, "bytes", false)]
+    [InlineData(1, 10, "furlongs", false)]
+    public void Work_done_passes_when_it_is_a_part_of_its_total_in_a_known_unit(long done, long total, string unit, bool passes)
+    {
+        var report = new OperationReport(Guid.NewGuid(), Guid.NewGuid(), OperationState.Running, Result: new OperationResult(Work: new WorkDone(done, total, unit)));
+        if (passes)
+        {
+            Assert.Same(report, AgentInput.Check(report));
+        }
+        else
+        {
+            Assert.Contains("work", Assert.Throws<HubException>(() => AgentInput.Check(report)).Message);
+        }
+    }
+
     [Fact]
     public void An_agents_health_passes_with_the_contracts_statuses_and_is_refused_beyond_its_bounds()
     {
