@@ -34,8 +34,10 @@ public sealed partial class SaveRestoreTests(PaddockFixture paddock)
 
         // Start is refused with what to do instead; Restore brings the guest back.
         Assert.True(await page.GetByRole(AriaRole.Button, new() { Name = "Restore", Exact = true }).IsEnabledAsync());
+        var restoring = await PageProbes.WatchStatusAsync(page, "Task progress");
         await page.GetByRole(AriaRole.Button, new() { Name = "Restore", Exact = true }).ClickAsync();
         await PaddockFixture.ExpectStatusAsync(page, "Running");
+        Assert.Contains(await restoring(), shown => ProgressPattern().IsMatch(shown));
         var after = await GuestSerial.RunAsync(runDir, "echo up-$(cut -d' ' -f1 /proc/uptime)-up; cat /root/marker; echo done-\"restore\"",
             until: "done-restore");
 

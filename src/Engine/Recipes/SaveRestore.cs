@@ -1,4 +1,5 @@
 using System.Net.Sockets;
+using Paddock.Engine.Contract;
 using Paddock.Engine.Hosting;
 using Paddock.Engine.Isolation;
 using Paddock.Engine.Qmp;
@@ -87,16 +88,24 @@ public static class SaveRestore
 
     /// <summary>
     /// Sends <paramref name="stateFile"/> into a QEMU started with <c>-incoming defer</c>, listening
-    /// (as the VM's uid) on <paramref name="socketPath"/>.
+    /// (as the VM's uid) on <paramref name="socketPath"/>; <paramref name="progress"/> hears the bytes sent of the file's.
     /// </summary>
-    public static async Task RestoreAsync(QmpClient qmp, int qemuPid, string socketPath, string stateFile, CancellationToken ct)
+    public static async Task RestoreAsync(QmpClient qmp, int qemuPid, string socketPath, string stateFile, CancellationToken ct, IProgress<WorkDone>? progress = null)
     {
         await qmp.MigrateIncomingAsync($"unix:{socketPath}", ct).ConfigureAwait(false);
         using var socket = await UnixPeer.ConnectAsync(socketPath, qemuPid, "the restore socket", ct).ConfigureAwait(false);
         await using (var file = new FileStream(stateFile, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, useAsync: true))
         await using (var stream = new NetworkStream(socket, ownsSocket: false))
         {
-            await file.CopyToAsync(stream, ct).ConfigureAwait(false);
+            var (buffer, total, sent) = (new byte[1 << 20], file.Length, 0L);
+            progress?.Report(new WorkDone(0, total, WorkDone.Bytes));
+            int read;
+            while ((read = await file.ReadAsync(buffer, ct).ConfigureAwait(false)) > 0)
+            {
+                await stream.WriteAsync(buffer.AsMemory(0, read), ct).ConfigureAwait(false);
+                sent += read;
+                progress?.Report(new WorkDone(Math.Min(sent, total), total, WorkDone.Bytes));
+            }
         }
 
         socket.Shutdown(SocketShutdown.Send);

@@ -12,8 +12,8 @@ namespace Paddock.Host.Node;
 /// <see cref="VmIoSampler.Patience"/>.
 /// </summary>
 public sealed class UsageReporter(
-    IOptions<AgentOptions> options, VmTable vms, VmIoSampler io, KsmKeeper ksm, DiskSpaceGuard disk, AgentHealth health, IPortalReporter portal, TimeProvider clock)
-    : BackgroundService
+    IOptions<AgentOptions> options, VmTable vms, VmIoSampler io, KsmKeeper ksm, DiskSpaceGuard disk, AgentHealth health, IPortalReporter portal, TimeProvider clock,
+    ILogger<UsageReporter> log) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -30,6 +30,18 @@ public sealed class UsageReporter(
     {
         if (vm.Process is not { IsRunning: true } process || ProcessUsage.TryRead(process.Pid) is not { } usage)
             return null;
-        return new VmUsage(vm.Id, usage.RssBytes, usage.CpuSeconds, usage.Uid, usage.Gid, usage.Seccomp, await io.SampleAsync(vm, ct));
+        VmIo? counters;
+        try
+        {
+            counters = await io.SampleAsync(vm, ct);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // One VM's QEMU, however odd its answers, costs only its own figures, never the host's report.
+            log.LogWarning("I/O counters of VM {Vm} not read: {Error}", vm.Id, e.Message);
+            counters = null;
+        }
+
+        return new VmUsage(vm.Id, usage.RssBytes, usage.CpuSeconds, usage.Uid, usage.Gid, usage.Seccomp, counters);
     }
 }

@@ -26,9 +26,9 @@ public sealed class VmIoSampler(NetworkKeeper networks)
             var taps = (vm.Spec?.Nics ?? []).Where(n => n.Network is not null)
                 .Select(n => TapDevice.Counters(networks.Names.Tap(vm.Id, n.Id))).OfType<TapCounters>().ToList();
             var net = taps.Count == 0 ? null : new TapCounters(
-                taps.Sum(t => t.ReceivedBytes), taps.Sum(t => t.SentBytes), taps.Sum(t => t.ReceivedPackets), taps.Sum(t => t.SentPackets));
+                Sum(taps, t => t.ReceivedBytes), Sum(taps, t => t.SentBytes), Sum(taps, t => t.ReceivedPackets), Sum(taps, t => t.SentPackets));
             return new VmIo(
-                disks.Sum(d => d.ReadBytes), disks.Sum(d => d.WriteBytes), disks.Sum(d => d.ReadOperations), disks.Sum(d => d.WriteOperations),
+                Sum(disks, d => d.ReadBytes), Sum(disks, d => d.WriteBytes), Sum(disks, d => d.ReadOperations), Sum(disks, d => d.WriteOperations),
                 net?.ReceivedBytes, net?.SentBytes, net?.ReceivedPackets, net?.SentPackets, balloon);
         }
         catch (QmpException)
@@ -36,6 +36,13 @@ public sealed class VmIoSampler(NetworkKeeper networks)
             return null;
         }
     }
+
+    /// <summary>
+    /// A total that stops at <see cref="long.MaxValue"/>: a hostile QEMU's counters near it would make
+    /// LINQ's checked Sum throw, and end the usage reports of every VM on the host.
+    /// </summary>
+    public static long Sum<T>(IEnumerable<T> items, Func<T, long> counter) =>
+        items.Aggregate(0L, (total, item) => counter(item) is var n && n > long.MaxValue - total ? long.MaxValue : total + n);
 
     /// <summary>The balloon's size; null for a VM without one (QEMU answers an error).</summary>
     private static async Task<long?> BalloonAsync(QmpClient qmp, CancellationToken ct)

@@ -30,7 +30,8 @@ public sealed class StartVm(
 
     public async Task<Outcome> RunAsync(VmRuntime vm, VmCommand command, CancellationToken ct) => await StartAsync(vm, ct);
 
-    public async Task<string?> StartAsync(VmRuntime vm, CancellationToken ct, bool restore = false)
+    /// <param name="restoring">For a restore: where to report how much of the saved state QEMU has taken; null to start afresh.</param>
+    public async Task<string?> StartAsync(VmRuntime vm, CancellationToken ct, IProgress<WorkDone>? restoring = null)
     {
         await vm.Lock.WaitAsync(ct);
         try
@@ -41,6 +42,7 @@ public sealed class StartVm(
             }
 
             var spec = vm.CreatedSpec;
+            var restore = restoring is not null;
             var saved = File.Exists(vm.Paths.StateFile);
             if (saved != restore)
             {
@@ -63,7 +65,7 @@ public sealed class StartVm(
 
             if (restore)
             {
-                await RestoreAsync(vm, process, qmp, ct);
+                await RestoreAsync(vm, process, qmp, restoring!, ct);
             }
 
             await watcher.WatchAsync(vm, process, qmp, ct);
@@ -125,12 +127,12 @@ public sealed class StartVm(
     /// VM stays Saved, with QEMU's own words in the error; once it runs, the state is spent and goes
     /// (starting from it twice would fork the guest's history).
     /// </summary>
-    private async Task RestoreAsync(VmRuntime vm, QemuProcess process, QmpClient qmp, CancellationToken ct)
+    private async Task RestoreAsync(VmRuntime vm, QemuProcess process, QmpClient qmp, IProgress<WorkDone> progress, CancellationToken ct)
     {
         var stderrFrom = QemuProcess.ReadStderrTail(vm.Paths, 200).Count;
         try
         {
-            await SaveRestore.RestoreAsync(qmp, process.Pid, vm.Paths.RestoreSocket, vm.Paths.StateFile, ct);
+            await SaveRestore.RestoreAsync(qmp, process.Pid, vm.Paths.RestoreSocket, vm.Paths.StateFile, ct, progress);
         }
         catch (Exception e) when (e is IOException or InvalidOperationException or TimeoutException or QmpException)
         {

@@ -46,15 +46,25 @@ public sealed class CommandDispatcher(
         }
     }
 
-    /// <summary>A host (re)registered: what it accepted but did not report on is sent again.</summary>
+    /// <summary>
+    /// A host (re)registered: what it accepted but did not report on is sent again, but a typing: an
+    /// agent that restarted would type its text again from the start, so it ends, saying why.
+    /// </summary>
     public async Task HostReturnedAsync(Guid hostId)
     {
         await using (var query = store.QuerySession())
         {
-            var unfinished = await query.Query<AgentCommand>().Where(c => c.HostId == hostId && c.State == AgentCommandState.Sent).Select(c => c.Id).ToListAsync();
-            foreach (var id in unfinished)
+            var unfinished = await query.Query<AgentCommand>().Where(c => c.HostId == hostId && c.State == AgentCommandState.Sent).ToListAsync();
+            foreach (var command in unfinished)
             {
-                await TryMoveAsync(id, AgentCommandState.Sent, AgentCommandState.Pending, CancellationToken.None);
+                if (command.Command.Verb == VmVerb.TypeText)
+                {
+                    await reports.CompleteAsync(hostId, new OperationReport(command.Id, command.VmId, OperationState.Failed,
+                        "Its host's agent went away while it typed: how much was typed is not known, and it is not typed again."));
+                    continue;
+                }
+
+                await TryMoveAsync(command.Id, AgentCommandState.Sent, AgentCommandState.Pending, CancellationToken.None);
             }
         }
 
