@@ -9,7 +9,8 @@ namespace Paddock.Host.Node;
 /// <summary>
 /// A running VM's I/O counters for the usage report: its disks through QMP, its tenant-network NICs
 /// through their taps, its balloon's size. A QEMU that does not answer within <see cref="Patience"/>
-/// gets no counters this round (its report says null) and holds up no other VM's.
+/// gets no counters this round (its report says null) and holds up no other VM's. A VM being saved
+/// or migrated is left alone: its QEMU's monitor is busy moving its state, and has its own figures.
 /// </summary>
 public sealed class VmIoSampler(NetworkKeeper networks)
 {
@@ -17,7 +18,7 @@ public sealed class VmIoSampler(NetworkKeeper networks)
 
     public async Task<VmIo?> SampleAsync(VmRuntime vm, CancellationToken ct)
     {
-        if (vm.Qmp is not { } qmp)
+        if (vm.Qmp is not { } qmp || vm.Migration is not null || vm.Saving)
             return null;
         try
         {
