@@ -107,6 +107,22 @@ public sealed partial class PaddockFixture
     }
 
     /// <summary>
+    /// Ends the second portal processes earlier tests started and left running. Each takes part in
+    /// what runs in the background (an evacuation among them) and names itself, by its DirectUrl, as
+    /// where a migration's channels meet, yet no agent here dials it: a deployment lists every
+    /// process's DirectUrl among its agents' PortalAddresses; these test processes are not listed.
+    /// </summary>
+    public async Task StopSecondPortalsAsync()
+    {
+        foreach (var portal in _processes.Where(p => _names[p].StartsWith("portal", StringComparison.Ordinal) && _names[p] != "portal" && !p.HasExited).ToList())
+        {
+            portal.Kill(entireProcessTree: false);
+            await portal.WaitForExitAsync();
+            _processes.Remove(portal);
+        }
+    }
+
+    /// <summary>
     /// Another host agent on this machine with its own data directory (run directories, image
     /// cache, state) and less memory declared; it powers its VMs off when it stops. Its log is
     /// <c>{process}.log</c> in the artifacts.
