@@ -73,7 +73,8 @@ public sealed partial class MigrationTests(PaddockFixture paddock) : IAsyncLifet
             // be cut between them) holds every tick, none twice from a new start, and no banner of a boot.
             var ticks = Ticks(onSource + GuestSerial.Read(log)).ToList();
             var missing = Enumerable.Range(ticks.Min(), ticks.Max() - ticks.Min() + 1).Except(ticks).ToList();
-            Assert.True(missing.Count == 0, $"ticks missing across the move: {string.Join(", ", missing)} (last on the source {sourceMax})");
+            Assert.True(missing.Count == 0, $"ticks missing across the move: {string.Join(", ", missing)} (last on the source {sourceMax}). " +
+                $"The source ended ...{onSource[Math.Max(0, onSource.Length - 200)..]} The destination began {GuestSerial.Read(log)[..Math.Min(200, GuestSerial.Read(log).Length)]}...");
             Assert.Equal(0, GuestSerial.Banners(log));
             Assert.True(GuestSerial.TicksWithoutGap(log));
             await Assertions.Expect(consoleState).ToHaveTextAsync("Reconnected", new() { Timeout = 60_000 });
@@ -284,25 +285,23 @@ public sealed partial class MigrationTests(PaddockFixture paddock) : IAsyncLifet
         Assert.Equal(1, GuestSerial.Banners(log));
     }
 
-    /// <summary>The log's text as last read before <paramref name="ct"/> ended the following (it may go any moment).</summary>
+    /// <summary>
+    /// Everything written to the log until <paramref name="ct"/> ends the following. The log is held
+    /// open from the start, so what QEMU wrote just before the agent removed its directory is still
+    /// read: a follower that opened it again each time lost ticks when it was late (failed twice in CI).
+    /// </summary>
     private static async Task<string> FollowLogAsync(string serialLog, CancellationToken ct)
     {
-        var last = "";
+        await using var stream = new FileStream(serialLog, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        using var reader = new StreamReader(stream);
+        var text = new System.Text.StringBuilder();
         while (!ct.IsCancellationRequested)
         {
-            try
-            {
-                last = GuestSerial.Read(serialLog) is { Length: > 0 } text && text.Length >= last.Length ? text : last;
-            }
-            catch (IOException)
-            {
-                // Removed while read.
-            }
-
-            await Task.Delay(20, CancellationToken.None);
+            text.Append(await reader.ReadToEndAsync(CancellationToken.None));
+            await Task.Delay(50, CancellationToken.None);
         }
 
-        return last;
+        return text.Append(await reader.ReadToEndAsync(CancellationToken.None)).ToString();
     }
 
     private static IEnumerable<int> Ticks(string serial) => TickPattern().Matches(serial).Select(m => int.Parse(m.Groups[1].Value));
