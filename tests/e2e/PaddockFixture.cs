@@ -114,6 +114,12 @@ public sealed partial class PaddockFixture : IAsyncLifetime, IDisposable
     /// <summary>Types into her VM's console with Type text (TypeTextTests).</summary>
     public const string Tyler = "tyler";
 
+    /// <summary>Owns the VM whose screen she shares view-only, and disconnects its viewer (ConsoleViewersTests).</summary>
+    public const string Viola = "viola";
+
+    /// <summary>A stranger to Viola's VM who watches it through her share link (ConsoleViewersTests).</summary>
+    public const string Walt = "walt";
+
     /// <summary>Every member account the run makes; a test that needs one to itself adds it here.</summary>
     private static readonly string[] Members =
     [
@@ -174,6 +180,8 @@ public sealed partial class PaddockFixture : IAsyncLifetime, IDisposable
         Metro,
         Stella,
         Tyler,
+        Viola,
+        Walt,
     ];
 
     /// <summary>Tests set a short ticket life so that expiry can be observed.</summary>

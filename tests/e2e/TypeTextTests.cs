@@ -7,7 +7,8 @@ namespace Paddock.E2e;
 /// Type text on the console page: what the box holds arrives on the guest exactly, shifted
 /// characters and all (the guest's shell writes its result to the serial port); a long text stops
 /// when asked, saying how far it got; the API refuses, next to the field, what the VM's layout has
-/// no key for, too much text, and a layout that does not exist.
+/// no key for, too much text, and a layout that does not exist. The screen's thumbnail changes with
+/// what was typed, and My VMs shows it.
 /// </summary>
 [Collection(PaddockCollection.Name)]
 public sealed class TypeTextTests(PaddockFixture paddock)
@@ -23,6 +24,11 @@ public sealed class TypeTextTests(PaddockFixture paddock)
         await PaddockFixture.InteractiveAsync(page);
         await Assertions.Expect(page.GetByRole(AriaRole.Status, new() { Name = "Console state" })).ToHaveTextAsync("Connected", new() { Timeout = 30_000 });
 
+        // The screen's thumbnail before typing: a small PNG.
+        var before = await ThumbnailAsync(page, vmId);
+        Assert.Equal(new byte[] { 137, 80, 78, 71 }, before[..4]);
+        Assert.InRange(System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(before.AsSpan(16)), 1, 320);
+
         await page.GetByRole(AriaRole.Button, new() { Name = "Type text" }).ClickAsync();
         var box = page.GetByLabel("Text to type");
         var status = page.GetByRole(AriaRole.Status, new() { Name = "Typing" });
@@ -33,6 +39,16 @@ public sealed class TypeTextTests(PaddockFixture paddock)
             TimeSpan.FromSeconds(60), "the typed line's output on the serial port");
         await Assertions.Expect(status).ToHaveTextAsync($"Typed {line.Length} characters.", new() { Timeout = 30_000 });
         await page.ScreenshotAsync(new() { Path = Path.Combine(paddock.Artifacts, "type-text.png") });
+
+        // The typed line is on the screen: the thumbnail's pixels changed. My VMs shows it, loaded.
+        await Eventually.Async(async () => !(await ThumbnailAsync(page, vmId)).SequenceEqual(before), TimeSpan.FromSeconds(30), "the thumbnail to show the typed line");
+        var list = await page.Context.NewPageAsync();
+        await list.GotoAsync("/");
+        await PaddockFixture.InteractiveAsync(list);
+        var thumbnail = list.GetByRole(AriaRole.Img, new() { Name = "Screen of typed-vm" });
+        await Eventually.Async(async () => await thumbnail.EvaluateAsync<int>("img => img.naturalWidth") > 0, TimeSpan.FromSeconds(30), "the thumbnail on My VMs");
+        await list.ScreenshotAsync(new() { Path = Path.Combine(paddock.Artifacts, "thumbnails.png") });
+        await list.CloseAsync();
 
         // 400 characters take 16 s: stopped long before.
         await box.FillAsync(new string('x', 400));
@@ -68,5 +84,12 @@ public sealed class TypeTextTests(PaddockFixture paddock)
         await page.GotoAsync($"/vms/{vmId}");
         await VmApi.DeleteAsync(page, vmId);
         await page.Context.CloseAsync();
+    }
+
+    private static async Task<byte[]> ThumbnailAsync(IPage page, Guid vmId)
+    {
+        var answer = await page.APIRequest.GetAsync($"/api/vms/{vmId}/thumbnail");
+        Assert.True(answer.Status == 200 && answer.Headers["content-type"] == "image/png", $"{answer.Status} {answer.Headers.GetValueOrDefault("content-type")}");
+        return await answer.BodyAsync();
     }
 }

@@ -25,7 +25,7 @@ public sealed partial class WallsMatrixTests
         /// <summary>Host agents only (their own credential): a person's cookie gets 401 whatever the id.</summary>
         Agents,
 
-        /// <summary>Anyone, with a secret of its own (a join token): nothing of a tenant's.</summary>
+        /// <summary>Anyone (signed in, for a share link's page), with a secret of its own (a join token, a share link): nothing of a tenant's without it.</summary>
         Public,
 
         /// <summary>Blazor's own plumbing (circuits, redirects, static files): it serves the pages of this table.</summary>
@@ -100,8 +100,12 @@ public sealed partial class WallsMatrixTests
         ["endpoint POST /api/vms/{id:guid}/template"] = new(Takes.Vm, _ => new { name = "b-stolen" }, Member: Member.OwnerOnly),
         ["endpoint POST /api/vms/{vmId:guid}/console-ticket"] = new(Takes.Vm, Member: Member.Uses),
         ["endpoint GET /api/vms/{vmId:guid}/serial-log"] = new(Takes.Vm, Member: Member.Uses),
+        ["endpoint GET /api/vms/{vmId:guid}/thumbnail"] = new(Takes.Vm, Member: Member.Uses),
         ["endpoint * /console/{vmId:guid}/ws"] = new(Takes.Vm, Member: Member.Uses),
         ["endpoint * /console/{vmId:guid}/serial"] = new(Takes.Vm, Member: Member.Uses),
+        // A share link's view-only socket: its ticket admits (ConsoleViewersTests), so a stranger gets the same for any id.
+        ["endpoint * /console/{vmId:guid}/view"] = new(Takes.Vm, Member: Member.Uses),
+        ["page GET,POST /console-share/{Secret}"] = new(Takes.Public),
 
         // Templates.
         ["endpoint GET /api/requests/"] = new(Takes.Nothing),

@@ -36,6 +36,9 @@ public sealed class FaultWorkload(HttpClient api, Guid vmId)
     public List<(string Verb, Answer Answer)> Requests { get; } = [];
 
     /// <summary>Asks for the next operation; the answer is recorded, never thrown.</summary>
+    /// <summary>The last refusal's verb, status and problem, for a failure's message.</summary>
+    public string? LastRefusal { get; private set; }
+
     public async Task NextAsync(string status, CancellationToken ct)
     {
         var (verb, request) = Next(status);
@@ -46,6 +49,11 @@ public sealed class FaultWorkload(HttpClient api, Guid vmId)
             answer = response.StatusCode == HttpStatusCode.Accepted ? Answer.Accepted
                 : (int)response.StatusCode is >= 400 and < 500 or 503 ? Answer.Refused
                 : Answer.Unknown;
+            if (answer == Answer.Refused)
+            {
+                var body = await response.Content.ReadAsStringAsync(ct);
+                LastRefusal = $"{verb}: {(int)response.StatusCode} {body[..Math.Min(body.Length, 300)]}";
+            }
         }
         catch (HttpRequestException)
         {

@@ -245,6 +245,8 @@ public enum ConsoleKind
     Serial,
     /// <summary>The serial port's whole log so far, one way, then the socket closes.</summary>
     SerialLog,
+    /// <summary>A small PNG of the screen now (QMP screendump), one way, then the socket closes.</summary>
+    Thumbnail,
 }
 
 /// <summary>

@@ -56,8 +56,9 @@ public sealed partial class DiskImages(string qemuImgPath = "/usr/bin/qemu-img",
     /// A qcow2 disk into an existing qcow2 <paramref name="targetPath"/> of the same size (<c>convert -n</c>): a
     /// qemu-img that may not create files where the target lives (an unprivileged uid) can still fill it.
     /// </summary>
-    public Task CopyIntoAsync(string sourcePath, string targetPath, CancellationToken ct = default) =>
-        RunAsync("convert", CopyIntoArgs(sourcePath, targetPath), ct);
+    /// <param name="percent">Told how far qemu-img has got (0 to 100) as it goes (<c>-p</c>, <see cref="QemuImgProgress"/>).</param>
+    public Task CopyIntoAsync(string sourcePath, string targetPath, CancellationToken ct = default, IProgress<double>? percent = null) =>
+        RunAsync("convert", percent is null ? CopyIntoArgs(sourcePath, targetPath) : ["convert", "-p", .. CopyIntoArgs(sourcePath, targetPath).Skip(1)], ct, percent);
 
     internal static IReadOnlyList<string> CopyIntoArgs(string sourcePath, string targetPath) =>
         ["convert", "-n", "-f", "qcow2", "-O", "qcow2", Absolute(sourcePath, "source image"), Absolute(targetPath, "target image")];
@@ -129,7 +130,7 @@ public sealed partial class DiskImages(string qemuImgPath = "/usr/bin/qemu-img",
     internal static IReadOnlyList<string> MeasureArgs(string path, string format) =>
         ["measure", "-f", Format(format), "-O", "qcow2", "--output=json", Absolute(path, "image")];
 
-    private async Task<string> RunAsync(string operation, IReadOnlyList<string> args, CancellationToken ct)
+    private async Task<string> RunAsync(string operation, IReadOnlyList<string> args, CancellationToken ct, IProgress<double>? percent = null)
     {
         var argv = Sandbox is { } sandboxed ? sandboxed.Argv(QemuImgPath, args) : [QemuImgPath, .. args];
         var start = new ProcessStartInfo(argv[0])
@@ -150,7 +151,8 @@ public sealed partial class DiskImages(string qemuImgPath = "/usr/bin/qemu-img",
 
         using var process = Process.Start(start) ?? throw new InvalidOperationException($"Cannot start {QemuImgPath}.");
         process.StandardInput.Close();
-        var stdout = process.StandardOutput.ReadToEndAsync(CancellationToken.None);
+        var stdout = percent is null ? process.StandardOutput.ReadToEndAsync(CancellationToken.None)
+            : new QemuImgProgress(percent).ReadAsync(process.StandardOutput).ContinueWith(_ => "", TaskScheduler.Default);
         var stderr = process.StandardError.ReadToEndAsync(CancellationToken.None);
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
         deadline.CancelAfter(DefaultTimeout);

@@ -50,7 +50,8 @@ public sealed class VmDisks(DiskImages qemuImg, int uid, int gid)
     /// is given, a copy that qemu-img measure says would take more is refused before a byte is written.
     /// A disk that fills up meanwhile is a <see cref="DiskFullException"/>; the partial copy is the caller's to remove.
     /// </summary>
-    public async Task CopyAsync(string disk, string? expectedBase, string target, CancellationToken ct, long? maxBytes = null)
+    /// <param name="progress">Told how much of the disk (of its virtual size) is copied, as qemu-img goes.</param>
+    public async Task CopyAsync(string disk, string? expectedBase, string target, CancellationToken ct, long? maxBytes = null, IProgress<Contract.WorkDone>? progress = null)
     {
         var info = await CheckAsync(disk, expectedBase, ct).ConfigureAwait(false);
         var required = await AsVm(0).MeasureAsync(disk, "qcow2", ct).ConfigureAwait(false);
@@ -61,7 +62,10 @@ public sealed class VmDisks(DiskImages qemuImg, int uid, int gid)
         {
             await qemuImg.CreateBlankAsync(target, info.VirtualSize, ct).ConfigureAwait(false);
             RunDirectory.SecureFile(target, uid, gid);
-            await AsVm(required + Slack).CopyIntoAsync(disk, target, ct).ConfigureAwait(false);
+            var percent = progress is null ? null
+                : new Progress<double>(p => progress.Report(new Contract.WorkDone((long)(p / 100 * info.VirtualSize), info.VirtualSize, Contract.WorkDone.Bytes)));
+            progress?.Report(new Contract.WorkDone(0, info.VirtualSize, Contract.WorkDone.Bytes));
+            await AsVm(required + Slack).CopyIntoAsync(disk, target, ct, percent).ConfigureAwait(false);
         }
         catch (Exception e) when (room.Full(e) is { } full)
         {

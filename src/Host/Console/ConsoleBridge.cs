@@ -3,6 +3,8 @@ using System.Net.WebSockets;
 using Microsoft.Extensions.Options;
 using Paddock.Engine.Contract;
 using Paddock.Engine.Isolation;
+using Paddock.Engine.Qmp;
+using Paddock.Engine.Recipes;
 using Paddock.Engine.Vms;
 using Paddock.Host.Portal;
 
@@ -11,7 +13,7 @@ namespace Paddock.Host.Console;
 /// <summary>
 /// One console session: the agent dials a binary WebSocket back to the portal (the host needs no
 /// inbound port) and splices it to the VM's VNC or serial unix socket, which only the agent can
-/// open, or sends the serial log down it.
+/// open, or sends the serial log or a thumbnail of the screen (<see cref="Thumbnails"/>) down it.
 /// </summary>
 /// <remarks>
 /// The sockets are QEMU's, in a directory the VM's uid writes: a name there may be a link the VM
@@ -41,9 +43,11 @@ public sealed class ConsoleBridge(
         Stream target;
         try
         {
-            target = await OpenAsync(dial.Kind, paths, pid ?? 0);
+            target = dial.Kind == ConsoleKind.Thumbnail
+                ? new MemoryStream(await Thumbnails.TakeAsync(vms.Find(dial.VmId)!.RunningMonitor(), CancellationToken.None))
+                : await OpenAsync(dial.Kind, paths, pid ?? 0);
         }
-        catch (Exception e) when (e is IOException or SocketException)
+        catch (Exception e) when (e is IOException or SocketException or QmpException or InvalidOperationException or InvalidDataException or TimeoutException)
         {
             log.LogWarning("{Kind} console of VM {Vm} refused: {Message}", dial.Kind, dial.VmId, e.Message);
             return CommandAck.Refuse(Guid.Empty, e.Message, TamperingException.IsCause(e));
@@ -72,7 +76,7 @@ public sealed class ConsoleBridge(
         {
             using var portal = await sockets.DialAsync($"/console/agent/{Uri.EscapeDataString(dial.Nonce)}", CancellationToken.None, dial.Portal);
             log.LogInformation("{Kind} console session for VM {Vm} open", dial.Kind, dial.VmId);
-            var vmEnded = await PortalSockets.SpliceAsync(target, portal, oneWay: dial.Kind == ConsoleKind.SerialLog, CancellationToken.None);
+            var vmEnded = await PortalSockets.SpliceAsync(target, portal, oneWay: dial.Kind is ConsoleKind.SerialLog or ConsoleKind.Thumbnail, CancellationToken.None);
             log.LogInformation("{Kind} console session for VM {Vm} ended by the {Side} side", dial.Kind, dial.VmId, vmEnded ? "VM" : "portal");
         }
         catch (Exception e) when (e is SocketException or WebSocketException or IOException or OperationCanceledException)

@@ -1,8 +1,10 @@
 using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
 using System.Net.Http.Headers;
 using System.Security.Cryptography;
 using System.Text.RegularExpressions;
 using Microsoft.Extensions.Options;
+using Paddock.Engine.Contract;
 using Paddock.Engine.Hosting;
 using Paddock.Engine.Images;
 using Paddock.Engine.Vms;
@@ -18,12 +20,18 @@ public sealed partial class ImageCache(IOptions<AgentOptions> options, Portal.Ag
 {
     private readonly ImageStore _store = new(Directory.CreateDirectory(options.Value.ImagesDir).FullName);
     private readonly ConcurrentDictionary<string, Lazy<Task>> _fetching = new();
+
+    /// <summary>How far each transfer under way has got: bytes received and the size the portal gave (0 when it gave none).</summary>
+    private readonly ConcurrentDictionary<string, StrongBox<(long Done, long Total)>> _received = new();
     private readonly HttpClient _http = trust.CreateClient(TimeSpan.FromHours(1));
 
     public string Root => _store.Directory;
 
-    /// <summary>The image's path on this host, fetching it first when it is a library image not cached yet.</summary>
-    public async Task<string> EnsureAsync(string fileName, CancellationToken ct)
+    /// <summary>
+    /// The image's path on this host, fetching it first when it is a library image not cached yet;
+    /// <paramref name="progress"/> hears how much of it has come, every half second meanwhile.
+    /// </summary>
+    public async Task<string> EnsureAsync(string fileName, CancellationToken ct, IProgress<WorkDone>? progress = null)
     {
         var path = _store.Resolve(fileName);
         if (File.Exists(path))
@@ -40,6 +48,16 @@ public sealed partial class ImageCache(IOptions<AgentOptions> options, Portal.Ag
         var fetch = _fetching.GetOrAdd(fileName, name => new Lazy<Task>(() => FetchAsync(name, match.Groups[1].Value, path)));
         try
         {
+            while (progress is not null && !fetch.Value.IsCompleted)
+            {
+                if (_received.TryGetValue(fileName, out var received) && received.Value is { Total: > 0 } now)
+                {
+                    progress.Report(new WorkDone(Math.Min(now.Done, now.Total), now.Total, WorkDone.Bytes));
+                }
+
+                await Task.WhenAny(fetch.Value, Task.Delay(TimeSpan.FromMilliseconds(500), ct));
+            }
+
             await fetch.Value.WaitAsync(ct);
         }
         finally
@@ -135,7 +153,15 @@ public sealed partial class ImageCache(IOptions<AgentOptions> options, Portal.Ag
             string actual;
             try
             {
-                actual = await ReceiveAsync(response, partial);
+                var received = _received[fileName] = new StrongBox<(long, long)>((0, response.Content.Headers.ContentLength ?? 0));
+                try
+                {
+                    actual = await ReceiveAsync(response, partial, received);
+                }
+                finally
+                {
+                    _received.TryRemove(fileName, out _);
+                }
             }
             catch (IOException e) when (room.Full(e) is { } full)
             {
@@ -163,7 +189,7 @@ public sealed partial class ImageCache(IOptions<AgentOptions> options, Portal.Ag
     }
 
     /// <summary>The response's body into the new file <paramref name="partial"/>; its SHA-256.</summary>
-    private static async Task<string> ReceiveAsync(HttpResponseMessage response, string partial)
+    private static async Task<string> ReceiveAsync(HttpResponseMessage response, string partial, StrongBox<(long Done, long Total)> received)
     {
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         await using var body = await response.Content.ReadAsStreamAsync();
@@ -174,6 +200,7 @@ public sealed partial class ImageCache(IOptions<AgentOptions> options, Portal.Ag
         {
             hash.AppendData(buffer, 0, read);
             await file.WriteAsync(buffer.AsMemory(0, read));
+            received.Value = (received.Value.Done + read, received.Value.Total);
         }
 
         await file.FlushAsync();

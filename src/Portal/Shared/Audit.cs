@@ -21,6 +21,9 @@ public enum AuditKind
     TokenChanged,
     /// <summary>A personal API token was used (at most one entry a minute per token; each change it makes is audited besides).</summary>
     TokenUsed,
+
+    /// <summary>A view-only share link of a VM's screen made or revoked, or a console viewer disconnected.</summary>
+    ConsoleChanged,
 }
 
 /// <summary>One thing that happened, for the admins' audit page: who, when, what, about which VM.</summary>

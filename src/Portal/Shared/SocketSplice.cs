@@ -13,17 +13,21 @@ public static class SocketSplice
     public static readonly TimeSpan Grace = TimeSpan.FromSeconds(10);
 
     /// <param name="bufferBytes">The largest piece copied at once: a bulk stream (a migration) goes faster in larger ones.</param>
-    public static async Task RunAsync(WebSocket a, WebSocket b, CancellationToken ct, int bufferBytes = 64 * 1024)
+    /// <param name="fromA">
+    /// What of <paramref name="a"/>'s bytes reach <paramref name="b"/> (a view-only console's filter);
+    /// all of them when null. An <see cref="InvalidDataException"/> from it ends the splice.
+    /// </param>
+    public static async Task RunAsync(WebSocket a, WebSocket b, CancellationToken ct, int bufferBytes = 64 * 1024, Func<ReadOnlyMemory<byte>, byte[]>? fromA = null)
     {
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        var ways = new[] { PumpAsync(a, b, bufferBytes, stop.Token), PumpAsync(b, a, bufferBytes, stop.Token) };
+        var ways = new[] { PumpAsync(a, b, bufferBytes, stop.Token, fromA), PumpAsync(b, a, bufferBytes, stop.Token) };
         await Task.WhenAny(ways);
         stop.CancelAfter(Grace);
         await Task.WhenAll(ways);
         await Task.WhenAll(CloseQuietlyAsync(a), CloseQuietlyAsync(b));
     }
 
-    private static async Task PumpAsync(WebSocket from, WebSocket to, int bufferBytes, CancellationToken ct)
+    private static async Task PumpAsync(WebSocket from, WebSocket to, int bufferBytes, CancellationToken ct, Func<ReadOnlyMemory<byte>, byte[]>? filter = null)
     {
         var buffer = new byte[bufferBytes];
         try
@@ -38,8 +42,20 @@ public static class SocketSplice
                     return;
                 }
 
-                await to.SendAsync(buffer.AsMemory(0, result.Count), WebSocketMessageType.Binary, result.EndOfMessage, ct);
+                if (filter is null)
+                {
+                    await to.SendAsync(buffer.AsMemory(0, result.Count), WebSocketMessageType.Binary, result.EndOfMessage, ct);
+                }
+                else if (filter(buffer.AsMemory(0, result.Count)) is { Length: > 0 } passed)
+                {
+                    await to.SendAsync(passed, WebSocketMessageType.Binary, endOfMessage: true, ct);
+                }
             }
+        }
+        catch (InvalidDataException)
+        {
+            // The filter could not read what came: that side is cut off at once, so the other way ends too.
+            from.Abort();
         }
         catch (Exception e) when (e is WebSocketException or OperationCanceledException or IOException)
         {

@@ -9,7 +9,7 @@ namespace Paddock.Host.Vms.Operations;
 /// the portal's library, from which other hosts fetch it; then the VM is gone. The image may take
 /// no more than the command's limit (what its owner's image storage leaves), measured before it is written.
 /// </summary>
-public sealed class ConvertToTemplate(VmFiles files, ImageCache cache, VmReports reports) : IVmOperation
+public sealed class ConvertToTemplate(VmFiles files, ImageCache cache, VmReports reports, Portal.IPortalReporter portal, TimeProvider clock) : IVmOperation
 {
     public VmVerb Verb => VmVerb.ConvertToTemplate;
 
@@ -26,7 +26,7 @@ public sealed class ConvertToTemplate(VmFiles files, ImageCache cache, VmReports
 
             var disk = spec.Disks[0];
             var (fileName, sha256, bytes) = await cache.AddFlattenedAsync(
-                vm.Id, target => files.DisksOf(spec).CopyAsync(vm.Paths.Disk(disk.Id), files.BaseOf(disk), target, ct, command.MaxBytes), ct);
+                vm.Id, target => files.DisksOf(spec).CopyAsync(vm.Paths.Disk(disk.Id), files.BaseOf(disk), target, ct, command.MaxBytes, new WorkReporter(portal, command, clock)), ct);
             await cache.UploadAsync(fileName, ct);
             files.Forget(vm);
             await files.ShareImagesAsync([.. ImageAccess.ImagesOf(spec), fileName], CancellationToken.None);

@@ -9,7 +9,8 @@ namespace Paddock.Host.Vms.Operations;
 /// copy of a stopped VM's), writes its spec last, and starts it when asked. A VM created already is
 /// not made again (a resend after a restart).
 /// </summary>
-public sealed class CreateVm(VmTable vms, VmFiles files, ImageCache cache, ConfinementGuard guard, VmReports reports, StartVm start) : IVmOperation
+public sealed class CreateVm(
+    VmTable vms, VmFiles files, ImageCache cache, ConfinementGuard guard, VmReports reports, StartVm start, Portal.IPortalReporter portal, TimeProvider clock) : IVmOperation
 {
     public VmVerb Verb => VmVerb.Create;
 
@@ -36,7 +37,7 @@ public sealed class CreateVm(VmTable vms, VmFiles files, ImageCache cache, Confi
 
             if (vm.Spec is null)
             {
-                await MakeOrRemoveAsync(vm, spec, source, ct);
+                await MakeOrRemoveAsync(vm, spec, source, ct, new WorkReporter(portal, command, clock));
             }
         }
         finally
@@ -58,11 +59,11 @@ public sealed class CreateVm(VmTable vms, VmFiles files, ImageCache cache, Confi
     /// <see cref="MakeAsync"/>, or nothing at all: a create that fails half-way (a full disk in the
     /// middle of a clone's copy) removes its run directory and partial disks, and the host says it has no such VM.
     /// </summary>
-    private async Task MakeOrRemoveAsync(VmRuntime vm, VmSpec spec, VmRuntime? source, CancellationToken ct)
+    private async Task MakeOrRemoveAsync(VmRuntime vm, VmSpec spec, VmRuntime? source, CancellationToken ct, IProgress<WorkDone> progress)
     {
         try
         {
-            await MakeAsync(vm, spec, source, ct);
+            await MakeAsync(vm, spec, source, ct, progress);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
@@ -72,14 +73,17 @@ public sealed class CreateVm(VmTable vms, VmFiles files, ImageCache cache, Confi
         }
     }
 
-    /// <summary>The run directory, the disks (from <paramref name="source"/>'s, a base image or blank) and the spec, last.</summary>
-    internal async Task MakeAsync(VmRuntime vm, VmSpec spec, VmRuntime? source, CancellationToken ct)
+    /// <summary>
+    /// The run directory, the disks (from <paramref name="source"/>'s, a base image or blank) and the spec, last.
+    /// <paramref name="progress"/> hears how far the first disk's copy, or its base image's fetch, has got.
+    /// </summary>
+    internal async Task MakeAsync(VmRuntime vm, VmSpec spec, VmRuntime? source, CancellationToken ct, IProgress<WorkDone>? progress = null)
     {
         await reports.SetStateAsync(vm, VmPowerState.Creating);
         RunDirectory.Create(vm.Paths, guard.IdsOf(spec).Uid, guard.IdsOf(spec).Gid);
         foreach (var disk in spec.Disks)
         {
-            await MakeDiskAsync(vm.Paths.Disk(disk.Id), disk, source, ct);
+            await MakeDiskAsync(vm.Paths.Disk(disk.Id), disk, source, ct, disk == spec.Disks[0] ? progress : null);
             files.GiveToVm(spec, vm.Paths.Disk(disk.Id));
         }
 
@@ -90,16 +94,16 @@ public sealed class CreateVm(VmTable vms, VmFiles files, ImageCache cache, Confi
         await files.ShareImagesAsync(ImageAccess.ImagesOf(spec), ct);
     }
 
-    private async Task MakeDiskAsync(string target, DiskSpec disk, VmRuntime? source, CancellationToken ct)
+    private async Task MakeDiskAsync(string target, DiskSpec disk, VmRuntime? source, CancellationToken ct, IProgress<WorkDone>? progress)
     {
         if (source is not null)
         {
             var from = source.Spec!.Disks.Single(d => d.Id == disk.Id);
-            await files.DisksOf(source.Spec).CopyAsync(source.Paths.Disk(disk.Id), files.BaseOf(from), target, ct);
+            await files.DisksOf(source.Spec).CopyAsync(source.Paths.Disk(disk.Id), files.BaseOf(from), target, ct, progress: progress);
         }
         else if (disk.BaseImage is { } baseImage)
         {
-            var basePath = await cache.EnsureAsync(baseImage, ct);
+            var basePath = await cache.EnsureAsync(baseImage, ct, progress);
             await guard.LabelSharedAsync(basePath, ct);
             await files.Disks.CreateOverlayAsync(basePath, target, disk.SizeBytes, ct: ct);
         }

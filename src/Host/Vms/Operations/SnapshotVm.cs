@@ -25,6 +25,9 @@ public abstract partial class SnapshotVm(VmFiles files, DiskLeaks leaks, ILogger
 
     protected abstract Task RunJobAsync(QmpClient qmp, string name, IReadOnlyList<string> devices, DiskRoom room, CancellationToken ct);
 
+    /// <summary>Who hears how far a running VM's job has got (its first disk's growth, of its memory); null when nobody does.</summary>
+    protected virtual IProgress<WorkDone>? ProgressOf(VmCommand command) => null;
+
     public async Task<Outcome> RunAsync(VmRuntime vm, VmCommand command, CancellationToken ct)
     {
         var name = NameOf(command);
@@ -41,6 +44,10 @@ public abstract partial class SnapshotVm(VmFiles files, DiskLeaks leaks, ILogger
                 await SnapshotJobs.SettleEarlierAsync(qmp, ct);
                 if (!await AlreadyDoneAsync(vm, spec, name, ct))
                 {
+                    using var measuring = new CancellationTokenSource();
+                    var growth = ProgressOf(command) is { } progress
+                        ? FileGrowthProgress.ReportAsync(vm.Paths.Disk(spec.Disks[0].Id), spec.MemoryMiB * MiB, progress, measuring.Token)
+                        : Task.CompletedTask;
                     try
                     {
                         await RunJobAsync(qmp, name, [.. spec.Disks.Select(d => d.Id)], room, ct);
@@ -50,6 +57,11 @@ public abstract partial class SnapshotVm(VmFiles files, DiskLeaks leaks, ILogger
                         // Refused for want of room, QEMU wrote nothing; any other failure may have left clusters allocated.
                         await leaks.MarkAsync(vm);
                         throw;
+                    }
+                    finally
+                    {
+                        await measuring.CancelAsync();
+                        await growth;
                     }
                 }
 
@@ -132,9 +144,12 @@ public abstract partial class SnapshotVm(VmFiles files, DiskLeaks leaks, ILogger
     private static partial Regex NamePattern();
 }
 
-public sealed class TakeSnapshot(VmFiles files, DiskLeaks leaks, ILogger<TakeSnapshot> log) : SnapshotVm(files, leaks, log)
+public sealed class TakeSnapshot(VmFiles files, DiskLeaks leaks, ILogger<TakeSnapshot> log, Portal.IPortalReporter portal, TimeProvider clock)
+    : SnapshotVm(files, leaks, log)
 {
     public override VmVerb Verb => VmVerb.Snapshot;
+
+    protected override IProgress<WorkDone> ProgressOf(VmCommand command) => new WorkReporter(portal, command, clock);
 
     protected override char DiskAction => 'c';
 

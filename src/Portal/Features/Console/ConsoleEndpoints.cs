@@ -17,8 +17,8 @@ public sealed record ConsoleTicketResponse(string Ticket, string Path);
 /// </summary>
 public static class ConsoleEndpoints
 {
-    public static string SocketPath(Guid vmId, string ticket, ConsoleKind kind = ConsoleKind.Vnc) =>
-        $"/console/{vmId}/{(kind == ConsoleKind.Serial ? "serial" : "ws")}?ticket={Uri.EscapeDataString(ticket)}";
+    public static string SocketPath(Guid vmId, string ticket, ConsoleKind kind = ConsoleKind.Vnc, bool shared = false) =>
+        $"/console/{vmId}/{(shared ? "view" : kind == ConsoleKind.Serial ? "serial" : "ws")}?ticket={Uri.EscapeDataString(ticket)}";
 
     public static void MapConsoleEndpoints(this IEndpointRouteBuilder app)
     {
@@ -35,17 +35,18 @@ public static class ConsoleEndpoints
         }).RequireAuthorization().AddEndpointFilter(ApiAnswers.RequireApiHeader).WithMetadata(new NotForApiTokens()).WithTags("Consoles")
             .WithSummary("A single-use ticket for the VM's console socket (kind vnc or serial): signed-in sessions only, never an API token.").Produces<ConsoleTicketResponse>();
 
-        app.Map("/console/{vmId:guid}/ws", (Guid vmId, HttpContext http, IDocumentStore store, ConsoleTickets tickets, ConsoleRelay relay, ConsoleSessions sessions) =>
-            BrowserAsync(vmId, ConsoleKind.Vnc, http, store, tickets, relay, sessions)).RequireAuthorization();
-        app.Map("/console/{vmId:guid}/serial", (Guid vmId, HttpContext http, IDocumentStore store, ConsoleTickets tickets, ConsoleRelay relay, ConsoleSessions sessions) =>
-            BrowserAsync(vmId, ConsoleKind.Serial, http, store, tickets, relay, sessions)).RequireAuthorization();
+        app.Map("/console/{vmId:guid}/ws", (Guid vmId, HttpContext http) => BrowserAsync(vmId, ConsoleKind.Vnc, shared: false, http)).RequireAuthorization();
+        app.Map("/console/{vmId:guid}/serial", (Guid vmId, HttpContext http) => BrowserAsync(vmId, ConsoleKind.Serial, shared: false, http)).RequireAuthorization();
+        app.Map("/console/{vmId:guid}/view", (Guid vmId, HttpContext http) => BrowserAsync(vmId, ConsoleKind.Vnc, shared: true, http)).RequireAuthorization();
         app.MapGet("/api/vms/{vmId:guid}/serial-log", SerialLogAsync).RequireAuthorization().WithTags("Consoles")
             .WithSummary("The VM's whole serial log, as a plain-text download.").Produces<string>(200, "text/plain");
         app.Map("/console/agent/{nonce}", AgentAsync).RequireAuthorization(AgentAuthentication.Policy);
     }
 
-    private static async Task BrowserAsync(Guid vmId, ConsoleKind kind, HttpContext http, IDocumentStore store, ConsoleTickets tickets, ConsoleRelay relay, ConsoleSessions sessions)
+    /// <param name="shared">The view-only socket of a share link: its ticket, not the VM's rights, admits; the browser only watches.</param>
+    private static async Task BrowserAsync(Guid vmId, ConsoleKind kind, bool shared, HttpContext http)
     {
+        var relay = http.RequestServices.GetRequiredService<ConsoleRelay>();
         if (!http.WebSockets.IsWebSocketRequest)
         {
             http.Response.StatusCode = StatusCodes.Status400BadRequest;
@@ -60,22 +61,13 @@ public static class ConsoleEndpoints
             return;
         }
 
-        var (vm, refused) = await ConsoleVmAsync(store, http, vmId);
+        var (vm, ticket, share) = await AdmitAsync(vmId, kind, shared, http);
         if (vm is null)
         {
-            await refused!.ExecuteAsync(http);
             return;
         }
 
-        var ticket = http.Request.Query["ticket"].ToString();
-        if (!await tickets.ConsumeAsync(ticket, http.User.UserId(), vmId, kind, http.RequestAborted))
-        {
-            relay.Log.LogWarning("Console for {Vm} refused: ticket missing, used, expired, for another console or not this user's", vmId);
-            http.Response.StatusCode = StatusCodes.Status403Forbidden;
-            return;
-        }
-
-        var (meeting, agentSocket, status, refusal) = await relay.TakeOrDialAsync(ticket, vm, kind, http.RequestAborted);
+        var (meeting, agentSocket, status, refusal) = await relay.TakeOrDialAsync(ticket!, vm, kind, http.RequestAborted);
         using (meeting)
         {
             if (agentSocket is null)
@@ -89,12 +81,76 @@ public static class ConsoleEndpoints
             // Echo a subprotocol only if the browser offered one (noVNC may offer "binary" or none).
             var protocol = http.WebSockets.WebSocketRequestedProtocols.Contains("binary") ? "binary" : null;
             using var browser = await http.WebSockets.AcceptWebSocketAsync(protocol);
-            var (token, registration) = sessions.Open(http.User, http.RequestAborted);
-            using (registration)
+            var viewer = new ConsoleViewer
             {
-                await SocketSplice.RunAsync(browser, agentSocket, token);
+                Id = ConsoleTickets.IdOf(ticket!), VmId = vm.Id, UserId = http.User.UserId(), UserName = http.User.Identity?.Name ?? "",
+                Kind = kind, ViewOnly = share is not null, ShareId = share?.Id, Address = http.Connection.RemoteIpAddress?.ToString() ?? "",
+            };
+            var (token, registration) = http.RequestServices.GetRequiredService<ConsoleSessions>().Open(
+                viewer, http.User, StillAdmitted(http, vm.Id, share), vm.Settings.ConsoleSharing == ConsoleSharing.TakeOver, http.RequestAborted);
+            await using (registration)
+            {
+                // A view-only viewer's browser is not trusted to stay view-only: what it sends is filtered here.
+                var viewOnly = share is null ? null : new RfbViewOnly();
+                await SocketSplice.RunAsync(browser, agentSocket, token, fromA: viewOnly is null ? null : bytes => viewOnly.Pass(bytes.Span));
             }
         }
+    }
+
+    /// <summary>
+    /// The VM, the ticket and the share link (if the socket is a share's) when the browser may open
+    /// this console; otherwise the refusal has been answered and the VM is null.
+    /// </summary>
+    private static async Task<(Vm? Vm, string? Ticket, ConsoleShare? Share)> AdmitAsync(Guid vmId, ConsoleKind kind, bool shared, HttpContext http)
+    {
+        var store = http.RequestServices.GetRequiredService<IDocumentStore>();
+        var log = http.RequestServices.GetRequiredService<ConsoleRelay>().Log;
+        Vm? vm = null;
+        if (!shared)
+        {
+            (vm, var refused) = await ConsoleVmAsync(store, http, vmId);
+            if (vm is null)
+            {
+                await refused!.ExecuteAsync(http);
+                return default;
+            }
+        }
+
+        var ticket = http.Request.Query["ticket"].ToString();
+        var consumed = await http.RequestServices.GetRequiredService<ConsoleTickets>().ConsumeAsync(ticket, http.User.UserId(), vmId, kind, shared, http.RequestAborted);
+        var share = consumed?.ShareId is { } shareId && await http.RequestServices.GetRequiredService<ConsoleShares>().LiveAsync(shareId, http.RequestAborted) is { } live
+            && live.VmId == vmId ? live : null;
+        if (shared && share is not null)
+        {
+            await using var session = store.QuerySession();
+            vm = await session.LoadAsync<Vm>(vmId, http.RequestAborted);
+        }
+
+        if (consumed is null || (shared && (share is null || vm is null)))
+        {
+            log.LogWarning("Console for {Vm} refused: ticket missing, used, expired, for another console or not this user's, or its share link is over", vmId);
+            http.Response.StatusCode = StatusCodes.Status403Forbidden;
+            return default;
+        }
+
+        return (vm, ticket, share);
+    }
+
+    /// <summary>Asked at every check of the session: why the viewer may no longer watch, or null while they may.</summary>
+    private static Func<CancellationToken, Task<string?>> StillAdmitted(HttpContext http, Guid vmId, ConsoleShare? share)
+    {
+        var services = http.RequestServices;
+        var user = http.User;
+        if (share is not null)
+        {
+            return async ct => await services.GetRequiredService<ConsoleShares>().LiveAsync(share.Id, ct) is null ? "The share link was revoked or has expired." : null;
+        }
+
+        return async ct =>
+        {
+            await using var session = services.GetRequiredService<IDocumentStore>().QuerySession();
+            return (await VmRights.FindForAsync(session, user, vmId, VmAction.Console, ct)).Vm is null ? "Your access to this VM ended." : null;
+        };
     }
 
     /// <summary>The serial port's whole log, as a download, for those who may use the VM.</summary>

@@ -17,6 +17,9 @@ public enum ConsoleState
     /// <summary>The VM's host refused to open the console, and said why.</summary>
     Refused,
 
+    /// <summary>Someone or something ended the session: a Disconnect, a take-over, the viewer's access gone.</summary>
+    Ended,
+
     Disconnected,
     ConnectionLost,
 }
@@ -40,7 +43,7 @@ public sealed class ConsoleLink
     public ConsoleState State { get; private set; } = ConsoleState.Connecting;
 
     /// <summary>Whether the person may dial by hand: not while a socket is open or dialled, nor while a new dial waits.</summary>
-    public bool MayDial => State is ConsoleState.Refused or ConsoleState.Disconnected or ConsoleState.ConnectionLost;
+    public bool MayDial => State is ConsoleState.Refused or ConsoleState.Ended or ConsoleState.Disconnected or ConsoleState.ConnectionLost;
 
     /// <summary>The person dials (or the page opens): what came before is forgotten.</summary>
     public void Dial()
@@ -61,7 +64,8 @@ public sealed class ConsoleLink
     /// <param name="refusal">Why the VM's host refused this dial, if it did: a refusal is never dialled again.</param>
     /// <param name="clean">Whether the socket closed cleanly, which the state says once the page stops.</param>
     /// <param name="vmRuns">Whether the VM still has (or soon has again) a console to open; see <see cref="MayComeBack"/>.</param>
-    public TimeSpan? Closed(string? refusal, bool clean, bool vmRuns)
+    /// <param name="ended">Whether the refusal is someone's ending of the session rather than the host's.</param>
+    public TimeSpan? Closed(string? refusal, bool clean, bool vmRuns, bool ended = false)
     {
         var wasOpen = State is ConsoleState.Connected or ConsoleState.Reconnected;
         if (refusal is null && vmRuns && (wasOpen || _redials > 0) && _redials < Waits.Count)
@@ -71,7 +75,7 @@ public sealed class ConsoleLink
         }
 
         _redials = 0;
-        State = refusal is not null ? ConsoleState.Refused : clean ? ConsoleState.Disconnected : ConsoleState.ConnectionLost;
+        State = ended ? ConsoleState.Ended : refusal is not null ? ConsoleState.Refused : clean ? ConsoleState.Disconnected : ConsoleState.ConnectionLost;
         return null;
     }
 

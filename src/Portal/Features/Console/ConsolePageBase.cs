@@ -9,10 +9,11 @@ using Paddock.Portal.Features.Vms;
 namespace Paddock.Portal.Features.Console;
 
 /// <summary>
-/// A console page (the screen's or the serial port's): it loads the VM for a viewer who may use
-/// its consoles, dials the console through its JavaScript module with a new single-use ticket each
-/// time, and follows the connection in <see cref="Link"/>: a socket that closed by itself is
-/// dialled again after a short wait, and a refusal from the VM's host is shown, not dialled again.
+/// A console page (the screen's, the serial port's, a share link's): it loads the VM for a viewer
+/// who may use its consoles, dials the console through its JavaScript module with a new single-use
+/// ticket each time, and follows the connection in <see cref="Link"/>: a socket that closed by
+/// itself is dialled again after a short wait; a refusal from the VM's host, or a session someone
+/// ended (disconnected, taken over, access gone), is shown and not dialled again.
 /// </summary>
 /// <remarks>
 /// The module exports <c>connect(element, path, dotnet, options)</c> and <c>disconnect(element)</c>,
@@ -27,16 +28,19 @@ public abstract class ConsolePageBase : ComponentBase, IAsyncDisposable
     protected Task<AuthenticationState> Auth { get; set; } = default!;
 
     [Inject]
-    private IDocumentStore Store { get; set; } = default!;
+    protected IDocumentStore Store { get; set; } = default!;
 
     [Inject]
-    private ConsoleTickets Tickets { get; set; } = default!;
+    protected ConsoleTickets Tickets { get; set; } = default!;
 
     [Inject]
     private ConsoleRefusals Refusals { get; set; } = default!;
 
     [Inject]
     private ConsoleRelay Relay { get; set; } = default!;
+
+    [Inject]
+    private ConsoleViewers Viewers { get; set; } = default!;
 
     [Inject]
     private IJSRuntime JS { get; set; } = default!;
@@ -61,6 +65,12 @@ public abstract class ConsolePageBase : ComponentBase, IAsyncDisposable
     /// <summary>Why the VM's host refused the last dial, if it did.</summary>
     protected string? HostRefusal { get; private set; }
 
+    /// <summary>Why someone or something ended the last session (disconnected, taken over, access gone), if they did.</summary>
+    protected string? EndedBecause { get; private set; }
+
+    /// <summary>The current session's id (<see cref="ConsoleViewer.Id"/>), once dialled.</summary>
+    protected string? SessionId { get; private set; }
+
     protected ConsoleLink Link { get; } = new();
 
     /// <summary>The page's JavaScript module, once imported.</summary>
@@ -79,12 +89,25 @@ public abstract class ConsolePageBase : ComponentBase, IAsyncDisposable
 
     protected override async Task OnInitializedAsync()
     {
-        await using var session = Store.QuerySession();
-        (Vm, Refusal) = await VmRights.FindForAsync(session, (await Auth).User, Id, VmAction.Console);
+        (Vm, Refusal) = await AdmitAsync((await Auth).User);
         if (Vm is null && Refusal is null)
         {
             Navigation.NotFound();
         }
+    }
+
+    /// <summary>The VM when the viewer may use its console; else the refusal to show, or neither for a stranger (404).</summary>
+    protected virtual async Task<(Vm? Vm, string? Refusal)> AdmitAsync(System.Security.Claims.ClaimsPrincipal user)
+    {
+        await using var session = Store.QuerySession();
+        return await VmRights.FindForAsync(session, user, Id, VmAction.Console);
+    }
+
+    /// <summary>A new single-use ticket for this page's socket, and the socket's path.</summary>
+    protected virtual async Task<(string Ticket, string Path)> TicketAsync(Guid userId)
+    {
+        var ticket = await Tickets.IssueAsync(userId, Vm!.Id, Kind);
+        return (ticket, ConsoleEndpoints.SocketPath(Vm.Id, ticket, Kind));
     }
 
     protected override async Task OnAfterRenderAsync(bool firstRender)
@@ -115,12 +138,13 @@ public abstract class ConsolePageBase : ComponentBase, IAsyncDisposable
             return;
         }
 
-        HostRefusal = null;
+        (HostRefusal, EndedBecause) = (null, null);
         _dialedAt = Clock.GetUtcNow();
-        var ticket = await Tickets.IssueAsync((await Auth).User.UserId(), Id, Kind);
+        var (ticket, path) = await TicketAsync((await Auth).User.UserId());
+        SessionId = ConsoleTickets.IdOf(ticket);
         // The agent dials back while the browser opens its socket (the socket still passes every check).
         Relay.Prepare(Vm!, Kind, ticket);
-        await Module.InvokeVoidAsync("connect", Element, ConsoleEndpoints.SocketPath(Id, ticket, Kind), _self, ConnectOptions);
+        await Module.InvokeVoidAsync("connect", Element, path, _self, ConnectOptions);
     }
 
     [JSInvokable]
@@ -133,8 +157,9 @@ public abstract class ConsolePageBase : ComponentBase, IAsyncDisposable
     [JSInvokable]
     public Task OnDisconnected(bool clean) => InvokeAsync(async () =>
     {
-        HostRefusal = Refusals.Since(Id, Kind, _dialedAt);
-        var wait = Link.Closed(HostRefusal, clean, HostRefusal is null && await MayComeBackAsync());
+        HostRefusal = Refusals.Since(Vm!.Id, Kind, _dialedAt);
+        EndedBecause = SessionId is null ? null : await Viewers.EndedBecauseAsync(SessionId);
+        var wait = Link.Closed(HostRefusal ?? EndedBecause, clean, HostRefusal is null && EndedBecause is null && await MayComeBackAsync(), ended: EndedBecause is not null);
         StateHasChanged();
         if (wait is { } delay)
         {
@@ -142,11 +167,10 @@ public abstract class ConsolePageBase : ComponentBase, IAsyncDisposable
         }
     });
 
-    /// <summary>Whether the VM still runs, or soon runs again, and the viewer may still use its consoles.</summary>
+    /// <summary>Whether the VM still runs, or soon runs again, and the viewer may still use its console.</summary>
     private async Task<bool> MayComeBackAsync()
     {
-        await using var session = Store.QuerySession();
-        var (vm, _) = await VmRights.FindForAsync(session, (await Auth).User, Id, VmAction.Console);
+        var (vm, _) = await AdmitAsync((await Auth).User);
         return vm is not null && ConsoleLink.MayComeBack(vm.Status);
     }
 

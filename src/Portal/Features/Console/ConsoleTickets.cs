@@ -24,6 +24,9 @@ public sealed class ConsoleTicket
     public DateTimeOffset ExpiresAt { get; set; }
 
     public bool Used { get; set; }
+
+    /// <summary>The view-only share link it was issued through (<see cref="ConsoleShare.Id"/>); null for a ticket of someone who may use the VM.</summary>
+    public string? ShareId { get; set; }
 }
 
 /// <summary>
@@ -33,35 +36,41 @@ public sealed class ConsoleTicket
 /// </summary>
 public sealed class ConsoleTickets(IDocumentStore store, IOptions<PortalOptions> options, TimeProvider clock)
 {
-    public async Task<string> IssueAsync(Guid userId, Guid vmId, ConsoleKind kind, CancellationToken ct = default)
+    /// <param name="shareId">The share link the ticket is issued through: it then opens only the view-only socket.</param>
+    public async Task<string> IssueAsync(Guid userId, Guid vmId, ConsoleKind kind, CancellationToken ct = default, string? shareId = null)
     {
         var ticket = Convert.ToHexString(RandomNumberGenerator.GetBytes(32)).ToLowerInvariant();
         await using var session = store.LightweightSession();
         session.Insert(new ConsoleTicket
         {
-            Id = Hash(ticket),
+            Id = IdOf(ticket),
             UserId = userId,
             VmId = vmId,
             Kind = kind,
             ExpiresAt = clock.GetUtcNow() + options.Value.Console.TicketLifetime,
+            ShareId = shareId,
         });
         await session.SaveChangesAsync(ct);
         return ticket;
     }
 
-    /// <summary>True exactly once for a live ticket issued to this user for this VM.</summary>
-    public async Task<bool> ConsumeAsync(string? ticket, Guid userId, Guid vmId, ConsoleKind kind, CancellationToken ct = default)
+    /// <summary>
+    /// The ticket, exactly once, when it is live, issued to this user for this VM and kind, and through
+    /// a share link exactly when <paramref name="shared"/>; otherwise null.
+    /// </summary>
+    public async Task<ConsoleTicket?> ConsumeAsync(string? ticket, Guid userId, Guid vmId, ConsoleKind kind, bool shared = false, CancellationToken ct = default)
     {
         if (string.IsNullOrEmpty(ticket) || ticket.Length > 128)
         {
-            return false;
+            return null;
         }
 
         await using var session = store.LightweightSession();
-        var stored = await session.LoadAsync<ConsoleTicket>(Hash(ticket), ct);
-        if (stored is null || stored.Used || stored.UserId != userId || stored.VmId != vmId || stored.Kind != kind || stored.ExpiresAt <= clock.GetUtcNow())
+        var stored = await session.LoadAsync<ConsoleTicket>(IdOf(ticket), ct);
+        if (stored is null || stored.Used || stored.UserId != userId || stored.VmId != vmId || stored.Kind != kind
+            || stored.ShareId is null == shared || stored.ExpiresAt <= clock.GetUtcNow())
         {
-            return false;
+            return null;
         }
 
         stored.Used = true;
@@ -69,15 +78,16 @@ public sealed class ConsoleTickets(IDocumentStore store, IOptions<PortalOptions>
         try
         {
             await session.SaveChangesAsync(ct);
-            return true;
+            return stored;
         }
         catch (ConcurrencyException)
         {
-            return false;
+            return null;
         }
     }
 
-    private static string Hash(string ticket) => Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(ticket))).ToLowerInvariant();
+    /// <summary>What a secret (a ticket, a share link's) is stored and named as: its SHA-256, hex.</summary>
+    public static string IdOf(string ticket) => Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(ticket))).ToLowerInvariant();
 }
 
 /// <summary>A ticket is over once it expires, used or not.</summary>

@@ -27,6 +27,9 @@ public enum VmAction
     /// <summary>VNC and serial consoles, and the serial log download.</summary>
     Console,
 
+    /// <summary>Disconnect someone from its consoles, make and revoke view-only share links of its screen.</summary>
+    ManageViewers,
+
     /// <summary>Start, shutdown, reboot, pause, resume, reset, power off, save, restore, send keys.</summary>
     Power,
 
@@ -88,6 +91,7 @@ public static class VmRights
     {
         [VmAction.See] = (Who.Members, "see it"),
         [VmAction.Console] = (Who.Members, "open its consoles"),
+        [VmAction.ManageViewers] = (Who.Owner, "disconnect its console viewers or share its screen"),
         [VmAction.Power] = (Who.Members, "start or stop it"),
         [VmAction.TakeSnapshot] = (Who.Members, "take snapshots of it"),
         [VmAction.ChangeCdrom] = (Who.Members, "change its CD"),

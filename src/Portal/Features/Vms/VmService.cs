@@ -77,6 +77,7 @@ public sealed partial class VmService(
         _ when !VmSettings.BootOrders.ContainsKey(settings.BootOrder) => $"Boot order: one of {string.Join("; ", VmSettings.BootOrders.Keys)}.",
         _ when settings.KeyboardLayout is null || !Engine.Qemu.KeyboardLayouts.Names.ContainsKey(settings.KeyboardLayout) =>
             $"Keyboard layout: one of {string.Join(", ", Engine.Qemu.KeyboardLayouts.Names.Keys)}.",
+        _ when !Enum.IsDefined(settings.ConsoleSharing) => "Console sharing: Shared or TakeOver.",
         _ => null,
     };
 

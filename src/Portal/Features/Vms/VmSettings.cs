@@ -2,9 +2,23 @@ using Paddock.Engine.Vms;
 
 namespace Paddock.Portal.Features.Vms;
 
-/// <summary>How the VM behaves, as its owner set it. <paramref name="KeyboardLayout"/> is its guest's (one of <see cref="Engine.Qemu.KeyboardLayouts.Names"/>): Type text presses the keys that layout needs.</summary>
+/// <summary>What happens when a second person opens a VM's console with control of it.</summary>
+public enum ConsoleSharing
+{
+    /// <summary>Both have the screen, keyboard and mouse (the default).</summary>
+    Shared,
+
+    /// <summary>The newcomer takes over: the others' sessions with control end, saying who took over. View-only viewers stay.</summary>
+    TakeOver,
+}
+
+/// <summary>
+/// How the VM behaves, as its owner set it. <paramref name="KeyboardLayout"/> is its guest's (one of
+/// <see cref="Engine.Qemu.KeyboardLayouts.Names"/>): Type text presses the keys that layout needs.
+/// </summary>
 public sealed record VmSettings(
-    int ShutdownTimeoutSeconds, RestartPolicy Restart, int MaxRestartsPerHour, string BootOrder = VmSettings.DiskFirst, string KeyboardLayout = Engine.Qemu.KeyboardLayouts.Us)
+    int ShutdownTimeoutSeconds, RestartPolicy Restart, int MaxRestartsPerHour, string BootOrder = VmSettings.DiskFirst, string KeyboardLayout = Engine.Qemu.KeyboardLayouts.Us,
+    ConsoleSharing ConsoleSharing = ConsoleSharing.Shared)
 {
     public const string DiskFirst = "disk,cdrom";
     public const string CdromFirst = "cdrom,disk";

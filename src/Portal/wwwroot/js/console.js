@@ -18,6 +18,8 @@ export function connect(screen, path, dotnet, options) {
     const rfb = new RFB(screen, scheme + location.host + path, { wsProtocols: ['binary'] });
     rfb.scaleViewport = !!options?.scale;
     rfb.focusOnClick = true;
+    // A share link's page only watches (the portal drops what such a browser sends anyway).
+    rfb.viewOnly = !!options?.viewOnly;
     // A session replaced by a newer one on the same screen reports nothing any more.
     const current = () => sessions.get(screen) === rfb;
     rfb.addEventListener('connect', () => { if (current()) dotnet.invokeMethodAsync('OnConnected'); });

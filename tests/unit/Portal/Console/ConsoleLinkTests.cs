@@ -103,4 +103,18 @@ public sealed class ConsoleLinkTests
     [InlineData(VmStatus.Deleting, false)]
     public void Only_a_vm_that_runs_or_soon_runs_again_is_dialled_again(VmStatus status, bool comesBack) =>
         Assert.Equal(comesBack, ConsoleLink.MayComeBack(status));
+
+    [Fact]
+    public void A_session_someone_ended_is_not_dialled_again_and_says_ended_until_the_person_dials()
+    {
+        var link = new ConsoleLink();
+        link.Dial();
+        link.Opened();
+
+        Assert.Null(link.Closed("Disconnected by vera.", clean: true, vmRuns: false, ended: true));
+        Assert.Equal(ConsoleState.Ended, link.State);
+        Assert.True(link.MayDial);
+        link.Dial();
+        Assert.Equal(ConsoleState.Connecting, link.State);
+    }
 }

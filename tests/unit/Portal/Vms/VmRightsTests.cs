@@ -13,6 +13,7 @@ public sealed class VmRightsTests
     {
         [VmAction.See] = (true, true, true),
         [VmAction.Console] = (true, true, true),
+        [VmAction.ManageViewers] = (false, true, true),
         [VmAction.Power] = (true, true, true),
         [VmAction.TakeSnapshot] = (true, true, true),
         [VmAction.ChangeCdrom] = (true, true, true),
