@@ -15,7 +15,7 @@ public sealed class ConsoleReconnectTests(PaddockFixture paddock) : IAsyncLifeti
     private const string Rhea = "rhea";
 
     [Fact]
-    public async Task Both_console_pages_reconnect_by_themselves_when_the_host_agent_is_killed_and_restarted()
+    public async Task Both_console_pages_reconnect_by_themselves_when_the_host_agent_is_killed_and_restarted_and_stay_open_through_a_reset()
     {
         var page = await SignInAsync();
         var vmId = await VmApi.CreateRunningAsync(page, "rhea-console");
@@ -64,6 +64,17 @@ public sealed class ConsoleReconnectTests(PaddockFixture paddock) : IAsyncLifeti
         await serial.Keyboard.PressAsync("Enter");
         await Assertions.Expect(terminal).ToContainTextAsync(new Regex($@"serial-{(long)a * b}(?!\d)"), new() { Timeout = 30_000 });
         await serial.ScreenshotAsync(new() { Path = Path.Combine(paddock.Artifacts, "serial-reconnected.png") });
+
+        // A Reset keeps QEMU and its VNC server: both consoles stay open through the reboot, and the screen takes keys after it.
+        var reset = await page.APIRequest.PostAsync($"/api/vms/{vmId}/reset", new() { Headers = PaddockFixture.ApiHeaders });
+        Assert.Equal(202, reset.Status);
+        await GuestSerial.WaitForShellAsync(runDir, count: 2, what: "the guest's shell after the reset");
+        await page.BringToFrontAsync();
+        await canvas.ClickAsync();
+        await PageProbes.TypeLikeAPersonAsync(page, $"echo reset-$(({a}*{b}*2)) > /dev/ttyS0\n");
+        await Assertions.Expect(terminal).ToContainTextAsync($"reset-{2L * a * b}", new() { Timeout = 60_000 });
+        Assert.Equal(["Connected", "Reconnecting…", "Reconnected"], await screenStates());
+        Assert.Equal(["Connected", "Reconnecting…", "Reconnected"], await serialStates());
 
         await PageProbes.AssertNoReloadAsync(page);
         await PageProbes.AssertNoReloadAsync(serial);

@@ -46,6 +46,9 @@ public sealed partial class ConsoleViewersTests(PaddockFixture paddock)
         await Assertions.Expect(waltRow).ToContainTextAsync("View only");
         await Assertions.Expect(waltRow).ToContainTextAsync("127.0.0.1");
         await owner.ScreenshotAsync(new() { Path = Path.Combine(paddock.Artifacts, "console-viewers.png") });
+        var listed = (await (await owner.APIRequest.GetAsync($"/api/vms/{vmId}/console-viewers")).JsonAsync())!.Value;
+        Assert.Equal(2, listed.GetArrayLength());
+        Assert.Contains(listed.EnumerateArray(), v => v.GetProperty("user").GetString() == PaddockFixture.Walt && v.GetProperty("viewOnly").GetBoolean());
 
         // Key events straight down the viewer's socket, past noVNC's own view-only mode: q and z,
         // pressed and released. The owner then types a line; had q and z reached the guest they

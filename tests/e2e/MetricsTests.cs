@@ -85,8 +85,18 @@ public sealed class MetricsTests(PaddockFixture paddock)
         await member.GetByRole(Microsoft.Playwright.AriaRole.Button, new() { Name = "Pause", Exact = true }).ClickAsync();
         await PaddockFixture.ExpectStatusAsync(member, "Paused");
         ReceivedSpan? qmp = null;
-        await Eventually.Async(() => (qmp = paddock.Traces.Spans.LastOrDefault(s => s.Name == "qmp stop" && Chain(s).Count >= 5)) is not null,
-            TimeSpan.FromSeconds(30), "the pause's trace from the button to QMP");
+        try
+        {
+            await Eventually.Async(() => (qmp = paddock.Traces.Spans.LastOrDefault(s => s.Name == "qmp stop" && Chain(s).Count >= 5)) is not null,
+                TimeSpan.FromSeconds(30), "the pause's trace from the button to QMP");
+        }
+        catch (TimeoutException e)
+        {
+            // What came instead: the chains of the pauses the collector has, and how many spans it holds.
+            var chains = paddock.Traces.Spans.Where(s => s.Name is "qmp stop" or "VM Pause").Select(s => string.Join(" <- ", Chain(s).Select(c => $"{c.Service} {c.Name}")));
+            throw new TimeoutException($"{e.Message} The collector holds {paddock.Traces.Spans.Count} spans; pauses: {string.Join(" | ", chains)}", e);
+        }
+
         var chain = Chain(qmp!);
         Assert.Equal(
             ["paddock-agent qmp stop", "paddock-agent agent Pause", "paddock-portal send Pause", "paddock-portal VM Pause"],

@@ -61,7 +61,7 @@ public sealed partial class OpenApiTests(PaddockFixture paddock)
         var template = (await api.CheckAsync("GET", "/api/templates", "/api/templates", 200)).EnumerateArray().First().GetProperty("id").GetGuid();
         string[] reads =
         [
-            "/api/vms", $"/api/vms/{vm}", $"/api/vms/{vm}/tasks", $"/api/vms/{vm}/forwards", "/api/networks", $"/api/networks/{network}", "/api/images",
+            "/api/vms", $"/api/vms/{vm}", $"/api/vms/{vm}/tasks", $"/api/vms/{vm}/forwards", $"/api/vms/{vm}/console-viewers", $"/api/vms/{vm}/console-shares", "/api/networks", $"/api/networks/{network}", "/api/images",
             "/api/images/limits", $"/api/templates/{template}", "/api/quota", "/api/policy", "/api/flavors", "/api/tokens", "/api/requests",
         ];
         foreach (var path in reads)

@@ -10,8 +10,8 @@ public sealed record ReceivedSpan(string Service, string Scope, string TraceId, 
 /// <summary>
 /// A stand-in OTLP collector for the processes the fixture starts (OTLP/HTTP with protobuf, as
 /// <c>OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf</c> sends it): it answers every export with 200 and
-/// keeps the spans of Paddock's and Blazor's own sources (not every request's and query's), up to
-/// <see cref="MaxSpans"/>. The protobuf is read by hand, field by field
+/// keeps the spans of Paddock's and Blazor's own sources (not every request's and query's), the
+/// newest <see cref="MaxSpans"/>. The protobuf is read by hand, field by field
 /// (opentelemetry/proto/trace/v1/trace.proto): only what a test asks about.
 /// </summary>
 public sealed class OtlpSink : IDisposable
@@ -80,9 +80,10 @@ public sealed class OtlpSink : IDisposable
 
                 foreach (var span in scopeFields.Where(f => f.Number == 2).Select(f => Fields(f.Bytes).ToList()))
                 {
-                    if (_spans.Count < MaxSpans)
+                    _spans.Enqueue(new ReceivedSpan(service, scope, Hex(span, 1), Hex(span, 2), Hex(span, 4), span.Where(f => f.Number == 5).Select(f => Text(f.Bytes)).FirstOrDefault() ?? ""));
+                    // The newest are kept: a test asks about what it just did.
+                    while (_spans.Count > MaxSpans && _spans.TryDequeue(out _))
                     {
-                        _spans.Enqueue(new ReceivedSpan(service, scope, Hex(span, 1), Hex(span, 2), Hex(span, 4), span.Where(f => f.Number == 5).Select(f => Text(f.Bytes)).FirstOrDefault() ?? ""));
                     }
                 }
             }

@@ -27,7 +27,9 @@ public sealed partial class TemplateTests(PaddockFixture paddock)
         await dialog.GetByLabel("Template name").FillAsync("golden-tpl");
         await dialog.GetByLabel("Description").FillAsync("busybox with a marker at 100 MiB");
         await dialog.GetByRole(AriaRole.Button, new() { Name = "Convert" }).ClickAsync();
-        await Assertions.Expect(page.GetByRole(AriaRole.Status)).ToContainTextAsync("The VM is now the template 'golden-tpl'", new() { Timeout = 60_000 });
+        // Its progress, while the disk is copied, is another status on the page.
+        await Assertions.Expect(page.GetByRole(AriaRole.Status).Filter(new() { HasText = "The VM is now the template 'golden-tpl'" }))
+            .ToBeVisibleAsync(new() { Timeout = 60_000 });
         Assert.False(Directory.Exists(goldenDir), "the VM's files are gone");
         var template = await TemplateAsync(page, "golden-tpl");
         var checksum = template.GetProperty("sha256").GetString()!;

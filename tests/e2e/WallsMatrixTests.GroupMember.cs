@@ -80,6 +80,7 @@ public sealed partial class WallsMatrixTests
                     "verb" => verb,
                     "name" => "b-snap",
                     "forwardId" => Guid.NewGuid().ToString(),
+                    "viewerId" or "shareId" => Guid.NewGuid().ToString("N"),
                     "operationId" => createTask.ToString(),
                     var other => throw new InvalidOperationException($"{key}: no value for {{{other}}}"),
                 });

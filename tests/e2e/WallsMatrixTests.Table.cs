@@ -101,6 +101,11 @@ public sealed partial class WallsMatrixTests
         ["endpoint POST /api/vms/{vmId:guid}/console-ticket"] = new(Takes.Vm, Member: Member.Uses),
         ["endpoint GET /api/vms/{vmId:guid}/serial-log"] = new(Takes.Vm, Member: Member.Uses),
         ["endpoint GET /api/vms/{vmId:guid}/thumbnail"] = new(Takes.Vm, Member: Member.Uses),
+        ["endpoint GET /api/vms/{id:guid}/console-viewers"] = new(Takes.Vm, Member: Member.Uses),
+        ["endpoint DELETE /api/vms/{id:guid}/console-viewers/{viewerId}"] = new(Takes.Vm, Member: Member.OwnerOnly),
+        ["endpoint GET /api/vms/{id:guid}/console-shares"] = new(Takes.Vm, Member: Member.OwnerOnly),
+        ["endpoint POST /api/vms/{id:guid}/console-shares"] = new(Takes.Vm, _ => new { minutes = 60 }, Member: Member.OwnerOnly),
+        ["endpoint DELETE /api/vms/{id:guid}/console-shares/{shareId}"] = new(Takes.Vm, Member: Member.OwnerOnly),
         ["endpoint * /console/{vmId:guid}/ws"] = new(Takes.Vm, Member: Member.Uses),
         ["endpoint * /console/{vmId:guid}/serial"] = new(Takes.Vm, Member: Member.Uses),
         // A share link's view-only socket: its ticket admits (ConsoleViewersTests), so a stranger gets the same for any id.

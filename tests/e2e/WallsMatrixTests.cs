@@ -248,6 +248,7 @@ public sealed partial class WallsMatrixTests(PaddockFixture paddock)
         "name" => "b-snap",
         "kind" => "users",
         "forwardId" or "operationId" => id.ToString(),
+        "viewerId" or "shareId" => id.ToString("N"),
         "file" => file ?? $"{Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(id.ToByteArray()))}.iso",
         "nonce" or "token" => id.ToString("N"),
         "channel" => "memory",

@@ -40,5 +40,6 @@ public static class ConsoleExtensions
     {
         app.MapConsoleEndpoints();
         app.MapThumbnailEndpoints();
+        app.MapConsoleViewerEndpoints();
     }
 }

@@ -118,9 +118,12 @@ public abstract class ConsolePageBase : ComponentBase, IAsyncDisposable
         if (!_started && Vm is not null)
         {
             _started = true;
+            // The agent starts dialling back while the browser imports the console's module.
+            Link.Dial();
+            var prepared = PrepareAsync();
             Module = await JS.InvokeAsync<IJSObjectReference>("import", ModulePath);
             _self = DotNetObjectReference.Create(this);
-            await ConnectAsync();
+            await OpenAsync(await prepared);
         }
     }
 
@@ -133,19 +136,24 @@ public abstract class ConsolePageBase : ComponentBase, IAsyncDisposable
 
     private async Task DialAsync()
     {
-        if (Module is null)
+        if (Module is not null)
         {
-            return;
+            await OpenAsync(await PrepareAsync());
         }
+    }
 
+    /// <summary>A new ticket, and the agent's dial-back for it started (the browser's socket still passes every check).</summary>
+    private async Task<string> PrepareAsync()
+    {
         (HostRefusal, EndedBecause) = (null, null);
         _dialedAt = Clock.GetUtcNow();
         var (ticket, path) = await TicketAsync((await Auth).User.UserId());
         SessionId = ConsoleTickets.IdOf(ticket);
-        // The agent dials back while the browser opens its socket (the socket still passes every check).
         Relay.Prepare(Vm!, Kind, ticket);
-        await Module.InvokeVoidAsync("connect", Element, path, _self, ConnectOptions);
+        return path;
     }
+
+    private async Task OpenAsync(string path) => await Module!.InvokeVoidAsync("connect", Element, path, _self, ConnectOptions);
 
     [JSInvokable]
     public Task OnConnected() => InvokeAsync(() =>

@@ -45,13 +45,13 @@ public sealed class ConsoleShares(IDocumentStore store, Shared.ChangeNotifier<Co
     /// <summary>Makes a link to the VM's screen; its secret is returned once, here.</summary>
     public async Task<(ConsoleShare Share, string Secret)> MakeAsync(ClaimsPrincipal by, Guid vmId, TimeSpan lifetime, CancellationToken ct = default)
     {
-        if (!Lifetimes.ContainsKey(lifetime))
-        {
-            throw new RefusedException($"Expiry: one of {string.Join(", ", Lifetimes.Values)}.");
-        }
-
         await using var session = store.LightweightSession();
         var vm = await VmRights.LoadAsync(session, by, vmId, VmAction.ManageViewers, ct);
+        if (!Lifetimes.ContainsKey(lifetime))
+        {
+            throw new RefusedException($"Expiry: one of {string.Join(", ", Lifetimes.Keys.Select(l => (int)l.TotalMinutes))} minutes.", "minutes");
+        }
+
         var secret = Convert.ToHexString(RandomNumberGenerator.GetBytes(24)).ToLowerInvariant();
         var now = clock.GetUtcNow();
         var share = new ConsoleShare { Id = ConsoleTickets.IdOf(secret), VmId = vmId, MadeBy = by.Identity?.Name ?? "", MadeAt = now, ExpiresAt = now + lifetime };
