@@ -29,15 +29,9 @@ public static class ConsoleViewerEndpoints
     public static void MapConsoleViewerEndpoints(this IEndpointRouteBuilder app)
     {
         var api = app.MapGroup("/api/vms/{id:guid}").RequireAuthorization().WithTags("Consoles");
-        api.MapGet("/console-viewers", (Guid id, HttpContext http, IDocumentStore store, ConsoleViewers viewers) => VmEndpoints.AnswerAsync(async () =>
-        {
-            await using (var session = store.QuerySession())
-            {
-                await VmRights.LoadAsync(session, http.User, id, VmAction.Console, http.RequestAborted);
-            }
-
-            return Results.Ok((await viewers.ListAsync(id, http.RequestAborted)).Select(ConsoleViewerView.Of));
-        })).WithSummary("Who is connected to the VM's consoles now, the oldest session first.").Produces<IEnumerable<ConsoleViewerView>>();
+        api.MapGet("/console-viewers", (Guid id, HttpContext http, IDocumentStore store, ConsoleViewers viewers) =>
+            ListAsync(id, http, store, VmAction.Console, async () => (await viewers.ListAsync(id, http.RequestAborted)).Select(ConsoleViewerView.Of)))
+            .WithSummary("Who is connected to the VM's consoles now, the oldest session first.").Produces<IEnumerable<ConsoleViewerView>>();
 
         api.MapDelete("/console-viewers/{viewerId}", (Guid id, string viewerId, HttpContext http, ConsoleViewers viewers) => VmEndpoints.AnswerAsync(async () =>
         {
@@ -46,15 +40,9 @@ public static class ConsoleViewerEndpoints
         })).AddEndpointFilter(ApiAnswers.RequireApiHeader)
             .WithSummary("Owner or admin: ends someone's console session; their page says who did.").Produces(204);
 
-        api.MapGet("/console-shares", (Guid id, HttpContext http, IDocumentStore store, ConsoleShares shares) => VmEndpoints.AnswerAsync(async () =>
-        {
-            await using (var session = store.QuerySession())
-            {
-                await VmRights.LoadAsync(session, http.User, id, VmAction.ManageViewers, http.RequestAborted);
-            }
-
-            return Results.Ok((await shares.ListAsync(id, http.RequestAborted)).Select(ConsoleShareView.Of));
-        })).WithSummary("Owner or admin: the view-only share links of the VM's screen that still open.").Produces<IEnumerable<ConsoleShareView>>();
+        api.MapGet("/console-shares", (Guid id, HttpContext http, IDocumentStore store, ConsoleShares shares) =>
+            ListAsync(id, http, store, VmAction.ManageViewers, async () => (await shares.ListAsync(id, http.RequestAborted)).Select(ConsoleShareView.Of)))
+            .WithSummary("Owner or admin: the view-only share links of the VM's screen that still open.").Produces<IEnumerable<ConsoleShareView>>();
 
         api.MapPost("/console-shares", (Guid id, ConsoleShareBody body, HttpContext http, ConsoleShares shares) => VmEndpoints.AnswerAsync(async () =>
         {
@@ -72,4 +60,16 @@ public static class ConsoleViewerEndpoints
         })).AddEndpointFilter(ApiAnswers.RequireApiHeader)
             .WithSummary("Owner or admin: revokes a share link; whoever watches through it is disconnected at once.").Produces(204);
     }
+
+    /// <summary>What <paramref name="list"/> gives, once the caller may do <paramref name="action"/> with the VM.</summary>
+    private static Task<IResult> ListAsync<T>(Guid id, HttpContext http, IDocumentStore store, VmAction action, Func<Task<IEnumerable<T>>> list) =>
+        VmEndpoints.AnswerAsync(async () =>
+        {
+            await using (var session = store.QuerySession())
+            {
+                await VmRights.LoadAsync(session, http.User, id, action, http.RequestAborted);
+            }
+
+            return Results.Ok(await list());
+        });
 }
