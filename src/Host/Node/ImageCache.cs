@@ -50,6 +50,8 @@ public sealed partial class ImageCache(IOptions<AgentOptions> options, Portal.Ag
         {
             while (progress is not null && !fetch.Value.IsCompleted)
             {
+                // A cancelled delay ends WhenAny at once: without this the loop would spin until the fetch ends.
+                ct.ThrowIfCancellationRequested();
                 if (_received.TryGetValue(fileName, out var received) && received.Value is { Total: > 0 } now)
                 {
                     progress.Report(new WorkDone(Math.Min(now.Done, now.Total), now.Total, WorkDone.Bytes));
