@@ -72,7 +72,7 @@ public sealed class ImageUploadLimitTests(PaddockFixture paddock)
             var honest = await UploadAsync(page, await File.ReadAllBytesAsync(vdi), "disk", "vdi", "honest");
             Assert.Equal(201, honest.Status);
             var id = (await honest.JsonAsync())!.Value.GetProperty("id").GetGuid();
-            Assert.Contains($"Upload {id}: qemu-img converted it as uid 1999999", paddock.LogOf("portal"));
+            Assert.Contains($"Upload {id}: qemu-img converted it as uid {PaddockFixture.UploadUid}", paddock.LogOf("portal"));
             Assert.Equal(204, (await page.APIRequest.DeleteAsync($"/api/images/{id}", new() { Headers = PaddockFixture.ApiHeaders })).Status);
             Assert.Empty(LibraryFiles().Except(before));
         }

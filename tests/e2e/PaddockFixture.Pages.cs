@@ -30,10 +30,49 @@ public sealed partial class PaddockFixture
     public static Task LandsOnAsync(IPage page, string pattern, int timeout = 30_000) =>
         Assertions.Expect(page).ToHaveURLAsync(new Regex(pattern), new() { Timeout = timeout });
 
-    /// <summary>A new browser context on the portal. The certificate is the test command's self-signed one.</summary>
-    public Task<IBrowserContext> NewContextAsync() =>
-        Browser.NewContextAsync(
+    /// <summary>A new browser context on the portal, closed when the test that opened it ends. The certificate is the test command's self-signed one.</summary>
+    public async Task<IBrowserContext> NewContextAsync()
+    {
+        var context = await Browser.NewContextAsync(
             new BrowserNewContextOptions { BaseURL = PortalUrl, IgnoreHTTPSErrors = true, ViewportSize = new ViewportSize { Width = 1280, Height = 900 } });
+        lock (_openContexts)
+        {
+            _openContexts.Add(context);
+        }
+
+        return context;
+    }
+
+    private readonly List<IBrowserContext> _openContexts = [];
+
+    /// <summary>Leaves <paramref name="context"/> open after the test that opened it: it is the run's (Carol's shared page).</summary>
+    private void KeepOpen(IBrowserContext context)
+    {
+        lock (_openContexts)
+        {
+            _openContexts.Remove(context);
+        }
+    }
+
+    /// <summary>
+    /// Closes every browser context the ended test opened (<see cref="ClosePagesAfterEachTestAttribute"/>):
+    /// a page left open keeps a renderer busy in Chromium and a live circuit in the portal, which
+    /// re-renders it on every change, for the rest of the run (15 renderers after five classes).
+    /// </summary>
+    public async Task CloseContextsAsync()
+    {
+        IBrowserContext[] open;
+        lock (_openContexts)
+        {
+            open = [.. _openContexts];
+            _openContexts.Clear();
+        }
+
+        foreach (var context in open)
+        {
+            await context.CloseAsync();
+        }
+    }
 
     /// <summary>An HTTP client on the portal that trusts exactly the portal's certificate, and follows no redirects.</summary>
     public HttpClient NewHttpClient() => new(new HttpClientHandler
@@ -229,6 +268,7 @@ public sealed partial class PaddockFixture
             if (_shared is null)
             {
                 var page = await SignInAsync(Carol);
+                KeepOpen(page.Context);
                 var id = await CreateVmAsync(page, "carols-vm");
                 await Assertions.Expect(page.GetByRole(AriaRole.Status, new() { Name = "Status" })).ToHaveTextAsync("Running", new() { Timeout = 120_000 });
                 _shared = (page, id);

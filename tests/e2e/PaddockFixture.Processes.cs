@@ -157,6 +157,15 @@ public sealed partial class PaddockFixture
     private string VxlanPortOf(string hostName) =>
         ((NetworkLetter == 't' ? 4790 : 5000 + (NetworkLetter - 'a') * 26) + HostIndexOf(hostName)).ToString(System.Globalization.CultureInfo.InvariantCulture);
 
+    /// <summary>
+    /// VM uids are the machine's too: each run takes a range of its own (the labels' 523,776 uids
+    /// apart), so that two runs at once never run VMs, or check files, under one another's uids.
+    /// </summary>
+    private static int VmUidBase => NetworkLetter == 't' ? 2_000_000 : 3_000_000 + ((NetworkLetter - 'a') * 600_000);
+
+    /// <summary>The uid (and gid) qemu-img runs under on uploads: just below the run's VM uids.</summary>
+    public static int UploadUid => VmUidBase - 1;
+
     /// <summary>Port forwards are the machine's (every agent here shares one root namespace): each run on this machine takes ports of its own.</summary>
     private static string ForwardPorts =>
         NetworkLetter == 't' ? "20000-20099" : $"{30000 + (NetworkLetter - 'a') * 100}-{30099 + (NetworkLetter - 'a') * 100}";
@@ -307,6 +316,9 @@ public sealed partial class PaddockFixture
         ["Paddock__SignIn__AddressLockAt"] = "10000",
         ["Paddock__SignIn__AddressPostsPerMinute"] = "100000",
         ["Paddock__Networks__ForwardPorts"] = ForwardPorts,
+        ["Paddock__VmUidBase"] = VmUidBase.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ["Paddock__Uploads__Uid"] = UploadUid.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ["Paddock__Uploads__Gid"] = UploadUid.ToString(System.Globalization.CultureInfo.InvariantCulture),
         // The main portal's own address: an agent held by another portal process dials it back for consoles opened here.
         ["Paddock__DirectUrl"] = PortalUrl,
         ["ASPNETCORE_ENVIRONMENT"] = "Production",

@@ -257,7 +257,11 @@ public sealed partial class PaddockFixture : IAsyncLifetime, IDisposable
             Headless = true,
             Args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
         });
+        Current = this;
     }
+
+    /// <summary>The run's fixture once it has started, for xUnit's per-test hooks (<see cref="ClosePagesAfterEachTestAttribute"/>).</summary>
+    public static PaddockFixture? Current { get; private set; }
 
     /// <summary>Where every process the fixture starts sends its traces.</summary>
     public OtlpSink Traces { get; } = new();
