@@ -19,7 +19,10 @@ using Paddock.Portal.Features.Templates;
 using Paddock.Portal.Features.Tokens;
 using Paddock.Portal.Features.Vms;
 
-var builder = WebApplication.CreateBuilder(args);
+// The portal's own folder is its content root whatever the current directory: ./paddock up and the
+// tests start it from elsewhere, where its appsettings.json (log levels) was not read and every
+// request was logged.
+var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
 if (args is ["accounts" or "hosts" or "routes", ..])
 {
     // The command line prints what it makes (a password, a join token) on stdout: logs go to stderr.

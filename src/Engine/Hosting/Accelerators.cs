@@ -70,6 +70,29 @@ public static class Accelerators
         _ => throw new ArgumentOutOfRangeException(nameof(accelerator), accelerator, null),
     };
 
+    /// <summary>
+    /// The value of <c>-accel</c>. WHPX runs with QEMU's own interrupt controller
+    /// (<c>kernel-irqchip=off</c>): Hyper-V's APIC emulation drops MSIs on q35, whose PCIe devices
+    /// use them ("injection failed, MSI ... lost", then "Unexpected VP exit code 4": QEMU issues
+    /// 858, 1043 and 2042), and <c>off</c> is what QEMU's x86 WHPX users run.
+    /// </summary>
+    public static string QemuAccelArgument(Accelerator accelerator) =>
+        accelerator == Accelerator.Whpx ? "whpx,kernel-irqchip=off" : QemuName(accelerator);
+
+    /// <summary>
+    /// The value of <c>-cpu</c>: <c>host</c> only under KVM (QEMU refuses it but with KVM or HVF:
+    /// "CPU model 'host' requires KVM or HVF"); <c>max</c> under TCG, every feature it emulates;
+    /// under WHPX QEMU's default model <c>qemu64</c>, since <c>max</c> there offers what TCG could
+    /// emulate but Hyper-V does not run (QEMU issue 1043: no boot on Ryzen).
+    /// </summary>
+    public static string QemuCpuModel(Accelerator accelerator) => accelerator switch
+    {
+        Accelerator.Kvm => "host",
+        Accelerator.Whpx => "qemu64",
+        Accelerator.Tcg => "max",
+        _ => throw new ArgumentOutOfRangeException(nameof(accelerator), accelerator, null),
+    };
+
     /// <summary>Why KVM is not usable on this Linux host, or null when it is.</summary>
     private static string? WhyNotKvm(AcceleratorFacts facts)
     {

@@ -64,9 +64,8 @@ public static class QemuCommandLine
         argv.Add("-name", $"guest={spec.Id:D}");
         // The versioned type stored with the VM keeps the guest ABI stable across QEMU upgrades.
         argv.Add("-machine", spec.MachineType);
-        argv.Add("-accel", Accelerators.QemuName(accel));
-        // "host" needs KVM/WHPX/HVF; TCG takes "max", every feature it can emulate.
-        argv.Add("-cpu", accel == Accelerator.Tcg ? "max" : "host");
+        argv.Add("-accel", Accelerators.QemuAccelArgument(accel));
+        argv.Add("-cpu", Accelerators.QemuCpuModel(accel));
         argv.Add("-m", Invariant($"size={spec.MemoryMiB}M"));
         argv.Add("-smp", Invariant($"cpus={spec.VCpus},maxcpus={spec.MaxVCpus}"));
         argv.Add("-nodefaults", "-no-user-config");

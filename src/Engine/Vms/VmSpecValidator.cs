@@ -73,8 +73,8 @@ public static partial class VmSpecValidator
         if (spec.MachineType is null || !MachineTypePattern().IsMatch(spec.MachineType))
         {
             throw Invalid("MachineType",
-                $"MachineType must be a versioned q35 or i440fx type such as '{VmSpec.DefaultMachineType}' " +
-                $"(pattern ^pc-(q35|i440fx)-N.N$, was '{Printable(spec.MachineType)}')");
+                $"MachineType must be a versioned q35 type such as '{VmSpec.DefaultMachineType}': every device sits on a PCIe root port of q35's pcie.0 " +
+                $"(pattern ^pc-q35-N.N$, was '{Printable(spec.MachineType)}')");
         }
 
         if (spec.Uid <= 0)
@@ -198,7 +198,7 @@ public static partial class VmSpecValidator
 
     // \z, not $: in .NET "$" also matches before a trailing "\n", which must never reach QEMU.
     // [0-9], not \d: \d matches every Unicode digit.
-    [GeneratedRegex(@"^pc-(q35|i440fx)-[0-9]+\.[0-9]+\z", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"^pc-q35-[0-9]+\.[0-9]+\z", RegexOptions.CultureInvariant)]
     private static partial Regex MachineTypePattern();
 
     [GeneratedRegex(@"^rp[0-9]{1,2}\z", RegexOptions.CultureInvariant)]

@@ -111,6 +111,16 @@ public sealed class AcceleratorsTests
         Assert.Contains("will fail", choice.Warning);
     }
 
+    [Theory]
+    [InlineData(Accelerator.Kvm, "kvm", "host")]
+    [InlineData(Accelerator.Tcg, "tcg", "max")]
+    [InlineData(Accelerator.Whpx, "whpx,kernel-irqchip=off", "qemu64")]
+    public void Each_accelerator_gets_an_accel_value_and_a_cpu_model_its_qemu_takes(Accelerator accelerator, string accel, string cpu)
+    {
+        Assert.Equal(accel, Accelerators.QemuAccelArgument(accelerator));
+        Assert.Equal(cpu, Accelerators.QemuCpuModel(accelerator));
+    }
+
     [Fact]
     public void The_real_probe_describes_this_host()
     {

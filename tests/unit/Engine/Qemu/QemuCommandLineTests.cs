@@ -117,7 +117,8 @@ public sealed class QemuCommandLineTests
     [Fact]
     public void Whpx_vm_in_a_run_directory_with_commas_spaces_and_quotes_gets_the_golden_argv()
     {
-        var spec = new VmSpec(VmId, 2, 2, 2048, "pc-i440fx-7.2", 1000, [new DiskSpec("os", 1L << 30, null)], []);
+        // q35 (the only machine whose pcie.0 takes the root ports), QEMU's interrupt controller, qemu64.
+        var spec = new VmSpec(VmId, 2, 2, 2048, "pc-q35-7.2", 1000, [new DiskSpec("os", 1L << 30, null)], []);
         var paths = new VmPaths("/srv/a,b c/\"q\"'s,,/vm");
         var options = QemuLaunchOptions.Default with { Sandbox = false, RootPorts = 10 };
 
@@ -128,9 +129,9 @@ public sealed class QemuCommandLineTests
         [
             "/usr/bin/qemu-system-x86_64",
             "-name", "guest=0b5c3f4e-7d1a-4c2b-9e8f-1a2b3c4d5e6f",
-            "-machine", "pc-i440fx-7.2",
-            "-accel", "whpx",
-            "-cpu", "host",
+            "-machine", "pc-q35-7.2",
+            "-accel", "whpx,kernel-irqchip=off",
+            "-cpu", "qemu64",
             "-m", "size=2048M",
             "-smp", "cpus=2,maxcpus=2",
             "-nodefaults", "-no-user-config",

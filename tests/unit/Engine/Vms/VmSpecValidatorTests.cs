@@ -71,7 +71,21 @@ public sealed class VmSpecValidatorTests
     public void Accepts_the_limits_themselves()
     {
         VmSpecValidator.Validate(Valid() with { VCpus = 64, MaxVCpus = 64, MemoryMiB = 262_144, Disks = [new DiskSpec(new string('d', 26), 16L << 40, null)] });
-        VmSpecValidator.Validate(Valid() with { VCpus = 1, MaxVCpus = 1, MemoryMiB = 64, MachineType = "pc-i440fx-10.0", Nics = [], Uid = 1 });
+        VmSpecValidator.Validate(Valid() with { VCpus = 1, MaxVCpus = 1, MemoryMiB = 64, MachineType = "pc-q35-10.0", Nics = [], Uid = 1 });
+    }
+
+    [Theory]
+    [InlineData("pc-i440fx-7.2")]
+    [InlineData("q35")]
+    [InlineData("pc-q35-7.2\n")]
+    [InlineData("microvm")]
+    public void Refuses_machine_types_the_command_line_cannot_boot(string machine)
+    {
+        // Every device goes on a root port of pcie.0, which only q35 has ("Bus 'pcie.0' not found" on i440fx).
+        var error = Assert.Throws<InvalidVmSpecException>(() => VmSpecValidator.Validate(Valid() with { MachineType = machine }));
+
+        Assert.Equal("MachineType", error.Field);
+        Assert.Contains("q35", error.Message);
     }
 
     [Fact]
