@@ -18,7 +18,8 @@ public sealed partial class PaddockFixture
     /// The form is posted from the page's own request context (its cookies are the page's), not
     /// typed into a rendered sign-in page: that page's load, styles and scripts cost Chromium as much
     /// as the page the test came for, for every one of the run's hundreds of sign-ins. The form
-    /// itself is tested where it is the subject (<see cref="TrySignInAsync"/>: SignInTests, AccountTests).
+    /// itself is driven where it is the subject (SignInTests, FuzzTests, and AccountTests through
+    /// <see cref="TrySignInAsync"/>).
     /// </remarks>
     public async Task<IPage> SignInAsync(string user, string? password = null)
     {
