@@ -176,6 +176,11 @@ public sealed partial class TenantNetworkTests(PaddockFixture paddock) : IAsyncL
         await PaddockFixture.InteractiveAsync(nell);
         await nell.GetByLabel("Network of the new NIC").ClickAsync();
         await nell.GetByRole(Microsoft.Playwright.AriaRole.Option, new() { Name = "lab (10.91.0.0/24)" }).ClickAsync();
+        // The choice shown in its field before Add NIC, as a person sees it: an Add pressed while the
+        // choice was still on its way to the portal put the NIC on the default network (once, on a
+        // saturated machine).
+        await Microsoft.Playwright.Assertions.Expect(nell.GetByRole(Microsoft.Playwright.AriaRole.Option, new() { Name = "lab (10.91.0.0/24)" })).ToHaveCountAsync(0);
+        await Microsoft.Playwright.Assertions.Expect(nell.GetByLabel("Network of the new NIC")).ToHaveValueAsync("lab (10.91.0.0/24)");
         await nell.GetByRole(Microsoft.Playwright.AriaRole.Button, new() { Name = "Add NIC" }).ClickAsync();
         await PaddockFixture.ExpectTaskAsync(nell, "Change hardware", "Done");
         await Microsoft.Playwright.Assertions.Expect(nell.GetByLabel("Network of net1")).ToHaveTextAsync("lab (10.91.0.0/24)");
