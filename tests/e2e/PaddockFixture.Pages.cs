@@ -13,8 +13,6 @@ public sealed partial class PaddockFixture
     /// Waits in these tests are for what the page shows, never for the document's load event:
     /// Blazor navigates inside the document, and the load event of the page the sign-in form lands
     /// on was seen to come late or not at all (CI, twice).
-    /// </remarks>
-    /// <remarks>
     /// The form is posted from the page's own request context (its cookies are the page's), not
     /// typed into a rendered sign-in page: that page's load, styles and scripts cost Chromium as much
     /// as the page the test came for, for every one of the run's hundreds of sign-ins. The form
@@ -150,7 +148,7 @@ public sealed partial class PaddockFixture
             page = await context.NewPageAsync();
         }
 
-        await page.GotoAsync("/account/login");
+        await page.GotoAsync(AccountsLoginPath);
         await page.GetByLabel("User name").FillAsync(user);
         await page.GetByLabel("Password").FillAsync(password);
         // The form posts and is answered with a redirect: wait for the document it lands on to be
