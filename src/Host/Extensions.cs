@@ -19,7 +19,16 @@ public static class Extensions
     {
         builder.Services.AddOptions<AgentOptions>().BindConfiguration(AgentOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddSingleton(TimeProvider.System);
-        builder.Services.AddSystemd();
+        // Under systemd (notify, journal) or the Service Control Manager; each is a no-op elsewhere.
+        if (OperatingSystem.IsWindows())
+        {
+            builder.Services.AddWindowsService(o => o.ServiceName = "Paddock agent");
+        }
+        else
+        {
+            builder.Services.AddSystemd();
+        }
+
         // VMs outlive the agent: give it time to hand over cleanly, never to take them along.
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
     }
@@ -27,7 +36,9 @@ public static class Extensions
     /// <summary>What the agent does for the host as a whole: capacity, images, limits, guards, KSM, usage, serial logs.</summary>
     public static void AddAgentNode(this HostApplicationBuilder builder)
     {
-        builder.Services.AddSingleton(services => Accelerators.Detect(services.GetRequiredService<IOptions<AgentOptions>>().Value.Accelerator));
+        builder.Services.AddSingleton(HostProbes.ForThisOs());
+        builder.Services.AddSingleton(services => Accelerators.Decide(services.GetRequiredService<IHostProbe>().Accelerator(),
+            services.GetRequiredService<IOptions<AgentOptions>>().Value.Accelerator));
         builder.Services.AddSingleton<ImageCache>();
         builder.Services.AddSingleton<ImageAccess>();
         builder.Services.AddSingleton(new CpuCgroup());

@@ -16,11 +16,13 @@ public static class Accelerators
         return setting switch
         {
             AcceleratorSetting.Kvm => new(Accelerator.Kvm, Forced("kvm", facts.Os == HostOs.Linux ? WhyNotKvm(facts) : $"this host is not Linux ({facts.Os})")),
-            AcceleratorSetting.Whpx =>
-                new(Accelerator.Whpx, facts.Os == HostOs.Windows ? null : $"whpx forced by setting, but this host is {facts.Os}: QEMU will fail to start"),
+            AcceleratorSetting.Whpx => new(Accelerator.Whpx, facts.Os != HostOs.Windows
+                ? $"whpx forced by setting, but this host is {facts.Os}: QEMU will fail to start"
+                : Forced("whpx", facts.WhpError)),
             AcceleratorSetting.Tcg => new(Accelerator.Tcg, $"tcg forced by setting: {Slower}"),
             _ => facts.Os switch
             {
+                HostOs.Windows when facts.WhpError is { } why => new(Accelerator.Tcg, $"the Windows Hypervisor Platform cannot run guests ({why}): {Slower}"),
                 HostOs.Windows => new(Accelerator.Whpx, null),
                 HostOs.Linux when WhyNotKvm(facts) is { } why => new(Accelerator.Tcg, $"{why}: {Slower}"),
                 HostOs.Linux => new(Accelerator.Kvm, null),
@@ -29,35 +31,8 @@ public static class Accelerators
         };
     }
 
-    /// <summary>Gathers the facts from this host (/dev/kvm, /proc/cpuinfo, loaded modules).</summary>
-    public static AcceleratorFacts Probe()
-    {
-        if (OperatingSystem.IsWindows())
-            return new(HostOs.Windows, false, "not Linux", new HashSet<string>(), new HashSet<string>());
-        if (!OperatingSystem.IsLinux())
-            return new(HostOs.Other, false, "not Linux", new HashSet<string>(), new HashSet<string>());
-
-        const string device = "/dev/kvm";
-        var exists = File.Exists(device);
-        string? openError = null;
-        if (!exists)
-        {
-            openError = "missing";
-        }
-        else
-        {
-            try
-            {
-                using var handle = File.OpenHandle(device, FileMode.Open, FileAccess.ReadWrite);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                openError = e.Message;
-            }
-        }
-
-        return new(HostOs.Linux, exists, openError, ReadCpuFlags(), ReadKvmModules());
-    }
+    /// <summary>Gathers the facts from this host, through its operating system's probe.</summary>
+    public static AcceleratorFacts Probe() => HostProbes.ForThisOs().Accelerator();
 
     /// <summary><see cref="Probe"/> then <see cref="Decide"/>.</summary>
     public static AcceleratorChoice Detect(AcceleratorSetting setting = AcceleratorSetting.Auto) => Decide(Probe(), setting);
@@ -113,48 +88,4 @@ public static class Accelerators
 
     private static string? Forced(string name, string? why) =>
         why is null ? null : $"{name} forced by setting although {why}: guests may fail or hang";
-
-    private static HashSet<string> ReadCpuFlags()
-    {
-        try
-        {
-            foreach (var line in File.ReadLines("/proc/cpuinfo"))
-            {
-                var colon = line.IndexOf(':');
-                if (colon > 0 && line[..colon].Trim() == "flags")
-                    return [.. line[(colon + 1)..].Split(' ', StringSplitOptions.RemoveEmptyEntries)];
-            }
-        }
-        catch (IOException)
-        {
-        }
-        return [];
-    }
-
-    /// <summary>
-    /// /proc/modules lists loaded modules, but some kernels (this one included) have no /proc/modules;
-    /// /sys/module has a directory for every loaded module (and for built-ins with parameters).
-    /// </summary>
-    private static HashSet<string> ReadKvmModules()
-    {
-        var modules = new HashSet<string>(StringComparer.Ordinal);
-        try
-        {
-            if (File.Exists("/proc/modules"))
-            {
-                foreach (var line in File.ReadLines("/proc/modules"))
-                    modules.Add(line.Split(' ', 2)[0]);
-            }
-            if (Directory.Exists("/sys/module"))
-            {
-                foreach (var dir in Directory.EnumerateDirectories("/sys/module"))
-                    modules.Add(Path.GetFileName(dir));
-            }
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-        }
-        modules.RemoveWhere(m => !m.StartsWith("kvm", StringComparison.Ordinal));
-        return modules;
-    }
 }

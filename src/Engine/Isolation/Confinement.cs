@@ -15,9 +15,10 @@ public enum SelinuxState
 /// What this host can do to wall one VM's QEMU off from the others: an own uid per VM (the agent
 /// runs as root), QEMU's seccomp sandbox, and SELinux labels where SELinux enforces. What it cannot
 /// do is <see cref="Missing"/>; a VM starts with something missing only where an admin allowed
-/// unconfined VMs for the host.
+/// unconfined VMs for the host. A Windows agent has none of these walls yet and says so in its own
+/// words (<paramref name="Os"/>), so that placement passes its host over as it does a non-root agent's.
 /// </summary>
-public sealed record Confinement(bool OwnUid, bool Sandbox, SelinuxState Selinux, bool SelinuxTools)
+public sealed record Confinement(bool OwnUid, bool Sandbox, SelinuxState Selinux, bool SelinuxTools, Hosting.HostOs Os = Hosting.HostOs.Linux)
 {
     /// <summary>Whether VMs' processes and files get SELinux labels: SELinux enforces and its tools are here.</summary>
     public bool Labels => Selinux == SelinuxState.Enforcing && SelinuxTools;
@@ -38,14 +39,22 @@ public sealed record Confinement(bool OwnUid, bool Sandbox, SelinuxState Selinux
         }
     }
 
-    /// <summary>Whom a VM's QEMU and files belong to: the VM's own uid and gid, or (an agent that is not root) the agent's.</summary>
-    public (int Uid, int Gid) IdsFor(int vmUid) => OwnUid ? (vmUid, vmUid) : (Libc.EffectiveUid(), Libc.EffectiveGid());
+    /// <summary>
+    /// Whom a VM's QEMU and files belong to: the VM's own uid and gid, or (an agent that is not root)
+    /// the agent's; off Linux -1, chown's "leave it as it is".
+    /// </summary>
+    public (int Uid, int Gid) IdsFor(int vmUid) =>
+        OwnUid ? (vmUid, vmUid) : Os == Hosting.HostOs.Linux ? (Libc.EffectiveUid(), Libc.EffectiveGid()) : (-1, -1);
 
     /// <summary>What a VM started here would lack, each naming why.</summary>
     public IReadOnlyList<string> Missing =>
     [
-        .. OwnUid ? Array.Empty<string>() : ["an own uid per VM (the agent does not run as root)"],
-        .. Sandbox ? Array.Empty<string>() : ["QEMU's seccomp sandbox (this QEMU has none)"],
+        .. OwnUid ? Array.Empty<string>()
+            : Os == Hosting.HostOs.Linux ? ["an own uid per VM (the agent does not run as root)"]
+            : [$"an own identity per VM (on {Os} every VM's QEMU runs as the agent itself)"],
+        .. Sandbox ? Array.Empty<string>()
+            : Os == Hosting.HostOs.Linux ? ["QEMU's seccomp sandbox (this QEMU has none)"]
+            : [$"QEMU's seccomp sandbox (Linux only; {Os} has no equivalent here)"],
         .. Selinux == SelinuxState.Enforcing && !SelinuxTools ? ["SELinux labels (SELinux enforces here, but chcon is missing)"] : Array.Empty<string>(),
     ];
 
@@ -62,7 +71,7 @@ public sealed record Confinement(bool OwnUid, bool Sandbox, SelinuxState Selinux
     public static Confinement Probe(string qemuBinary, string selinuxRoot = "/sys/fs/selinux")
     {
         if (!OperatingSystem.IsLinux())
-            return new Confinement(false, false, SelinuxState.Absent, false);
+            return new Confinement(false, false, SelinuxState.Absent, false, OperatingSystem.IsWindows() ? Hosting.HostOs.Windows : Hosting.HostOs.Other);
         var selinux = ReadSelinux(selinuxRoot);
         return new Confinement(Libc.EffectiveUid() == 0, ProbeSandbox(qemuBinary), selinux, selinux == SelinuxState.Absent || File.Exists("/usr/bin/chcon"));
     }

@@ -17,6 +17,7 @@ public sealed class PortalConnection(
     IOptions<AgentOptions> options,
     VmSupervisor vms,
     AcceleratorChoice accelerator,
+    IHostProbe probe,
     PortalReports reports,
     ConsoleBridge consoles,
     KsmKeeper ksm,
@@ -283,7 +284,7 @@ public sealed class PortalConnection(
 
     private async Task RegisterAsync(HubConnection connection, CancellationToken ct)
     {
-        var capacity = HostCapacity.Probe(options.Value);
+        var capacity = HostCapacity.Probe(options.Value, probe);
         var outcomes = journal.Unacknowledged().Take(OutcomesInRegistration).ToList();
         var registration = new HostRegistration(
             identity.Id,

@@ -68,6 +68,20 @@ public sealed class AcceleratorsTests
     }
 
     [Fact]
+    public void Windows_without_a_running_hypervisor_gives_tcg_naming_why()
+    {
+        var facts = new AcceleratorFacts(HostOs.Windows, false, "not Linux", new HashSet<string>(), new HashSet<string>(),
+            WindowsHostProbe.WhpVerdict(0, hypervisorPresent: 0));
+
+        var choice = Accelerators.Decide(facts);
+
+        Assert.Equal(Accelerator.Tcg, choice.Accelerator);
+        Assert.Equal("the Windows Hypervisor Platform cannot run guests (the hypervisor is not running: turn the Windows Hypervisor Platform "
+            + "feature on and restart): guests run under TCG, much slower", choice.Warning);
+        Assert.Contains("whpx forced by setting although the hypervisor is not running", Accelerators.Decide(facts, AcceleratorSetting.Whpx).Warning);
+    }
+
+    [Fact]
     public void Another_os_gives_tcg_with_a_warning()
     {
         var facts = new AcceleratorFacts(HostOs.Other, false, "not Linux", new HashSet<string>(), new HashSet<string>());

@@ -33,6 +33,21 @@ public sealed class ConfinementTests : IDisposable
     }
 
     [Fact]
+    public void A_windows_agent_reports_both_walls_missing_in_its_own_words_so_placement_passes_its_host_over()
+    {
+        var host = new Confinement(false, false, SelinuxState.Absent, false, Paddock.Engine.Hosting.HostOs.Windows);
+
+        Assert.Equal("unconfined", host.Mode);
+        Assert.Equal(
+            ["an own identity per VM (on Windows every VM's QEMU runs as the agent itself)",
+                "QEMU's seccomp sandbox (Linux only; Windows has no equivalent here)"],
+            host.Missing);
+        Assert.DoesNotContain(host.Missing, m => m.Contains("root", StringComparison.Ordinal));
+        Assert.NotNull(Confinement.RefusalFor(host.Missing, allowUnconfined: false));
+        Assert.Equal((-1, -1), host.IdsFor(2_000_123));
+    }
+
+    [Fact]
     public void An_admins_leave_for_the_host_lets_an_unconfined_vm_start() =>
         Assert.Null(new Confinement(false, true, SelinuxState.Absent, false).Refusal(allowUnconfined: true));
 
