@@ -230,6 +230,7 @@ public sealed partial class PaddockFixture : IAsyncLifetime, IDisposable
         Directory.CreateDirectory(Artifacts);
         Traces.Start(FreePort());
         File.Delete(Path.Combine(Artifacts, "fault-suite.txt"));
+        File.Delete(Path.Combine(Artifacts, "test-times.txt"));
         PortalUrl = $"https://127.0.0.1:{FreePort()}";
         HttpUrl = $"http://127.0.0.1:{FreePort()}";
         CertificateSha256 = Convert.ToHexStringLower(
