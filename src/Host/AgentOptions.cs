@@ -34,9 +34,14 @@ public sealed record AgentOptions
     [RegularExpression("^([0-9A-Fa-f]{2}:?){31}[0-9A-Fa-f]{2}$", ErrorMessage = "Agent:PortalCertificateSha256 is 64 hex digits (colons allowed).")]
     public string? PortalCertificateSha256 { get; init; }
 
-    /// <summary>Holds <c>images/</c> (base images), <c>vms/</c> (run directories) and <c>agent/</c> (the agent's own state).</summary>
+    /// <summary>
+    /// Holds <c>images/</c> (base images), <c>vms/</c> (run directories) and <c>agent/</c> (the agent's
+    /// own state): <c>/var/lib/paddock/default</c>, on Windows <c>%ProgramData%\Paddock\default</c>.
+    /// </summary>
     [Required]
-    public string DataDir { get; init; } = "/var/lib/paddock/default";
+    public string DataDir { get; init; } = OperatingSystem.IsWindows()
+        ? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.CommonApplicationData), "Paddock", "default")
+        : "/var/lib/paddock/default";
 
     /// <summary>The host's name as admins see it; the machine's name when empty.</summary>
     public string? Name { get; init; }
@@ -47,7 +52,10 @@ public sealed record AgentOptions
     /// <summary>When the agent stops: power off running VMs (true) or leave them running to be re-attached (false).</summary>
     public bool StopVmsOnExit { get; init; }
 
-    public string QemuBinary { get; init; } = "/usr/bin/qemu-system-x86_64";
+    /// <summary>Debian's QEMU, or on Windows where QEMU's installer puts it.</summary>
+    public string QemuBinary { get; init; } = OperatingSystem.IsWindows()
+        ? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.ProgramFiles), "qemu", "qemu-system-x86_64.exe")
+        : "/usr/bin/qemu-system-x86_64";
 
     /// <summary>
     /// Offer less memory than the machine has (several agents on one machine, tests). Never more:

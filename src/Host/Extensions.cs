@@ -41,8 +41,9 @@ public static class Extensions
             services.GetRequiredService<IOptions<AgentOptions>>().Value.Accelerator));
         builder.Services.AddSingleton<ImageCache>();
         builder.Services.AddSingleton<ImageAccess>();
-        builder.Services.AddSingleton(new CpuCgroup());
-        builder.Services.AddSingleton(new BoundsCgroup());
+        builder.Services.AddSingleton<IProcessBounds>(OperatingSystem.IsWindows()
+            ? new WindowsProcessBounds(Environment.ProcessorCount)
+            : new LinuxProcessBounds(new CpuCgroup(), new BoundsCgroup()));
         builder.Services.AddSingleton<ResourceLimiter>();
         builder.Services.AddSingleton<ConfinementGuard>();
         builder.Services.AddSingleton(services => new DiskSpaceGuard(services.GetRequiredService<IOptions<AgentOptions>>()));

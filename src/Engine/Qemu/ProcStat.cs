@@ -11,15 +11,31 @@ internal sealed record ProcStat(char State, ulong StartTime)
     /// <summary>Zombie or dead: exited, whether or not anyone reaped it. PID 1 here never reaps orphans.</summary>
     public bool IsDead => State is 'Z' or 'X' or 'x';
 
+    /// <summary>The process's state and start time: from /proc on Linux; on Windows from the process object (running or exited, start time in ticks).</summary>
     public static ProcStat? TryRead(int pid)
     {
         if (pid <= 0)
             return null;
+        if (OperatingSystem.IsWindows())
+            return ReadWindows(pid);
         try
         {
             return Parse(File.ReadAllText($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/stat"));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    private static ProcStat? ReadWindows(int pid)
+    {
+        try
+        {
+            using var process = System.Diagnostics.Process.GetProcessById(pid);
+            return new ProcStat(process.HasExited ? 'X' : 'R', (ulong)process.StartTime.ToUniversalTime().Ticks);
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or System.ComponentModel.Win32Exception)
         {
             return null;
         }

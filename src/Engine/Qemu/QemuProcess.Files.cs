@@ -23,7 +23,7 @@ public sealed partial class QemuProcess
         try
         {
             // The file lives in a directory the VM's uid owns: never follow a symlink it planted.
-            using var file = Libc.OpenReadNoFollow(paths.Stderr);
+            using var file = OpenQemuFile(paths.Stderr);
             var start = Math.Max(fromOffset, file.Length - maxBytes);
             if (start >= file.Length)
                 return [];
@@ -49,7 +49,7 @@ public sealed partial class QemuProcess
     {
         try
         {
-            using var file = Libc.OpenReadNoFollow(path);
+            using var file = OpenQemuFile(path);
             var buffer = new byte[32];
             var read = file.ReadAtLeast(buffer, buffer.Length, throwOnEndOfStream: false);
             return int.TryParse(Encoding.ASCII.GetString(buffer, 0, read).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var pid) && pid > 0
@@ -61,6 +61,15 @@ public sealed partial class QemuProcess
             return null;
         }
     }
+
+    /// <summary>
+    /// A file of QEMU's directory, for reading: on Linux never through a link the VM's uid planted; on
+    /// Windows, where QEMU runs as the agent itself, as it is.
+    /// </summary>
+    private static FileStream OpenQemuFile(string path) =>
+        OperatingSystem.IsWindows()
+            ? new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, bufferSize: 1)
+            : Libc.OpenReadNoFollow(path);
 
     private static List<string>? ReadCmdline(int pid)
     {
@@ -80,7 +89,7 @@ public sealed partial class QemuProcess
     {
         try
         {
-            using var file = Libc.OpenReadNoFollow(path);
+            using var file = OpenQemuFile(path);
             return file.Length;
         }
         catch (IOException)

@@ -55,11 +55,13 @@ public sealed partial class QemuProcess
     public static async Task<QemuProcess> StartAsync(
         Guid vmId, IReadOnlyList<string> argv, VmPaths paths, int uid, int gid, QemuProcessOptions? options = null, CancellationToken ct = default)
     {
-        if (!OperatingSystem.IsLinux())
-            throw new PlatformNotSupportedException("QemuProcess starts QEMU through setsid and setpriv, which only exist on Linux.");
         ArgumentNullException.ThrowIfNull(argv);
         ArgumentNullException.ThrowIfNull(paths);
         options ??= QemuProcessOptions.Default;
+        if (OperatingSystem.IsWindows())
+            return await StartOnWindowsAsync(vmId, argv, paths, options, ct).ConfigureAwait(false);
+        if (!OperatingSystem.IsLinux())
+            throw new PlatformNotSupportedException("QemuProcess starts QEMU on Linux (setsid, setpriv) and on Windows (CreateProcess, a job object).");
         CheckStartArguments(vmId, argv, uid, gid, options);
 
         if (Attach(vmId, paths) is { } running)
@@ -108,6 +110,8 @@ public sealed partial class QemuProcess
     public static QemuProcess? Attach(Guid vmId, VmPaths paths)
     {
         ArgumentNullException.ThrowIfNull(paths);
+        if (OperatingSystem.IsWindows())
+            return AttachOnWindows(vmId, paths);
         if (!OperatingSystem.IsLinux() || ReadPidFile(paths.PidFile) is not { } pid)
             return null;
         if (ProcStat.TryRead(pid) is not { IsDead: false } stat)
@@ -143,10 +147,10 @@ public sealed partial class QemuProcess
         }
     }
 
-    /// <summary>SIGKILL ("pull the plug" when QMP is gone). False when the process had already gone.</summary>
+    /// <summary>SIGKILL ("pull the plug" when QMP is gone; TerminateProcess on Windows). False when the process had already gone.</summary>
     public bool Kill() => Signal(Libc.SIGKILL);
 
-    /// <summary>SIGTERM: QEMU shuts down cleanly ("terminating on signal 15").</summary>
+    /// <summary>SIGTERM: QEMU shuts down cleanly ("terminating on signal 15"). On Windows the same as <see cref="Kill"/>.</summary>
     public bool Terminate() => Signal(Libc.SIGTERM);
 
     /// <summary>Polls until the process is gone or a zombie; true when it exited within <paramref name="timeout"/>.</summary>
@@ -201,7 +205,7 @@ public sealed partial class QemuProcess
         return false;
     }
 
-    private bool Signal(int signal) => IsRunning && Libc.Kill(Pid, signal);
+    private bool Signal(int signal) => IsRunning && (OperatingSystem.IsWindows() ? EndOnWindows(Pid) : Libc.Kill(Pid, signal));
 
 
 }

@@ -17,7 +17,7 @@ namespace Paddock.Engine.Vms;
 /// on. Root never opens, creates or deletes a name there: it reads the pidfile with O_NOFOLLOW,
 /// connects to the sockets only to check with SO_PEERCRED that the VM's own QEMU answers
 /// (<see cref="UnixPeer"/>), and has the VM's uid empty it (<see cref="VmUid"/>).
-/// On Windows (WHPX, unconfined) ownership and modes are left to the OS.
+/// On Windows (WHPX, QEMU as the agent itself) the directory gets the agent's access list (<see cref="WindowsAcl"/>).
 /// </remarks>
 public static class RunDirectory
 {
@@ -37,6 +37,7 @@ public static class RunDirectory
         if (OperatingSystem.IsWindows())
         {
             Directory.CreateDirectory(paths.QemuDirectory);
+            WindowsAcl.Protect(paths.RunDirectory);
             return paths;
         }
 

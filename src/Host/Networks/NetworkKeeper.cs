@@ -28,13 +28,14 @@ public sealed class NetworkKeeper(IOptions<AgentOptions> options, VmTable vms, N
     public VxlanEndpoint Local { get; } = new(options.Value.VxlanAddress, options.Value.VxlanPort);
 
     /// <summary>
-    /// What the host registers: <see cref="Local"/>, or null when the agent is not root and so lays
-    /// out no tenant network (bridges, namespaces, taps); placement keeps VMs on one off this host.
+    /// What the host registers: <see cref="Local"/>, or null when the agent lays out no tenant
+    /// network (bridges, namespaces, taps) because it is not root or not on Linux; placement keeps
+    /// VMs on one off this host.
     /// </summary>
     public VxlanEndpoint? Registered => CanLayOut ? Local : null;
 
-    /// <summary>Bridges, namespaces, taps and nft tables need root.</summary>
-    private static bool CanLayOut => Environment.IsPrivilegedProcess;
+    /// <summary>Bridges, namespaces, taps and nft tables are Linux's, and need root.</summary>
+    private static bool CanLayOut => OperatingSystem.IsLinux() && Environment.IsPrivilegedProcess;
 
     /// <summary>The provider networks the last reconcile could not lay out here, by VNI, with the reason: a NIC on one does not start.</summary>
     public IReadOnlyDictionary<int, ProviderLinkException> Refusals { get; private set; } = new Dictionary<int, ProviderLinkException>();

@@ -9,51 +9,28 @@ namespace Paddock.Host.Node;
 
 /// <summary>
 /// Applies a VM's limits once its QEMU runs: always the bounds on memory and tasks that keep a
-/// hostile QEMU from exhausting the host (<see cref="BoundsCgroup"/>); the noisy-neighbour limits
-/// its flavor sets: CPU weight and cap through its cgroup, disk I/O through a QEMU throttle group
+/// hostile QEMU from exhausting the host; the noisy-neighbour limits its flavor sets: CPU weight and
+/// cap, both through this OS's <see cref="IProcessBounds"/> (cgroups, a job object); disk I/O through a QEMU throttle group
 /// over all its disks (<see cref="DiskThrottle"/>), read back from QEMU. Returns what was applied and
 /// what could not be, for the portal to show; a limit that cannot be applied never stops the VM.
 /// </summary>
-public sealed class ResourceLimiter(CpuCgroup cgroup, BoundsCgroup bounds, ILogger<ResourceLimiter> log)
+public sealed class ResourceLimiter(IProcessBounds bounds, ILogger<ResourceLimiter> log)
 {
     public async Task<string?> ApplyAsync(VmSpec spec, QmpClient qmp, int pid, Accelerator accelerator, CancellationToken ct)
     {
         var limits = spec.Limits;
         var applied = new List<string>();
         var missed = new List<string>();
-        if (limits.HasCpu)
-        {
-            var what = string.Join(", ",
-                new[] { limits.CpuWeight is { } w ? $"CPU weight {w}" : null, limits.CpuLimitPercent is { } p ? $"CPU cap {p}%" : null }.OfType<string>());
-            Try(what, () => cgroup.Apply(spec.Id, pid, limits.CpuWeight, limits.CpuLimitPercent), applied, missed);
-        }
-
+        bounds.Apply(new BoundsRequest(spec.Id, pid, spec.MemoryMiB, accelerator, limits.CpuWeight, limits.CpuLimitPercent), applied, missed);
         if (limits.HasDisk)
         {
             await ApplyDiskAsync(spec, qmp, applied, missed, ct);
         }
 
-        var memory = BoundsCgroup.MemoryBytes(spec.MemoryMiB, accelerator);
-        Try($"memory {memory / (1024 * 1024)} MiB", () => bounds.BoundMemory(spec.Id, pid, memory), applied, missed);
-        Try($"{BoundsCgroup.PidsMax} tasks", () => bounds.BoundPids(spec.Id, pid, BoundsCgroup.PidsMax), applied, missed);
-
         var note = (applied.Count > 0 ? $"Applied: {string.Join("; ", applied)}." : "")
             + (missed.Count > 0 ? $"{(applied.Count > 0 ? " " : "")}Not applied: {string.Join("; ", missed)}." : "");
         log.LogInformation("Limits of VM {Vm}: {Note}", spec.Id, note);
         return note;
-    }
-
-    /// <summary>Runs a cgroup write, noting "<paramref name="what"/> (where)" as applied or "<paramref name="what"/>: why" as missed.</summary>
-    private static void Try(string what, Func<string> apply, List<string> applied, List<string> missed)
-    {
-        try
-        {
-            applied.Add($"{what} ({apply()})");
-        }
-        catch (IOException e)
-        {
-            missed.Add($"{what}: {e.Message}");
-        }
     }
 
     private static async Task ApplyDiskAsync(VmSpec spec, QmpClient qmp, List<string> applied, List<string> missed, CancellationToken ct)
@@ -79,12 +56,8 @@ public sealed class ResourceLimiter(CpuCgroup cgroup, BoundsCgroup bounds, ILogg
         }
     }
 
-    /// <summary>Removes the VM's cgroups once the VM is gone.</summary>
-    public void Release(Guid vmId)
-    {
-        cgroup.Remove(vmId);
-        bounds.Remove(vmId);
-    }
+    /// <summary>Lets go of the VM's bounds (its cgroups) once the VM is gone.</summary>
+    public void Release(Guid vmId) => bounds.Release(vmId);
 
     /// <summary>Asks the guest's balloon for the spec's target size (QMP <c>balloon</c> takes the guest's size, in bytes).</summary>
     public static Task BalloonAsync(QmpClient qmp, VmSpec spec, CancellationToken ct) =>
