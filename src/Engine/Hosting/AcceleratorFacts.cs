@@ -15,6 +15,10 @@ public sealed record AcceleratorFacts(
     string? WhpError = null)
 {
     public bool KvmDeviceOpens => KvmDeviceExists && KvmOpenError is null;
+
+    /// <summary>The facts of a host that is not Linux: no /dev/kvm, no CPU flags or modules read.</summary>
+    public static AcceleratorFacts NotLinux(HostOs os, string? whpError = null) =>
+        new(os, false, "not Linux", new HashSet<string>(), new HashSet<string>(), whpError);
 }
 
 public enum HostOs

@@ -45,5 +45,5 @@ internal sealed class PortableHostProbe : IHostProbe
 
     public (bool Available, string? Note) Ksm() => (false, "Only Linux has KSM.");
 
-    public AcceleratorFacts Accelerator() => new(HostOs.Other, false, "not Linux", new HashSet<string>(), new HashSet<string>());
+    public AcceleratorFacts Accelerator() => AcceleratorFacts.NotLinux(HostOs.Other);
 }

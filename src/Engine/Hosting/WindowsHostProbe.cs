@@ -40,7 +40,7 @@ public sealed class WindowsHostProbe : IHostProbe
             whp = "WinHvPlatform.dll is missing: the Windows Hypervisor Platform feature is not installed";
         }
 
-        return new(HostOs.Windows, false, "not Linux", new HashSet<string>(), new HashSet<string>(), whp);
+        return AcceleratorFacts.NotLinux(HostOs.Windows, whp);
     }
 
     /// <summary>Why WHPX cannot run guests, from WHvGetCapability's HRESULT and its HypervisorPresent answer; null when it can.</summary>

@@ -27,12 +27,12 @@ public sealed class LinuxProcessBounds(CpuCgroup cpu, BoundsCgroup bounds) : IPr
         ArgumentNullException.ThrowIfNull(request);
         if (request.CpuWeight is not null || request.CpuLimitPercent is not null)
         {
-            Try(CpuWords(request), () => cpu.Apply(request.VmId, request.Pid, request.CpuWeight, request.CpuLimitPercent), applied, missed);
+            BoundsNotes.Try(CpuWords(request), () => cpu.Apply(request.VmId, request.Pid, request.CpuWeight, request.CpuLimitPercent), applied, missed);
         }
 
         var memory = BoundsCgroup.MemoryBytes(request.MemoryMiB, request.Accelerator);
-        Try($"memory {memory / (1024 * 1024)} MiB", () => bounds.BoundMemory(request.VmId, request.Pid, memory), applied, missed);
-        Try($"{BoundsCgroup.PidsMax} tasks", () => bounds.BoundPids(request.VmId, request.Pid, BoundsCgroup.PidsMax), applied, missed);
+        BoundsNotes.Try($"memory {memory / (1024 * 1024)} MiB", () => bounds.BoundMemory(request.VmId, request.Pid, memory), applied, missed);
+        BoundsNotes.Try($"{BoundsCgroup.PidsMax} tasks", () => bounds.BoundPids(request.VmId, request.Pid, BoundsCgroup.PidsMax), applied, missed);
     }
 
     public void Release(Guid vmId)
@@ -42,21 +42,8 @@ public sealed class LinuxProcessBounds(CpuCgroup cpu, BoundsCgroup bounds) : IPr
     }
 
     /// <summary>"CPU weight 200, CPU cap 50%": the flavor's CPU limits in words.</summary>
-    public static string CpuWords(BoundsRequest request) => string.Join(", ",
+    private static string CpuWords(BoundsRequest request) => string.Join(", ",
         new[] { request.CpuWeight is { } w ? $"CPU weight {w}" : null, request.CpuLimitPercent is { } p ? $"CPU cap {p}%" : null }.OfType<string>());
-
-    /// <summary>Runs a bound, noting "<paramref name="what"/> (where)" as applied or "<paramref name="what"/>: why" as missed.</summary>
-    internal static void Try(string what, Func<string> apply, ICollection<string> applied, ICollection<string> missed)
-    {
-        try
-        {
-            applied.Add($"{what} ({apply()})");
-        }
-        catch (IOException e)
-        {
-            missed.Add($"{what}: {e.Message}");
-        }
-    }
 }
 
 /// <summary>Windows: one job object per VM (<see cref="JobPlan"/>, <see cref="WindowsJob"/>), which ends with its last process.</summary>
@@ -70,7 +57,7 @@ public sealed class WindowsProcessBounds(int hostCpus) : IProcessBounds
         var cpu = (plan.CpuControlFlags & JobPlan.CpuRateControlHardCap) != 0 ? $", CPU cap {request.CpuLimitPercent}%"
             : (plan.CpuControlFlags & JobPlan.CpuRateControlWeightBased) != 0 ? $", CPU weight {request.CpuWeight}"
             : "";
-        LinuxProcessBounds.Try($"memory {plan.MemoryBytes / (1024 * 1024)} MiB, 1 process{cpu}", () => WindowsJob.Apply(plan, request.Pid), applied, missed);
+        BoundsNotes.Try($"memory {plan.MemoryBytes / (1024 * 1024)} MiB, 1 process{cpu}", () => WindowsJob.Apply(plan, request.Pid), applied, missed);
         foreach (var word in plan.NotApplied)
         {
             missed.Add(word);
@@ -79,5 +66,22 @@ public sealed class WindowsProcessBounds(int hostCpus) : IProcessBounds
 
     public void Release(Guid vmId)
     {
+    }
+}
+
+/// <summary>How a bound is told on the VM's page, whichever OS applied it.</summary>
+internal static class BoundsNotes
+{
+    /// <summary>Runs a bound, noting "<paramref name="what"/> (where)" as applied or "<paramref name="what"/>: why" as missed.</summary>
+    public static void Try(string what, Func<string> apply, ICollection<string> applied, ICollection<string> missed)
+    {
+        try
+        {
+            applied.Add($"{what} ({apply()})");
+        }
+        catch (IOException e)
+        {
+            missed.Add($"{what}: {e.Message}");
+        }
     }
 }
