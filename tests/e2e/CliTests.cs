@@ -87,7 +87,7 @@ public sealed class CliTests(PaddockFixture paddock)
         using var process = Process.Start(start)!;
         var output = process.StandardOutput.ReadToEndAsync();
         var error = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
+        await PaddockFixture.EndedWithinAsync(process, TimeSpan.FromMinutes(5), "paddock " + string.Join(' ', args));
         return (process.ExitCode, await output, await error);
     }
 }

@@ -235,7 +235,7 @@ public sealed class HostileQemuTests(PaddockFixture paddock)
         using var process = System.Diagnostics.Process.Start(start)!;
         var output = process.StandardOutput.ReadToEndAsync();
         var error = await process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
+        await PaddockFixture.EndedWithinAsync(process, TimeSpan.FromMinutes(5), "a script as the VM's uid");
         await output;
         return (process.ExitCode, error);
     }

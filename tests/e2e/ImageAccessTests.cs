@@ -117,7 +117,7 @@ public sealed class ImageAccessTests(PaddockFixture paddock)
         using var process = System.Diagnostics.Process.Start(start)!;
         var output = process.StandardOutput.ReadToEndAsync();
         var error = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
+        await PaddockFixture.EndedWithinAsync(process, TimeSpan.FromMinutes(5), "head as the VM's uid");
         await output;
         var failure = await error;
         Assert.True(process.ExitCode == 0 || failure.Contains("Permission denied"), $"reading {file} as {uid} failed otherwise: {failure}");

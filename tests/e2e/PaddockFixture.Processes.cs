@@ -6,29 +6,6 @@ namespace Paddock.E2e;
 /// <summary>Process control: the portal, host agents and their command lines, started and stopped as the tests need.</summary>
 public sealed partial class PaddockFixture
 {
-    /// <summary>A one-time join token for a new host, made with the portal's command line as the run command does.</summary>
-    public Task<string> JoinTokenAsync(string note) => PortalCliAsync("hosts", "join-token", "--note", note);
-
-    /// <summary>What the portal's command line prints (stdout only; it logs to stderr).</summary>
-    public Task<string> PortalCliAsync(params string[] args) => RunToEndAsync(Env("PADDOCK_TEST_PORTAL_DLL"), args, "");
-
-    /// <summary>Runs a host program to its end and returns its output; a failure fails the test with its error output.</summary>
-    public static async Task<string> RunAsync(string program, params string[] args)
-    {
-        var start = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in args)
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        using var process = Process.Start(start)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        Assert.True(process.ExitCode == 0, $"{program} failed: {await error}");
-        return (await output).Trim();
-    }
-
     /// <summary>kill -9 of the agent alone (its VMs stay), then a new agent on the same data directory.</summary>
     public async Task<int> KillAndRestartAgentAsync()
     {
@@ -262,8 +239,17 @@ public sealed partial class PaddockFixture
             await term.WaitForExitAsync();
         }
 
-        await agent.WaitForExitAsync();
         _processes.Remove(agent);
+        try
+        {
+            await EndedWithinAsync(agent, StopLimit, process);
+        }
+        catch (TimeoutException e)
+        {
+            // Where its stop got to: the last it logged.
+            var tail = string.Join('\n', LogOf(process).Split('\n').TakeLast(20));
+            throw new TimeoutException($"{e.Message} Its log ends:\n{tail}", e);
+        }
     }
 
     /// <summary>
@@ -367,41 +353,9 @@ public sealed partial class PaddockFixture
         process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (log) log.WriteLine(e.Data); };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
+        // A run cut short (a hang the test host was killed for) skips the fixture's end: the run command ends these.
+        File.AppendAllText(Path.Combine(Artifacts, "pids.txt"), $"{process.Id}\n");
         _processes.Add(process);
         _names[process] = name;
-    }
-
-    private async Task<string> RunToEndAsync(string dll, string[] args, string input)
-    {
-        var start = new ProcessStartInfo("dotnet")
-        {
-            UseShellExecute = false,
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        start.ArgumentList.Add(dll);
-        foreach (var arg in args)
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        foreach (var (key, value) in PortalEnvironment())
-        {
-            start.Environment[key] = value;
-        }
-
-        using var process = Process.Start(start)!;
-        await process.StandardInput.WriteLineAsync(input);
-        process.StandardInput.Close();
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        if (process.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"{string.Join(' ', args)} failed: {await output}{await error}");
-        }
-
-        return (await output).Trim();
     }
 }

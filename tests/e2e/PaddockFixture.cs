@@ -282,15 +282,13 @@ public sealed partial class PaddockFixture : IAsyncLifetime, IDisposable
             // SIGTERM first so that the processes flush their logs, then SIGKILL.
             using var term = Process.Start("kill", ["-TERM", process.Id.ToString()]);
             await term.WaitForExitAsync();
-            using var grace = new CancellationTokenSource(TimeSpan.FromSeconds(10));
             try
             {
-                await process.WaitForExitAsync(grace.Token);
+                await EndedWithinAsync(process, TimeSpan.FromSeconds(10), _names[process]);
             }
-            catch (OperationCanceledException)
+            catch (TimeoutException)
             {
-                process.Kill(entireProcessTree: true);
-                await process.WaitForExitAsync();
+                // Killed: the run's end does not wait on it.
             }
         }
 

@@ -88,7 +88,13 @@ public sealed class HostAgentHub(
         }
 
         Context.Items[HostIdKey] = registration.HostId;
-        connections.Connected(registration.HostId, Context);
+        if (!connections.Connected(registration.HostId, Context))
+        {
+            // Gone while its registration was written (an agent killed just then): away, not connected for ever.
+            await HostLeftAsync(registration.HostId);
+            return new HostWelcome(false, "The connection closed while the host registered.");
+        }
+
         log.LogInformation("Host {Name} ({Host}) registered with {Count} VMs and {Outcomes} outcomes, accelerator {Accel}",
             registration.Name, registration.HostId, registration.Vms.Count, registration.Outcomes?.Count ?? 0, registration.Accelerator);
 
@@ -152,7 +158,17 @@ public sealed class HostAgentHub(
     {
         if (connections.Disconnected(Context.ConnectionId) is { } hostId)
         {
-            await using var session = store.LightweightSession();
+            await HostLeftAsync(hostId);
+        }
+
+        await base.OnDisconnectedAsync(exception);
+    }
+
+    /// <summary>The host's connection ended: it is away from now, unless it has come back on another.</summary>
+    private async Task HostLeftAsync(Guid hostId)
+    {
+        await using (var session = store.LightweightSession())
+        {
             // Only if the host has not come back on a new connection meanwhile (version-checked).
             if (await session.LoadAsync<HostRecord>(hostId) is { } host && host.ConnectionId == Context.ConnectionId)
             {
@@ -170,13 +186,11 @@ public sealed class HostAgentHub(
                     // It registered again just now: it is connected.
                 }
             }
-
-            hostNotifier.Publish(new HostsChanged());
-            await reports.HostLeftAsync(hostId);
-            dispatcher.Wake();
         }
 
-        await base.OnDisconnectedAsync(exception);
+        hostNotifier.Publish(new HostsChanged());
+        await reports.HostLeftAsync(hostId);
+        dispatcher.Wake();
     }
 
     private Guid CurrentHost() =>

@@ -9,7 +9,23 @@ public sealed class HostConnections : IHostLinks
 {
     private readonly ConcurrentDictionary<Guid, HubCallerContext> _byHost = new();
 
-    public void Connected(Guid hostId, HubCallerContext connection) => _byHost[hostId] = connection;
+    /// <summary>
+    /// Records that <paramref name="hostId"/> is on <paramref name="connection"/>. False when that
+    /// connection closed meanwhile and nobody else will say so: SignalR aborts a connection before it
+    /// runs OnDisconnectedAsync, and that may run while the host's registration is still being
+    /// written, find nothing here, and leave the host connected for ever. The caller then says
+    /// goodbye itself; whichever of the two removes the connection does.
+    /// </summary>
+    public bool Connected(Guid hostId, HubCallerContext connection)
+    {
+        if (connection.ConnectionAborted.IsCancellationRequested)
+        {
+            return false;
+        }
+
+        _byHost[hostId] = connection;
+        return !connection.ConnectionAborted.IsCancellationRequested || !_byHost.TryRemove(new KeyValuePair<Guid, HubCallerContext>(hostId, connection));
+    }
 
     /// <summary>The host that was on <paramref name="connectionId"/>, if any.</summary>
     public Guid? Disconnected(string connectionId)
