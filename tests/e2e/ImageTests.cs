@@ -164,9 +164,9 @@ public sealed class ImageTests(PaddockFixture paddock) : IAsyncLifetime
             await admin.GetByLabel("Upload limit (MiB)").FillAsync("1");
             await admin.GetByRole(AriaRole.Button, new() { Name = "Save limits" }).ClickAsync();
             await Eventually.Async(async () => await LimitAsync(page) == 1, TimeSpan.FromSeconds(10), "the limit to apply");
-            var tooBig = await UploadAsync(page, Iso, "iso", "raw", "too-big");
+            var tooBig = await paddock.UploadAsync(page, "name=too-big&kind=iso&format=raw", await File.ReadAllBytesAsync(Iso));
             Assert.Equal(413, tooBig.Status);
-            Assert.Contains("more than the upload limit of 1 MiB", await tooBig.TextAsync());
+            Assert.Contains("more than the upload limit of 1 MiB", tooBig.Body);
             Assert.Single(LibraryFiles().Except(before));
             await admin.GetByLabel("Upload limit (MiB)").FillAsync("4096");
             await admin.GetByRole(AriaRole.Button, new() { Name = "Save limits" }).ClickAsync();
@@ -187,9 +187,10 @@ public sealed class ImageTests(PaddockFixture paddock) : IAsyncLifetime
     public async Task A_disk_image_uploaded_once_boots_vms_on_two_hosts_that_each_fetch_it_into_their_own_cache()
     {
         var page = await paddock.SignInAsync(PaddockFixture.Kate);
-        var upload = await UploadAsync(page, Path.Combine(paddock.ImagesDir, "builtin-busybox.qcow2"), "disk", "qcow2", "busybox-disk");
-        Assert.Equal(201, upload.Status);
-        var image = (await upload.JsonAsync())!.Value;
+        var (status, body) = await paddock.UploadAsync(page, "name=busybox-disk&kind=disk&format=qcow2",
+            await File.ReadAllBytesAsync(Path.Combine(paddock.ImagesDir, "builtin-busybox.qcow2")));
+        Assert.True(status == 201, body);
+        var image = JsonSerializer.Deserialize<JsonElement>(body);
         var file = $"{image.GetProperty("sha256").GetString()}.qcow2";
         var imageId = image.GetProperty("id").GetGuid();
 

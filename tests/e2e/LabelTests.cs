@@ -31,12 +31,9 @@ public sealed class LabelTests(PaddockFixture paddock)
             (await admin.APIRequest.PutAsync($"/api/quotas/users/{PaddockFixture.Nils}",
                 new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { limits = new { } } })).Status);
         var fleet = (await (await admin.APIRequest.GetAsync("/api/policy")).JsonAsync())!.Value.GetProperty("overcommit").GetRawText();
-        var secondPortal = await paddock.StartSecondPortalAsync();
-        var tokens = new List<string>();
-        foreach (var host in ExtraHosts)
-        {
-            tokens.Add(await paddock.JoinTokenAsync(host));
-        }
+        // The second portal boots while the hosts join.
+        var startingPortal = paddock.StartSecondPortalAsync();
+        var tokens = await Task.WhenAll(ExtraHosts.Select(paddock.JoinTokenAsync));
 
         for (var i = 0; i < ExtraHosts.Length; i++)
         {
@@ -59,6 +56,7 @@ public sealed class LabelTests(PaddockFixture paddock)
                 DataObject = new { cpuRatio = 64, ramRatio = 1.0, diskRatio = 1.0, reservedCpus = 0, reservedMemoryMiB = 512, weigher = "Spread" },
             })).Status);
             var iso = await paddock.UploadIsoAsync(nils, "label-iso");
+            var secondPortal = await startingPortal;
 
             // All at once, half through each portal process. Isolated NICs: a thousand NICs on one
             // tenant network make every delete push the whole member list to eight hosts (issue #24).

@@ -27,11 +27,8 @@ public sealed class PlacementTests(PaddockFixture paddock)
         Assert.Equal(200,
             (await admin.APIRequest.PutAsync($"/api/quotas/users/{PaddockFixture.Pia}",
                 new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { limits = new { } } })).Status);
-        var tokens = new List<string>();
-        foreach (var agent in Agents)
-        {
-            tokens.Add(await paddock.JoinTokenAsync(agent.Name));
-        }
+        // One command line per token, side by side: each starts a .NET process.
+        var tokens = await Task.WhenAll(Agents.Select(agent => paddock.JoinTokenAsync(agent.Name)));
 
         for (var i = 0; i < Agents.Length; i++)
         {

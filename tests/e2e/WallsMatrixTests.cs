@@ -41,15 +41,11 @@ public sealed partial class WallsMatrixTests(PaddockFixture paddock)
             new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { name = secrets[0], vCpus = 1, memoryMiB = 256 } });
         Assert.True(created.Status == 201, await created.TextAsync());
         var vmId = (await created.JsonAsync())!.Value.GetProperty("id").GetGuid();
-        var upload = await owner.APIRequest.PostAsync($"/api/images?name={secrets[1]}&kind=iso&format=raw", new()
-        {
-            Headers = new Dictionary<string, string>(PaddockFixture.ApiHeaders) { ["Content-Type"] = "application/octet-stream" },
-            // The built-in ISO with a random tail: an ISO of its own (files are shared by checksum, other tests' uploads must not share it).
-            DataByte = [.. await File.ReadAllBytesAsync(Path.Combine(paddock.ImagesDir, "builtin-busybox.iso")),
-                .. System.Security.Cryptography.RandomNumberGenerator.GetBytes(2048)],
-        });
-        Assert.True(upload.Status == 201, await upload.TextAsync());
-        var image = (await upload.JsonAsync())!.Value;
+        // The built-in ISO with a random tail: an ISO of its own (files are shared by checksum, other tests' uploads must not share it).
+        var (status, body) = await paddock.UploadAsync(owner, $"name={secrets[1]}&kind=iso&format=raw",
+            [.. await File.ReadAllBytesAsync(Path.Combine(paddock.ImagesDir, "builtin-busybox.iso")), .. System.Security.Cryptography.RandomNumberGenerator.GetBytes(2048)]);
+        Assert.True(status == 201, body);
+        var image = JsonSerializer.Deserialize<JsonElement>(body);
         var imageId = image.GetProperty("id").GetGuid();
         var imageFile = $"{image.GetProperty("sha256").GetString()}.iso";
         await PaddockFixture.RunningAndIdleAsync(owner, vmId);
