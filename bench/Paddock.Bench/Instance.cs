@@ -90,6 +90,44 @@ public sealed class Instance : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// The portal alone, and a second portal process on the same database, for the scale benchmark:
+    /// its hosts are hollow (<see cref="HollowHost"/>) and join by the API; the bench's account is an admin.
+    /// </summary>
+    public static async Task<Instance> StartPortalsAsync(CancellationToken ct)
+    {
+        var instance = new Instance(Env("PADDOCK_TEST_PORTAL_DLL"), Env("PADDOCK_TEST_AGENT_DLL"), forMigration: true);
+        try
+        {
+            Directory.CreateDirectory(instance.Logs);
+            await instance.RunPortalCliAsync(["accounts", "add", "--user", User, "--role", "admin"], instance.Password, ct);
+            await instance.StartPortalAsync(ct);
+            var second = new Dictionary<string, string>(instance.PortalEnvironment()) { ["Paddock__ResetHostsOnStart"] = "false", ["Paddock__DirectUrl"] = instance.SecondPortalUrl };
+            instance._processes.Add(ChildProcess.Start("dotnet", [instance.PortalDll, "--urls", instance.SecondPortalUrl], second, instance.LogPath("portal2")));
+            await Wait.UntilAsync(async () =>
+            {
+                using var http = new HttpClient(instance.TrustingHandler());
+                return (await http.GetAsync($"{instance.SecondPortalUrl}/account/login", ct)).StatusCode == HttpStatusCode.OK;
+            }, TimeSpan.FromSeconds(90), "the second portal answers", ct, poll: TimeSpan.FromMilliseconds(200));
+            return instance;
+        }
+        catch
+        {
+            await instance.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>Member accounts with the bench's password (one start of the portal's command line for all).</summary>
+    public Task AddMembersAsync(IReadOnlyList<string> users, CancellationToken ct) =>
+        RunPortalCliAsync(["accounts", "add", .. users.SelectMany(u => new[] { "--user", u }), "--role", "member"], Password, ct);
+
+    /// <summary>The second portal process's address (<see cref="StartPortalsAsync"/>).</summary>
+    public string SecondPortalUrl { get; } = $"https://127.0.0.1:{FreePort()}";
+
+    /// <summary>The portal processes running now (for their memory and CPU).</summary>
+    public IReadOnlyList<int> PortalPids => [.. _processes.Where(p => !p.HasExited && p != _agent).Select(p => p.Id)];
+
     private async Task StartProcessesAsync(CancellationToken ct)
     {
         Directory.CreateDirectory(Logs);

@@ -13,6 +13,9 @@
 //                                           workload; the summary table with recovery times (defaults 4 VMs, 10, 4, 10 s)
 //   ./paddock bench net [RUNS] [MIB]        VM-to-VM throughput (MIB MiB by nc) and ping round trip on a tenant network, on one
 //                                           host and across VXLAN, beside a plain bridge (RUNS default 5, MIB default 32)
+//   ./paddock bench scale [HOSTS...] [--vms N]
+//                                           hollow hosts (no QEMU) joining in steps (default 100 500), N creates per step
+//                                           (default 500) through two portal processes: admission, latency, pages, memory
 //   ./paddock bench reattach [VMS]          VMS running VMs (default 20) across an agent kill -9, plain and with one QEMU frozen:
 //                                           time to re-attach and to register again, every QEMU alive
 using Paddock.Bench;
@@ -31,6 +34,11 @@ if (args is ["migrate", .. var migrateArgs])
 if (args is ["reattach", .. var reattachArgs])
 {
     return await ReattachBench.RunAsync(reattachArgs);
+}
+
+if (args is ["scale", .. var scaleArgs])
+{
+    return await ScaleBench.RunAsync(scaleArgs);
 }
 
 if (args is ["faults", .. var faultArgs])

@@ -110,6 +110,16 @@ public sealed class HttpsAndHostEnrollmentTests(PaddockFixture paddock)
         await Assertions.Expect(state).ToHaveTextAsync("Revoked");
 
         await paddock.StopAgentAsync(process);
+
+        // Through the API (what made the tokens of every other test's hosts): a token, or the field at fault.
+        Assert.Equal(201, (await admin.APIRequest.PostAsync("/api/hosts/join-tokens", new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { validForMinutes = 1 } })).Status);
+        foreach (var (body, field) in new (object, string)[] { (new { validForMinutes = 0 }, "validForMinutes"), (new { validForMinutes = 50_000 }, "validForMinutes"), (new { note = new string('n', 201) }, "note") })
+        {
+            var refused = await admin.APIRequest.PostAsync("/api/hosts/join-tokens", new() { Headers = PaddockFixture.ApiHeaders, DataObject = body });
+            Assert.Equal(422, refused.Status);
+            Assert.True((await refused.JsonAsync())!.Value.GetProperty("errors").TryGetProperty(field, out _), await refused.TextAsync());
+        }
+
         await admin.Context.CloseAsync();
     }
 

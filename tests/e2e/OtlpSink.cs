@@ -49,6 +49,16 @@ public sealed class OtlpSink : IDisposable
                 return;
             }
 
+            // Each export on its own: one process's big batch never holds up another's (an exporter that
+            // waits too long drops its batch, and a full queue drops what comes after).
+            _ = Task.Run(() => AnswerAsync(context));
+        }
+    }
+
+    private async Task AnswerAsync(HttpListenerContext context)
+    {
+        try
+        {
             using var body = new MemoryStream();
             await context.Request.InputStream.CopyToAsync(body);
             if (context.Request.Url?.AbsolutePath == "/v1/traces")
@@ -59,6 +69,10 @@ public sealed class OtlpSink : IDisposable
             context.Response.StatusCode = 200;
             context.Response.ContentType = "application/x-protobuf";
             context.Response.Close();
+        }
+        catch (Exception e) when (e is HttpListenerException or ObjectDisposedException or InvalidOperationException or IOException)
+        {
+            // The exporter gave up, or the run is ending.
         }
     }
 

@@ -5,8 +5,21 @@ namespace Paddock.E2e;
 /// <summary>Command lines the tests run to their end (the portal's, host tools), and the bound on every wait for a process.</summary>
 public sealed partial class PaddockFixture
 {
-    /// <summary>A one-time join token for a new host, made with the portal's command line as the run command does.</summary>
-    public Task<string> JoinTokenAsync(string note) => PortalCliAsync("hosts", "join-token", "--note", note);
+    /// <summary>A one-time join token for a new host, made by an admin through the API (a command line is a second's .NET start).</summary>
+    public async Task<string> JoinTokenAsync(string note)
+    {
+        var admin = await SignInAsync(AdminUser);
+        try
+        {
+            var made = await admin.APIRequest.PostAsync("/api/hosts/join-tokens", new() { Headers = ApiHeaders, DataObject = new { note, validForMinutes = 60 } });
+            Assert.True(made.Status == 201, await made.TextAsync());
+            return (await made.JsonAsync())!.Value.GetProperty("token").GetString()!;
+        }
+        finally
+        {
+            await admin.Context.CloseAsync();
+        }
+    }
 
     /// <summary>What the portal's command line prints (stdout only; it logs to stderr).</summary>
     public Task<string> PortalCliAsync(params string[] args) => RunToEndAsync(Env("PADDOCK_TEST_PORTAL_DLL"), args, "");

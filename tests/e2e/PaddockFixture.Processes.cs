@@ -343,6 +343,8 @@ public sealed partial class PaddockFixture
         start.Environment["OTEL_EXPORTER_OTLP_ENDPOINT"] = Traces.Endpoint;
         start.Environment["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf";
         start.Environment["OTEL_BSP_SCHEDULE_DELAY"] = "500";
+        // The portal traces every request and query too: a queue that holds a busy second of them drops none of Paddock's own spans.
+        start.Environment["OTEL_BSP_MAX_QUEUE_SIZE"] = "65536";
         start.Environment["OTEL_METRIC_EXPORT_INTERVAL"] = "600000";
         // A failure is read against the test log's clock: every line says when.
         start.Environment["Logging__Console__FormatterName"] = "simple";

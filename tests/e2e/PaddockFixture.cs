@@ -240,7 +240,8 @@ public sealed partial class PaddockFixture : IAsyncLifetime, IDisposable
         await RunToEndAsync(portal, ["accounts", "add", "--user", AdminUser, "--role", "admin"], Password);
         await RunToEndAsync(portal, ["accounts", "add", .. Members.SelectMany(m => new[] { "--user", m }), "--role", "member"], Password);
 
-        _agentToken = await JoinTokenAsync("e2e-host");
+        // The run command's way (the portal is not up yet); the tests' hosts join with tokens from the API.
+        _agentToken = await PortalCliAsync("hosts", "join-token", "--note", "e2e-host");
         Start("portal", portal, ["--urls", $"{PortalUrl};{HttpUrl}"], PortalEnvironment());
         await Eventually.Async(async () =>
         {

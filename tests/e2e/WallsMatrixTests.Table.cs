@@ -125,6 +125,7 @@ public sealed partial class WallsMatrixTests
         ["endpoint GET /api/policy"] = new(Takes.Nothing),
         ["endpoint PUT /api/policy"] = new(Takes.Admins, _ => new { customSizes = false }),
         ["endpoint GET /api/capacity"] = new(Takes.Admins),
+        ["endpoint POST /api/hosts/join-tokens"] = new(Takes.Admins, _ => new { note = "from a member" }),
         ["endpoint POST /api/vms/{id:guid}/isolation/resolve"] = new(Takes.Admins),
         ["endpoint POST /api/vms/{id:guid}/migrate"] = new(Takes.Admins, _ => new { hostId = (Guid?)null }),
         ["endpoint POST /api/vms/{id:guid}/migration/cancel"] = new(Takes.Admins),

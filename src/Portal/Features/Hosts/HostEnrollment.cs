@@ -29,8 +29,14 @@ public sealed class JoinToken
     public Guid? UsedByHost { get; set; }
 }
 
-/// <summary>A join token or host credential that is not (or no longer) good; says which in a sentence.</summary>
-public sealed class EnrollmentException(string message) : Exception(message);
+/// <summary>A join token or host credential that is not (or no longer) good, or a join token that cannot be made; says which in a sentence, and for the latter the <see cref="Field"/> at fault.</summary>
+public sealed class EnrollmentException(string message, string? field = null) : Exception(message)
+{
+    public string? Field { get; } = field;
+}
+
+/// <summary>A join token, whole only here, and when it stops working.</summary>
+public sealed record JoinTokenIssued(string Token, DateTimeOffset ExpiresAt);
 
 /// <summary>A good join token presented for the id of a host that is enrolled and not revoked: a join token makes new hosts only.</summary>
 public sealed class HostIdTakenException(string message) : Exception(message);
@@ -50,17 +56,17 @@ public sealed class HostEnrollment(IDocumentStore store, ChangeNotifier<HostRevo
     private const string UnusableJoinToken = "The join token is unknown, already used or expired; an admin makes a new one on the Hosts page (Add host).";
 
     /// <summary>A new join token, returned whole only here.</summary>
-    public async Task<string> IssueAsync(ClaimsPrincipal admin, string? note, TimeSpan validity, CancellationToken ct = default)
+    public async Task<JoinTokenIssued> IssueAsync(ClaimsPrincipal admin, string? note, TimeSpan validity, CancellationToken ct = default)
     {
-        if (validity <= TimeSpan.Zero || validity > MaxValidity)
+        if (validity < TimeSpan.FromMinutes(1) || validity > MaxValidity)
         {
-            throw new EnrollmentException($"A join token is valid for between a minute and {MaxValidity.TotalDays:0} days.");
+            throw new EnrollmentException($"A join token is valid for between a minute and {MaxValidity.TotalDays:0} days.", "validForMinutes");
         }
 
         var trimmed = note?.Trim() ?? "";
-        if (trimmed.Length > 200)
+        if (trimmed.Length > 0 && DisplayNames.Problem(trimmed, 200, "Note") is { } problem)
         {
-            throw new EnrollmentException("The note is longer than 200 characters.");
+            throw new EnrollmentException(problem, "note");
         }
 
         var secret = NewSecret();
@@ -79,7 +85,7 @@ public sealed class HostEnrollment(IDocumentStore store, ChangeNotifier<HostRevo
         audit.Add(session, admin, AuditKind.HostChanged, $"made a join token{(trimmed.Length > 0 ? $" ({trimmed})" : "")} valid until {token.ExpiresAt:u}");
         await session.SaveChangesAsync(ct);
         changes.Publish(new HostsChanged());
-        return $"{JoinTokenPrefix}.{token.Id:N}.{secret}";
+        return new JoinTokenIssued($"{JoinTokenPrefix}.{token.Id:N}.{secret}", token.ExpiresAt);
     }
 
     /// <summary>Join tokens not used yet and not expired, newest first.</summary>

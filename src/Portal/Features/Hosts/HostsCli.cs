@@ -26,7 +26,7 @@ public static class HostsCli
         try
         {
             var commandLine = new ClaimsPrincipal(new ClaimsIdentity([new Claim(ClaimTypes.Name, "command line")]));
-            System.Console.WriteLine(await services.GetRequiredService<HostEnrollment>().IssueAsync(commandLine, Option(args, "--note"), validity));
+            System.Console.WriteLine((await services.GetRequiredService<HostEnrollment>().IssueAsync(commandLine, Option(args, "--note"), validity)).Token);
             return 0;
         }
         catch (EnrollmentException e)
