@@ -48,13 +48,17 @@ public static class ScaleBench
         var reporting = ReportUsageAsync(hosts, usage.Token);
         try
         {
-            Console.WriteLine("hosts   joined in   creates   admitted/s   create p50 / p95      all running after   VM list / Hosts page   portals RSS / CPU s   database");
+            Console.WriteLine("hosts   joined in   creates   admitted/s   create p50 / p95      all running after   VM list / Hosts page   portals RSS / CPU s   database   waiting on the placement lock / others");
             foreach (var target in steps)
             {
                 var joining = Stopwatch.StartNew();
                 await JoinAsync(instance, first, hosts, target, ct);
                 joining.Stop();
+                using var sampling = new CancellationTokenSource();
+                var waiting = LockWaitsAsync(instance, sampling.Token);
                 var (wall, latencies, ids) = await AdmitAsync(members, vmsPerStep, hosts.Count, ct);
+                await sampling.CancelAsync();
+                var (placement, other) = await waiting;
                 var running = Stopwatch.StartNew();
                 await Wait.UntilAsync(async () => await RunningAsync(instance, ids, ct) == ids.Count, TimeSpan.FromMinutes(10), "every new VM running", ct,
                     poll: TimeSpan.FromMilliseconds(200));
@@ -64,7 +68,8 @@ public static class ScaleBench
                 var (rss, cpu) = PortalUse(instance.PortalPids);
                 Console.WriteLine(
                     $"{hosts.Count,5}   {joining.Elapsed.TotalSeconds,7:0.0} s   {ids.Count,7}   {ids.Count / wall.TotalSeconds,10:0.0}   {Table.Quantile(latencies, 0.5),6:0} / {Table.Quantile(latencies, 0.95),6:0} ms   " +
-                    $"{running.Elapsed.TotalSeconds,14:0.0} s   {list,6:0} / {hostsPage,6:0} ms   {rss >> 20,7} MiB / {cpu,6:0.0}   {await DatabaseMiBAsync(instance, ct),5} MiB");
+                    $"{running.Elapsed.TotalSeconds,14:0.0} s   {list,6:0} / {hostsPage,6:0} ms   {rss >> 20,7} MiB / {cpu,6:0.0}   {await DatabaseMiBAsync(instance, ct),5} MiB   " +
+                    $"{placement,5:0.0} / {other,4:0.0}");
             }
 
             Console.WriteLine($"commands carried out by the hollow hosts: {hosts.Sum(h => h.Commands)}; VMs they hold: {hosts.Sum(h => h.Vms)}");
@@ -117,6 +122,41 @@ public static class ScaleBench
             latencies.Add(clock.Elapsed.TotalMilliseconds);
         });
         return (wall.Elapsed, [.. latencies.Order()], [.. ids]);
+    }
+
+    /// <summary>
+    /// While the creates run, every 100 ms: how many transactions wait for the placement lock, and
+    /// for any other advisory lock (quota, template, network); the averages.
+    /// </summary>
+    private static async Task<(double Placement, double Other)> LockWaitsAsync(Instance instance, CancellationToken stop)
+    {
+        var key = Paddock.Portal.Shared.TransactionLocks.Key(Paddock.Portal.Shared.TransactionLocks.Placement, Guid.Empty.ToString("N"));
+        await using var db = await instance.OpenDatabaseAsync(CancellationToken.None);
+        await using var command = new NpgsqlCommand(
+            "select count(*) filter (where classid::bigint = @hi and objid::bigint = @lo), count(*) filter (where not (classid::bigint = @hi and objid::bigint = @lo)) " +
+            "from pg_locks where locktype = 'advisory' and not granted", db);
+        // A bigint advisory key is two oids in pg_locks: its high half in classid, its low half in objid.
+        command.Parameters.AddWithValue("hi", (long)(uint)(key >> 32));
+        command.Parameters.AddWithValue("lo", (long)(uint)key);
+        var samples = new List<(long Placement, long Other)>();
+        while (!stop.IsCancellationRequested)
+        {
+            await using (var reader = await command.ExecuteReaderAsync(CancellationToken.None))
+            {
+                await reader.ReadAsync(CancellationToken.None);
+                samples.Add((reader.GetInt64(0), reader.GetInt64(1)));
+            }
+
+            try
+            {
+                await Task.Delay(100, stop);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+
+        return samples.Count == 0 ? (0, 0) : (samples.Average(s => s.Placement), samples.Average(s => s.Other));
     }
 
     private static async Task<long> RunningAsync(Instance instance, List<Guid> ids, CancellationToken ct)

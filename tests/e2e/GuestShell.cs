@@ -20,6 +20,14 @@ public static partial class GuestShell
         return said;
     }
 
+    /// <summary>
+    /// A probe that must not reach anything (another tenant's address): what the port printed within
+    /// <paramref name="within"/>, finished or not. A busybox nc left hanging by a guest under TCG
+    /// (seen once in CI) reached nothing either; the next line's Ctrl-C ends it.
+    /// </summary>
+    public static Task<string> ProbeAsync(string runDir, string line, TimeSpan within) =>
+        GuestSerial.RunAsync(runDir, $"{line}; echo done-\"line\"", until: "done-line", within: within);
+
     /// <summary>What the built-in template's init prints each time it starts a shell on the serial port.</summary>
     private const string ShellBanner = "paddock-template ready";
 

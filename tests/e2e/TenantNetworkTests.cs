@@ -103,7 +103,7 @@ public sealed partial class TenantNetworkTests(PaddockFixture paddock) : IAsyncL
         foreach (var target in new[] { addresses[web], addresses[db] }.Where(a => a != addresses[stray]))
         {
             Assert.Equal(0, Received(await RunAsync(RunDir(stray), $"ping -c 2 -W 2 {target}")));
-            Says("page-of-nell", await RunAsync(RunDir(stray), Fetch(target)), not: true);
+            Says("page-of-nell", await ProbeAsync(RunDir(stray), Fetch(target), TimeSpan.FromSeconds(20)), not: true);
         }
 
         // db moves to the second host: the network follows it there, and it still reaches web by name.
