@@ -303,6 +303,9 @@ public sealed class Instance : IAsyncDisposable
         ["Kestrel__Certificates__Default__KeyPath"] = Env("PADDOCK_TEST_KEY"),
         ["Paddock__LibraryDir"] = Path.Combine(DataDir, "library"),
         ["ASPNETCORE_ENVIRONMENT"] = "Production",
+        // Every line says when, as in the tests' logs.
+        ["Logging__Console__FormatterName"] = "simple",
+        ["Logging__Console__FormatterOptions__TimestampFormat"] = "HH:mm:ss.fff ",
     };
 
     public async ValueTask DisposeAsync()
