@@ -12,8 +12,7 @@ namespace Paddock.Bench;
 /// A host without QEMU (issue #24's hollow agent, as kubemark's hollow nodes): it joins with a
 /// real join token, holds its own credential, dials the real hub, registers, and answers every
 /// command as an agent does (accepted at once, the VM's new state and the outcome after a delay
-/// like the real one's), reports its use every few seconds, and can drop its connection and come
-/// back. Many fit in one process; nothing inside the portal knows it is hollow.
+/// like the real one's), reports its use every few seconds. Many fit in one process; nothing inside the portal knows it is hollow.
 /// </summary>
 public sealed class HollowHost(string portalUrl, string name, Func<HttpMessageHandler> handler, RemoteCertificateValidationCallback trust, HollowDelays delays)
     : IAsyncDisposable
@@ -71,19 +70,6 @@ public sealed class HollowHost(string portalUrl, string name, Func<HttpMessageHa
         {
             throw new InvalidOperationException($"{Name} was not registered: {welcome.Refusal}");
         }
-    }
-
-    /// <summary>Drops the connection (as a network cut does) and comes back after <paramref name="away"/>.</summary>
-    public async Task BounceAsync(TimeSpan away, CancellationToken ct)
-    {
-        if (_hub is { } hub)
-        {
-            await hub.DisposeAsync();
-            _hub = null;
-        }
-
-        await Task.Delay(away, ct);
-        await ConnectAsync(ct);
     }
 
     /// <summary>What an agent reports every few seconds: QEMU's use (made up, about what an idle small guest uses).</summary>

@@ -104,11 +104,7 @@ public sealed class Instance : IAsyncDisposable
             await instance.StartPortalAsync(ct);
             var second = new Dictionary<string, string>(instance.PortalEnvironment()) { ["Paddock__ResetHostsOnStart"] = "false", ["Paddock__DirectUrl"] = instance.SecondPortalUrl };
             instance._processes.Add(ChildProcess.Start("dotnet", [instance.PortalDll, "--urls", instance.SecondPortalUrl], second, instance.LogPath("portal2")));
-            await Wait.UntilAsync(async () =>
-            {
-                using var http = new HttpClient(instance.TrustingHandler());
-                return (await http.GetAsync($"{instance.SecondPortalUrl}/account/login", ct)).StatusCode == HttpStatusCode.OK;
-            }, TimeSpan.FromSeconds(90), "the second portal answers", ct, poll: TimeSpan.FromMilliseconds(200));
+            await instance.AnswersAsync(instance.SecondPortalUrl, "the second portal", ct);
             return instance;
         }
         catch
@@ -146,12 +142,16 @@ public sealed class Instance : IAsyncDisposable
     {
         _portal = ChildProcess.Start("dotnet", [PortalDll, "--urls", PortalUrl], PortalEnvironment(), LogPath("portal"));
         _processes.Add(_portal);
-        await Wait.UntilAsync(async () =>
+        await AnswersAsync(PortalUrl, "the portal", ct);
+    }
+
+    /// <summary>Returns once the portal process at <paramref name="url"/> serves its sign-in page.</summary>
+    private Task AnswersAsync(string url, string what, CancellationToken ct) =>
+        Wait.UntilAsync(async () =>
         {
             using var http = new HttpClient(TrustingHandler());
-            return (await http.GetAsync($"{PortalUrl}/account/login", ct)).StatusCode == HttpStatusCode.OK;
-        }, TimeSpan.FromSeconds(90), "the portal answers", ct, poll: TimeSpan.FromMilliseconds(200));
-    }
+            return (await http.GetAsync($"{url}/account/login", ct)).StatusCode == HttpStatusCode.OK;
+        }, TimeSpan.FromSeconds(90), $"{what} answers", ct, poll: TimeSpan.FromMilliseconds(200));
 
     /// <summary>kill -9 of the portal; the agents reconnect by themselves once it is back.</summary>
     public async Task KillPortalAsync()
