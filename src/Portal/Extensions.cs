@@ -25,7 +25,7 @@ public static class Extensions
         // rather than stop (the default stops the whole process: a database restart must not).
         builder.Services.Configure<HostOptions>(o => o.BackgroundServiceExceptionBehavior = BackgroundServiceExceptionBehavior.Ignore);
 
-        var connection = WithPatience(builder.Configuration.GetConnectionString("Paddock")
+        var connection = StoreConnection(builder.Configuration.GetConnectionString("Paddock")
             ?? throw new InvalidOperationException("ConnectionStrings:Paddock is not set: the portal needs PostgreSQL."));
         builder.Services.AddMarten(options =>
         {
@@ -52,15 +52,17 @@ public static class Extensions
     }
 
     /// <summary>
-    /// How long a request may wait for one of the pool's connections (Npgsql's Timeout, 15 s by
-    /// default): under a burst (a thousand creates at once, each ledger write in turn) a request waits
-    /// its turn instead of answering 503 as if the store were away. A store that is away still
-    /// answers at once: its connections are refused, not waited for.
+    /// The sessions' connection string. How long a request may wait for one of the pool's connections
+    /// (Npgsql's Timeout, 15 s by default): under a burst (a thousand creates at once, each ledger
+    /// write in turn) a request waits its turn instead of answering 503 as if the store were away. A
+    /// store that is away still answers at once: its connections are refused, not waited for. The
+    /// connections name this process in pg_stat_activity (<see cref="Shared.PoolWatch"/>).
     /// </summary>
-    private static string WithPatience(string connection)
+    internal static string StoreConnection(string connection)
     {
         var settings = new Npgsql.NpgsqlConnectionStringBuilder(connection);
         settings.Timeout = Math.Max(settings.Timeout, 60);
+        settings.ApplicationName ??= Shared.PoolWatch.ApplicationName;
         return settings.ConnectionString;
     }
 

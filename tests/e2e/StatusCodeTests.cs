@@ -45,6 +45,8 @@ public sealed class StatusCodeTests(PaddockFixture paddock)
         await using var proxy = new CuttableProxy(database.Host!, database.Port);
         database.Host = "127.0.0.1";
         database.Port = proxy.Port;
+        // A small pool, so that a burst of requests fills it and the portal says what holds it.
+        database.MaxPoolSize = 4;
         var url = await paddock.StartSecondPortalAsync(process: "portal-nostore", connection: database.ConnectionString);
         try
         {
@@ -95,6 +97,17 @@ public sealed class StatusCodeTests(PaddockFixture paddock)
             await Microsoft.Playwright.Assertions.Expect(member.GetByRole(Microsoft.Playwright.AriaRole.Link, new() { Name = "store-back" }))
                 .ToBeVisibleAsync(new() { Timeout = 60_000 });
             await VmApi.DeleteAsync(member, vm);
+
+            // A full pool is named in the log, with what its connections do.
+            await Eventually.Async(async () =>
+            {
+                foreach (var burst in await Task.WhenAll(Enumerable.Range(0, 40).Select(_ => api.GetAsync("/api/vms"))))
+                {
+                    burst.Dispose();
+                }
+
+                return paddock.LogOf("portal-nostore").Contains("pooled database connections are taken", StringComparison.Ordinal);
+            }, TimeSpan.FromSeconds(60), "the portal to say that its pool is full");
             await member.Context.CloseAsync();
         }
         finally

@@ -11,6 +11,7 @@ public static class SharedExtensions
         builder.Services.AddSingleton<ChangeBus>();
         builder.Services.AddHostedService(services => services.GetRequiredService<ChangeBus>());
         builder.Services.AddHostedService<ExpiredStatePurger>();
+        builder.Services.AddHostedService<PoolWatch>();
         KeyRing.AddTo(builder);
         builder.Services.ConfigureMarten(options =>
         {

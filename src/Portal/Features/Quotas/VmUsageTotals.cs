@@ -14,11 +14,13 @@ public static class VmUsageTotals
 {
     // sum() of bigints is numeric in PostgreSQL: each VM's bytes are cast back to bigint so that the
     // division by a MiB rounds up as QuotaUsage.MiB does, not to a fraction that the reader rounds.
-    private const string Sums = """
-        count(*),
-        coalesce(sum(greatest((data->>'VCpus')::int, coalesce((data->'PendingHardware'->>'VCpus')::int, 0))), 0),
-        coalesce(sum((data->>'MemoryMiB')::bigint), 0),
-        coalesce(sum(((greatest(
+    private static string Sums(string host) => $$"""
+        jsonb_build_object(
+        'Host', {{host}},
+        'Vms', count(*),
+        'VCpus', coalesce(sum(greatest((data->>'VCpus')::int, coalesce((data->'PendingHardware'->>'VCpus')::int, 0))), 0),
+        'MemoryMiB', coalesce(sum((data->>'MemoryMiB')::bigint), 0),
+        'DiskMiB', coalesce(sum(((greatest(
             (data->>'DiskBytes')::bigint + case when jsonb_typeof(data->'ExtraDisks') = 'array'
                 then (select coalesce(sum((disk->>'SizeBytes')::bigint), 0) from jsonb_array_elements(data->'ExtraDisks') disk) else 0 end,
             coalesce((data->'PendingHardware'->>'DiskBytes')::bigint, 0))
@@ -26,44 +28,36 @@ public static class VmUsageTotals
             + coalesce((data->'PendingState'->>'Bytes')::bigint, 0)
             + case when jsonb_typeof(data->'Snapshots') = 'array'
                 then (select coalesce(sum((snapshot->>'StateBytes')::bigint), 0) from jsonb_array_elements(data->'Snapshots') snapshot) else 0 end
-            )::bigint + 1048575) / 1048576), 0)
+            )::bigint + 1048575) / 1048576), 0))
         """;
 
     /// <summary>What the VMs on each host hold, by host id (hosts without VMs are absent); a migrating VM counts on both its hosts.</summary>
     public static async Task<Dictionary<Guid, QuotaUsage>> PerHostAsync(IQuerySession session, CancellationToken ct)
     {
-        await using var command = session.Connection!.CreateCommand();
         // A VM moving between hosts holds its allocation on both until the move ends.
-        command.CommandText = $"""
-            select host, {Sums} from (
+        var rows = await session.AdvancedSql.QueryAsync<Totals>($"""
+            select {Sums("host")} from (
                 select (data->>'HostId')::uuid as host, data from {Table(session)}
                 union all
                 select (data->'Migration'->>'ToHostId')::uuid, data from {Table(session)} where jsonb_typeof(data->'Migration') = 'object') placed
-            group by 1
-            """;
-        var totals = new Dictionary<Guid, QuotaUsage>();
-        await using var reader = await command.ExecuteReaderAsync(ct);
-        while (await reader.ReadAsync(ct))
-        {
-            totals[reader.GetGuid(0)] = Read(reader, 1);
-        }
-
-        return totals;
+            group by host
+            """, ct);
+        return rows.Where(r => r.Host is not null).ToDictionary(r => r.Host!.Value, r => r.Usage);
     }
 
     /// <summary>What the VMs an owner owns (or a group holds) take.</summary>
     public static async Task<QuotaUsage> OfAsync(IQuerySession session, Guid id, bool group, CancellationToken ct)
     {
-        await using var command = session.Connection!.CreateCommand();
-        command.CommandText = $"select {Sums} from {Table(session)} where data->>'{(group ? "GroupId" : "OwnerId")}' = @id";
-        command.Parameters.Add(new Npgsql.NpgsqlParameter("id", id.ToString()));
-        await using var reader = await command.ExecuteReaderAsync(ct);
-        await reader.ReadAsync(ct);
-        return Read(reader, 0);
+        var rows = await session.AdvancedSql.QueryAsync<Totals>(
+            $"select {Sums("null")} from {Table(session)} where data->>'{(group ? "GroupId" : "OwnerId")}' = ?", ct, id.ToString());
+        return rows.Single().Usage;
     }
 
-    private static QuotaUsage Read(System.Data.Common.DbDataReader reader, int first) =>
-        new((int)reader.GetInt64(first), (int)reader.GetInt64(first + 1), reader.GetInt64(first + 2), Convert.ToInt64(reader.GetValue(first + 3), System.Globalization.CultureInfo.InvariantCulture));
+    /// <summary>One row of sums, as PostgreSQL builds it (jsonb): read through the session, so never on a thread that waits for a connection.</summary>
+    private sealed record Totals(Guid? Host, long Vms, long VCpus, long MemoryMiB, long DiskMiB)
+    {
+        public QuotaUsage Usage => new((int)Vms, (int)VCpus, MemoryMiB, DiskMiB);
+    }
 
     private static string Table(IQuerySession session) => $"{session.DocumentStore.Options.DatabaseSchemaName}.mt_doc_vm";
 }

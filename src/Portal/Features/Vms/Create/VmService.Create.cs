@@ -157,8 +157,17 @@ public sealed partial class VmService
 
     private readonly SemaphoreSlim _creates = new(ConcurrentCreates);
 
+    /// <summary>How many operations on VMs (a start, a delete) this process may have inside the database at once.</summary>
+    public const int ConcurrentOperations = 16;
+
+    private readonly SemaphoreSlim _operations = new(ConcurrentOperations);
+
     /// <summary>The service lives as long as the portal; the container disposes it at shutdown.</summary>
-    public void Dispose() => _creates.Dispose();
+    public void Dispose()
+    {
+        _creates.Dispose();
+        _operations.Dispose();
+    }
 
     private async Task<Guid> DefineOnceAsync(VmCreation creation, CancellationToken ct)
     {

@@ -118,6 +118,9 @@ public sealed partial class VmService
             operationId = stamp.OperationId;
         }
 
+        // A burst (a hundred deletes at once) waits here, holding no pooled connection, so that the
+        // agents' reports and the pages still get one: a full pool would cut the hosts off.
+        await _operations.WaitAsync(ct);
         try
         {
             await (retry ? ConcurrencyRetry.RunAsync(AttemptAsync) : AttemptAsync());
@@ -125,6 +128,10 @@ public sealed partial class VmService
         catch (ConcurrencyException)
         {
             throw new RefusedException(retry ? "The VM changed meanwhile; look at its status and try again." : "The VM changed meanwhile; look at it and try again.");
+        }
+        finally
+        {
+            _operations.Release();
         }
 
         dispatcher.Wake();
