@@ -175,7 +175,9 @@ public sealed class SeveralPortalsTests(PaddockFixture paddock) : IAsyncLifetime
         await Assertions.Expect(status).ToHaveTextAsync("Paused", new() { Timeout = 60_000 });
         paddock.RecordFaults(new Paddock.Testing.FaultRow("a portal's listening connection cut", ended, 1, 0, 0,
             Duplicated: 0, Lost: await status.TextContentAsync() == "Paused" ? 0 : 1, [heard.Elapsed]));
-        Assert.Contains("Listening again for changes made through other portal processes; read", paddock.LogOf("portal"));
+        // The notices read on listening again reach the page before that is logged, and the log is written a moment later.
+        await Eventually.Async(() => Task.FromResult(paddock.LogOf("portal").Contains("Listening again for changes made through other portal processes; read", StringComparison.Ordinal)),
+            TimeSpan.FromSeconds(10), "the first portal to log that it listens again");
         using var resumed = await throughSecond.PostAsync($"/api/vms/{vm}/resume", null);
         Assert.Equal(HttpStatusCode.Accepted, resumed.StatusCode);
         await Assertions.Expect(status).ToHaveTextAsync("Running", new() { Timeout = 60_000 });
