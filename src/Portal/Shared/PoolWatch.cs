@@ -35,23 +35,28 @@ public sealed class PoolWatch(IConfiguration configuration, TimeProvider clock, 
             }
 
             warned = clock.GetUtcNow();
-            try
-            {
-                await using var connection = new NpgsqlConnection(raw);
-                await connection.OpenAsync(stoppingToken);
-                var held = await HeldAsync(connection, pool.ApplicationName!, stoppingToken);
-                log.LogWarning("{Used} of the {Max} pooled database connections are taken and {Pending} requests wait for one; the taken ones do: {What}",
-                    used, pool.MaxPoolSize, pending, string.Join("; ", held.Select(h => $"{h.Count} {h.State} for up to {h.Seconds} s: {h.Query}")));
-            }
-            catch (Exception e) when (!stoppingToken.IsCancellationRequested)
-            {
-                log.LogWarning("{Used} of the {Max} pooled database connections are taken and {Pending} requests wait for one ({Message})",
-                    used, pool.MaxPoolSize, pending, e.Message);
-            }
+            log.LogWarning("{Used} of the {Max} pooled database connections are taken and {Pending} requests wait for one; they do: {What}",
+                used, pool.MaxPoolSize, pending, await WhatAsync(raw, pool.ApplicationName!, stoppingToken));
         }
     }
 
-    /// <summary>This process's connections that are not resting in the pool, grouped by what they do.</summary>
+    /// <summary>What this process's connections do, one line, read over a connection of its own (or why that could not be read).</summary>
+    private static async Task<string> WhatAsync(string raw, string name, CancellationToken ct)
+    {
+        try
+        {
+            await using var connection = new NpgsqlConnection(raw);
+            await connection.OpenAsync(ct);
+            var held = await HeldAsync(connection, name, ct);
+            return string.Join("; ", held.Select(h => $"{h.Count} {h.State} for up to {h.Seconds} s: {h.Query}"));
+        }
+        catch (Exception e) when (!ct.IsCancellationRequested)
+        {
+            return $"not read ({e.Message})";
+        }
+    }
+
+    /// <summary>This process's connections grouped by what they do (those resting in the pool show as idle), the most first.</summary>
     private static async Task<List<(int Count, string State, int Seconds, string Query)>> HeldAsync(NpgsqlConnection connection, string name, CancellationToken ct)
     {
         await using var command = connection.CreateCommand();
