@@ -111,37 +111,43 @@ public sealed partial class VmService
             throw new RefusedException("Lease: from 0 minutes (it ends now) to 10 years, or none.", "lease");
         }
 
-        await using var session = store.LightweightSession();
-        var stream = await FetchForAsync(session, user, vmId, VmAction.ChangeLease, ct);
-        var vm = stream.Aggregate!;
-
-        if (vm.Status is VmStatus.Deleting || vm.PendingVerb is VmVerb.Delete)
-        {
-            throw new RefusedException($"'{vm.Name}' is being deleted.");
-        }
-
-        if (!approved && !user.IsAdmin() && await MaxLeaseOfAsync(session, vm, ct) is { } max && (lease is null || lease > max.Max))
-        {
-            throw new ApprovalNeededException([$"Lease: {(lease is { } asked ? Durations.Describe(asked) : "no end")} asked, at most {Durations.Describe(max.Max)} for {max.Why}."]);
-        }
-
-        var now = clock.GetUtcNow();
-        stream.AppendOne(new VmLeaseSet(now + lease, user.UserId(), now, requestId));
-        audit.Add(session, user, AuditKind.VmOperation, $"Lease of '{vm.Name}' {lease switch { null => "set to never end", { Ticks: 0 } => "ended now", { } set => $"set to end in {Durations.Describe(set)}" }}", vm.Id);
-        if (alsoInTransaction is not null)
-        {
-            await alsoInTransaction(session);
-        }
-
+        // A write that landed in between (the agent's report of the VM, the lease keeper's notice) is
+        // read and decided again: the lease counts from now either way.
+        Vm? vm = null;
         try
         {
-            await session.SaveChangesAsync(ct);
+            await ConcurrencyRetry.RunAsync(async () =>
+            {
+                await using var session = store.LightweightSession();
+                var stream = await FetchForAsync(session, user, vmId, VmAction.ChangeLease, ct);
+                vm = stream.Aggregate!;
+
+                if (vm.Status is VmStatus.Deleting || vm.PendingVerb is VmVerb.Delete)
+                {
+                    throw new RefusedException($"'{vm.Name}' is being deleted.");
+                }
+
+                if (!approved && !user.IsAdmin() && await MaxLeaseOfAsync(session, vm, ct) is { } max && (lease is null || lease > max.Max))
+                {
+                    throw new ApprovalNeededException([$"Lease: {(lease is { } asked ? Durations.Describe(asked) : "no end")} asked, at most {Durations.Describe(max.Max)} for {max.Why}."]);
+                }
+
+                var now = clock.GetUtcNow();
+                stream.AppendOne(new VmLeaseSet(now + lease, user.UserId(), now, requestId));
+                audit.Add(session, user, AuditKind.VmOperation, $"Lease of '{vm.Name}' {lease switch { null => "set to never end", { Ticks: 0 } => "ended now", { } set => $"set to end in {Durations.Describe(set)}" }}", vm.Id);
+                if (alsoInTransaction is not null)
+                {
+                    await alsoInTransaction(session);
+                }
+
+                await session.SaveChangesAsync(ct);
+            });
         }
         catch (ConcurrencyException)
         {
             throw new RefusedException("The VM changed meanwhile; look at it and try again.");
         }
 
-        notifier.Publish(new VmChanged(vm.Id, vm.OwnerId));
+        notifier.Publish(new VmChanged(vm!.Id, vm.OwnerId));
     }
 }
