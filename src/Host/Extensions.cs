@@ -73,6 +73,9 @@ public static class Extensions
         builder.Services.AddSingleton<OperationJournal>();
         builder.Services.AddSingleton<VmTable>();
         builder.Services.AddSingleton<VmFiles>();
+        builder.Services.AddSingleton<SeedImages>();
+        builder.Services.AddSingleton<GuestAgents>();
+        builder.Services.AddHostedService(services => services.GetRequiredService<GuestAgents>());
         builder.Services.AddSingleton<DiskLeaks>();
         builder.Services.AddSingleton<VmReports>();
         builder.Services.AddSingleton<VmWatcher>();

@@ -44,6 +44,8 @@ public sealed record PortalOptions : IValidatableObject
 
     public TemplateOptions Template { get; init; } = new();
 
+    public DebianTemplateOptions DebianTemplate { get; init; } = new();
+
     public SignInLimits SignIn { get; init; } = new();
 
     /// <summary>
@@ -127,4 +129,23 @@ public sealed record TemplateOptions
     public string Image { get; init; } = "builtin-busybox.qcow2";
 
     public long DiskBytes { get; init; } = 128L * 1024 * 1024;
+}
+
+/// <summary>
+/// The built-in "Debian 12 (cloud)" template: <see cref="ImagePath"/> is where
+/// <c>scripts/build-debian-template.sh</c> writes its image (<c>./paddock up</c> builds it in the
+/// background). Until the image and its <c>.sha256</c> file are there the template shows as
+/// building; then the portal copies it into its library, where hosts fetch it by checksum. Empty
+/// (the default outside <c>./paddock up</c>): no Debian template.
+/// </summary>
+public sealed record DebianTemplateOptions
+{
+    public string? ImagePath { get; init; }
+
+    public string Name { get; init; } = "Debian 12 (cloud)";
+
+    /// <summary>The image's virtual size (the script's TEMPLATE_DISK_MB): cloud-init grows the root file system to the VM's disk.</summary>
+    public long DiskBytes { get; init; } = 2048L * 1024 * 1024;
+
+    public int MemoryMiB { get; init; } = 1024;
 }

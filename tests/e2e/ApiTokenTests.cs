@@ -136,6 +136,8 @@ public sealed class ApiTokenTests(PaddockFixture paddock)
         {
             await page.GetByLabel("Scope").ClickAsync();
             await page.GetByRole(AriaRole.Option, new() { Name = "Read-only" }).ClickAsync();
+            // The choice must have reached the form before Create reads it (a busy machine made an "everything" token once).
+            await Assertions.Expect(page.GetByLabel("Scope")).ToContainTextAsync("Read-only");
         }
 
         await page.GetByRole(AriaRole.Button, new() { Name = "Create token" }).ClickAsync();

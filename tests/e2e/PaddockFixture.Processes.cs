@@ -293,6 +293,7 @@ public sealed partial class PaddockFixture
         ["Kestrel__Certificates__Default__Path"] = CertificatePath,
         ["Kestrel__Certificates__Default__KeyPath"] = Env("PADDOCK_TEST_KEY"),
         ["Paddock__LibraryDir"] = Path.Combine(DataDir, "library"),
+        ["Paddock__DebianTemplate__ImagePath"] = Environment.GetEnvironmentVariable("PADDOCK_TEST_DEBIAN_IMAGE") ?? "",
         ["Paddock__Console__TicketLifetime"] = TicketLifetime.ToString(),
         // Short enough for a test to see a host turn Unreachable.
         ["Paddock__HostGrace"] = HostGrace.ToString(),

@@ -80,6 +80,7 @@ public sealed partial class WallsMatrixTests
         ["endpoint GET /api/vms/{id:guid}"] = new(Takes.Vm, Member: Member.Uses),
         ["endpoint GET /api/vms/{id:guid}/tasks"] = new(Takes.Vm, Member: Member.Uses),
         ["endpoint GET /api/vms/{id:guid}/stats"] = new(Takes.Vm, Member: Member.Uses),
+        ["endpoint GET /api/vms/{id:guid}/guest"] = new(Takes.Vm, Member: Member.Uses),
         ["endpoint GET /api/vms/{id:guid}/tasks/{operationId:guid}"] = new(Takes.Vm, Member: Member.Uses),
         ["endpoint POST /api/vms/{id:guid}/{verb}"] = new(Takes.Vm, Member: Member.Uses),
         ["endpoint POST /api/vms/{id:guid}/keys"] = new(Takes.Vm, _ => new { combination = "Ctrl-Alt-Del" }, Member: Member.Uses),

@@ -141,7 +141,7 @@ public enum OperationState
 /// <remarks>A save or a typing reports <paramref name="Work"/> while it runs (state Running).</remarks>
 public sealed record OperationResult(
     long? StateBytes = null, long? DiskBytes = null, string? Sha256 = null, Recipes.MigrationProgress? Progress = null, Recipes.MigrationFigures? Migration = null,
-    WorkDone? Work = null);
+    WorkDone? Work = null, bool Quiesced = false);
 
 /// <summary>How far a long operation has got: <paramref name="Done"/> of <paramref name="Total"/> <paramref name="Unit"/> (<see cref="Bytes"/> or <see cref="Characters"/>).</summary>
 public sealed record WorkDone(long Done, long Total, string Unit)
@@ -267,7 +267,22 @@ public sealed record HostSettings(double RamRatio, bool AllowUnconfined = false)
 /// One VM's QEMU process: resident memory and CPU time so far, who it runs as, its seccomp mode (2:
 /// filter), and its I/O counters (null when QEMU did not answer in time).
 /// </summary>
-public sealed record VmUsage(Guid VmId, long RssBytes, double CpuSeconds, int? Uid = null, int? Gid = null, int? Seccomp = null, VmIo? Io = null);
+/// <remarks><paramref name="Guest"/> is what the guest's QEMU guest agent last said, for a VM that has one.</remarks>
+public sealed record VmUsage(Guid VmId, long RssBytes, double CpuSeconds, int? Uid = null, int? Gid = null, int? Seccomp = null, VmIo? Io = null, GuestReport? Guest = null);
+
+/// <summary>
+/// What a VM's QEMU guest agent says of its guest (cleaned and capped by the host agent; the
+/// guest's word, not a fact): whether it answers, the OS, the hostname and each NIC's addresses.
+/// </summary>
+public sealed record GuestReport(bool Answering, string? Os = null, string? Hostname = null, IReadOnlyList<GuestNic>? Nics = null)
+{
+    public const int MaxNics = 16;
+    public const int MaxAddresses = 16;
+    public const int MaxText = 256;
+}
+
+/// <summary>A guest NIC as the guest agent names it, its MAC address and its addresses (<c>10.0.0.5/24</c>).</summary>
+public sealed record GuestNic(string Name, string? Mac, IReadOnlyList<string> Addresses);
 
 /// <summary>
 /// A VM's I/O since its QEMU started, as the guest sees it: its disks' bytes and operations (QMP

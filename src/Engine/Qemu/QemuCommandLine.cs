@@ -40,8 +40,10 @@ public static class QemuCommandLine
         AddRootPorts(argv, options.RootPorts);
         AddDisks(argv, spec, paths, options);
         AddCdroms(argv, spec, options);
+        AddSeed(argv, spec, paths);
         AddNics(argv, spec);
         argv.Add("-device", $"virtio-balloon-pci,id=balloon0,bus={spec.BalloonPort}");
+        AddGuestAgent(argv, spec, paths);
         AddStartMode(argv, options);
         return argv.AsReadOnly();
     }
@@ -177,6 +179,21 @@ public static class QemuCommandLine
         }
     }
 
+    /// <summary>
+    /// The cloud-init seed, a read-only virtio disk on the root bus at a fixed address past the root
+    /// ports' slots, so it takes no root port and never moves. Not a CD-ROM drive: cloud kernels
+    /// (Debian's) have no AHCI driver, and cloud-init finds the seed by its label on any disk.
+    /// </summary>
+    private static void AddSeed(List<string> argv, VmSpec spec, VmPaths paths)
+    {
+        if (spec.CloudInit is null)
+            return;
+        const string node = VmSpecValidator.SeedDriveId;
+        argv.Add("-blockdev", $"driver=file,node-name=file-{node},filename={Escape(paths.Seed, "seed path")},read-only=on");
+        argv.Add("-blockdev", $"driver=raw,node-name={node},file=file-{node},read-only=on");
+        argv.Add("-device", $"virtio-blk-pci,id=disk-{node},drive={node},bus=pcie.0,addr=0x11");
+    }
+
     /// <summary>The NICs, each in its root port (<see cref="DeviceLayout"/>).</summary>
     private static void AddNics(List<string> argv, VmSpec spec)
     {
@@ -195,6 +212,19 @@ public static class QemuCommandLine
                 $"virtio-net-pci,id=nic-{nic.Id},netdev={nic.Id},mac={nic.Mac.ToLowerInvariant()}," +
                 $"bus={nic.Port}{BootIndex(spec, BootDevice.Network, i)}");
         }
+    }
+
+    /// <summary>
+    /// The guest agent's virtio-serial channel: its controller sits on the root bus at a fixed
+    /// address past the root ports' slots, so it takes no root port and never moves.
+    /// </summary>
+    private static void AddGuestAgent(List<string> argv, VmSpec spec, VmPaths paths)
+    {
+        if (!spec.GuestAgent)
+            return;
+        argv.Add("-chardev", $"socket,id=qga0,path={Escape(paths.GuestAgentSocket, "guest agent socket path")},server=on,wait=off");
+        argv.Add("-device", "virtio-serial-pci,id=vserial0,bus=pcie.0,addr=0x10");
+        argv.Add("-device", "virtserialport,id=qga0-port,bus=vserial0.0,chardev=qga0,name=org.qemu.guest_agent.0");
     }
 
     /// <summary>

@@ -297,12 +297,7 @@ public sealed partial class QmpClient : IAsyncDisposable
         JsonElement message;
         try
         {
-            // One value per line; the reader's defaults refuse anything after it.
-            var reader = new Utf8JsonReader(line);
-            using var document = JsonDocument.ParseValue(ref reader);
-            message = document.RootElement.Clone();
-            if (reader.Read())
-                throw new JsonException("more than one JSON value on a line");
+            message = Interop.JsonLines.ParseOne(line);
         }
         catch (JsonException e)
         {

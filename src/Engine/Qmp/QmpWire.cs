@@ -8,24 +8,7 @@ namespace Paddock.Engine.Qmp;
 internal static class QmpWire
 {
     /// <summary>One command as a line: <c>{"execute", "arguments", "id"}</c> and the newline that ends it.</summary>
-    internal static byte[] Request(string command, object? arguments, long id)
-    {
-        var buffer = new ArrayBufferWriter<byte>(128);
-        using (var json = new Utf8JsonWriter(buffer))
-        {
-            json.WriteStartObject();
-            json.WriteString("execute", command);
-            if (arguments is not null)
-            {
-                json.WritePropertyName("arguments");
-                JsonSerializer.Serialize(json, arguments, arguments.GetType());
-            }
-            json.WriteNumber("id", id);
-            json.WriteEndObject();
-        }
-        // Utf8JsonWriter escapes control characters, so the only newline is the terminator.
-        return [.. buffer.WrittenSpan, (byte)'\n'];
-    }
+    internal static byte[] Request(string command, object? arguments, long id) => Interop.JsonLines.Command(command, arguments, id);
 
     internal static bool TryTakeLine(ref ReadOnlySequence<byte> buffer, out ReadOnlySequence<byte> line)
     {

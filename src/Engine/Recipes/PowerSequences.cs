@@ -19,14 +19,19 @@ public static class PowerSequences
     /// <summary>
     /// Presses the ACPI power button, again every <paramref name="reask"/> (a guest that was still
     /// booting may have missed the first press), until <paramref name="exited"/> completes (true) or
-    /// <paramref name="timeout"/> passes (false). <paramref name="ct"/> cancels the wait.
+    /// <paramref name="timeout"/> passes (false). <paramref name="ct"/> cancels the wait. With
+    /// <paramref name="asked"/> (the guest agent took the request already) the first press waits a
+    /// <paramref name="reask"/>.
     /// </summary>
-    public static async Task<bool> ShutdownAsync(QmpClient qmp, Task exited, TimeSpan timeout, TimeProvider clock, CancellationToken ct, TimeSpan? reask = null)
+    public static async Task<bool> ShutdownAsync(
+        QmpClient qmp, Task exited, TimeSpan timeout, TimeProvider clock, CancellationToken ct, TimeSpan? reask = null, bool asked = false)
     {
         var deadline = clock.GetUtcNow() + timeout;
         while (clock.GetUtcNow() < deadline)
         {
-            await qmp.TryAsync(q => q.SystemPowerdownAsync(timeout: QmpCommands.Brief)).ConfigureAwait(false);
+            if (!asked)
+                await qmp.TryAsync(q => q.SystemPowerdownAsync(timeout: QmpCommands.Brief)).ConfigureAwait(false);
+            asked = false;
             var left = deadline - clock.GetUtcNow();
             var wait = (reask ?? ShutdownReask) < left ? reask ?? ShutdownReask : left;
             if (await CompletesAsync(exited, wait, ct).ConfigureAwait(false))

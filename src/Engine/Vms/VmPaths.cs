@@ -24,7 +24,7 @@ public sealed record VmPaths
             throw new ArgumentException("The run directory must not contain NUL or line breaks.", nameof(runDirectory));
 
         RunDirectory = Path.TrimEndingDirectorySeparator(Path.GetFullPath(runDirectory));
-        var socket = new[] { QmpSocket, TestMonitorSocket, VncSocket, SerialSocket, SaveSocket, RestoreSocket, MigrationDisksSocket, MigrationMemorySocket, IncomingDisksSocket, IncomingMemorySocket }.MaxBy(Encoding.UTF8.GetByteCount)!;
+        var socket = new[] { QmpSocket, TestMonitorSocket, VncSocket, SerialSocket, GuestAgentSocket, SaveSocket, RestoreSocket, MigrationDisksSocket, MigrationMemorySocket, IncomingDisksSocket, IncomingMemorySocket }.MaxBy(Encoding.UTF8.GetByteCount)!;
         var longest = Encoding.UTF8.GetByteCount(socket);
         if (longest > MaxSocketPathBytes)
         {
@@ -52,6 +52,12 @@ public sealed record VmPaths
     public string SerialSocket => InQemu("serial.sock");
 
     public string SerialLog => Combine("serial.log");
+
+    /// <summary>The QEMU guest agent's channel (virtio-serial <c>org.qemu.guest_agent.0</c>): QEMU listens, the host agent connects.</summary>
+    public string GuestAgentSocket => InQemu("qga.sock");
+
+    /// <summary>The cloud-init NoCloud seed (an ISO 9660 image labelled <c>cidata</c>), made by the agent before each start and read by QEMU.</summary>
+    public string Seed => Combine("seed.iso");
 
     /// <summary>The serial log's previous part: the tail kept when <see cref="SerialLog"/> was last rotated (the agent's, 0600).</summary>
     public string SerialLogPrevious => Combine("serial.log.1");

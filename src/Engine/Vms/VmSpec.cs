@@ -44,6 +44,12 @@ public sealed record VmSpec(
     /// </summary>
     public string? Label { get; init; }
 
+    /// <summary>The guest's cloud-init setup, given to it on a NoCloud seed (<see cref="VmPaths.Seed"/>), a read-only disk of its own; null for none.</summary>
+    public Guests.CloudInitConfig? CloudInit { get; init; }
+
+    /// <summary>Whether the guest runs the QEMU guest agent: the VM gets its virtio-serial channel (<see cref="VmPaths.GuestAgentSocket"/>).</summary>
+    public bool GuestAgent { get; init; }
+
     /// <summary>The PCIe root port of the virtio balloon once the agent has placed it (see <see cref="Qemu.DeviceLayout"/>).</summary>
     public string? BalloonPort { get; init; }
 }

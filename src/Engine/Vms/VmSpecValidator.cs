@@ -21,6 +21,9 @@ public static partial class VmSpecValidator
     /// <summary>The q35 AHCI controller has six ports (ide.0 to ide.5).</summary>
     public const int MaxCdroms = 2;
 
+    /// <summary>The cloud-init seed's drive (<see cref="VmSpec.CloudInit"/>): no disk or CD-ROM drive may take its id.</summary>
+    public const string SeedDriveId = "cidata";
+
     /// <summary>
     /// QEMU keeps a block node name in <c>char node_name[32]</c> (include/block/block_int-common.h,
     /// "Node name too long" past 31 chars): the file node is <c>file-&lt;id&gt;</c>, so a disk id
@@ -39,6 +42,21 @@ public static partial class VmSpecValidator
         ValidateCdroms(spec, driveIds);
         ValidateBootOrder(spec);
         ValidatePorts(spec);
+        ValidateCloudInit(spec);
+    }
+
+    /// <summary>The cloud-init setup, by its own rules (<see cref="Guests.CloudInitRules"/>).</summary>
+    private static void ValidateCloudInit(VmSpec spec)
+    {
+        try
+        {
+            if (spec.CloudInit is { } config)
+                Guests.CloudInitRules.Check(config);
+        }
+        catch (Guests.InvalidCloudInitException e)
+        {
+            throw Invalid($"CloudInit.{e.Field}", e.Message);
+        }
     }
 
     /// <summary>Recorded root ports are <c>rpN</c> (they reach QEMU's command line as they are), each held by one device.</summary>
@@ -101,7 +119,7 @@ public static partial class VmSpecValidator
     {
         if (spec.Disks is null || spec.Disks.Count is < 1 or > MaxDisks)
             throw Invalid("Disks", $"Disks must hold between 1 and {MaxDisks} disks (was {spec.Disks?.Count ?? 0})");
-        var diskIds = new HashSet<string>(StringComparer.Ordinal);
+        var diskIds = new HashSet<string>(StringComparer.Ordinal) { SeedDriveId };
         for (var i = 0; i < spec.Disks.Count; i++)
         {
             var disk = spec.Disks[i] ?? throw Invalid($"Disks[{i}]", $"Disks[{i}] must not be null");
@@ -110,7 +128,7 @@ public static partial class VmSpecValidator
             if (disk.Id.StartsWith("file-", StringComparison.Ordinal))
                 throw Invalid($"Disks[{i}].Id", $"Disks[{i}].Id must not start with 'file-' (reserved for file nodes, was '{disk.Id}')");
             if (!diskIds.Add(disk.Id))
-                throw Invalid($"Disks[{i}].Id", $"Disks[{i}].Id '{disk.Id}' is used by another disk");
+                throw Invalid($"Disks[{i}].Id", $"Disks[{i}].Id '{disk.Id}' is reserved or used by another disk");
             // qcow2 sizes are whole 512-byte sectors (qemu-img: "Image size must be a multiple of 512 bytes").
             if (disk.SizeBytes <= 0 || disk.SizeBytes > MaxDiskBytes || disk.SizeBytes % 512 != 0)
             {

@@ -12,7 +12,7 @@ namespace Paddock.Host.Node;
 /// <see cref="VmIoSampler.Patience"/>.
 /// </summary>
 public sealed class UsageReporter(
-    IOptions<AgentOptions> options, VmTable vms, VmIoSampler io, KsmKeeper ksm, DiskSpaceGuard disk, AgentHealth health, IPortalReporter portal, TimeProvider clock,
+    IOptions<AgentOptions> options, VmTable vms, VmIoSampler io, GuestAgents guests, KsmKeeper ksm, DiskSpaceGuard disk, AgentHealth health, IPortalReporter portal, TimeProvider clock,
     ILogger<UsageReporter> log) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -42,6 +42,6 @@ public sealed class UsageReporter(
             counters = null;
         }
 
-        return new VmUsage(vm.Id, usage.RssBytes, usage.CpuSeconds, usage.Uid, usage.Gid, usage.Seccomp, counters);
+        return new VmUsage(vm.Id, usage.RssBytes, usage.CpuSeconds, usage.Uid, usage.Gid, usage.Seccomp, counters, guests.Latest(vm.Id));
     }
 }

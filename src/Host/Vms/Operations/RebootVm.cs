@@ -3,8 +3,11 @@ using Paddock.Engine.Recipes;
 
 namespace Paddock.Host.Vms.Operations;
 
-/// <summary>Asks the guest to restart (Ctrl-Alt-Del) and resets it after the VM's shutdown timeout.</summary>
-public sealed class RebootVm(ResetVm reset) : IVmOperation
+/// <summary>
+/// Asks the guest to restart, through its guest agent when that answers and by Ctrl-Alt-Del
+/// otherwise, and resets it after the VM's shutdown timeout.
+/// </summary>
+public sealed class RebootVm(ResetVm reset, GuestAgents guests) : IVmOperation
 {
     public VmVerb Verb => VmVerb.Reboot;
 
@@ -16,7 +19,12 @@ public sealed class RebootVm(ResetVm reset) : IVmOperation
         var resetSeen = vm.ResetSeen.Task;
         try
         {
-            if (await PowerSequences.RebootAsync(qmp, resetSeen, timeout, interrupted.Token))
+            if (await guests.AskAsync(vm, Engine.GuestAgent.GuestShutdownMode.Reboot, ct))
+            {
+                if (await PowerSequences.CompletesAsync(resetSeen, timeout, interrupted.Token))
+                    return GuestAgents.RebootedByAgent;
+            }
+            else if (await PowerSequences.RebootAsync(qmp, resetSeen, timeout, interrupted.Token))
             {
                 return Outcome.Done;
             }

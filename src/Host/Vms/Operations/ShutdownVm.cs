@@ -3,8 +3,11 @@ using Paddock.Engine.Recipes;
 
 namespace Paddock.Host.Vms.Operations;
 
-/// <summary>Asks the guest to power off (ACPI), again and again, and powers it off after the VM's shutdown timeout.</summary>
-public sealed class ShutdownVm(VmReports reports, TimeProvider clock) : IVmOperation
+/// <summary>
+/// Asks the guest to power off, through its guest agent when that answers and by ACPI otherwise
+/// (and again and again), and powers it off after the VM's shutdown timeout.
+/// </summary>
+public sealed class ShutdownVm(VmReports reports, GuestAgents guests, TimeProvider clock) : IVmOperation
 {
     public VmVerb Verb => VmVerb.Shutdown;
 
@@ -19,11 +22,12 @@ public sealed class ShutdownVm(VmReports reports, TimeProvider clock) : IVmOpera
         var timeout = TimeSpan.FromSeconds(vm.Spec?.ShutdownTimeoutSeconds ?? 60);
         using var interrupted = CancellationTokenSource.CreateLinkedTokenSource(ct, vm.Interruptible.Token);
         await reports.SetStateAsync(vm, VmPowerState.ShuttingDown);
+        var byAgent = await guests.AskAsync(vm, Engine.GuestAgent.GuestShutdownMode.Powerdown, ct);
         try
         {
-            if (await PowerSequences.ShutdownAsync(qmp, exited, timeout, clock, interrupted.Token))
+            if (await PowerSequences.ShutdownAsync(qmp, exited, timeout, clock, interrupted.Token, asked: byAgent))
             {
-                return Outcome.Done;
+                return byAgent ? GuestAgents.ShutDownByAgent : Outcome.Done;
             }
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)

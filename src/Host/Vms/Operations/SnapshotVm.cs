@@ -23,7 +23,8 @@ public abstract partial class SnapshotVm(VmFiles files, DiskLeaks leaks, ILogger
     /// <summary>What the operation does to snapshot <paramref name="name"/>, as a full disk's sentence tells it.</summary>
     protected abstract string Doing(string name);
 
-    protected abstract Task RunJobAsync(QmpClient qmp, string name, IReadOnlyList<string> devices, DiskRoom room, CancellationToken ct);
+    /// <summary>Runs the running VM's job; true when the guest's file systems were frozen around it (the snapshot is consistent).</summary>
+    protected abstract Task<bool> RunJobAsync(VmRuntime vm, QmpClient qmp, string name, IReadOnlyList<string> devices, DiskRoom room, CancellationToken ct);
 
     /// <summary>Who hears how far a running VM's job has got (its first disk's growth, of its memory); null when nobody does.</summary>
     protected virtual IProgress<WorkDone>? ProgressOf(VmCommand command) => null;
@@ -42,6 +43,7 @@ public abstract partial class SnapshotVm(VmFiles files, DiskLeaks leaks, ILogger
             {
                 // A resend after the agent was killed mid-way: what the first attempt did counts.
                 await SnapshotJobs.SettleEarlierAsync(qmp, ct);
+                var quiesced = false;
                 if (!await AlreadyDoneAsync(vm, spec, name, ct))
                 {
                     using var measuring = new CancellationTokenSource();
@@ -50,7 +52,7 @@ public abstract partial class SnapshotVm(VmFiles files, DiskLeaks leaks, ILogger
                         : Task.CompletedTask;
                     try
                     {
-                        await RunJobAsync(qmp, name, [.. spec.Disks.Select(d => d.Id)], room, ct);
+                        quiesced = await RunJobAsync(vm, qmp, name, [.. spec.Disks.Select(d => d.Id)], room, ct);
                     }
                     catch when (!room.Lacks)
                     {
@@ -65,7 +67,7 @@ public abstract partial class SnapshotVm(VmFiles files, DiskLeaks leaks, ILogger
                     }
                 }
 
-                return await MeasureAsync(vm, spec, name, ct);
+                return await MeasureAsync(vm, spec, name, ct, quiesced);
             }
 
             if (File.Exists(vm.Paths.StateFile))
@@ -119,19 +121,20 @@ public abstract partial class SnapshotVm(VmFiles files, DiskLeaks leaks, ILogger
             : throw new InvalidOperationException("A snapshot name is 1-32 characters: letters, digits, '.', '_' or '-'.");
 
     /// <summary>What the snapshot holds of RAM, and what the first disk's file takes on the host now.</summary>
-    private async Task<Outcome> MeasureAsync(VmRuntime vm, VmSpec spec, string name, CancellationToken ct)
+    private async Task<Outcome> MeasureAsync(VmRuntime vm, VmSpec spec, string name, CancellationToken ct, bool quiesced = false)
     {
+        var said = quiesced ? "The guest agent froze the file systems around it: consistent." : null;
         try
         {
             var info = await files.DisksOf(spec).InfoAsync(vm.Paths.Disk(spec.Disks[0].Id), ct);
             var state = info.Snapshots.FirstOrDefault(s => s.Name == name)?.VmStateBytes;
-            return new Outcome(null, new OperationResult(StateBytes: state, DiskBytes: info.ActualSize));
+            return new Outcome(said, new OperationResult(StateBytes: state, DiskBytes: info.ActualSize, Quiesced: quiesced));
         }
         catch (QemuImgException e)
         {
             // The snapshot itself is done; only its figures are missing.
             log.LogWarning(e, "Measuring the disk of VM {Vm} failed", vm.Id);
-            return new Outcome(null);
+            return new Outcome(said, new OperationResult(Quiesced: quiesced));
         }
     }
 
@@ -144,7 +147,7 @@ public abstract partial class SnapshotVm(VmFiles files, DiskLeaks leaks, ILogger
     private static partial Regex NamePattern();
 }
 
-public sealed class TakeSnapshot(VmFiles files, DiskLeaks leaks, ILogger<TakeSnapshot> log, Portal.IPortalReporter portal, TimeProvider clock)
+public sealed class TakeSnapshot(VmFiles files, DiskLeaks leaks, ILogger<TakeSnapshot> log, Portal.IPortalReporter portal, GuestAgents guests, TimeProvider clock)
     : SnapshotVm(files, leaks, log)
 {
     public override VmVerb Verb => VmVerb.Snapshot;
@@ -158,8 +161,22 @@ public sealed class TakeSnapshot(VmFiles files, DiskLeaks leaks, ILogger<TakeSna
     protected override async Task<bool> AlreadyDoneAsync(VmRuntime vm, VmSpec spec, string name, CancellationToken ct) =>
         await DisksHoldingAsync(vm, spec, name, ct) == spec.Disks.Count;
 
-    protected override Task RunJobAsync(QmpClient qmp, string name, IReadOnlyList<string> devices, DiskRoom room, CancellationToken ct) =>
-        SnapshotJobs.SaveAsync(qmp, name, devices, room, ct);
+    /// <summary>The job between a freeze and a thaw of the guest's file systems, where its guest agent answers.</summary>
+    protected override async Task<bool> RunJobAsync(VmRuntime vm, QmpClient qmp, string name, IReadOnlyList<string> devices, DiskRoom room, CancellationToken ct)
+    {
+        var frozen = await guests.FreezeAsync(vm, ct);
+        try
+        {
+            await SnapshotJobs.SaveAsync(qmp, name, devices, room, ct);
+        }
+        finally
+        {
+            if (frozen)
+                await guests.ThawAsync(vm);
+        }
+
+        return frozen;
+    }
 }
 
 public sealed class RevertSnapshot(VmFiles files, DiskLeaks leaks, ILogger<RevertSnapshot> log) : SnapshotVm(files, leaks, log)
@@ -170,8 +187,11 @@ public sealed class RevertSnapshot(VmFiles files, DiskLeaks leaks, ILogger<Rever
 
     protected override string Doing(string name) => $"going back to snapshot '{name}'";
 
-    protected override Task RunJobAsync(QmpClient qmp, string name, IReadOnlyList<string> devices, DiskRoom room, CancellationToken ct) =>
-        SnapshotJobs.LoadAsync(qmp, name, devices, ct);
+    protected override async Task<bool> RunJobAsync(VmRuntime vm, QmpClient qmp, string name, IReadOnlyList<string> devices, DiskRoom room, CancellationToken ct)
+    {
+        await SnapshotJobs.LoadAsync(qmp, name, devices, ct);
+        return false;
+    }
 }
 
 public sealed class DeleteSnapshot(VmFiles files, DiskLeaks leaks, ILogger<DeleteSnapshot> log) : SnapshotVm(files, leaks, log)
@@ -185,6 +205,9 @@ public sealed class DeleteSnapshot(VmFiles files, DiskLeaks leaks, ILogger<Delet
     protected override async Task<bool> AlreadyDoneAsync(VmRuntime vm, VmSpec spec, string name, CancellationToken ct) =>
         await DisksHoldingAsync(vm, spec, name, ct) == 0;
 
-    protected override Task RunJobAsync(QmpClient qmp, string name, IReadOnlyList<string> devices, DiskRoom room, CancellationToken ct) =>
-        SnapshotJobs.DeleteAsync(qmp, name, devices, ct);
+    protected override async Task<bool> RunJobAsync(VmRuntime vm, QmpClient qmp, string name, IReadOnlyList<string> devices, DiskRoom room, CancellationToken ct)
+    {
+        await SnapshotJobs.DeleteAsync(qmp, name, devices, ct);
+        return false;
+    }
 }

@@ -24,7 +24,8 @@ public sealed class StartVm(
     VmReports reports,
     VmWatcher watcher,
     NetworkTaps taps,
-    DiskLeaks leaks) : IVmOperation
+    DiskLeaks leaks,
+    SeedImages seeds) : IVmOperation
 {
     public VmVerb Verb => VmVerb.Start;
 
@@ -179,6 +180,7 @@ public sealed class StartVm(
         }
 
         await files.ShareImagesAsync(ImageAccess.ImagesOf(spec), ct);
+        await seeds.WriteAsync(spec, vm.Paths, ct);
         var argv = QemuCommandLine.Build(spec, vm.Paths, accelerator.Accelerator, new QemuLaunchOptions
         {
             Sandbox = guard.Confinement.Sandbox,

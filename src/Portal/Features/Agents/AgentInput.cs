@@ -76,6 +76,8 @@ public static class AgentInput
         Require(u.Ksm is not null, "ksm", "present");
         Require(u.RssBytes >= 0 && Figure(u.CpuSeconds) && u.Vms!.All(v => v.RssBytes >= 0 && Figure(v.CpuSeconds)), "rssBytes and cpuSeconds", "figures that are neither negative nor infinite");
         Require(u.Vms!.All(v => v.Io is null || Counters(v.Io)), "io", "counters that are not negative");
+        Require(u.Vms!.All(v => v.Guest is null || Bounded(v.Guest)), "guest",
+            $"at most {GuestReport.MaxNics} NICs of {GuestReport.MaxAddresses} addresses each, every text up to {GuestReport.MaxText} characters");
         Require(u.Health is null || (AgentHealthReport.Statuses.Contains(u.Health.Status) && u.Health.Checks is { Count: <= MaxHealthChecks } checks
             && checks.All(c => c is not null && AgentHealthReport.Statuses.Contains(c.Status) && c.Name is { Length: > 0 and <= 40 } && c.Description is { Length: <= 500 })),
             "health", $"a status of the contract's and at most {MaxHealthChecks} checks, each named (up to 40 characters) with a status and a sentence up to 500");
@@ -86,6 +88,13 @@ public static class AgentInput
         new[] { io.DiskReadBytes, io.DiskWriteBytes, io.DiskReadOperations, io.DiskWriteOperations }
             .Concat(new[] { io.NetReceivedBytes, io.NetSentBytes, io.NetReceivedPackets, io.NetSentPackets, io.BalloonBytes }.OfType<long>())
             .All(n => n >= 0);
+
+    private static bool Bounded(GuestReport guest) =>
+        new[] { guest.Os, guest.Hostname }.All(Short)
+        && (guest.Nics is null || guest.Nics is { Count: <= GuestReport.MaxNics } nics
+            && nics.All(n => n is not null && Short(n.Name) && Short(n.Mac) && n.Addresses is { Count: <= GuestReport.MaxAddresses } a && a.All(x => x is not null && Short(x))));
+
+    private static bool Short(string? text) => text is null || text.Length <= GuestReport.MaxText;
 
     /// <summary>JSON's 1e400 reads as infinity, which the store cannot write back.</summary>
     private static bool Figure(double value) => double.IsFinite(value) && value >= 0;

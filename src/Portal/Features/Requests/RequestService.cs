@@ -55,6 +55,8 @@ public sealed class RequestService(IDocumentStore store, VmService vms, QuotaSer
         }
 
         var plan = await vms.PlanAsync(user, vm, ct);
+        // A request is kept, and read by admins: a password in it only as its hash.
+        vm = vm with { Guest = vm.Guest?.Hashed() };
         var reasons = new List<string>(plan.NeedsApproval);
         await using (var session = store.QuerySession())
         {

@@ -8,12 +8,12 @@ public sealed record PublishRequest(Sharing Visibility, Guid? GroupId);
 /// <summary>A template as the API shows it.</summary>
 public sealed record TemplateView(
     Guid Id, string Name, string Description, string Owner, string Visibility, string? Group, int VCpus, int MemoryMiB, long DiskBytes,
-    string State, int LinkedClones, long? ImageBytes, string? Sha256, string? LastError, DateTimeOffset CreatedAt)
+    string State, int LinkedClones, long? ImageBytes, string? Sha256, string? LastError, DateTimeOffset CreatedAt, bool CloudInit, bool GuestAgent)
 {
     public static TemplateView Of(TemplateSummary s) => new(
         s.Template.Id, s.Template.Name, s.Template.Description, s.OwnerName, s.Template.Visibility.ToString(), s.GroupName,
         s.Template.VCpus, s.Template.MemoryMiB, s.Template.DiskBytes, s.Template.State.ToString(), s.LinkedClones,
-        s.Template.ImageBytes, s.Template.Sha256, s.Template.LastError, s.Template.CreatedAt);
+        s.Template.ImageBytes, s.Template.Sha256, s.Template.LastError, s.Template.CreatedAt, s.Template.CloudInit, s.Template.GuestAgent);
 }
 
 /// <summary>The template API (a VM becomes one under the VM API); mutating calls need the <c>X-Paddock-Api</c> header.</summary>

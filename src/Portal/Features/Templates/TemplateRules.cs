@@ -13,7 +13,8 @@ public static class TemplateRules
 
     public static bool MaySee(VmTemplate template, Guid userId, bool isAdmin, IReadOnlyCollection<Guid> groups) =>
         isAdmin || template.OwnerId == userId
-        || template.State == TemplateState.Ready && SharingRules.MaySee(template.OwnerId, template.Visibility, template.GroupId, userId, isAdmin, groups);
+        || (template.State == TemplateState.Ready || template.State == TemplateState.Building && template.IsBuiltin)
+        && SharingRules.MaySee(template.OwnerId, template.Visibility, template.GroupId, userId, isAdmin, groups);
 
     /// <summary>Edit and delete: its owner or an admin; nobody changes the built-in one.</summary>
     public static bool MayManage(VmTemplate template, Guid userId, bool isAdmin) =>
@@ -29,7 +30,7 @@ public static class TemplateRules
 
         if (template.State != TemplateState.Ready)
         {
-            return $"'{template.Name}' is {(template.State == TemplateState.Converting ? "still being created" : "being deleted")}; wait for it to finish.";
+            return $"'{template.Name}' is {(template.State is TemplateState.Converting or TemplateState.Building ? "still being created" : "being deleted")}; wait for it to finish.";
         }
 
         if (clones.Count == 0)

@@ -14,6 +14,7 @@ public static class TemplatesExtensions
         builder.Services.AddSingleton<IStorageHolder, TemplateStorage>();
         builder.Services.AddSingleton<ITemplateImages, TemplateImages>();
         builder.Services.AddHostedService<TemplatesOnStartup>();
+        builder.Services.AddHostedService<DebianTemplateInstaller>();
         // A create from a template stores the template again: a racing delete of it then fails.
         builder.Services.ConfigureMarten(options => options.Schema.For<VmTemplate>().UseOptimisticConcurrency(true));
     }

@@ -4,6 +4,8 @@ namespace Paddock.Portal.Features.Templates;
 
 public enum TemplateState
 {
+    /// <summary>A built-in template whose image is still being built (the Debian one, in the background of <c>./paddock up</c>).</summary>
+    Building,
     /// <summary>The VM's disk is being flattened into the template's image.</summary>
     Converting,
     Ready,
@@ -22,6 +24,9 @@ public sealed class VmTemplate
 
     /// <summary>The built-in template's id: fixed, so every portal process agrees on it.</summary>
     public static readonly Guid BuiltinId = new("0d0c0000-0000-4000-8000-000000000001");
+
+    /// <summary>The built-in "Debian 12 (cloud)" template's id, fixed like <see cref="BuiltinId"/>.</summary>
+    public static readonly Guid DebianId = new("0d0c0000-0000-4000-8000-000000000002");
 
     public Guid Id { get; set; }
 
@@ -72,7 +77,14 @@ public sealed class VmTemplate
 
     public DateTimeOffset CreatedAt { get; set; }
 
-    public bool IsBuiltin => Id == BuiltinId;
+    /// <summary>Its guests read a cloud-init NoCloud seed: VMs from it take a hostname, a user, SSH keys and user-data at create.</summary>
+    public bool CloudInit { get; set; }
+
+    /// <summary>Its guests run the QEMU guest agent: VMs from it get the agent's channel.</summary>
+    public bool GuestAgent { get; set; }
+
+    /// <summary>Paddock's own: the busybox one (its image on every host) and the Debian one (in the library once built).</summary>
+    public bool IsBuiltin => Id == BuiltinId || Id == DebianId;
 }
 
 /// <summary>Published to live pages when a template changed.</summary>

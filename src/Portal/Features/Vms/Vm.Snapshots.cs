@@ -5,7 +5,7 @@ public sealed partial class Vm
 {
     public void Apply(VmSnapshotTaken e)
     {
-        Snapshots.Add(new VmSnapshot(e.Name, e.WithMemory, e.At, CurrentSnapshot, e.StateBytes));
+        Snapshots.Add(new VmSnapshot(e.Name, e.WithMemory, e.At, CurrentSnapshot, e.StateBytes, e.Quiesced));
         CurrentSnapshot = e.Name;
     }
 

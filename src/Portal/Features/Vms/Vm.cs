@@ -10,7 +10,7 @@ namespace Paddock.Portal.Features.Vms;
 /// A snapshot inside the VM's disks: with its memory (taken while it ran) or of its disks only.
 /// <paramref name="Parent"/> is the snapshot the VM was at when this one was taken, which makes the snapshots a tree.
 /// </summary>
-public sealed record VmSnapshot(string Name, bool WithMemory, DateTimeOffset TakenAt, string? Parent = null, long? StateBytes = null);
+public sealed record VmSnapshot(string Name, bool WithMemory, DateTimeOffset TakenAt, string? Parent = null, long? StateBytes = null, bool Quiesced = false);
 
 /// <summary>A hardware change in flight: the sizes it brings (vCPUs, all disks together).</summary>
 public sealed record PendingHardware(Guid OperationId, int VCpus, long DiskBytes);
@@ -224,6 +224,8 @@ public sealed partial class Vm : IVmFootprint
         ExpiresAt = e.ExpiresAt,
         RequestId = e.RequestId,
         Limits = e.Limits ?? ResourceLimits.None,
+        CloudInit = e.CloudInit,
+        GuestAgent = e.GuestAgent,
         UpdatedAt = e.At,
         Status = VmStatus.Creating,
     };

@@ -31,7 +31,9 @@ public sealed record VmCreated(
     Guid? RequestId = null,
     Paddock.Engine.Vms.ResourceLimits? Limits = null,
     Paddock.Engine.Networks.NicNetwork? Network = null,
-    IReadOnlyList<VmNic>? ExtraNics = null);
+    IReadOnlyList<VmNic>? ExtraNics = null,
+    Paddock.Engine.Guests.CloudInitConfig? CloudInit = null,
+    bool GuestAgent = false);
 
 /// <param name="StateBytes">For a save or a snapshot with memory: the bytes its state may take on the host, held against the quota until it is done.</param>
 public sealed record VmOperationRequested(Guid OperationId, VmVerb Verb, Guid By, DateTimeOffset At, long? StateBytes = null);
@@ -43,7 +45,8 @@ public sealed record VmOperationCompleted(Guid OperationId, VmVerb Verb, bool Su
 
 public sealed record VmDeleted(Guid By, DateTimeOffset At);
 
-public sealed record VmSnapshotTaken(string Name, bool WithMemory, Guid OperationId, DateTimeOffset At, long? StateBytes = null);
+/// <param name="Quiesced">The guest agent froze the guest's file systems around it: its disks are consistent.</param>
+public sealed record VmSnapshotTaken(string Name, bool WithMemory, Guid OperationId, DateTimeOffset At, long? StateBytes = null, bool Quiesced = false);
 
 public sealed record VmSnapshotReverted(string Name, Guid OperationId, DateTimeOffset At);
 

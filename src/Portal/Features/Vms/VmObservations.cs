@@ -235,7 +235,7 @@ public sealed class VmObservations(
     /// <summary>What a finished snapshot task changed in the VM's list of snapshots.</summary>
     private static object? SnapshotEvent(AgentCommand command, Vm vm, DateTimeOffset now, OperationResult? result) => (command.Command.Verb, command.Command.Snapshot) switch
     {
-        (VmVerb.Snapshot, { } name) => new VmSnapshotTaken(name, vm.LastObserved is VmPowerState.Running or VmPowerState.Paused, command.Id, now, result?.StateBytes),
+        (VmVerb.Snapshot, { } name) => new VmSnapshotTaken(name, vm.LastObserved is VmPowerState.Running or VmPowerState.Paused, command.Id, now, result?.StateBytes, result?.Quiesced == true),
         (VmVerb.RevertSnapshot, { } name) => new VmSnapshotReverted(name, command.Id, now),
         (VmVerb.DeleteSnapshot, { } name) => new VmSnapshotDeleted(name, command.Id, now),
         _ => null,

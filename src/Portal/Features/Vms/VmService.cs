@@ -195,6 +195,8 @@ public sealed partial class VmService(
         Limits = vm.Limits,
         BalloonTargetMiB = vm.BalloonTargetMiB,
         Label = vm.Label,
+        CloudInit = vm.CloudInit,
+        GuestAgent = vm.GuestAgent,
     };
 
     private static AgentCommand NewCommand(Guid operation, Guid vmId, Guid hostId, VmCommand command, DateTimeOffset now) => new()

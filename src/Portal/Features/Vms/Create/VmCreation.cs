@@ -12,17 +12,19 @@ namespace Paddock.Portal.Features.Vms;
 /// too. <paramref name="LeaseMinutes"/> sets when the VM expires; without it a VM expires only where
 /// an admin set a maximum lease. Without <paramref name="Start"/> the VM is created Stopped.
 /// <paramref name="Nics"/> says where each NIC goes; without it the VM has one NIC, on its owner's default network.
+/// <paramref name="Guest"/> sets up the guest through cloud-init, for a template whose guests read it.
 /// </remarks>
 public sealed record NewVm(
     string Name, int VCpus, int MemoryMiB, Guid? TemplateId = null, int? DiskMiB = null, Guid? ImageId = null,
-    Guid? FlavorId = null, Guid? GroupId = null, int? LeaseMinutes = null, bool Start = true, IReadOnlyList<Networks.NicChoice>? Nics = null);
+    Guid? FlavorId = null, Guid? GroupId = null, int? LeaseMinutes = null, bool Start = true, IReadOnlyList<Networks.NicChoice>? Nics = null,
+    GuestSetup? Guest = null);
 
 /// <summary>A VM worked out from a <see cref="NewVm"/>: what <see cref="VmService.DefineAsync"/> creates.</summary>
 public sealed record VmDefinition(
     string Name, string TemplateName, string BaseImage, int VCpus, int MemoryMiB, long DiskBytes,
     Guid? TemplateId = null, (string Image, string Name)? Cdrom = null, Guid? FlavorId = null, string? FlavorName = null,
     Guid? GroupId = null, TimeSpan? Lease = null, bool Start = true, ResourceLimits? Limits = null, string? Accelerator = null,
-    IReadOnlyList<Networks.NicChoice>? Nics = null);
+    IReadOnlyList<Networks.NicChoice>? Nics = null, Paddock.Engine.Guests.CloudInitConfig? CloudInit = null, bool GuestAgent = false);
 
 /// <summary>What a create would make, and why (if at all) it needs an admin's approval.</summary>
 public sealed record VmPlan(VmDefinition Definition, IReadOnlyList<string> NeedsApproval);

@@ -235,7 +235,8 @@ public sealed partial class VmService
             vmId, creation.Owner, d.Name, d.TemplateName, d.BaseImage, d.VCpus, d.MemoryMiB, d.DiskBytes,
             cloneOf?.MachineType ?? VmSpec.DefaultMachineType, hostId, labelIndex, uid, nics[0].Mac, actor.UserId(), now, cloneOf?.Id, d.TemplateId,
             cdrom?.Image ?? cloneOf?.Cdrom, cdrom?.Name ?? cloneOf?.CdromName, d.GroupId, d.FlavorId, d.FlavorName, now + d.Lease, creation.RequestId, d.Limits ?? cloneOf?.Limits,
-            attached[0], [.. nics.Skip(1).Select((n, i) => new VmNic(n.NicId, n.Mac, attached[i + 1]))]);
+            attached[0], [.. nics.Skip(1).Select((n, i) => new VmNic(n.NicId, n.Mac, attached[i + 1]))],
+            d.CloudInit ?? cloneOf?.CloudInit, d.GuestAgent || cloneOf?.GuestAgent == true);
         // An installation boots from its CD first; a clone boots as its source did.
         var settings = cdrom is not null ? VmSettings.Default with { BootOrder = VmSettings.CdromFirst } : cloneOf?.Settings;
         var operation = Guid.NewGuid();

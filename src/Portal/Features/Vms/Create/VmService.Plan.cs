@@ -51,9 +51,10 @@ public sealed partial class VmService
         Check(ValidateVCpus(vcpus), "vcpus");
         Check(ValidateMemory(memoryMiB), "memory");
         var sized = new VmDefinition(newVm.Name.Trim(), "", "", vcpus, memoryMiB, 0);
+        Check(newVm.ImageId is not null && newVm.Guest is not null ? "Guest setup: only for a template whose guests read cloud-init." : null, "guest");
         var definition = newVm.ImageId is { } imageId
             ? await FromImageAsync(session, user, imageId, sized, diskMiB, ct)
-            : await FromTemplateAsync(session, user, newVm.TemplateId, sized, diskMiB, notes, ct);
+            : await FromTemplateAsync(session, user, newVm, sized, diskMiB, notes, ct);
         var lease = await LeaseOfAsync(session, user, newVm, notes, ct);
         return new VmPlan(definition with
         {
@@ -148,9 +149,9 @@ public sealed partial class VmService
 
     /// <summary>A linked clone of a template the caller may see (the built-in one when none is named).</summary>
     private static async Task<VmDefinition> FromTemplateAsync(
-        IQuerySession session, ClaimsPrincipal user, Guid? templateId, VmDefinition sized, int? diskMiB, PlanNotes notes, CancellationToken ct)
+        IQuerySession session, ClaimsPrincipal user, NewVm newVm, VmDefinition sized, int? diskMiB, PlanNotes notes, CancellationToken ct)
     {
-        var template = await TemplateService.FindAsync(session, user, templateId ?? TemplateService.BuiltinId, ct)
+        var template = await TemplateService.FindAsync(session, user, newVm.TemplateId ?? TemplateService.BuiltinId, ct)
             ?? throw new RefusedException("Template: no such template.", "template");
         var diskBytes = template.DiskBytes;
         if (diskMiB is { } asked)
@@ -169,7 +170,23 @@ public sealed partial class VmService
             notes.MaxLeases.Add((max, $"template '{template.Name}'"));
         }
 
-        return sized with { TemplateName = template.Name, BaseImage = template.Image, DiskBytes = diskBytes, TemplateId = template.Id };
+        return sized with
+        {
+            TemplateName = template.Name, BaseImage = template.Image, DiskBytes = diskBytes, TemplateId = template.Id,
+            CloudInit = CloudInitOf(template, newVm), GuestAgent = template.GuestAgent,
+        };
+    }
+
+    /// <summary>The guest's cloud-init setup: what was asked for (or the VM's name as its hostname) where the template's guests read it; refused elsewhere.</summary>
+    private static Paddock.Engine.Guests.CloudInitConfig? CloudInitOf(VmTemplate template, NewVm newVm)
+    {
+        if (!template.CloudInit)
+        {
+            Check(newVm.Guest is null ? null : $"Guest setup: '{template.Name}' does not read cloud-init; leave it out.", "guest");
+            return null;
+        }
+
+        return (newVm.Guest ?? new GuestSetup()).ToConfig(newVm.Name);
     }
 
     /// <summary>

@@ -40,6 +40,9 @@ public sealed class VmSeries
     public DateTimeOffset? LastReport { get; private set; }
 
     /// <summary>Adds what the report made at <paramref name="at"/> says of the VM; whether a sample was added (not for the first report, which is only a baseline).</summary>
+    /// <summary>What the VM's guest agent said in the newest report; null for a VM without one.</summary>
+    public GuestReport? Guest { get; private set; }
+
     public bool Add(DateTimeOffset at, VmUsage usage)
     {
         lock (_lock)
@@ -47,6 +50,7 @@ public sealed class VmSeries
             if (LastReport is { } last && at <= last)
                 return false;
             LastReport = at;
+            Guest = usage.Guest;
             var cpu = _cpu is { } c ? Rate(usage.CpuSeconds, c.CpuSeconds, at - c.At) : float.NaN;
             _cpu = (at, usage.CpuSeconds);
             var io = usage.Io is { } now && _io is { } before ? Rates(now, before.Io, at - before.At) : Rates(null, null, TimeSpan.Zero);

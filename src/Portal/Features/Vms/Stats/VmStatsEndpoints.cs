@@ -22,7 +22,8 @@ public sealed record VmStatPoint(
 
 public static class VmStatsEndpoints
 {
-    public static void MapVmStatsEndpoints(this RouteGroupBuilder api) =>
+    public static void MapVmStatsEndpoints(this RouteGroupBuilder api)
+    {
         api.MapGet("/{id:guid}/stats", async (Guid id, int? minutes, HttpContext http, IDocumentStore store, VmStatsHistory history) =>
         {
             if (minutes is < 1 or > 60)
@@ -39,4 +40,22 @@ public static class VmStatsEndpoints
             return Results.Ok(history.Of(vm.Id, TimeSpan.FromMinutes(minutes ?? 60)).Select(s => VmStatPoint.Of(s, vm.VCpus)));
         }).WithSummary("The VM's use over the last minutes (60 by default): a sample every 5 s while it runs, oldest first, as this portal process saw them.")
             .Produces<IEnumerable<VmStatPoint>>();
+
+        api.MapGet("/{id:guid}/guest", async (Guid id, HttpContext http, IDocumentStore store, VmStatsHistory history) =>
+        {
+            await using var session = store.QuerySession();
+            if (await VmService.FindAsync(session, http.User, id, http.RequestAborted) is not { } vm)
+            {
+                return VmEndpoints.NotFound();
+            }
+
+            var guest = vm.Status == VmStatus.Running ? history.GuestOf(vm.Id) : null;
+            var agent = !vm.GuestAgent ? "none" : guest is null ? "unknown" : guest.Answering ? "answering" : "not answering";
+            return Results.Ok(new GuestView(agent, guest?.Os, guest?.Hostname, guest?.Nics ?? []));
+        }).WithSummary("What the VM's QEMU guest agent says of its guest (the guest's word): whether it answers (none, unknown, answering, not answering), the OS, hostname and each NIC's addresses.")
+            .Produces<GuestView>();
+    }
 }
+
+/// <summary>What the VM's guest agent says of its guest, as the API shows it.</summary>
+public sealed record GuestView(string Agent, string? Os, string? Hostname, IReadOnlyList<Paddock.Engine.Contract.GuestNic> Nics);

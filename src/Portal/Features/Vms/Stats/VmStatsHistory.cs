@@ -25,6 +25,9 @@ public sealed class VmStatsHistory(
     public IReadOnlyList<VmSample> Of(Guid vmId, TimeSpan within) =>
         _series.TryGetValue(vmId, out var series) ? series.Since(clock.GetUtcNow() - within) : [];
 
+    /// <summary>What the VM's guest agent said in the newest report (reports reach every portal process); null for none.</summary>
+    public Paddock.Engine.Contract.GuestReport? GuestOf(Guid vmId) => _series.TryGetValue(vmId, out var series) ? series.Guest : null;
+
     /// <summary>Each VM's newest sample, for those with one taken within <paramref name="within"/>.</summary>
     public IReadOnlyDictionary<Guid, VmSample> Latest(TimeSpan within)
     {
