@@ -53,7 +53,9 @@ if ((${#need_pkgs[@]})); then
 fi
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/paddock-debian.XXXXXX")
-trap 'rm -rf -- "$WORK"' EXIT
+# --one-file-system: should mmdebstrap be killed before it unmounts /proc, /sys or /dev in the
+# chroot, nothing of the host's is removed through them.
+trap 'rm -rf --one-file-system -- "$WORK"' EXIT
 ROOTFS=$WORK/root
 HOOKS=$WORK/hooks
 mkdir -p "$HOOKS"

@@ -93,6 +93,7 @@ public static class Extensions
         builder.Services.AddSingleton<VmTyping>();
         builder.Services.AddOperation<TypeText>();
         builder.Services.AddOperation<StopTyping>();
+        builder.Services.AddOperation<SetGuestPassword>();
         builder.Services.AddOperation<SaveVm>();
         builder.Services.AddOperation<TakeSnapshot>();
         builder.Services.AddOperation<RevertSnapshot>();

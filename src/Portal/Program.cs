@@ -17,6 +17,7 @@ using Paddock.Portal.Features.Requests;
 using Paddock.Portal.Features.Telemetry;
 using Paddock.Portal.Features.Templates;
 using Paddock.Portal.Features.Tokens;
+using Paddock.Portal.Features.SshKeys;
 using Paddock.Portal.Features.Vms;
 
 // The portal's own folder is its content root whatever the current directory: ./paddock up and the
@@ -39,6 +40,7 @@ builder.AddHosts();
 builder.AddAgents();
 builder.AddQuotas();
 builder.AddTokens();
+builder.AddSshKeys();
 builder.AddPlacement();
 builder.AddImages();
 builder.AddTemplates();
@@ -70,6 +72,7 @@ app.MapHosts();
 app.MapAgents();
 app.MapQuotas();
 app.MapTokens();
+app.MapSshKeys();
 app.MapPlacement();
 app.MapImages();
 app.MapTemplates();

@@ -223,6 +223,8 @@ public sealed partial class NetworkTests(PaddockFixture paddock)
         await page.ScreenshotAsync(new() { Path = Path.Combine(paddock.Artifacts, "new-vm-nic-refused.png") });
         await dialog.GetByLabel("Network of NIC 2").ClickAsync();
         await page.GetByRole(AriaRole.Option, new() { Name = "Isolated (internet only)" }).ClickAsync();
+        // The refusal goes once the dialog has the new choice: only then may Create read it (a busy machine once sent the old one).
+        await Assertions.Expect(dialog.GetByLabel("Network of NIC 2")).ToHaveAttributeAsync("aria-invalid", "false");
         return await PaddockFixture.SubmitCreateAsync(page, name);
     }
 

@@ -100,6 +100,8 @@ public sealed class PaddockUpTests : IAsyncLifetime
                 ["PADDOCK_HTTP_PORT"] = _httpPort.ToString(CultureInfo.InvariantCulture),
                 ["PADDOCK_PG_PORT"] = PostgresPort().ToString(CultureInfo.InvariantCulture),
                 ["PADDOCK_NO_BUILD"] = "1",
+                // The Debian template's build (minutes of mmdebstrap) is the test run's own; DebianGuestTests covers it.
+                ["PADDOCK_DEBIAN_TEMPLATE"] = "off",
                 // Beside the run's own agents: a network prefix of its own, and KSM left to the run's first agent.
                 ["Agent__NetworkPrefix"] = "u" + NetworkLetter(),
                 ["Agent__ManageKsm"] = "false",

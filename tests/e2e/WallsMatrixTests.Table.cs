@@ -18,6 +18,7 @@ public sealed partial class WallsMatrixTests
         Request,
         Network,
         Token,
+        SshKey,
 
         /// <summary>Admins only: a member gets 403 whatever it names.</summary>
         Admins,
@@ -73,6 +74,10 @@ public sealed partial class WallsMatrixTests
         ["endpoint GET /api/tokens/"] = new(Takes.Nothing),
         ["endpoint POST /api/tokens/"] = new(Takes.Self),
         ["endpoint DELETE /api/tokens/{id:guid}"] = new(Takes.Token),
+        ["page GET,POST /account/ssh-keys"] = new(Takes.Nothing),
+        ["endpoint GET /api/account/ssh-keys/"] = new(Takes.Nothing),
+        ["endpoint POST /api/account/ssh-keys/"] = new(Takes.Self),
+        ["endpoint DELETE /api/account/ssh-keys/{id:guid}"] = new(Takes.SshKey),
 
         // VMs.
         ["endpoint GET /api/vms/"] = new(Takes.Nothing),
@@ -85,6 +90,8 @@ public sealed partial class WallsMatrixTests
         ["endpoint POST /api/vms/{id:guid}/{verb}"] = new(Takes.Vm, Member: Member.Uses),
         ["endpoint POST /api/vms/{id:guid}/keys"] = new(Takes.Vm, _ => new { combination = "Ctrl-Alt-Del" }, Member: Member.Uses),
         ["endpoint POST /api/vms/{id:guid}/type"] = new(Takes.Vm, _ => new { text = "b" }, Member: Member.Uses),
+        ["endpoint PUT /api/vms/{id:guid}/guest"] = new(Takes.Vm, _ => new { hostname = "b-host" }, Member: Member.OwnerOnly),
+        ["endpoint POST /api/vms/{id:guid}/guest/password"] = new(Takes.Vm, _ => new { user = "alice", password = "b-long-enough" }, Member: Member.OwnerOnly),
         ["endpoint POST /api/vms/{id:guid}/snapshots"] = new(Takes.Vm, _ => new { name = "b-snap" }, Member: Member.Uses),
         ["endpoint POST /api/vms/{id:guid}/snapshots/{name}/revert"] = new(Takes.Vm, Member: Member.OwnerOnly),
         ["endpoint DELETE /api/vms/{id:guid}/snapshots/{name}"] = new(Takes.Vm, Member: Member.OwnerOnly),

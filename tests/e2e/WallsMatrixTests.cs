@@ -36,7 +36,7 @@ public sealed partial class WallsMatrixTests(PaddockFixture paddock)
         var other = await paddock.SignInAsync(PaddockFixture.Ugo);
         var suffix = Guid.NewGuid().ToString("N")[..6];
         string[] secrets = [$"tara-vm-{suffix}", $"tara-iso-{suffix}", $"tara-template-{suffix}", PaddockFixture.Tara, $"tara-request-{suffix}",
-            $"tara-why-{suffix}", $"tara-net-{suffix}", $"tara-token-{suffix}"];
+            $"tara-why-{suffix}", $"tara-net-{suffix}", $"tara-token-{suffix}", $"tara-key-{suffix}"];
         var created = await owner.APIRequest.PostAsync("/api/vms",
             new() { Headers = PaddockFixture.ApiHeaders, DataObject = new { name = secrets[0], vCpus = 1, memoryMiB = 256 } });
         Assert.True(created.Status == 201, await created.TextAsync());
@@ -103,9 +103,21 @@ public sealed partial class WallsMatrixTests(PaddockFixture paddock)
         Assert.True(token.Status == 201, await token.TextAsync());
         var tokenId = (await token.JsonAsync())!.Value.GetProperty("id").GetGuid();
         await ProbeAsync(other, Takes.Token, tokenId, imageFile, secrets);
+
+        // A's SSH key: B can neither see nor delete it, nor put it into a VM of B's.
+        var sshKey = await owner.APIRequest.PostAsync("/api/account/ssh-keys", new()
+        {
+            Headers = PaddockFixture.ApiHeaders,
+            DataObject = new { name = secrets[8], publicKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAB+Z2rn38eub8qAgtl4sLdKtcqh3lUojSAEwCa+nrfu a@walls" },
+        });
+        Assert.True(sshKey.Status == 201, await sshKey.TextAsync());
+        var sshKeyId = (await sshKey.JsonAsync())!.Value.GetProperty("id").GetGuid();
+        await ProbeAsync(other, Takes.SshKey, sshKeyId, imageFile, secrets);
+        object DebianWith(Guid key) => new { name = "b-keyed", vCpus = 1, memoryMiB = 512, templateId = new Guid("0d0c0000-0000-4000-8000-000000000002"), guest = new { sshKeyIds = new[] { key } } };
+        Assert.Equal(await AnswerAsync(other, "POST", "/api/vms", DebianWith(Guid.NewGuid()), []), await AnswerAsync(other, "POST", "/api/vms", DebianWith(sshKeyId), [sshKeyId]));
         await TokenWallsAsync(other, new()
         {
-            [Takes.Vm] = vmId, [Takes.Request] = requestId, [Takes.Network] = networkId, [Takes.Image] = imageId, [Takes.Template] = templateId, [Takes.Token] = tokenId,
+            [Takes.Vm] = vmId, [Takes.Request] = requestId, [Takes.Network] = networkId, [Takes.Image] = imageId, [Takes.Template] = templateId, [Takes.Token] = tokenId, [Takes.SshKey] = sshKeyId,
         }, imageFile, secrets);
 
         // Creating from A's ISO is the same refusal as from an ISO that does not exist.

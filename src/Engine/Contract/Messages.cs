@@ -77,6 +77,11 @@ public enum VmVerb
     TypeText,
     /// <summary>Stops whatever the VM is being typed (TypeText), at once.</summary>
     StopTyping,
+    /// <summary>
+    /// Sets the password of guest user <see cref="VmCommand.User"/> through the VM's QEMU guest agent,
+    /// to the SHA-512 crypt hash <see cref="VmCommand.Text"/> (the clear password never leaves the portal).
+    /// </summary>
+    SetGuestPassword,
 }
 
 /// <summary>
@@ -102,7 +107,8 @@ public sealed record MigrationLink(Guid MigrationId, string Token, int Channels,
 /// a Create with <paramref name="CloneFrom"/> copies that stopped VM's disks in full;
 /// <paramref name="Image"/> (a file name in the host's image store) goes with ChangeMedium;
 /// <paramref name="MaxBytes"/> caps what ConvertToTemplate may write; <paramref name="Text"/> and
-/// <paramref name="Layout"/> (a <see cref="Qemu.KeyboardLayouts"/> name) go with TypeText. <paramref name="TraceParent"/> is the
+/// <paramref name="Layout"/> (a <see cref="Qemu.KeyboardLayouts"/> name) go with TypeText; <paramref name="User"/> and
+/// <paramref name="Text"/> (a password hash) with SetGuestPassword. <paramref name="TraceParent"/> is the
 /// W3C trace context of the portal's span that sent it: the agent's span of the operation is its child.
 /// </summary>
 public sealed record VmCommand(
@@ -119,7 +125,8 @@ public sealed record VmCommand(
     MigrationLink? Migration = null,
     string? TraceParent = null,
     string? Text = null,
-    string? Layout = null);
+    string? Layout = null,
+    string? User = null);
 
 /// <param name="Tampering">The refusal is the agent's wall against something the VM's uid changed (audited by the portal).</param>
 public sealed record CommandAck(Guid OperationId, bool Accepted, string? Refusal = null, bool Tampering = false)

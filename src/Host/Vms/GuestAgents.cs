@@ -17,8 +17,8 @@ namespace Paddock.Host.Vms;
 /// </summary>
 public sealed class GuestAgents(VmTable vms, IOptions<AgentOptions> options, TimeProvider clock, ILogger<GuestAgents> log) : BackgroundService
 {
-    /// <summary>How long each question may take.</summary>
-    public static readonly TimeSpan Patience = TimeSpan.FromSeconds(2);
+    /// <summary>How long each question may take: a guest under emulation, busy just after a snapshot, was seen to take over 2 s.</summary>
+    public static readonly TimeSpan Patience = TimeSpan.FromSeconds(4);
 
     private readonly ConcurrentDictionary<Guid, Channel> _channels = new();
 
@@ -36,13 +36,14 @@ public sealed class GuestAgents(VmTable vms, IOptions<AgentOptions> options, Tim
     {
         if (!_channels.TryGetValue(vm.Id, out var channel) || channel.Report is not { Answering: true })
             return false;
+        channel.Frozen = true;
         try
         {
             var frozen = await (await channel.ClientAsync(vm, ct)).FreezeAsync(ct, FreezePatience);
             log.LogInformation("VM {Vm}: the guest agent froze {Count} file systems", vm.Id, frozen);
             return true;
         }
-        catch (Exception e) when (e is GuestAgentException or SocketException or IOException or TamperingException)
+        catch (Exception e) when (Failed(e))
         {
             log.LogWarning("VM {Vm}: the guest agent did not freeze the file systems ({Error}); the snapshot goes on without", vm.Id, e.Message);
             await ThawAsync(vm);
@@ -59,9 +60,36 @@ public sealed class GuestAgents(VmTable vms, IOptions<AgentOptions> options, Tim
         {
             await (await channel.ClientAsync(vm, CancellationToken.None)).ThawAsync(CancellationToken.None, FreezePatience);
         }
-        catch (Exception e) when (e is GuestAgentException or SocketException or IOException or TamperingException)
+        catch (Exception e) when (Failed(e))
         {
             log.LogWarning("VM {Vm}: the guest agent did not thaw the file systems ({Error})", vm.Id, e.Message);
+        }
+        finally
+        {
+            channel.Frozen = false;
+        }
+    }
+
+    /// <summary>
+    /// Sets <paramref name="user"/>'s password to the crypt <paramref name="hash"/> through the guest
+    /// agent; an <see cref="InvalidOperationException"/> saying why when it has none, does not answer
+    /// or refuses (an unknown user, say).
+    /// </summary>
+    public async Task SetPasswordAsync(VmRuntime vm, string user, string hash, CancellationToken ct)
+    {
+        if (!_channels.TryGetValue(vm.Id, out var channel) || channel.Report is not { Answering: true })
+            throw new InvalidOperationException("The guest agent does not answer: wait until the guest has booted.");
+        try
+        {
+            await (await channel.ClientAsync(vm, ct)).SetUserPasswordAsync(user, hash, crypted: true, ct, FreezePatience);
+        }
+        catch (GuestAgentErrorException e)
+        {
+            throw new InvalidOperationException($"The guest agent refused: {e.Description}");
+        }
+        catch (Exception e) when (Failed(e))
+        {
+            throw new InvalidOperationException($"The guest agent did not answer ({e.Message}).");
         }
     }
 
@@ -69,22 +97,26 @@ public sealed class GuestAgents(VmTable vms, IOptions<AgentOptions> options, Tim
     public static readonly TimeSpan FreezePatience = TimeSpan.FromSeconds(20);
 
     /// <summary>
-    /// Asks the VM's guest agent to power the guest off or restart it; false when the VM has none,
-    /// it did not answer lately, or it refused (the caller falls back to ACPI or Ctrl-Alt-Del).
+    /// Asks the VM's guest agent to power the guest off or restart it; false when the VM has none, or
+    /// it does not answer (asked even when it did not answer the last round: it may have been busy),
+    /// or it refused. The caller falls back to ACPI or Ctrl-Alt-Del.
     /// </summary>
     public async Task<bool> AskAsync(VmRuntime vm, GuestShutdownMode mode, CancellationToken ct)
     {
-        if (!_channels.TryGetValue(vm.Id, out var channel) || channel.Report is not { Answering: true })
+        if (vm.Spec?.GuestAgent != true || !vm.IsRunning)
             return false;
+        var channel = _channels.GetOrAdd(vm.Id, _ => new Channel());
         try
         {
             await (await channel.ClientAsync(vm, ct)).ShutdownAsync(mode, ct, Patience);
             log.LogInformation("VM {Vm}: the guest agent took the {Mode}", vm.Id, mode);
             return true;
         }
-        catch (Exception e) when (e is GuestAgentException or SocketException or IOException or TamperingException)
+        catch (Exception e) when (Failed(e))
         {
             log.LogInformation("VM {Vm}: the guest agent did not take the {Mode} ({Error}); falling back", vm.Id, mode, e.Message);
+            if (Lost(e))
+                await channel.ResetAsync();
             return false;
         }
     }
@@ -107,6 +139,9 @@ public sealed class GuestAgents(VmTable vms, IOptions<AgentOptions> options, Tim
 
     private async Task AskAsync(VmRuntime vm, Channel channel, CancellationToken ct)
     {
+        // A frozen guest's agent answers nothing but thaw: a snapshot is under way, its report stands.
+        if (channel.Frozen)
+            return;
         try
         {
             var client = await channel.ClientAsync(vm, ct);
@@ -116,15 +151,23 @@ public sealed class GuestAgents(VmTable vms, IOptions<AgentOptions> options, Tim
             var nics = await client.NetworkInterfacesAsync(ct, Patience);
             channel.Report = new GuestReport(true, Cut(channel.Os), Cut(hostname), [.. nics.Where(n => n.Name != "lo").Take(GuestReport.MaxNics).Select(Nic)]);
         }
-        catch (Exception e) when (e is GuestAgentException or SocketException or IOException or TamperingException or UnauthorizedAccessException)
+        catch (Exception e) when (Failed(e))
         {
-            // Not up yet, stopped, or saying nonsense: not answering, and the next round connects again.
+            // Not up yet, stopped, or saying nonsense: not answering. The client syncs again before its
+            // next command; only a lost connection is made again.
             if (channel.Report is { Answering: true })
                 log.LogInformation("VM {Vm}: its guest agent stopped answering ({Error})", vm.Id, e.Message);
             channel.Report = new GuestReport(false);
-            await channel.ResetAsync();
+            if (Lost(e))
+                await channel.ResetAsync();
         }
     }
+
+    /// <summary>What a command to a guest agent may end in besides its answer: the agent's word, a silence, a lost or refused connection.</summary>
+    private static bool Failed(Exception e) => e is GuestAgentException or SocketException or IOException or TamperingException or ObjectDisposedException or UnauthorizedAccessException;
+
+    /// <summary>Whether the connection itself is gone (closed, refused, not the VM's QEMU): the next command connects again.</summary>
+    private static bool Lost(Exception e) => e is GuestAgentConnectionClosedException or SocketException or IOException or TamperingException or ObjectDisposedException or UnauthorizedAccessException;
 
     private static GuestNic Nic(GuestNetworkInterface nic) =>
         new(Cut(nic.Name)!, Cut(nic.HardwareAddress), [.. nic.Addresses.Take(GuestReport.MaxAddresses).Select(a => $"{a.Address}/{a.Prefix}")]);
@@ -138,6 +181,9 @@ public sealed class GuestAgents(VmTable vms, IOptions<AgentOptions> options, Tim
         private Socket? _socket;
 
         public GuestReport? Report { get; set; }
+
+        /// <summary>Between a snapshot's freeze and its thaw: the sampler leaves the agent alone.</summary>
+        public bool Frozen { get; set; }
 
         /// <summary>The OS, asked once per connection.</summary>
         public string? Os { get; set; }

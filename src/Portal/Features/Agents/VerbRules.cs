@@ -7,7 +7,7 @@ public static class VerbRules
 {
     /// <summary>Whether the verb is a task that holds the VM: only one of those at a time.</summary>
     /// <remarks>Typing holds nothing: the VM's other tasks go on while it types, and the agent types one text at a time.</remarks>
-    public static bool Occupies(VmVerb verb) => verb is not (VmVerb.SendKeys or VmVerb.Configure or VmVerb.TypeText or VmVerb.StopTyping);
+    public static bool Occupies(VmVerb verb) => verb is not (VmVerb.SendKeys or VmVerb.Configure or VmVerb.TypeText or VmVerb.StopTyping or VmVerb.SetGuestPassword);
 
     /// <summary>
     /// Power off and Reset are the way out of a hung guest: they may interrupt a Shutdown or Reboot.

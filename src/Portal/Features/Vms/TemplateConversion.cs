@@ -59,6 +59,9 @@ public sealed class TemplateConversion(
             HostId = vm.HostId,
             State = TemplateState.Converting,
             SourceVmId = vm.Id,
+            // Its guest still reads cloud-init and runs the guest agent: VMs made from it do too.
+            CloudInit = vm.CloudInit is not null,
+            GuestAgent = vm.GuestAgent,
             PendingOperation = operation,
             CreatedAt = now,
         };

@@ -10,4 +10,10 @@ public sealed partial class Vm
 
     /// <summary>Whether the guest runs the QEMU guest agent (its template's say).</summary>
     public bool GuestAgent { get; set; }
+
+    public void Apply(VmGuestSetupChanged e)
+    {
+        CloudInit = e.CloudInit;
+        UpdatedAt = e.At;
+    }
 }

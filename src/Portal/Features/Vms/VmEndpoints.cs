@@ -24,6 +24,9 @@ public sealed record LeaseBody(int? LeaseMinutes);
 /// <summary>One of the console menu's key combinations, by its name (for example "Ctrl-Alt-F2").</summary>
 public sealed record KeysBody(string Combination);
 
+/// <summary>A guest user and the password to give them (through the guest agent; hashed before it leaves the portal).</summary>
+public sealed record GuestPasswordBody(string User, string Password);
+
 /// <summary>Text to type into the VM's keyboard (at most 2,000 characters; line ends press Return).</summary>
 public sealed record TypeBody(string Text);
 
@@ -180,6 +183,14 @@ public static class VmEndpoints
         api.MapPost("/{id:guid}/type", (Guid id, TypeBody body, HttpContext http, VmService vms) =>
             OperateAsync(() => vms.RunAsync(http.User, new TypeText(id, body.Text), http.RequestAborted), id)).AddEndpointFilter(ApiAnswers.RequireApiHeader)
             .Operation("Types text into the VM's keyboard on its keyboard layout, 25 characters a second; POST stoptyping stops it.");
+
+        api.MapPut("/{id:guid}/guest", (Guid id, GuestSetup body, HttpContext http, VmService vms) =>
+            OperateAsync(() => vms.RunAsync(http.User, new ConfigureGuest(id, body), http.RequestAborted), id)).AddEndpointFilter(ApiAnswers.RequireApiHeader)
+            .Operation("Edits the guest's cloud-init setup (as at create); it takes effect at the next boot. A password, user-data or network-config left out keeps its value; an empty one removes it.");
+
+        api.MapPost("/{id:guid}/guest/password", (Guid id, GuestPasswordBody body, HttpContext http, VmService vms) =>
+            OperateAsync(() => vms.RunAsync(http.User, new SetGuestPassword(id, body.User, body.Password), http.RequestAborted), id)).AddEndpointFilter(ApiAnswers.RequireApiHeader)
+            .Operation("Sets a guest user's password through the VM's guest agent (owner or admin; the VM running a guest agent).");
 
         api.MapPost("/{id:guid}/snapshots", (Guid id, SnapshotBody body, HttpContext http, VmService vms) =>
             OperateAsync(() => vms.RunAsync(http.User, new TakeSnapshot(id, body.Name), http.RequestAborted), id)).AddEndpointFilter(ApiAnswers.RequireApiHeader)

@@ -94,3 +94,6 @@ public sealed record VmIsolationResolved(Guid By, string ByName, DateTimeOffset 
 
 public sealed record VmSettingsChanged(VmSettings Settings, Guid By, DateTimeOffset At);
 
+/// <summary>The guest's cloud-init setup was edited: its host makes the seed again at the next start, with a new revision, so cloud-init runs again.</summary>
+public sealed record VmGuestSetupChanged(Paddock.Engine.Guests.CloudInitConfig CloudInit, Guid By, DateTimeOffset At);
+

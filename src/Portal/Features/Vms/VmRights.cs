@@ -140,7 +140,7 @@ public static class VmRights
         VmVerb.DeleteSnapshot => VmAction.DeleteSnapshot,
         VmVerb.ChangeMedium => VmAction.ChangeCdrom,
         VmVerb.ChangeHardware => VmAction.ChangeHardware,
-        VmVerb.Configure => VmAction.ChangeSettings,
+        VmVerb.Configure or VmVerb.SetGuestPassword => VmAction.ChangeSettings,
         VmVerb.ConvertToTemplate => VmAction.ConvertToTemplate,
         VmVerb.Delete => VmAction.Delete,
         // The steps of a live migration, each sent to one of its two hosts.

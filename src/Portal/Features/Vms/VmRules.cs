@@ -40,7 +40,7 @@ public static class VmRules
                 $"Save needs the VM Running or Paused; it is {Describe(vm.Status)}.",
             VmVerb.Restore when vm.Status is not VmStatus.Saved =>
                 $"Restore needs the VM Saved; it is {Describe(vm.Status)}.",
-            VmVerb.Shutdown or VmVerb.Reboot or VmVerb.Pause when vm.Status is not VmStatus.Running =>
+            VmVerb.Shutdown or VmVerb.Reboot or VmVerb.Pause or VmVerb.SetGuestPassword when vm.Status is not VmStatus.Running =>
                 $"{Describe(verb)} needs the VM Running; it is {Describe(vm.Status)}.",
             VmVerb.Resume when vm.Status is not VmStatus.Paused =>
                 $"Resume needs the VM Paused; it is {Describe(vm.Status)}.",
@@ -139,6 +139,7 @@ public static class VmRules
         VmVerb.SendKeys => "Send keys",
         VmVerb.TypeText => "Type text",
         VmVerb.StopTyping => "Stop typing",
+        VmVerb.SetGuestPassword => "Set guest password",
         VmVerb.RevertSnapshot => "Revert to snapshot",
         VmVerb.DeleteSnapshot => "Delete snapshot",
         VmVerb.ConvertToTemplate => "Convert to template",

@@ -7,7 +7,8 @@ namespace Paddock.Portal.Features.Vms;
 /// How a new VM's guest is set up through cloud-init, as the create dialog and the API take it: a
 /// hostname (the VM's name made into one when empty), a login user with SSH public keys and an
 /// optional password, and the owner's own user-data (<c>#cloud-config</c>) and network-config
-/// (version 2). Only for a template whose guests read cloud-init.
+/// (version 2). Only for a template whose guests read cloud-init. <c>SshKeyIds</c> picks keys the
+/// caller keeps in their profile (SSH keys page), added to those pasted.
 /// </summary>
 /// <remarks>
 /// The password is hashed (SHA-512 crypt) here and never kept or sent in clear; a hash
@@ -15,7 +16,7 @@ namespace Paddock.Portal.Features.Vms;
 /// </remarks>
 public sealed record GuestSetup(
     string? Hostname = null, string? User = null, IReadOnlyList<string>? SshKeys = null, string? Password = null,
-    string? UserData = null, string? NetworkConfig = null, string? PasswordHash = null)
+    string? UserData = null, string? NetworkConfig = null, string? PasswordHash = null, IReadOnlyList<Guid>? SshKeyIds = null)
 {
     /// <summary>The same setup with the password replaced by its hash, for keeping (a request waiting for approval).</summary>
     public GuestSetup Hashed() => Password is null ? this : this with { Password = null, PasswordHash = Sha512Crypt.HashWithRandomSalt(Password) };
@@ -33,7 +34,7 @@ public sealed record GuestSetup(
     /// <paramref name="vmName"/>; a <see cref="RefusedException"/> names the field at fault and,
     /// for YAML, the line.
     /// </summary>
-    public CloudInitConfig ToConfig(string vmName)
+    public CloudInitConfig ToConfig(string vmName, IReadOnlyList<string>? profileKeys = null)
     {
         if (Password is { } password && (password.Length is < MinPasswordLength or > MaxPasswordLength))
         {
@@ -44,7 +45,7 @@ public sealed record GuestSetup(
         {
             Hostname = string.IsNullOrWhiteSpace(Hostname) ? HostnameFrom(vmName) : Hostname.Trim().ToLowerInvariant(),
             UserName = string.IsNullOrWhiteSpace(User) ? null : User.Trim(),
-            SshKeys = [.. (SshKeys ?? []).Select(k => k.Trim()).Where(k => k.Length > 0)],
+            SshKeys = [.. (SshKeys ?? []).Concat(profileKeys ?? []).Select(k => k.Trim()).Where(k => k.Length > 0).Distinct()],
             PasswordHash = Password is null ? NullIfBlank(PasswordHash) : Sha512Crypt.HashWithRandomSalt(Password),
             UserData = string.IsNullOrWhiteSpace(UserData) ? null : UserData,
             NetworkConfig = string.IsNullOrWhiteSpace(NetworkConfig) ? null : NetworkConfig,

@@ -173,12 +173,16 @@ public sealed partial class VmService
         return sized with
         {
             TemplateName = template.Name, BaseImage = template.Image, DiskBytes = diskBytes, TemplateId = template.Id,
-            CloudInit = CloudInitOf(template, newVm), GuestAgent = template.GuestAgent,
+            CloudInit = await CloudInitOfAsync(session, user, template, newVm, ct), GuestAgent = template.GuestAgent,
         };
     }
 
-    /// <summary>The guest's cloud-init setup: what was asked for (or the VM's name as its hostname) where the template's guests read it; refused elsewhere.</summary>
-    private static Paddock.Engine.Guests.CloudInitConfig? CloudInitOf(VmTemplate template, NewVm newVm)
+    /// <summary>
+    /// The guest's cloud-init setup: what was asked for (or the VM's name as its hostname), with the
+    /// caller's own profile keys it picks, where the template's guests read it; refused elsewhere.
+    /// </summary>
+    private static async Task<Paddock.Engine.Guests.CloudInitConfig?> CloudInitOfAsync(
+        IQuerySession session, ClaimsPrincipal user, VmTemplate template, NewVm newVm, CancellationToken ct)
     {
         if (!template.CloudInit)
         {
@@ -186,7 +190,9 @@ public sealed partial class VmService
             return null;
         }
 
-        return (newVm.Guest ?? new GuestSetup()).ToConfig(newVm.Name);
+        var guest = newVm.Guest ?? new GuestSetup();
+        var picked = await SshKeys.SshKeyService.PublicKeysAsync(session, user, guest.SshKeyIds ?? [], GuestSetup.FieldOf("sshKeyIds"), ct);
+        return guest.ToConfig(newVm.Name, picked);
     }
 
     /// <summary>

@@ -31,6 +31,7 @@ public static class VmDecide
     {
         SendKeys keys when !VmService.KeyCombinations.ContainsKey(keys.Combination) =>
             new($"Keys: '{keys.Combination}' is not one of {string.Join(", ", VmService.KeyCombinations.Keys)}.", "keys"),
+        SetGuestPassword password when GuestPasswordProblem(password) is { } problem => problem,
         TypeText typing when typing.Text is not { Length: > 0 and <= Engine.Qemu.KeyboardLayouts.MaxTextLength } =>
             new(Engine.Qemu.KeyboardLayouts.Problem(typing.Text, Engine.Qemu.KeyboardLayouts.Us) ?? "Text: type something.", "text"),
         SnapshotOperation snapshot when VmService.ValidateSnapshotName(snapshot.Name) is { } problem => new(problem, "name"),
@@ -69,6 +70,52 @@ public static class VmDecide
         var command = new VmCommand(stamp.OperationId, vm.Id, operation.Verb, Text: operation.Text, Layout: vm.Settings.KeyboardLayout);
         // The audit says how much, never what: a typed text may be a password.
         return Queue(vm, operation, stamp, command, $"{operation.Text.Length} characters");
+    }
+
+    /// <summary>Only for a guest with the guest agent; the agent is sent the password's hash, the audit names only the user.</summary>
+    public static VmDecision GuestPassword(Vm vm, SetGuestPassword operation, OperationStamp stamp)
+    {
+        Refuse(vm.GuestAgent ? VmRules.Refusal(vm, operation.Verb) : $"'{vm.Name}' has no guest agent: set the password in the guest.");
+        var hash = Engine.Guests.Sha512Crypt.HashWithRandomSalt(operation.Password);
+        var command = new VmCommand(stamp.OperationId, vm.Id, operation.Verb, Text: hash, User: operation.User.Trim());
+        return Queue(vm, operation, stamp, command, $"user {operation.User.Trim()}");
+    }
+
+    private static RefusedException? GuestPasswordProblem(SetGuestPassword operation)
+    {
+        try
+        {
+            Engine.Guests.CloudInitRules.CheckUserName(operation.User?.Trim() ?? "");
+        }
+        catch (Engine.Guests.InvalidCloudInitException e)
+        {
+            return new(e.Message, "user");
+        }
+
+        return operation.Password is { Length: >= GuestSetup.MinPasswordLength and <= GuestSetup.MaxPasswordLength }
+            ? null
+            : new($"Password: {GuestSetup.MinPasswordLength} to {GuestSetup.MaxPasswordLength} characters.", "password");
+    }
+
+    /// <summary>
+    /// The guest's new cloud-init setup, a revision on: what is left out keeps its value (the password
+    /// hash, the user-data and network-config when not sent; an empty one removes them). It takes
+    /// effect at the next boot, when the host makes the seed again.
+    /// </summary>
+    public static VmDecision Guest(Vm vm, ConfigureGuest operation, OperationStamp stamp, IReadOnlyList<string> profileKeys)
+    {
+        Refuse(VmRules.Refusal(vm, operation.Verb));
+        var old = vm.CloudInit ?? throw new RefusedException($"'{vm.Name}' does not read cloud-init: its guest has nothing to set up.", "guest");
+        var setup = operation.Setup with
+        {
+            PasswordHash = operation.Setup.Password is null ? operation.Setup.PasswordHash ?? old.PasswordHash : null,
+            UserData = operation.Setup.UserData ?? old.UserData,
+            NetworkConfig = operation.Setup.NetworkConfig ?? old.NetworkConfig,
+        };
+        var config = setup.ToConfig(vm.Name, profileKeys) with { Revision = old.Revision + 1 };
+        var spec = VmService.SpecOf(vm) with { CloudInit = config };
+        return Queue(vm, operation, stamp, new VmCommand(stamp.OperationId, vm.Id, operation.Verb, spec),
+            "guest setup", more: new VmGuestSetupChanged(config, stamp.By, stamp.At));
     }
 
     public static VmDecision Snapshot(Vm vm, SnapshotOperation operation, OperationStamp stamp)

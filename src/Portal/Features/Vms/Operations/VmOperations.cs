@@ -95,6 +95,32 @@ public sealed record TypeText(Guid VmId, string Text) : VmOperation(VmId)
     public override VmVerb Verb => VmVerb.TypeText;
 }
 
+/// <summary>Sets guest user <paramref name="User"/>'s password through the guest agent; the password is hashed before it is kept or sent.</summary>
+public sealed record SetGuestPassword(Guid VmId, string User, string Password) : VmOperation(VmId)
+{
+    public override VmVerb Verb => VmVerb.SetGuestPassword;
+
+    /// <summary>Never the password: records print themselves into logs.</summary>
+    protected override bool PrintMembers(System.Text.StringBuilder builder)
+    {
+        builder.Append("VmId = ").Append(VmId).Append(", User = ").Append(User);
+        return true;
+    }
+}
+
+/// <summary>Edits the guest's cloud-init setup; it takes effect at the next boot.</summary>
+public sealed record ConfigureGuest(Guid VmId, GuestSetup Setup) : VmOperation(VmId)
+{
+    public override VmVerb Verb => VmVerb.Configure;
+
+    /// <summary>Never the setup: it may hold a password and the owner's user-data.</summary>
+    protected override bool PrintMembers(System.Text.StringBuilder builder)
+    {
+        builder.Append("VmId = ").Append(VmId);
+        return true;
+    }
+}
+
 /// <summary>Stops what is being typed into the VM.</summary>
 public sealed record StopTyping(Guid VmId) : SimpleOperation(VmId)
 {
