@@ -204,7 +204,7 @@ public sealed class DebianGuestTests(PaddockFixture paddock)
         await PaddockFixture.InteractiveAsync(page);
         await page.GetByRole(AriaRole.Button, new() { Name = "New VM from Debian 12 (cloud)" }).ClickAsync();
         var dialog = page.GetByRole(AriaRole.Dialog);
-        await dialog.GetByLabel("Name").FillAsync("deb-dialog");
+        await dialog.GetByLabel("Name", new() { Exact = true }).FillAsync("deb-dialog");
         await Assertions.Expect(dialog.GetByLabel($"e2e laptop ({fingerprint})")).ToBeCheckedAsync();
         await dialog.GetByLabel("User", new() { Exact = true }).FillAsync("alice");
         await dialog.GetByText("User-data and network-config (advanced)").ClickAsync();
