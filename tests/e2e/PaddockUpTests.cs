@@ -29,11 +29,17 @@ public sealed class PaddockUpTests : IAsyncLifetime
 
     private string Data => $"/var/lib/paddock/{_instance}";
 
+    /// <summary>The Debian builder <see cref="WriteBuilder"/> writes, outside the data directory, and the FIFO it waits on.</summary>
+    private string Builder => $"/var/lib/paddock/{_instance}-builder/build.sh";
+
+    private string BuilderGo => $"/var/lib/paddock/{_instance}-builder/go";
+
     public Task InitializeAsync()
     {
         StopLeftovers();
         if (Directory.Exists(Data))
             Directory.Delete(Data, recursive: true);
+        WriteBuilder();
         return Task.CompletedTask;
     }
 
@@ -50,8 +56,9 @@ public sealed class PaddockUpTests : IAsyncLifetime
         {
             var running = await first.WaitForAsync("Paddock is running at ");
             Assert.Contains($"https://127.0.0.1:{_port}", running, StringComparison.Ordinal);
-            await first.WaitForAsync("first admin: admin  password: ");
+            var admin = await first.WaitForAsync("first admin: admin  password: ");
             await AnswersAsync();
+            await DebianTemplateBuildsInTheBackgroundAsync(admin[(admin.LastIndexOf(' ') + 1)..]);
             await Eventually.Async(() => Task.FromResult(Registrations() == 1), TimeSpan.FromSeconds(60), "the agent registers");
 
             // kill -9 of the portal: the terminal says so and it answers again, as another process.
@@ -100,14 +107,64 @@ public sealed class PaddockUpTests : IAsyncLifetime
                 ["PADDOCK_HTTP_PORT"] = _httpPort.ToString(CultureInfo.InvariantCulture),
                 ["PADDOCK_PG_PORT"] = PostgresPort().ToString(CultureInfo.InvariantCulture),
                 ["PADDOCK_NO_BUILD"] = "1",
-                // The Debian template's build (minutes of mmdebstrap) is the test run's own; DebianGuestTests covers it.
-                ["PADDOCK_DEBIAN_TEMPLATE"] = "off",
+                // The Debian template's real build (minutes of mmdebstrap) is the test run's own; DebianGuestTests covers it.
+                ["PADDOCK_DEBIAN_TEMPLATE"] = "on",
+                ["PADDOCK_DEBIAN_BUILDER"] = Builder,
                 // Beside the run's own agents: a network prefix of its own, and KSM left to the run's first agent.
                 ["Agent__NetworkPrefix"] = "u" + NetworkLetter(),
                 ["Agent__ManageKsm"] = "false",
             },
         };
         return new Terminal(Process.Start(start)!);
+    }
+
+    /// <summary>
+    /// While the Debian template builds (a builder that waits for the test's word, then writes the
+    /// instance's busybox image as its image), the portal already answers and the Templates page
+    /// says "Building…" with its New VM button off; when the image is there the page turns it ready by itself.
+    /// </summary>
+    private async Task DebianTemplateBuildsInTheBackgroundAsync(string adminPassword)
+    {
+        using var playwright = await Microsoft.Playwright.Playwright.CreateAsync();
+        await using var browser = await playwright.Chromium.LaunchAsync(new()
+        {
+            ExecutablePath = "/usr/bin/chromium-headless-shell",
+            Args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+        });
+        var page = await browser.NewPageAsync(new() { BaseURL = $"https://127.0.0.1:{_port}", IgnoreHTTPSErrors = true });
+        await page.GotoAsync("/account/login");
+        await page.GetByLabel("User name").FillAsync("admin");
+        await page.GetByLabel("Password").FillAsync(adminPassword);
+        await page.GetByRole(Microsoft.Playwright.AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
+        await page.WaitForURLAsync($"https://127.0.0.1:{_port}/");
+        await page.GotoAsync("/templates");
+        var row = page.GetByRole(Microsoft.Playwright.AriaRole.Row).Filter(new() { HasText = "Debian 12 (cloud)" });
+        var newVm = page.GetByRole(Microsoft.Playwright.AriaRole.Button, new() { Name = "New VM from Debian 12 (cloud)" });
+        await Microsoft.Playwright.Assertions.Expect(row).ToContainTextAsync("Building…");
+        await Microsoft.Playwright.Assertions.Expect(newVm).ToBeDisabledAsync();
+
+        await File.WriteAllTextAsync(BuilderGo, "go\n");
+        await Microsoft.Playwright.Assertions.Expect(row).Not.ToContainTextAsync("Building…", new() { Timeout = 60_000 });
+        await Microsoft.Playwright.Assertions.Expect(newVm).ToBeEnabledAsync();
+        await Microsoft.Playwright.Assertions.Expect(row).ToContainTextAsync("SHA-256");
+    }
+
+    /// <summary>Writes the test's Debian builder: it waits on a FIFO for the test's word, then writes the instance's busybox image and its checksum.</summary>
+    private void WriteBuilder()
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(Builder)!);
+        File.Delete(BuilderGo);
+        using (var mkfifo = Process.Start("mkfifo", [BuilderGo]))
+            mkfifo.WaitForExit();
+        var busybox = Path.Combine(Data, "images", "builtin-busybox.qcow2");
+        File.WriteAllText(Builder, $$"""
+            #!/bin/sh
+            set -eu
+            read -r word < '{{BuilderGo}}'
+            cp '{{busybox}}' "$1.tmp" && mv "$1.tmp" "$1"
+            cd "$(dirname "$1")" && sha256sum "$(basename "$1")" > "$1.sha256"
+            """);
+        File.SetUnixFileMode(Builder, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
     }
 
     private async Task AnswersAsync()
