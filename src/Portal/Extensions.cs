@@ -42,7 +42,15 @@ public static class Extensions
         // Chromium otherwise runs them over HTTP/2 (RFC 8441), and here their browser-to-server
         // direction stalled now and then: keystrokes and clicks never arrived (three CI runs; the
         // same symptom as dotnet/aspnetcore#67546 on .NET 10).
-        builder.WebHost.ConfigureKestrel(kestrel => kestrel.ConfigureEndpointDefaults(endpoint => endpoint.Protocols = Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols.Http1));
+        builder.WebHost.ConfigureKestrel((context, kestrel) =>
+        {
+            kestrel.ConfigureEndpointDefaults(endpoint => endpoint.Protocols = Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols.Http1);
+            // The certificate is read once, at start (restart the portal for a new one). Kestrel's
+            // watch of the certificate's file can deadlock the start: its own lock against the file
+            // watcher's when a change in that directory fires meanwhile (seen in CI: a portal that
+            // never listened; the two threads in CertificatePathWatcher.UpdateWatches and .OnChange).
+            kestrel.Configure(context.Configuration.GetSection("Kestrel"), reloadOnChange: false);
+        });
         builder.Services.AddRazorComponents().AddInteractiveServerComponents();
         builder.Services.AddProblemDetails();
         // Bad input is 400, an unreachable database 503, by the exception's class: see ExceptionAnswers.

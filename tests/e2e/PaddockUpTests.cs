@@ -4,8 +4,11 @@ using System.Text.RegularExpressions;
 
 namespace Paddock.E2e;
 
-/// <summary>Alone: it runs <c>./paddock up</c>, with a PostgreSQL, a portal and an agent of its own.</summary>
-[CollectionDefinition(Name, DisableParallelization = true)]
+/// <summary>
+/// It runs <c>./paddock up</c>, with a PostgreSQL, a portal and an agent of its own (its own data
+/// directory, ports and network prefix): beside the other tests, not after them, as it shares nothing with them.
+/// </summary>
+[CollectionDefinition(Name)]
 public sealed class PaddockUpTestGroup
 {
     public const string Name = "paddock up";

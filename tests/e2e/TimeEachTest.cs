@@ -15,15 +15,18 @@ namespace Paddock.E2e;
 public sealed class TimeEachTestAttribute : BeforeAfterTestAttribute
 {
     private static readonly Lock Gate = new();
-    private static DateTime Began;
 
-    public override void Before(MethodInfo methodUnderTest) => Began = DateTime.UtcNow;
+    /// <summary>By test method: <c>./paddock up</c>'s test runs beside the others.</summary>
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<MethodInfo, DateTime> Began = new();
+
+    public override void Before(MethodInfo methodUnderTest) => Began[methodUnderTest] = DateTime.UtcNow;
 
     public override void After(MethodInfo methodUnderTest)
     {
         var ended = DateTime.UtcNow;
+        var began = Began.TryRemove(methodUnderTest, out var at) ? at : ended;
         var line = string.Create(CultureInfo.InvariantCulture,
-            $"{Began:HH:mm:ss.f} {ended:HH:mm:ss.f} {(ended - Began).TotalSeconds,6:F1} {methodUnderTest.DeclaringType?.Name}.{methodUnderTest.Name}");
+            $"{began:HH:mm:ss.f} {ended:HH:mm:ss.f} {(ended - began).TotalSeconds,6:F1} {methodUnderTest.DeclaringType?.Name}.{methodUnderTest.Name}");
         var artifacts = Environment.GetEnvironmentVariable("PADDOCK_TEST_ARTIFACTS") ?? Path.GetTempPath();
         lock (Gate)
         {
