@@ -48,7 +48,7 @@ public static class ScaleBench
         var reporting = ReportUsageAsync(hosts, usage.Token);
         try
         {
-            Console.WriteLine("hosts   joined in   creates   admitted/s   create p50 / p95      all running after   VM list / Hosts page   portals RSS / CPU s   database   waiting on the placement lock / others");
+            Console.WriteLine("hosts   joined in   creates   admitted/s   create p50 / p95      all running after   VM list / Hosts page   portals RSS / CPU s   database   waiting on locks: host / quota / template / other");
             foreach (var target in steps)
             {
                 var joining = Stopwatch.StartNew();
@@ -58,7 +58,7 @@ public static class ScaleBench
                 var waiting = LockWaitsAsync(instance, sampling.Token);
                 var (wall, latencies, ids) = await AdmitAsync(members, vmsPerStep, hosts.Count, ct);
                 await sampling.CancelAsync();
-                var (placement, other) = await waiting;
+                var waits = await waiting;
                 var running = Stopwatch.StartNew();
                 await Wait.UntilAsync(async () => await RunningAsync(instance, ids, ct) == ids.Count, TimeSpan.FromMinutes(10), "every new VM running", ct,
                     poll: TimeSpan.FromMilliseconds(200));
@@ -69,7 +69,7 @@ public static class ScaleBench
                 Console.WriteLine(
                     $"{hosts.Count,5}   {joining.Elapsed.TotalSeconds,7:0.0} s   {ids.Count,7}   {ids.Count / wall.TotalSeconds,10:0.0}   {Table.Quantile(latencies, 0.5),6:0} / {Table.Quantile(latencies, 0.95),6:0} ms   " +
                     $"{running.Elapsed.TotalSeconds,14:0.0} s   {list,6:0} / {hostsPage,6:0} ms   {rss >> 20,7} MiB / {cpu,6:0.0}   {await DatabaseMiBAsync(instance, ct),5} MiB   " +
-                    $"{placement,5:0.0} / {other,4:0.0}");
+                    $"{waits.Host,5:0.0} / {waits.Quota,4:0.0} / {waits.Template,4:0.0} / {waits.Other,4:0.0}");
             }
 
             Console.WriteLine($"commands carried out by the hollow hosts: {hosts.Sum(h => h.Commands)}; VMs they hold: {hosts.Sum(h => h.Vms)}");
@@ -124,29 +124,50 @@ public static class ScaleBench
         return (wall.Elapsed, [.. latencies.Order()], [.. ids]);
     }
 
+    /// <summary>Transactions waiting on each kind of advisory lock, on average over the samples.</summary>
+    private sealed record LockWaits(double Host, double Quota, double Template, double Other);
+
     /// <summary>
-    /// While the creates run, every 100 ms: how many transactions wait for the placement lock, and
-    /// for any other advisory lock (quota, template, network); the averages.
+    /// While the creates run, every 100 ms: how many transactions wait for an advisory lock, by its
+    /// kind: a host's booking, an owner's quota, a template, anything else (a network); the averages.
+    /// The kinds are known by their keys (<see cref="Paddock.Portal.Shared.TransactionLocks.Key"/>),
+    /// made from the ids in the database when sampling begins.
     /// </summary>
-    private static async Task<(double Placement, double Other)> LockWaitsAsync(Instance instance, CancellationToken stop)
+    private static async Task<LockWaits> LockWaitsAsync(Instance instance, CancellationToken stop)
     {
-        var key = Paddock.Portal.Shared.TransactionLocks.Key(Paddock.Portal.Shared.TransactionLocks.Placement, Guid.Empty.ToString("N"));
         await using var db = await instance.OpenDatabaseAsync(CancellationToken.None);
-        await using var command = new NpgsqlCommand(
-            "select count(*) filter (where classid::bigint = @hi and objid::bigint = @lo), count(*) filter (where not (classid::bigint = @hi and objid::bigint = @lo)) " +
-            "from pg_locks where locktype = 'advisory' and not granted", db);
+        var kinds = new Dictionary<long, int>();
+        foreach (var (table, scope, kind) in new[]
+        {
+            ("mt_doc_hostrecord", Paddock.Portal.Shared.TransactionLocks.Placement, 0),
+            ("mt_doc_portaluser", Paddock.Portal.Shared.TransactionLocks.Quota, 1),
+            ("mt_doc_vmtemplate", Paddock.Portal.Shared.TransactionLocks.Template, 2),
+        })
+        {
+            await using var ids = new NpgsqlCommand($"select id from paddock.{table}", db);
+            await using var reader = await ids.ExecuteReaderAsync(CancellationToken.None);
+            while (await reader.ReadAsync(CancellationToken.None))
+            {
+                kinds[Paddock.Portal.Shared.TransactionLocks.Key(scope, reader.GetGuid(0).ToString("N"))] = kind;
+            }
+        }
+
         // A bigint advisory key is two oids in pg_locks: its high half in classid, its low half in objid.
-        command.Parameters.AddWithValue("hi", (long)(uint)(key >> 32));
-        command.Parameters.AddWithValue("lo", (long)(uint)key);
-        var samples = new List<(long Placement, long Other)>();
+        await using var command = new NpgsqlCommand(
+            "select (classid::bigint << 32) | objid::bigint from pg_locks where locktype = 'advisory' and not granted", db);
+        var samples = new List<double[]>();
         while (!stop.IsCancellationRequested)
         {
+            var counts = new double[4];
             await using (var reader = await command.ExecuteReaderAsync(CancellationToken.None))
             {
-                await reader.ReadAsync(CancellationToken.None);
-                samples.Add((reader.GetInt64(0), reader.GetInt64(1)));
+                while (await reader.ReadAsync(CancellationToken.None))
+                {
+                    counts[kinds.GetValueOrDefault(reader.GetInt64(0), 3)]++;
+                }
             }
 
+            samples.Add(counts);
             try
             {
                 await Task.Delay(100, stop);
@@ -156,7 +177,8 @@ public static class ScaleBench
             }
         }
 
-        return samples.Count == 0 ? (0, 0) : (samples.Average(s => s.Placement), samples.Average(s => s.Other));
+        double Average(int kind) => samples.Count == 0 ? 0 : samples.Average(s => s[kind]);
+        return new LockWaits(Average(0), Average(1), Average(2), Average(3));
     }
 
     private static async Task<long> RunningAsync(Instance instance, List<Guid> ids, CancellationToken ct)

@@ -7,16 +7,20 @@ namespace Paddock.Portal.Shared;
 
 /// <summary>
 /// PostgreSQL advisory locks held until the session's transaction ends. Creates that add to the
-/// same quota, take the same template or place a VM on the fleet wait in line in the database
-/// instead of failing each other's version checks and deciding again, so a burst of creates
-/// through several portal processes goes through one after the other. The version checks stay,
-/// as the last word. Taken always in one order (quotas, template, placement), so two transactions
-/// never wait on each other in a circle.
+/// same quota or book the same host wait in line in the database instead of failing each other's
+/// version checks and deciding again; creates for other owners on other hosts do not wait for
+/// each other, whichever portal process admits them. The version checks stay, as the last word.
+/// Taken always in one order (quotas, template, one host), so two transactions never wait on each
+/// other in a circle.
 /// </summary>
 public static class TransactionLocks
 {
     public const string Quota = "quota";
+
+    /// <summary>One template: creates from it take it shared, its deletion alone (<see cref="TakeAsync(IDocumentSession, string, Guid, CancellationToken)"/>).</summary>
     public const string Template = "template";
+
+    /// <summary>One host's booking: a placement takes the chosen host's, a growth its VM's host's.</summary>
     public const string Placement = "placement";
 
     /// <summary>One tenant network: NICs put on it and its deletion, after the locks above (a create takes it last).</summary>
@@ -32,12 +36,16 @@ public static class TransactionLocks
     public static Task TakeAsync(IDocumentSession session, string scope, Guid id, CancellationToken ct) =>
         TakeAsync(session, scope, id.ToString("N"), ct);
 
+    /// <summary>The same lock shared: holders of it do not wait for each other, only for (and hold off) one who takes it alone.</summary>
+    public static Task TakeSharedAsync(IDocumentSession session, string scope, Guid id, CancellationToken ct) =>
+        TakeAsync(session, scope, id.ToString("N"), ct, shared: true);
+
     /// <summary>The same for an id that is a name (a sign-in key).</summary>
-    public static async Task TakeAsync(IDocumentSession session, string scope, string id, CancellationToken ct)
+    public static async Task TakeAsync(IDocumentSession session, string scope, string id, CancellationToken ct, bool shared = false)
     {
         await session.BeginTransactionAsync(ct);
         await using var command = session.Connection!.CreateCommand();
-        command.CommandText = "select pg_advisory_xact_lock(@key)";
+        command.CommandText = shared ? "select pg_advisory_xact_lock_shared(@key)" : "select pg_advisory_xact_lock(@key)";
         // A few creates per portal process wait here at most (VmService.ConcurrentCreates); the
         // request's own cancellation still ends the wait.
         command.CommandTimeout = 120;

@@ -16,6 +16,12 @@ public sealed class NoHostException(PlacementDecision decision) : RefusedExcepti
     public string Detail => string.Join("; ", Decision.PassedOver.Select(p => $"{p.HostName}: {p.Reason}"));
 }
 
+/// <summary>
+/// The host a placement chose filled up (through another portal process or another create) before
+/// it could be booked: a race lost, not a refusal. Creates decide again (<c>VmService</c>'s retries).
+/// </summary>
+public sealed class PlacementContendedException(string hostName) : Exception($"Host {hostName} filled up while this VM was being placed; place it again.");
+
 /// <summary>Published to live pages when a host's policy or maintenance changed.</summary>
 public sealed record PlacementChanged;
 
@@ -77,21 +83,16 @@ public sealed class PlacementService(
 
     /// <summary>
     /// Chooses a host for <paramref name="request"/> (only <paramref name="onlyOn"/>, for a clone
-    /// whose disks are there or a migration an admin aimed; never <paramref name="except"/>, a moving VM's own host) and books it in <paramref name="session"/>: the chosen host's ledger
-    /// is read before the allocations are counted and stored again version-checked, so a
-    /// concurrent placement on the same host fails to save and decides again. <paramref name="tenantNetworks"/>:
+    /// whose disks are there or a migration an admin aimed; never <paramref name="except"/>, a moving VM's own host) and books it in <paramref name="session"/>
+    /// (<see cref="BookAsync"/>). <paramref name="tenantNetworks"/>:
     /// the VM has a NIC on a tenant network, so only a host that lays them out may take it.
     /// </summary>
     public static async Task<PlacementDecision> PlaceAsync(
         IDocumentSession session, Resources request, Guid? onlyOn, TimeProvider clock, CancellationToken ct, string? accelerator = null, string? installedImage = null, Guid? except = null,
         bool tenantNetworks = false)
     {
-        // One placement at a time across the fleet (and portal processes): each decides on what the
-        // one before it booked. Nothing below opens a connection of its own: with every pooled
-        // connection held by creates waiting in line, it would wait for one of them.
-        await TransactionLocks.TakeAsync(session, TransactionLocks.Placement, Guid.Empty, ct);
-        var ids = await session.Query<HostRecord>().Where(h => !h.Revoked).Select(h => h.Id).ToListAsync(ct);
-        var ledgers = (await session.LoadManyAsync<HostLedger>(ct, ids)).ToDictionary(l => l.Id);
+        // Nothing below opens a connection of its own: with every pooled connection held by
+        // creates waiting for a lock, it would wait for one of them.
         var hosts = await HostsAsync(session, ct);
         if (onlyOn is { } fixedHost)
         {
@@ -113,8 +114,29 @@ public sealed class PlacementService(
             throw new NoHostException(decision);
         }
 
-        // A host's first placement makes its ledger (a concurrent first one fails on the key and decides again).
-        if (ledgers.GetValueOrDefault(chosen.Id) is { } ledger)
+        await BookAsync(session, chosen, request, clock, ct);
+        return decision;
+    }
+
+    /// <summary>
+    /// Books <paramref name="request"/> on <paramref name="host"/>, chosen on figures read without a
+    /// lock: under the host's own lock, which every booking of that host takes, all earlier bookings
+    /// of it have ended, so its allocations are counted again and the VM must still fit
+    /// (<see cref="PlacementContendedException"/> otherwise: the caller decides again). Placements on
+    /// other hosts go on meanwhile, through any portal process. The host's ledger, read under the
+    /// lock, is stored again version-checked, as the last word.
+    /// </summary>
+    private static async Task BookAsync(IDocumentSession session, HostView host, Resources request, TimeProvider clock, CancellationToken ct)
+    {
+        await TransactionLocks.TakeAsync(session, TransactionLocks.Placement, host.Id, ct);
+        var now = await VmUsageTotals.OnHostAsync(session, host.Id, ct);
+        if (Placement.CapacityRefusal(host with { Allocated = new Resources(now.VCpus, now.MemoryMiB, now.DiskMiB) }, request) is not null)
+        {
+            throw new PlacementContendedException(host.Name);
+        }
+
+        // A host's first placement makes its ledger.
+        if (await session.LoadAsync<HostLedger>(host.Id, ct) is { } ledger)
         {
             ledger.Placements++;
             ledger.LastPlacedAt = clock.GetUtcNow();
@@ -122,10 +144,8 @@ public sealed class PlacementService(
         }
         else
         {
-            session.Insert(new HostLedger { Id = chosen.Id, Placements = 1, LastPlacedAt = clock.GetUtcNow() });
+            session.Insert(new HostLedger { Id = host.Id, Placements = 1, LastPlacedAt = clock.GetUtcNow() });
         }
-
-        return decision;
     }
 
     /// <summary>
@@ -135,7 +155,7 @@ public sealed class PlacementService(
     /// </summary>
     public static async Task AdmitGrowthAsync(IDocumentSession session, Guid hostId, Resources growth, bool forAdmin, TimeProvider clock, CancellationToken ct)
     {
-        await TransactionLocks.TakeAsync(session, TransactionLocks.Placement, Guid.Empty, ct);
+        await TransactionLocks.TakeAsync(session, TransactionLocks.Placement, hostId, ct);
         var host = (await HostsAsync(session, ct)).FirstOrDefault(h => h.Id == hostId) ?? throw new RefusedException("The VM's host is gone.");
         if (Placement.CapacityRefusal(host, growth) is { } refusal)
         {

@@ -45,6 +45,18 @@ public static class VmUsageTotals
         return rows.Where(r => r.Host is not null).ToDictionary(r => r.Host!.Value, r => r.Usage);
     }
 
+    /// <summary>What the VMs on one host hold (with those migrating to it), as <see cref="PerHostAsync"/> counts them.</summary>
+    public static async Task<QuotaUsage> OnHostAsync(IQuerySession session, Guid hostId, CancellationToken ct)
+    {
+        var rows = await session.AdvancedSql.QueryAsync<Totals>($"""
+            select {Sums("null")} from (
+                select data from {Table(session)} where (data->>'HostId')::uuid = ?
+                union all
+                select data from {Table(session)} where jsonb_typeof(data->'Migration') = 'object' and (data->'Migration'->>'ToHostId')::uuid = ?) placed
+            """, ct, hostId, hostId);
+        return rows.Single().Usage;
+    }
+
     /// <summary>What the VMs an owner owns (or a group holds) take.</summary>
     public static async Task<QuotaUsage> OfAsync(IQuerySession session, Guid id, bool group, CancellationToken ct)
     {

@@ -152,13 +152,15 @@ public sealed class TemplateService(
     }
 
     /// <summary>
-    /// Deletes the template and its image from the library, refused while linked clones exist. The
-    /// template's document is written with a version check: a VM created from it meanwhile stored
-    /// it too, so one of the two fails instead of an overlay losing its base.
+    /// Deletes the template and its image from the library, refused while linked clones exist. It
+    /// takes the template's lock alone, which creates from it take shared: the creates under way end
+    /// first (and their VMs are counted), and those after it find the template marked deleting, so
+    /// no overlay loses its base.
     /// </summary>
     public async Task DeleteAsync(ClaimsPrincipal user, Guid id, CancellationToken ct = default)
     {
         await using var session = store.LightweightSession();
+        await TransactionLocks.TakeAsync(session, TransactionLocks.Template, id, ct);
         var template = await FindAsync(session, user, id, ct) ?? throw new TemplateNotFoundException();
         if (!TemplateRules.MayManage(template, user.UserId(), user.IsAdmin()) && !template.IsBuiltin)
         {

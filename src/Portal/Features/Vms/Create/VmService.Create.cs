@@ -176,15 +176,17 @@ public sealed partial class VmService
         for (var attempt = 0; ; attempt++)
         {
             await using var session = store.LightweightSession();
-            var placement = await AdmitCreateAsync(session, creation, ct);
-            var vmId = await RecordCreateAsync(session, creation, placement, ct);
-            if (creation.AlsoInTransaction is { } also)
-            {
-                await also(session, vmId);
-            }
-
+            Guid vmId;
             try
             {
+                // The locks are taken and the host booked before the save: a race lost there is one too.
+                var placement = await AdmitCreateAsync(session, creation, ct);
+                vmId = await RecordCreateAsync(session, creation, placement, ct);
+                if (creation.AlsoInTransaction is { } also)
+                {
+                    await also(session, vmId);
+                }
+
                 await session.SaveChangesAsync(ct);
             }
             catch (Exception e) when (Contended(e) && attempt < MaxAttempts)
@@ -275,7 +277,8 @@ public sealed partial class VmService
     {
         for (var inner = (Exception?)e; inner is not null; inner = inner.InnerException)
         {
-            if (inner is ConcurrencyException or PostgresException { SqlState: PostgresErrorCodes.DeadlockDetected or PostgresErrorCodes.SerializationFailure })
+            if (inner is ConcurrencyException or Placement.PlacementContendedException
+                or PostgresException { SqlState: PostgresErrorCodes.DeadlockDetected or PostgresErrorCodes.SerializationFailure })
             {
                 return true;
             }

@@ -20,18 +20,17 @@ public sealed partial class VmService
 
         await quotas.AdmitAsync(session, owner, d.GroupId, QuotaUsage.OneVm(d.VCpus, d.MemoryMiB, d.DiskBytes), ct, creation.RaiseQuota ? creation.Actor : null, creation.Reason);
 
-        // The template's document is stored again with the VM, version-checked: a delete of the
-        // template that raced this create fails, or this create does.
+        // Creates from one template take its lock shared, so they do not wait for each other; a
+        // delete takes it alone, so it counts the linked clones only once the creates under way
+        // have ended, and the creates after it find the template marked deleting.
         if (d.TemplateId is { } templateId)
         {
-            await TransactionLocks.TakeAsync(session, TransactionLocks.Template, templateId, ct);
+            await TransactionLocks.TakeSharedAsync(session, TransactionLocks.Template, templateId, ct);
             var template = await session.LoadAsync<VmTemplate>(templateId, ct);
             if (template is not { State: TemplateState.Ready })
             {
                 throw new RefusedException($"Template: '{d.TemplateName}' is {(template is null ? "gone" : "not ready")}.", "template");
             }
-
-            session.Store(template);
         }
 
         // Templates and images come from the library, which every host can fetch from: any host

@@ -19,6 +19,25 @@ public sealed partial class VmService
     /// </summary>
     public async Task<Guid> MigrateAsync(ClaimsPrincipal admin, Guid vmId, Guid? toHostId, CancellationToken ct = default, int? maxBandwidthMiBps = null)
     {
+        // The destination chosen may fill up before it is booked (creates book hosts in parallel): choose again.
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await MigrateOnceAsync(admin, vmId, toHostId, maxBandwidthMiBps, ct);
+            }
+            catch (PlacementContendedException e)
+            {
+                if (attempt == 3)
+                {
+                    throw new RefusedException($"{e.Message} Try again.", "host");
+                }
+            }
+        }
+    }
+
+    private async Task<Guid> MigrateOnceAsync(ClaimsPrincipal admin, Guid vmId, Guid? toHostId, int? maxBandwidthMiBps, CancellationToken ct)
+    {
         if (VmMigrations.BandwidthProblem(maxBandwidthMiBps) is { } problem)
         {
             throw new RefusedException(problem, "maxBandwidthMiBps");
