@@ -67,7 +67,7 @@ public static class ConsoleEndpoints
             return;
         }
 
-        var (meeting, agentSocket, status, refusal) = await relay.TakeOrDialAsync(ticket!, vm, kind, http.RequestAborted);
+        var (meeting, agentSocket, status, refusal, preface) = await relay.TakeOrDialAsync(ticket!, vm, kind, http.RequestAborted);
         using (meeting)
         {
             if (agentSocket is null)
@@ -91,9 +91,42 @@ public static class ConsoleEndpoints
             await using (registration)
             {
                 // A view-only viewer's browser is not trusted to stay view-only: what it sends is filtered here.
-                var viewOnly = share is null ? null : new RfbViewOnly();
-                await SocketSplice.RunAsync(browser, agentSocket, token, fromA: viewOnly is null ? null : bytes => viewOnly.Pass(bytes.Span));
+                var viewOnly = share is null ? null : new RfbViewOnly(afterHandshake: preface is not null);
+                if (preface is null || await HandshakeAsync(preface, browser, agentSocket, viewOnly, relay.Log, token))
+                {
+                    await SocketSplice.RunAsync(browser, agentSocket, token, fromA: viewOnly is null ? null : bytes => viewOnly.Pass(bytes.Span));
+                }
             }
+        }
+    }
+
+    /// <summary>
+    /// The screen's handshake with the browser, from the session the portal opened ahead
+    /// (<see cref="RfbPreface"/>); what the browser sent after it goes on to the VM (through the
+    /// view-only filter, if any). False, with both sockets cut, when the browser broke the protocol
+    /// or went away, or did not finish within 30 s.
+    /// </summary>
+    private static async Task<bool> HandshakeAsync(RfbPreface preface, WebSocket browser, WebSocket agent, RfbViewOnly? viewOnly, ILogger log, CancellationToken ct)
+    {
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        limit.CancelAfter(TimeSpan.FromSeconds(30));
+        try
+        {
+            var rest = await preface.ServeAsync(browser, limit.Token);
+            var passed = viewOnly is null ? rest : viewOnly.Pass(rest);
+            if (passed.Length > 0)
+            {
+                await agent.SendAsync(passed, WebSocketMessageType.Binary, endOfMessage: true, limit.Token);
+            }
+
+            return true;
+        }
+        catch (Exception e) when (e is InvalidDataException or WebSocketException or OperationCanceledException)
+        {
+            log.LogInformation("A console handshake ended: {Message}", e.Message);
+            browser.Abort();
+            agent.Abort();
+            return false;
         }
     }
 
@@ -163,7 +196,7 @@ public static class ConsoleEndpoints
             return;
         }
 
-        var (meeting, agentSocket, status, refusal) = await relay.DialAsync(vm, ConsoleKind.SerialLog, http.RequestAborted);
+        var (meeting, agentSocket, status, refusal, _) = await relay.DialAsync(vm, ConsoleKind.SerialLog, http.RequestAborted);
         using (meeting)
         {
             if (agentSocket is null)

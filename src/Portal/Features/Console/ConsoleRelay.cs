@@ -9,8 +9,11 @@ using Paddock.Portal.Features.Vms;
 
 namespace Paddock.Portal.Features.Console;
 
-/// <summary>What a dial-back came to: the meeting (dispose it when the session ends) and the agent's socket, or a status saying why not, with the sentence for people when the agent refused.</summary>
-public sealed record DialOutcome(ConsoleRendezvous.Meeting? Meeting, WebSocket? Socket, int Status, string? Refusal);
+/// <summary>
+/// What a dial-back came to: the meeting (dispose it when the session ends) and the agent's socket, or a status saying why not, with the sentence for people when the agent refused.
+/// For the screen, <paramref name="Preface"/> is its VNC session, opened ahead of the browser.
+/// </summary>
+public sealed record DialOutcome(ConsoleRendezvous.Meeting? Meeting, WebSocket? Socket, int Status, string? Refusal, RfbPreface? Preface = null);
 
 /// <summary>
 /// Asks a VM's agent to dial back for one console session and waits for its socket. The agent may be
@@ -36,6 +39,9 @@ public sealed class ConsoleRelay(
 
     /// <summary>How long a prepared dial waits for its browser (beyond the agent's dial timeout: a slow dial is not cut); then it is closed.</summary>
     private static readonly TimeSpan PreparedFor = TimeSpan.FromSeconds(20);
+
+    /// <summary>How old a prepared screen session may be when its browser comes: its ServerInit gives the desktop's size as of then.</summary>
+    private static readonly TimeSpan FreshFor = TimeSpan.FromSeconds(5);
 
     private readonly ConcurrentDictionary<string, PreparedDial> _prepared = new();
 
@@ -70,7 +76,8 @@ public sealed class ConsoleRelay(
         {
             var dial = await OutcomeAsync(prepared);
             if (prepared.VmId == vm.Id && prepared.HostId == vm.HostId && prepared.Kind == kind
-                && (dial.Socket is not null || dial.Status is StatusCodes.Status503ServiceUnavailable or StatusCodes.Status504GatewayTimeout))
+                && (dial.Socket is not null || dial.Status is StatusCodes.Status503ServiceUnavailable or StatusCodes.Status504GatewayTimeout)
+                && (dial.Preface is null || clock.GetUtcNow() - dial.Preface.At < FreshFor))
             {
                 return dial;
             }
@@ -149,12 +156,30 @@ public sealed class ConsoleRelay(
                 return new DialOutcome(meeting, null, StatusCodes.Status409Conflict, refusal);
             }
 
-            return new DialOutcome(meeting, await meeting.AgentSocket.WaitAsync(timeout, ct), StatusCodes.Status101SwitchingProtocols, null);
+            var socket = await meeting.AgentSocket.WaitAsync(timeout, ct);
+            return kind == ConsoleKind.Vnc ? await OpenScreenAsync(vm, meeting, socket, ct) : new DialOutcome(meeting, socket, StatusCodes.Status101SwitchingProtocols, null);
         }
         catch (Exception e) when (e is TimeoutException or IOException or HubException)
         {
             Log.LogWarning("The agent of host {Host} did not open the {Kind} console of {Vm}: {Message}", vm.HostId, kind, vm.Id, e.Message);
             return new DialOutcome(meeting, null, StatusCodes.Status504GatewayTimeout, null);
+        }
+    }
+
+    /// <summary>Opens the screen's VNC session through the agent's socket (<see cref="RfbPreface"/>); a 502 when its server does not answer as QEMU's does.</summary>
+    private async Task<DialOutcome> OpenScreenAsync(Vm vm, ConsoleRendezvous.Meeting meeting, WebSocket socket, CancellationToken ct)
+    {
+        using var handshake = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        handshake.CancelAfter(options.Value.Console.AgentDialTimeout);
+        try
+        {
+            return new DialOutcome(meeting, socket, StatusCodes.Status101SwitchingProtocols, null, await RfbPreface.OpenAsync(socket, clock, handshake.Token));
+        }
+        catch (Exception e) when (e is InvalidDataException or WebSocketException or OperationCanceledException && !ct.IsCancellationRequested)
+        {
+            Log.LogWarning("The screen of VM {Vm} did not open its VNC session: {Message}", vm.Id, e.Message);
+            socket.Abort();
+            return new DialOutcome(meeting, null, StatusCodes.Status502BadGateway, null);
         }
     }
 

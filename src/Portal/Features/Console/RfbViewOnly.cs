@@ -17,7 +17,10 @@ public sealed class RfbViewOnly
 
     private enum Stage { Version, Security, VncAuthResponse, ClientInit, Messages }
 
-    private Stage _stage = Stage.Version;
+    private Stage _stage;
+
+    /// <param name="afterHandshake">The portal does the handshake itself (<see cref="RfbPreface"/>): only messages come.</param>
+    public RfbViewOnly(bool afterHandshake = false) => _stage = afterHandshake ? Stage.Messages : Stage.Version;
     private readonly List<byte> _pending = [];
 
     /// <summary>Bytes of a dropped message still to come (clipboard text may be long): not kept.</summary>

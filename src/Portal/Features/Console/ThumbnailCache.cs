@@ -44,7 +44,7 @@ public sealed class ThumbnailCache(ConsoleRelay relay, TimeProvider clock)
 
     private async Task<byte[]?> TakeAsync(Vm vm)
     {
-        var (meeting, socket, _, _) = await relay.DialAsync(vm, ConsoleKind.Thumbnail, CancellationToken.None);
+        var (meeting, socket, _, _, _) = await relay.DialAsync(vm, ConsoleKind.Thumbnail, CancellationToken.None);
         using (meeting)
         {
             if (socket is null)
