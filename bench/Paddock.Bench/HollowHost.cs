@@ -57,9 +57,6 @@ public sealed class HollowHost(string portalUrl, string name, Func<HttpMessageHa
                 o.AccessTokenProvider = () => Task.FromResult(_credential);
                 o.HttpMessageHandlerFactory = _ => handler();
                 o.WebSocketConfiguration = ws => ws.RemoteCertificateValidationCallback = trust;
-                // As the real agent connects (PortalConnection): one WebSocket, no negotiate request.
-                o.Transports = Microsoft.AspNetCore.Http.Connections.HttpTransportType.WebSockets;
-                o.SkipNegotiation = true;
             })
             .Build();
         hub.On<VmCommand, CommandAck>(nameof(IHostAgent.Execute), Accept);

@@ -6,8 +6,11 @@ using static Paddock.E2e.GuestShell;
 
 namespace Paddock.E2e;
 
-/// <summary>Alone: it boots guests and changes the kernel's networking (under prefixes of its own).</summary>
-[CollectionDefinition(Name, DisableParallelization = true)]
+/// <summary>
+/// It boots guests and changes the kernel's networking under prefixes, VXLAN ports and a directory
+/// of its own, without the portal: beside the fixture's tests, not after them.
+/// </summary>
+[CollectionDefinition(Name)]
 public sealed class NetworkHostTestGroup
 {
     public const string Name = "network host";

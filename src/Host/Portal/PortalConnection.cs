@@ -47,10 +47,6 @@ public sealed class PortalConnection(
                 o.AccessTokenProvider = async () => await credential.GetAsync(stoppingToken);
                 o.HttpMessageHandlerFactory = trust.Apply;
                 o.WebSocketConfiguration = trust.Apply;
-                // One WebSocket, no negotiate request before it: behind a balancer without sticky
-                // sessions the two could land on two portal processes (README, Past one machine).
-                o.Transports = Microsoft.AspNetCore.Http.Connections.HttpTransportType.WebSockets;
-                o.SkipNegotiation = true;
             })
             .WithAutomaticReconnect(new ForeverRetryPolicy())
             .Build();

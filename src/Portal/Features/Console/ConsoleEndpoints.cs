@@ -103,8 +103,8 @@ public static class ConsoleEndpoints
     /// <summary>
     /// The screen's handshake with the browser, from the session the portal opened ahead
     /// (<see cref="RfbPreface"/>); what the browser sent after it goes on to the VM (through the
-    /// view-only filter, if any). False, with both sockets cut, when the browser broke the protocol
-    /// or went away, or did not finish within 30 s.
+    /// view-only filter, if any). False when the browser closed, broke the protocol or went away,
+    /// or did not finish within 30 s: its socket is then closed (a close it sent is answered) and the VM's cut.
     /// </summary>
     private static async Task<bool> HandshakeAsync(RfbPreface preface, WebSocket browser, WebSocket agent, RfbViewOnly? viewOnly, ILogger log, CancellationToken ct)
     {
@@ -124,9 +124,26 @@ public static class ConsoleEndpoints
         catch (Exception e) when (e is InvalidDataException or WebSocketException or OperationCanceledException)
         {
             log.LogInformation("A console handshake ended: {Message}", e.Message);
-            browser.Abort();
             agent.Abort();
+            await CloseQuietlyAsync(browser, e is InvalidDataException && browser.State == WebSocketState.Open
+                ? WebSocketCloseStatus.ProtocolError : WebSocketCloseStatus.NormalClosure);
             return false;
+        }
+    }
+
+    private static async Task CloseQuietlyAsync(WebSocket socket, WebSocketCloseStatus status)
+    {
+        try
+        {
+            if (socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
+            {
+                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+                await socket.CloseOutputAsync(status, null, timeout.Token);
+            }
+        }
+        catch (Exception e) when (e is WebSocketException or OperationCanceledException or IOException)
+        {
+            socket.Abort();
         }
     }
 
