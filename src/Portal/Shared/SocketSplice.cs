@@ -63,14 +63,15 @@ public static class SocketSplice
         }
     }
 
-    private static async Task CloseQuietlyAsync(WebSocket socket)
+    /// <summary>Closes <paramref name="socket"/> if it is still open (answering a close it received), within 2 s; aborts it otherwise.</summary>
+    public static async Task CloseQuietlyAsync(WebSocket socket, WebSocketCloseStatus status = WebSocketCloseStatus.NormalClosure)
     {
         try
         {
             if (socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
             {
                 using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
-                await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "splice closed", timeout.Token);
+                await socket.CloseOutputAsync(status, "splice closed", timeout.Token);
             }
         }
         catch (Exception e) when (e is WebSocketException or OperationCanceledException or IOException)

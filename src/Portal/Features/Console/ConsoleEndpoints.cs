@@ -125,25 +125,9 @@ public static class ConsoleEndpoints
         {
             log.LogInformation("A console handshake ended: {Message}", e.Message);
             agent.Abort();
-            await CloseQuietlyAsync(browser, e is InvalidDataException && browser.State == WebSocketState.Open
+            await SocketSplice.CloseQuietlyAsync(browser, e is InvalidDataException && browser.State == WebSocketState.Open
                 ? WebSocketCloseStatus.ProtocolError : WebSocketCloseStatus.NormalClosure);
             return false;
-        }
-    }
-
-    private static async Task CloseQuietlyAsync(WebSocket socket, WebSocketCloseStatus status)
-    {
-        try
-        {
-            if (socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
-            {
-                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
-                await socket.CloseOutputAsync(status, null, timeout.Token);
-            }
-        }
-        catch (Exception e) when (e is WebSocketException or OperationCanceledException or IOException)
-        {
-            socket.Abort();
         }
     }
 

@@ -36,10 +36,11 @@ public static class SshRoutes
             return new(null, "Isolated NIC: no SSH; the console is the way in.");
         }
 
-        if (forwards.FirstOrDefault(f => f.NicId == nic.Id && f.Protocol == "tcp" && f.GuestPort == SshPort) is { } forward
-            && SplitReach(forward.Reach) is ({ } host, { } port))
+        if (forwards.FirstOrDefault(f => f.NicId == nic.Id && f.Protocol == "tcp" && f.GuestPort == SshPort) is { } forward)
         {
-            return new($"ssh -p {port} {login}{host}", "From anywhere that reaches the VM's host, through the port forward of port 22.");
+            // Reach is "host:port" (ForwardRules.Reach): the host is what comes before the port.
+            var host = forward.Reach[..forward.Reach.LastIndexOf(':')];
+            return new($"ssh -p {forward.HostPort} {login}{host}", "From anywhere that reaches the VM's host, through the port forward of port 22.");
         }
 
         var address = FirstUsable(guestAddresses) ?? (on.Address.Length > 0 ? on.Address : null);
@@ -53,15 +54,6 @@ public static class SshRoutes
             : new($"ssh {login}{address}", on.Network.Nat
                 ? "From the VMs on the same network; from outside, add a port forward of port 22 (Port forwards, below)."
                 : "From the VMs on the same network only (its NAT is off, so it has no port forwards).");
-    }
-
-    /// <summary>The host and port of a forward's "host:port"; nulls when it is not one.</summary>
-    private static (string?, string?) SplitReach(string reach)
-    {
-        var colon = reach.LastIndexOf(':');
-        return colon > 0 && colon < reach.Length - 1 && int.TryParse(reach.AsSpan(colon + 1), out _)
-            ? (reach[..colon], reach[(colon + 1)..])
-            : (null, null);
     }
 
     /// <summary>The first address (without its prefix length) that is not loopback or link-local, IPv4 before IPv6.</summary>
