@@ -102,6 +102,7 @@ public sealed class LabelTests(PaddockFixture paddock)
 
             // Deleting them frees every pair (once each Create task has ended: a delete meanwhile is refused as "in progress").
             await Eventually.Async(async () => await IdleAsync(ids) == Count, TimeSpan.FromSeconds(300), "every create to end");
+            await MyVmsComeAPageAtATimeAsync(nils);
             var deletes = await Task.WhenAll(ids.Select((id, i) => (i % 2 == 0 ? first : second).PostAsync($"/api/vms/{id}/delete", null)));
             Assert.All(deletes, d => Assert.Equal(202, (int)d.StatusCode));
             await Eventually.Async(async () => (await LabelsAsync(ids)).Count == 0, TimeSpan.FromSeconds(300), "the VMs deleted");
@@ -129,6 +130,24 @@ public sealed class LabelTests(PaddockFixture paddock)
                 await nils.Context.CloseAsync();
             }
         }
+    }
+
+    /// <summary>My VMs shows 50 a page, the next page the next 50 by name, and Find keeps those whose name holds what is typed.</summary>
+    private async Task MyVmsComeAPageAtATimeAsync(IPage nils)
+    {
+        await nils.GotoAsync("/");
+        await PaddockFixture.InteractiveAsync(nils);
+        var rows = nils.GetByRole(AriaRole.Table, new() { Name = "My VMs" }).Locator("tbody tr");
+        await Assertions.Expect(nils.GetByLabel("VMs shown")).ToHaveTextAsync($"1–50 of {Count} VMs");
+        await Assertions.Expect(rows).ToHaveCountAsync(50);
+        await Assertions.Expect(rows.First).ToContainTextAsync("label-0000");
+        await nils.Locator(".mud-pagination").GetByRole(AriaRole.Button, new() { Name = "Page 2", Exact = true }).ClickAsync();
+        await Assertions.Expect(nils.GetByLabel("VMs shown")).ToHaveTextAsync($"51–{Math.Min(100, Count)} of {Count} VMs");
+        await Assertions.Expect(rows.First).ToContainTextAsync("label-0050");
+        await nils.GetByLabel("Find a VM").FillAsync("label-0042");
+        await Assertions.Expect(nils.GetByLabel("VMs shown")).ToHaveTextAsync("1 VM");
+        await Assertions.Expect(rows).ToHaveCountAsync(1);
+        await nils.ScreenshotAsync(new() { Path = Path.Combine(paddock.Artifacts, "my-vms-find.png") });
     }
 
     /// <summary>Deletes what is left of <paramref name="ids"/> (after a failure).</summary>

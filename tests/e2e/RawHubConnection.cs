@@ -39,6 +39,9 @@ public sealed class RawHubConnection : IAsyncDisposable
     /// <summary>What this host answers a command with; by default it refuses it.</summary>
     public Func<string, JsonArray, JsonNode?> Answer { get; set; } = (_, _) => null;
 
+    /// <summary>What this host waits for before it answers an invocation: by default nothing (a half-dead agent waits long).</summary>
+    public Func<string, JsonArray, Task> Hold { get; set; } = (_, _) => Task.CompletedTask;
+
     public string? ClosedWith { get; private set; }
 
     public bool IsOpen => ClosedWith is null && _socket.State == WebSocketState.Open;
@@ -181,10 +184,8 @@ public sealed class RawHubConnection : IAsyncDisposable
                 await Invoked.Writer.WriteAsync((target, (JsonArray)arguments.DeepClone()));
                 if ((string?)message["invocationId"] is { } id)
                 {
-                    var result = Answer(target, arguments);
-                    var reply = new JsonObject { ["type"] = 3, ["invocationId"] = id };
-                    reply[result is null ? "error" : "result"] = result ?? "this test host takes no commands";
-                    await SendFrameAsync(reply.ToJsonString() + Separator);
+                    // Answered on the side: a held answer must not stop this loop reading.
+                    _ = AnswerAsync(id, target, arguments);
                 }
 
                 break;
@@ -192,6 +193,16 @@ public sealed class RawHubConnection : IAsyncDisposable
                 End($"close message: {(string?)message["error"]}");
                 break;
         }
+    }
+
+    /// <summary>Answers an invocation with <see cref="Answer"/>, after <see cref="Hold"/> lets it.</summary>
+    private async Task AnswerAsync(string id, string target, JsonArray arguments)
+    {
+        await Hold(target, arguments);
+        var result = Answer(target, arguments);
+        var reply = new JsonObject { ["type"] = 3, ["invocationId"] = id };
+        reply[result is null ? "error" : "result"] = result ?? "this test host takes no commands";
+        await SendFrameAsync(reply.ToJsonString() + Separator);
     }
 
     /// <summary>The portal drops a client it has not heard from for 30 s.</summary>

@@ -10,6 +10,15 @@ public static class ListPages
 {
     public const int MaxLimit = 500;
 
+    /// <summary>What a page of a list says it shows: "No VM matches.", "1 VM", "12 VMs" or "51–100 of 230 VMs".</summary>
+    public static string Shown(int page, int pageSize, int onPage, int total, string noun) => total switch
+    {
+        0 => $"No {noun} matches.",
+        1 => $"1 {noun}",
+        _ when total <= pageSize => $"{total} {noun}s",
+        _ => $"{page * pageSize + 1}–{page * pageSize + onPage} of {total} {noun}s",
+    };
+
     public static IResult Answer<T>(HttpContext http, IEnumerable<T> items, Func<T, Guid> idOf, int? limit, Guid? after)
     {
         if (limit is null && after is null)

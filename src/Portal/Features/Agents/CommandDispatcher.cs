@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Marten;
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.Extensions.Options;
@@ -8,7 +9,10 @@ namespace Paddock.Portal.Features.Agents;
 
 /// <summary>
 /// Sends recorded commands to their hosts' agents, one unfinished command per VM and host at a time
-/// and in the order they were asked for. A command whose host is away waits; when the host returns, what
+/// and in the order they were asked for. Each host has a lane of its own: the sends to one host go one
+/// after another, and the hosts' lanes run side by side, so an agent that is slow to accept (or
+/// half dead, up to <see cref="AcceptTimeout"/>) holds up only its own commands. What waits for each
+/// host is <see cref="BacklogOf"/>. A command whose host is away waits; when the host returns, what
 /// it had accepted but not finished is sent again and the agent recognises it by its operation id.
 /// A command whose host is gone, or away for longer than <see cref="PortalOptions.GiveUpAfter"/>,
 /// ends as failed with the reason (<see cref="CommandGiveUp"/>).
@@ -25,11 +29,23 @@ public sealed class CommandDispatcher(
 {
     private readonly SemaphoreSlim _wake = new(0, 1);
 
+    /// <summary>The hosts whose lane is sending, and since when each has waited for its agent to accept (null between sends).</summary>
+    private readonly ConcurrentDictionary<Guid, DateTimeOffset?> _lanes = new();
+
+    private IReadOnlyDictionary<Guid, CommandBacklog> _backlogs = new Dictionary<Guid, CommandBacklog>();
+
     /// <summary>When the dispatcher last went round (a failed round counts: it goes on); null before its first.</summary>
     public DateTimeOffset? LastRound { get; private set; }
 
     /// <summary>How long an agent has to accept a command before it is tried again.</summary>
     public static readonly TimeSpan AcceptTimeout = TimeSpan.FromSeconds(20);
+
+    /// <summary>
+    /// The host's commands as this process last went round (every few seconds at most), and, while
+    /// this process sends to it, since when its agent has left a command unanswered.
+    /// </summary>
+    public CommandBacklog BacklogOf(Guid hostId) =>
+        (_backlogs.GetValueOrDefault(hostId) ?? CommandBacklog.Empty) with { UnansweredSince = _lanes.TryGetValue(hostId, out var since) ? since : null };
 
     public void Wake()
     {
@@ -128,13 +144,33 @@ public sealed class CommandDispatcher(
 
     private async Task DispatchAsync(CancellationToken ct)
     {
-        await using var session = store.LightweightSession();
-        var open = await session.Query<AgentCommand>()
-            .Where(c => c.State == AgentCommandState.Pending || c.State == AgentCommandState.Sent)
-            .OrderBy(c => c.CreatedAt)
-            .ToListAsync(ct);
-        open = await GiveUpAsync(session, open, ct);
+        IReadOnlyList<AgentCommand> open;
+        await using (var session = store.LightweightSession())
+        {
+            open = await session.Query<AgentCommand>()
+                .Where(c => c.State == AgentCommandState.Pending || c.State == AgentCommandState.Sent)
+                .OrderBy(c => c.CreatedAt)
+                .ToListAsync(ct);
+            open = await GiveUpAsync(session, open, ct);
+        }
 
+        _backlogs = CommandBacklog.Of(open);
+        foreach (var lane in Sendable(open).GroupBy(s => s.Command.HostId))
+        {
+            if (_lanes.TryAdd(lane.Key, null))
+            {
+                _ = RunLaneAsync(lane.Key, [.. lane], ct);
+            }
+        }
+    }
+
+    /// <summary>
+    /// The pending commands that may go now, in order, with their hosts' connections: none for a VM
+    /// busy on that host with a command it must not interrupt, none for a host away, and none for a
+    /// host whose lane still sends (it wakes the dispatcher when done).
+    /// </summary>
+    private List<(AgentCommand Command, string Connection)> Sendable(IReadOnlyList<AgentCommand> open)
+    {
         // What each VM is busy with on each host: the oldest task that host's agent has accepted and
         // not finished. (A migrating VM has commands on two hosts; one host being away holds up
         // only what goes to it, such as the cleanup of a destination whose agent died.)
@@ -144,7 +180,8 @@ public sealed class CommandDispatcher(
             busy.TryAdd((sent.VmId, sent.HostId), sent.Command.Verb);
         }
 
-        foreach (var command in open.Where(c => c.State == AgentCommandState.Pending))
+        var sendable = new List<(AgentCommand, string)>();
+        foreach (var command in open.Where(c => c.State == AgentCommandState.Pending && !_lanes.ContainsKey(c.HostId)))
         {
             var verb = command.Command.Verb;
             var key = (command.VmId, command.HostId);
@@ -161,7 +198,35 @@ public sealed class CommandDispatcher(
                 busy[key] = verb;
             }
 
-            await SendAsync(command, connection, ct);
+            sendable.Add((command, connection));
+        }
+
+        return sendable;
+    }
+
+    /// <summary>One host's sends, one after another; then the dispatcher goes round again for what came meanwhile.</summary>
+    private async Task RunLaneAsync(Guid hostId, IReadOnlyList<(AgentCommand Command, string Connection)> sends, CancellationToken ct)
+    {
+        try
+        {
+            foreach (var (command, connection) in sends)
+            {
+                await SendAsync(command, connection, ct);
+            }
+        }
+        catch (Exception e) when (!ct.IsCancellationRequested)
+        {
+            // The store away: what was not sent stays pending for the next round.
+            log.LogError(e, "Sending commands to host {Host} failed; retrying", hostId);
+        }
+        catch (OperationCanceledException)
+        {
+            // The portal stops.
+        }
+        finally
+        {
+            _lanes.TryRemove(hostId, out _);
+            Wake();
         }
     }
 
@@ -205,6 +270,7 @@ public sealed class CommandDispatcher(
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
             timeout.CancelAfter(AcceptTimeout);
+            _lanes[command.HostId] = clock.GetUtcNow();
             ack = await hub.Clients.Client(connection).Execute(command.Command with { TraceParent = span?.Id ?? command.TraceParent }).WaitAsync(timeout.Token);
         }
         catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
@@ -214,6 +280,10 @@ public sealed class CommandDispatcher(
             log.LogWarning(e, "Host {Host} did not accept {Verb} of VM {Vm}", command.HostId, command.Command.Verb, command.VmId);
             await TryMoveAsync(command.Id, AgentCommandState.Sent, AgentCommandState.Pending, ct);
             return;
+        }
+        finally
+        {
+            _lanes[command.HostId] = null;
         }
 
         if (!ack.Accepted)

@@ -42,16 +42,6 @@ public sealed partial class VmService(
         return vm is not null && VmRights.Allows(await VmRights.RoleOfAsync(session, user, vm, ct), VmAction.See) ? vm : null;
     }
 
-    public static async Task<IReadOnlyList<Vm>> ListAsync(IQuerySession session, ClaimsPrincipal user, CancellationToken ct = default)
-    {
-        var owner = user.UserId();
-        var groups = await GroupService.GroupsOfAsync(session, owner, ct);
-        var own = await session.Query<Vm>().Where(v => v.OwnerId == owner).ToListAsync(ct);
-        var shared = groups.Count == 0 ? [] : (await session.Query<Vm>().Where(v => v.GroupId != null && v.OwnerId != owner).ToListAsync(ct)).Where(v => groups.Contains(v.GroupId!.Value));
-        return [.. own.Concat(shared).OrderBy(v => v.OwnerId != owner).ThenBy(v => v.Name)];
-    }
-
-
     /// <summary>The keys a person may send from the console's menu (QEMU qcodes), by the name the menu shows.</summary>
     public static readonly IReadOnlyDictionary<string, string[]> KeyCombinations = new Dictionary<string, string[]>
     {

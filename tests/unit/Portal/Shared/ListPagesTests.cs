@@ -39,4 +39,15 @@ public sealed class ListPagesTests
     [InlineData(ListPages.MaxLimit + 1)]
     public void A_limit_out_of_range_is_refused_naming_it(int limit) =>
         Assert.Equal(422, Assert.IsAssignableFrom<IStatusCodeHttpResult>(ListPages.Answer(new DefaultHttpContext(), Ids, id => id, limit, null)).StatusCode);
+
+    [Theory]
+    [InlineData(0, 0, 0, "No VM matches.")]
+    [InlineData(0, 1, 1, "1 VM")]
+    [InlineData(0, 12, 12, "12 VMs")]
+    [InlineData(0, 50, 50, "50 VMs")]
+    [InlineData(0, 50, 51, "1–50 of 51 VMs")]
+    [InlineData(1, 1, 51, "51–51 of 51 VMs")]
+    [InlineData(2, 50, 230, "101–150 of 230 VMs")]
+    public void A_page_says_which_part_of_how_many_it_shows(int page, int onPage, int total, string shown) =>
+        Assert.Equal(shown, ListPages.Shown(page, 50, onPage, total, "VM"));
 }
