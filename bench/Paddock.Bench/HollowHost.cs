@@ -65,29 +65,40 @@ public sealed class HollowHost(string portalUrl, string name, Func<HttpMessageHa
         hub.On<IReadOnlyList<HostNetwork>>(nameof(IHostAgent.ApplyNetworks), _ => { });
         await hub.StartAsync(ct);
         _hub = hub;
-        var welcome = await hub.InvokeAsync<HostWelcome>(nameof(IHostHub.Register), Registration(), ct);
+        // As an agent does: the first part of its VMs' states in the registration, the rest after it.
+        var states = HubParts.Split([.. _vms.Values.Select(v => v.Report())]);
+        var welcome = await hub.InvokeAsync<HostWelcome>(nameof(IHostHub.Register), Registration(states[0]), ct);
         if (!welcome.Accepted)
         {
             throw new InvalidOperationException($"{Name} was not registered: {welcome.Refusal}");
         }
+
+        foreach (var state in states.Skip(1).SelectMany(part => part))
+        {
+            await hub.InvokeAsync(nameof(IHostHub.ReportVm), state, ct);
+        }
     }
 
-    /// <summary>What an agent reports every few seconds: QEMU's use (made up, about what an idle small guest uses).</summary>
-    public Task ReportUsageAsync(CancellationToken ct)
+    /// <summary>What an agent reports every few seconds, in parts as an agent does: QEMU's use (made up, about what an idle small guest uses).</summary>
+    public async Task ReportUsageAsync(CancellationToken ct)
     {
         if (_hub is not { State: HubConnectionState.Connected } hub)
         {
-            return Task.CompletedTask;
+            return;
         }
 
         var vms = _vms.Values.Where(v => v.State == VmPowerState.Running).Select(v => new VmUsage(v.Id, 48L << 20, v.CpuSeconds += 0.05)).ToList();
-        return hub.SendAsync(nameof(IHostHub.ReportUsage), new HostUsage(vms.Sum(v => v.RssBytes), vms.Sum(v => v.CpuSeconds), vms,
-            new KsmStatus(false, false, 0, 0, 0, null), DateTimeOffset.UtcNow, false, DiskFreeBytes: Size.DiskBytes / 2), ct);
+        var usage = new HostUsage(vms.Sum(v => v.RssBytes), vms.Sum(v => v.CpuSeconds), vms,
+            new KsmStatus(false, false, 0, 0, 0, null), DateTimeOffset.UtcNow, false, DiskFreeBytes: Size.DiskBytes / 2);
+        foreach (var part in HubParts.Split(usage))
+        {
+            await hub.SendAsync(nameof(IHostHub.ReportUsage), part, ct);
+        }
     }
 
-    private HostRegistration Registration() => new(
+    private HostRegistration Registration(IReadOnlyList<VmReport> states) => new(
         Id, Name, ContractVersion.Current, Size.Cpus, Size.MemoryBytes, Size.DiskBytes, "kvm", null, "hollow", "DAC + seccomp",
-        [.. _vms.Values.Select(v => v.Report())], Images: ["builtin-busybox.qcow2"]);
+        states, Images: ["builtin-busybox.qcow2"]);
 
     private CommandAck Accept(VmCommand command)
     {

@@ -49,6 +49,7 @@ public sealed partial class AgentFuzzTests
             await Eventually.Async(async () => (string?)(await VmAsync(api, vmId))["status"] == "Running", TimeSpan.FromSeconds(30), "the VM running on its host");
             Assert.Null((await ownerHub.InvokeAsync(nameof(IHostHub.ReportUsage), Usage(vmId).ToJsonString())).Error);
             Assert.Equal(1, await UsageNamingAsync(owner.Id, vmId));
+            await ReportInPartsAsync(ownerHub, owner, vmId);
 
             // The owner's hostile reports about its own VM are refused or taken, never failed on.
             var failures = await ReportHostileAsync(ownerHub, vmId);
@@ -165,15 +166,35 @@ public sealed partial class AgentFuzzTests
         ["message"] = message,
     };
 
-    /// <summary>Usage naming the VM, as if its QEMU ran as root without a sandbox.</summary>
-    private static JsonObject Usage(Guid vmId) => new()
+    /// <summary>
+    /// A usage report in two parts: the first (no VM) replaces the last report, the second adds the
+    /// VM to it; a late second part of an older report is dropped, and a part past the count refused.
+    /// </summary>
+    private async Task ReportInPartsAsync(RawHubConnection ownerHub, FuzzHost owner, Guid vmId)
+    {
+        var at = DateTimeOffset.UtcNow;
+        Assert.Null((await ownerHub.InvokeAsync(nameof(IHostHub.ReportUsage), Usage(null, at, part: 0, parts: 2).ToJsonString())).Error);
+        Assert.Equal(0, await UsageNamingAsync(owner.Id, vmId));
+        Assert.Null((await ownerHub.InvokeAsync(nameof(IHostHub.ReportUsage), Usage(vmId, at, part: 1, parts: 2).ToJsonString())).Error);
+        Assert.Equal(1, await UsageNamingAsync(owner.Id, vmId));
+        Assert.Null((await ownerHub.InvokeAsync(nameof(IHostHub.ReportUsage), Usage(vmId, at.AddSeconds(-5), part: 1, parts: 2).ToJsonString())).Error);
+        Assert.Equal(1, await UsageNamingAsync(owner.Id, vmId));
+        var refused = await ownerHub.InvokeAsync(nameof(IHostHub.ReportUsage), Usage(vmId, at, part: 2, parts: 2).ToJsonString());
+        Assert.Contains("part and parts", refused.Error);
+        Assert.True(ownerHub.IsOpen, ownerHub.ClosedWith);
+    }
+
+    /// <summary>Usage naming the VM (none when null), as if its QEMU ran as root without a sandbox.</summary>
+    private static JsonObject Usage(Guid? vmId, DateTimeOffset? at = null, int part = 0, int parts = 1) => new()
     {
         ["rssBytes"] = 1,
         ["cpuSeconds"] = 1,
-        ["vms"] = new JsonArray(new JsonObject { ["vmId"] = vmId, ["rssBytes"] = 1, ["cpuSeconds"] = 1, ["uid"] = 0, ["gid"] = 0, ["seccomp"] = 0 }),
+        ["vms"] = vmId is { } id ? new JsonArray(new JsonObject { ["vmId"] = id, ["rssBytes"] = 1, ["cpuSeconds"] = 1, ["uid"] = 0, ["gid"] = 0, ["seccomp"] = 0 }) : new JsonArray(),
         ["ksm"] = new JsonObject { ["available"] = false, ["running"] = false, ["pagesShared"] = 0, ["pagesSharing"] = 0, ["savedBytes"] = 0, ["note"] = null },
-        ["at"] = DateTimeOffset.UtcNow,
+        ["at"] = at ?? DateTimeOffset.UtcNow,
         ["managesKsm"] = false,
+        ["part"] = part,
+        ["parts"] = parts,
     };
 
     private static async Task<JsonObject> VmAsync(HttpClient api, Guid vmId) => (await api.GetFromJsonAsync<JsonObject>($"/api/vms/{vmId}"))!;

@@ -27,7 +27,7 @@ public sealed partial class AgentFuzzTests(PaddockFixture paddock)
         ("a second handshake", "{\"protocol\":\"json\",\"version\":1}\u001e"),
         ("NUL bytes", "\0\0\0\u001e"),
         ("nesting 5000 deep", "{\"type\":1,\"target\":\"ReportVm\",\"arguments\":[" + new string('[', 5000) + new string(']', 5000) + "]}\u001e"),
-        ("a frame over the hub's 4 MB", "{\"type\":1,\"target\":\"ReportVm\",\"arguments\":[\"" + new string('x', 4_300_000) + "\"]}\u001e"),
+        ("a frame over the hub's 256 KB", "{\"type\":1,\"target\":\"ReportVm\",\"arguments\":[\"" + new string('x', 300_000) + "\"]}\u001e"),
     ];
 
     [Fact]
@@ -65,13 +65,23 @@ public sealed partial class AgentFuzzTests(PaddockFixture paddock)
         outcome.AssertClean();
 
         // The fixture's agent kept its connection throughout, and the fuzz host may come back, even as a host
-        // of 1000 VMs (a registration far past SignalR's 32 KB default, which once shut such a host out for good).
+        // of 3,000 VMs: its registration carries the first part of them (HubParts), as an agent's does. Whole,
+        // it is past the hub's limit and ends only its own connection.
         Assert.Equal(main, await MainHostConnectionAsync());
         await (await host.ConnectAsync(paddock)).DisposeAsync();
-        var many = new System.Text.Json.Nodes.JsonArray([.. Enumerable.Range(0, 1000).Select(_ => (System.Text.Json.Nodes.JsonNode)VmReport(Guid.NewGuid(), "Stopped"))]);
-        var large = host.Registration(vms: many);
-        Assert.True(large.ToJsonString().Length > 64 * 1024);
-        await (await host.ConnectAsync(paddock, large)).DisposeAsync();
+        var many = Enumerable.Range(0, 3000).Select(_ => (System.Text.Json.Nodes.JsonNode)VmReport(Guid.NewGuid(), "Stopped")).ToList();
+        var parts = Paddock.Engine.Contract.HubParts.Split(many);
+        Assert.True(parts.Count > 1 && parts.All(p => p.Count > 0 && new System.Text.Json.Nodes.JsonArray([.. p.Select(n => n.DeepClone())]).ToJsonString().Length <= Paddock.Engine.Contract.HubParts.PartBytes));
+        var whole = host.Registration(vms: new System.Text.Json.Nodes.JsonArray([.. many.Select(n => n.DeepClone())])).ToJsonString();
+        Assert.True(whole.Length > Paddock.Engine.Contract.HubParts.MaxMessageBytes);
+        await using (var tooLarge = await RawHubConnection.ConnectAsync(paddock, host.Credential))
+        {
+            var said = await tooLarge.InvokeAsync(nameof(Paddock.Engine.Contract.IHostHub.Register), whole);
+            Assert.True(said.Closed, $"a registration of {whole.Length} bytes: {said}");
+        }
+
+        await (await host.ConnectAsync(paddock, host.Registration(vms: new System.Text.Json.Nodes.JsonArray([.. parts[0]])))).DisposeAsync();
+        Assert.Equal(main, await MainHostConnectionAsync());
     }
 
     /// <summary>Every call of <see cref="HubCases"/>, in turn on one connection (a new one when a call ended it): what failed, what ended its connection.</summary>

@@ -304,8 +304,10 @@ public sealed record VmIo(
 
 /// <summary>What the host's QEMU processes use together, per VM, and KSM.</summary>
 /// <param name="DiskFreeBytes">What the data disk has free: below the agent's floor it refuses operations that take disk.</param>
+/// <param name="Part">Which part of the report this is (<see cref="HubParts"/>): the first holds the host's figures and replaces the last report; each next one adds VMs to it.</param>
+/// <param name="Parts">How many parts the report has.</param>
 public sealed record HostUsage(long RssBytes, double CpuSeconds, IReadOnlyList<VmUsage> Vms, Hosting.KsmStatus Ksm, DateTimeOffset At,
-    bool ManagesKsm, string? KsmProblem = null, long? DiskFreeBytes = null, AgentHealthReport? Health = null);
+    bool ManagesKsm, string? KsmProblem = null, long? DiskFreeBytes = null, AgentHealthReport? Health = null, int Part = 0, int Parts = 1);
 
 /// <summary>One of an agent's health checks: its name, its status (Healthy, Degraded or Unhealthy) and a sentence.</summary>
 public sealed record AgentHealthCheck(string Name, string Status, string Description);

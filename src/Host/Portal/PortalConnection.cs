@@ -139,8 +139,17 @@ public sealed class PortalConnection(
         }
     }
 
-    /// <summary>Not kept: the next one, a few seconds later, supersedes it.</summary>
-    public Task ReportUsageAsync(HostUsage usage) => TrySendAsync(nameof(IHostHub.ReportUsage), usage);
+    /// <summary>In parts (<see cref="HubParts"/>), not kept: the next one, a few seconds later, supersedes it.</summary>
+    public async Task ReportUsageAsync(HostUsage usage)
+    {
+        foreach (var part in HubParts.Split(usage))
+        {
+            if (!await TrySendAsync(nameof(IHostHub.ReportUsage), part))
+            {
+                return;
+            }
+        }
+    }
 
     private bool Ready => _registered && _connection is { State: HubConnectionState.Connected };
 
@@ -286,6 +295,8 @@ public sealed class PortalConnection(
     {
         var capacity = HostCapacity.Probe(options.Value, probe);
         var outcomes = journal.Unacknowledged().Take(OutcomesInRegistration).ToList();
+        // The first part of the VMs' states; the outbox sends every state after the registration when there are more.
+        var states = HubParts.Split(await vms.ReportAllAsync(ct));
         var registration = new HostRegistration(
             identity.Id,
             options.Value.Name ?? Environment.MachineName,
@@ -297,7 +308,7 @@ public sealed class PortalConnection(
             accelerator.Warning,
             capacity.QemuVersion,
             guard.Confinement.Mode,
-            await vms.ReportAllAsync(ct),
+            states[0],
             capacity.NumaNodes,
             capacity.HugePagesTotal,
             capacity.HugePageBytes,
@@ -318,6 +329,11 @@ public sealed class PortalConnection(
 
         // The portal recorded the outcomes it was handed before it answered.
         journal.Acknowledge(outcomes.Select(o => o.OperationId));
+        if (states.Count > 1)
+        {
+            Interlocked.Exchange(ref _statesMissed, 1);
+        }
+
         _registered = true;
         Wake();
         log.LogInformation("Registered with the portal as {Host} ({Count} outcomes handed over)", identity.Id, outcomes.Count);

@@ -74,6 +74,7 @@ public static class AgentInput
         var u = usage ?? throw Refused("usage");
         Require(u.Vms is not null && !u.Vms.Contains(null!), "vms", "a list without nulls");
         Require(u.Ksm is not null, "ksm", "present");
+        Require(u.Parts is >= 1 and <= HubParts.MaxParts && u.Part >= 0 && u.Part < u.Parts, "part and parts", $"a part from 0 of 1 to {HubParts.MaxParts} parts");
         Require(u.RssBytes >= 0 && Figure(u.CpuSeconds) && u.Vms!.All(v => v.RssBytes >= 0 && Figure(v.CpuSeconds)), "rssBytes and cpuSeconds", "figures that are neither negative nor infinite");
         Require(u.Vms!.All(v => v.Io is null || Counters(v.Io)), "io", "counters that are not negative");
         Require(u.Vms!.All(v => v.Guest is null || Bounded(v.Guest)), "guest",

@@ -1,4 +1,5 @@
 using Marten;
+using Paddock.Engine.Contract;
 using Microsoft.AspNetCore.SignalR;
 using Paddock.Portal.Features.Hosts;
 
@@ -6,8 +7,6 @@ namespace Paddock.Portal.Features.Agents;
 
 public static class AgentsExtensions
 {
-    /// <summary>The largest message a host may send: a registration of some thousands of VMs.</summary>
-    public const long MaxHostMessageBytes = 4L << 20;
 
     /// <summary>The agents' hub, their connections and leases, the command queue and its dispatcher, and their documents.</summary>
     public static void AddAgents(this WebApplicationBuilder builder)
@@ -15,9 +14,9 @@ public static class AgentsExtensions
         builder.Services.AddSignalR().AddHubOptions<HostAgentHub>(o =>
         {
             o.AddFilter<AgentCallAnswers>();
-            // A registration carries every VM of its host: past SignalR's 32 KB default (about a hundred
-            // VMs) the hub closed the connection, and such a host could never register again.
-            o.MaximumReceiveMessageSize = MaxHostMessageBytes;
+            // What grows with a host's VMs comes in parts of about 16 KB (HubParts); SignalR's 32 KB
+            // default is still short of one VM's largest usage (its guest's addresses), which this fits.
+            o.MaximumReceiveMessageSize = HubParts.MaxMessageBytes;
         });
         builder.Services.AddSingleton<HostConnections>();
         builder.Services.AddSingleton<IHostLinks>(services => services.GetRequiredService<HostConnections>());

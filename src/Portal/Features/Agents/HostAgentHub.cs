@@ -124,13 +124,39 @@ public sealed class HostAgentHub(
         AgentInput.Check(usage);
         await using var session = store.LightweightSession();
         var previous = await session.LoadAsync<HostUsageReport>(hostId);
-        var cpus = (await session.LoadAsync<HostRecord>(hostId))?.LogicalCpus ?? 1;
+        // A host speaks only for its own VMs: what it says of another's QEMU is not kept (the Isolation page shows it).
+        var own = await reports.OwnVmsAsync(session, hostId, [.. usage.Vms.Select(v => v.VmId).Distinct()]);
+        var vms = usage.Vms.Where(v => own.Contains(v.VmId));
+        if (usage.Part > 0)
+        {
+            // A next part adds its VMs to the report its first part began; one of a report already superseded is dropped.
+            if (previous is null || previous.At != usage.At)
+            {
+                return;
+            }
+
+            previous.Vms = [.. previous.Vms, .. vms];
+            session.Store(previous);
+        }
+        else
+        {
+            session.Store(FirstPart(hostId, usage, vms, previous, (await session.LoadAsync<HostRecord>(hostId))?.LogicalCpus ?? 1));
+        }
+
+        await session.SaveChangesAsync();
+        if (usage.Part == usage.Parts - 1)
+        {
+            usageNotifier.Publish(new HostUsageChanged(hostId));
+        }
+    }
+
+    /// <summary>A report's first part: the host's figures, its CPU use since the last report, and the first VMs.</summary>
+    private static HostUsageReport FirstPart(Guid hostId, HostUsage usage, IEnumerable<VmUsage> vms, HostUsageReport? previous, int cpus)
+    {
         var seconds = previous is null ? 0 : (usage.At - previous.At).TotalSeconds;
         // Between two reports; a VM that ended meanwhile may make the difference negative, a host's wild figures infinite.
         var percent = seconds > 0 ? Math.Max(0, (usage.CpuSeconds - previous!.CpuSeconds) / seconds / Math.Max(1, cpus) * 100) : 0;
-        // A host speaks only for its own VMs: what it says of another's QEMU is not kept (the Isolation page shows it).
-        var own = await reports.OwnVmsAsync(session, hostId, [.. usage.Vms.Select(v => v.VmId).Distinct()]);
-        session.Store(new HostUsageReport
+        return new HostUsageReport
         {
             Id = hostId,
             RssBytes = usage.RssBytes,
@@ -141,11 +167,9 @@ public sealed class HostAgentHub(
             KsmProblem = usage.KsmProblem,
             DiskFreeBytes = usage.DiskFreeBytes,
             Health = usage.Health,
-            Vms = [.. usage.Vms.Where(v => own.Contains(v.VmId))],
+            Vms = [.. vms],
             At = usage.At,
-        });
-        await session.SaveChangesAsync();
-        usageNotifier.Publish(new HostUsageChanged(hostId));
+        };
     }
 
     public async Task ReportOperation(OperationReport report)

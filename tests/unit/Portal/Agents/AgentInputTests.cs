@@ -51,6 +51,26 @@ public sealed class AgentInputTests
         Assert.Throws<HubException>(() => AgentInput.Check(Usage() with { Ksm = null! }));
     }
 
+    [Theory]
+    [InlineData(0, 1, true)]
+    [InlineData(3, 4, true)]
+    [InlineData(1, 1, false)]
+    [InlineData(-1, 2, false)]
+    [InlineData(0, 0, false)]
+    [InlineData(0, HubParts.MaxParts + 1, false)]
+    public void A_usage_part_must_be_one_of_its_parts(int part, int parts, bool taken)
+    {
+        var usage = Usage() with { Part = part, Parts = parts };
+        if (taken)
+        {
+            Assert.Same(usage, AgentInput.Check(usage));
+        }
+        else
+        {
+            Assert.Contains("part and parts", Assert.Throws<HubException>(() => AgentInput.Check(usage)).Message);
+        }
+    }
+
     [Fact]
     public void A_vms_io_counters_pass_when_none_is_negative_and_are_refused_otherwise()
     {
