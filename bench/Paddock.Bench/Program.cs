@@ -13,9 +13,10 @@
 //                                           workload; the summary table with recovery times (defaults 4 VMs, 10, 4, 10 s)
 //   ./paddock bench net [RUNS] [MIB]        VM-to-VM throughput (MIB MiB by nc) and ping round trip on a tenant network, on one
 //                                           host and across VXLAN, beside a plain bridge (RUNS default 5, MIB default 32)
-//   ./paddock bench scale [HOSTS...] [--vms N]
+//   ./paddock bench scale [HOSTS...] [--vms N] [--pages N]
 //                                           hollow hosts (no QEMU) joining in steps (default 100 500), N creates per step
-//                                           (default 500) through two portal processes: admission, latency, pages, memory
+//                                           (default 500) through two portal processes: admission, latency, pages, memory,
+//                                           and the delay of a change to N open pages of My VMs (default 200; 0: none)
 //   ./paddock bench reattach [VMS]          VMS running VMs (default 20) across an agent kill -9, plain and with one QEMU frozen:
 //                                           time to re-attach and to register again, every QEMU alive
 using Paddock.Bench;

@@ -24,9 +24,9 @@ public static class ScaleBench
 
     public static async Task<int> RunAsync(string[] args)
     {
-        var vmsAt = Array.IndexOf(args, "--vms");
-        var vmsPerStep = vmsAt >= 0 && vmsAt + 1 < args.Length ? int.Parse(args[vmsAt + 1]) : 500;
-        var steps = args.Where((a, i) => i != vmsAt && i != vmsAt + 1).Select(int.Parse).ToList();
+        var (vmsPerStep, vmsAt) = Option(args, "--vms", 500);
+        var (pageCount, pagesAt) = Option(args, "--pages", 200);
+        var steps = args.Where((a, i) => i != vmsAt && i != vmsAt + 1 && i != pagesAt && i != pagesAt + 1).Select(int.Parse).ToList();
         steps = steps.Count > 0 ? steps : [100, 500];
         using var cancel = new CancellationTokenSource(TimeSpan.FromMinutes(30 + steps.Count * 15));
         var ct = cancel.Token;
@@ -46,14 +46,26 @@ public static class ScaleBench
         var hosts = new List<HollowHost>();
         using var usage = new CancellationTokenSource();
         var reporting = ReportUsageAsync(hosts, usage.Token);
+        LivePages? live = null;
         try
         {
-            Console.WriteLine("hosts   joined in   creates   admitted/s   create p50 / p95      all running after   VM list / Hosts page   portals RSS / CPU s   database   waiting on locks: host / quota / template / other");
             foreach (var target in steps)
             {
                 var joining = Stopwatch.StartNew();
                 await JoinAsync(instance, first, hosts, target, ct);
                 joining.Stop();
+                if (live is null && pageCount > 0)
+                {
+                    live = await LivePages.OpenAsync(instance, pageCount, ct);
+                    Console.WriteLine($"{live.Count} pages of My VMs open on the first portal: {live.CircuitKiB:0} KiB of its resident memory each");
+                }
+
+                if (target == steps[0])
+                {
+                    Console.WriteLine("hosts   joined in   creates   admitted/s   create p50 / p95      all running after   VM list / Hosts page   portals RSS / CPU s   database   " +
+                        "waiting on locks: host / quota / template / other   live pages p50 / p95 / missed");
+                }
+
                 using var sampling = new CancellationTokenSource();
                 var waiting = LockWaitsAsync(instance, sampling.Token);
                 var (wall, latencies, ids) = await AdmitAsync(members, vmsPerStep, hosts.Count, ct);
@@ -63,19 +75,27 @@ public static class ScaleBench
                 await Wait.UntilAsync(async () => await RunningAsync(instance, ids, ct) == ids.Count, TimeSpan.FromMinutes(10), "every new VM running", ct,
                     poll: TimeSpan.FromMilliseconds(200));
                 running.Stop();
-                var list = await TimeGetAsync(first, "/", ct);
+                // My VMs of an owner with a share of every step's VMs.
+                var list = await TimeGetAsync(members[0], "/", ct);
                 var hostsPage = await TimeGetAsync(first, "/admin/hosts", ct);
                 var (rss, cpu) = PortalUse(instance.PortalPids);
+                var seen = live is null ? new LiveFigures([], 0, 0) : await live.MeasureAsync(5, ct);
                 Console.WriteLine(
                     $"{hosts.Count,5}   {joining.Elapsed.TotalSeconds,7:0.0} s   {ids.Count,7}   {ids.Count / wall.TotalSeconds,10:0.0}   {Table.Quantile(latencies, 0.5),6:0} / {Table.Quantile(latencies, 0.95),6:0} ms   " +
                     $"{running.Elapsed.TotalSeconds,14:0.0} s   {list,6:0} / {hostsPage,6:0} ms   {rss >> 20,7} MiB / {cpu,6:0.0}   {await DatabaseMiBAsync(instance, ct),5} MiB   " +
-                    $"{waits.Host,5:0.0} / {waits.Quota,4:0.0} / {waits.Template,4:0.0} / {waits.Other,4:0.0}");
+                    $"{waits.Host,5:0.0} / {waits.Quota,4:0.0} / {waits.Template,4:0.0} / {waits.Other,4:0.0}   " +
+                    (seen.Latencies.Count == 0 ? "     - /      - ms / -" : $"{Table.Quantile(seen.Latencies, 0.5),6:0} / {Table.Quantile(seen.Latencies, 0.95),6:0} ms / {seen.Missed}"));
             }
 
             Console.WriteLine($"commands carried out by the hollow hosts: {hosts.Sum(h => h.Commands)}; VMs they hold: {hosts.Sum(h => h.Vms)}");
         }
         finally
         {
+            if (live is not null)
+            {
+                await live.DisposeAsync();
+            }
+
             members.ForEach(m => m.Dispose());
             await usage.CancelAsync();
             await reporting;
@@ -86,6 +106,13 @@ public static class ScaleBench
         }
 
         return 0;
+    }
+
+    /// <summary>The number after <paramref name="name"/> in the arguments (or <paramref name="otherwise"/>), and where the name stood (-1 when absent).</summary>
+    private static (int Value, int At) Option(string[] args, string name, int otherwise)
+    {
+        var at = Array.IndexOf(args, name);
+        return (at >= 0 && at + 1 < args.Length ? int.Parse(args[at + 1]) : otherwise, at);
     }
 
     /// <summary>Hollow hosts join until there are <paramref name="target"/>: a token each from the API, then enrolment and registration, many at once.</summary>

@@ -24,12 +24,13 @@ public interface IVmFootprint
 }
 
 /// <summary>
-/// The VMs counted against a user (the ones they own) or a group (the ones in it), each with whether
-/// its QEMU is up, for the standing shown beside a quota. Vms implements it.
+/// What the VMs counted against a user (the ones they own) or a group (the ones in it) take, all of
+/// them and those whose QEMU is up, for the standing shown beside a quota; summed by the database,
+/// never read one by one. Vms implements it.
 /// </summary>
 public interface ICountedVms
 {
-    Task<IReadOnlyList<(IVmFootprint Vm, bool Runs)>> OfAsync(IQuerySession session, Guid id, bool group, CancellationToken ct = default);
+    Task<(QuotaUsage InUse, QuotaUsage Running)> TotalsAsync(IQuerySession session, Guid id, bool group, CancellationToken ct = default);
 }
 
 /// <summary>How many tenant networks a user has that their quota counts (their default network aside), and port forwards. Networks implements it.</summary>

@@ -65,14 +65,14 @@ public sealed class QuotaService(IDocumentStore store, ICountedVms counted, ICou
     public async Task<QuotaStatus> StatusAsync(IQuerySession session, Guid id, bool group, CancellationToken ct = default)
     {
         var quota = await EffectiveAsync(session, id, group, ct);
-        var vms = await counted.OfAsync(session, id, group, ct);
+        var (inUse, running) = await counted.TotalsAsync(session, id, group, ct);
         var name = group
             ? (await session.LoadAsync<Group>(id, ct))?.Name ?? "(removed group)"
             : (await session.LoadAsync<PortalUser>(id, ct))?.UserName ?? "(removed user)";
         return new QuotaStatus(
             id, group ? QuotaSubject.Group : QuotaSubject.User, name, quota.Limits, quota.MaxLease,
-            vms.Select(v => UsageOf(v.Vm)).Aggregate(QuotaUsage.Zero, (a, b) => a + b),
-            vms.Where(v => v.Runs).Select(v => UsageOf(v.Vm)).Aggregate(QuotaUsage.Zero, (a, b) => a + b),
+            inUse,
+            running,
             quota.Id == id,
             group ? 0 : await networks.OfAsync(session, id, ct),
             group ? 0 : await networks.PortForwardsOfAsync(session, id, ct));

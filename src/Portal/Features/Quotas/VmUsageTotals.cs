@@ -57,11 +57,13 @@ public static class VmUsageTotals
         return rows.Single().Usage;
     }
 
-    /// <summary>What the VMs an owner owns (or a group holds) take.</summary>
-    public static async Task<QuotaUsage> OfAsync(IQuerySession session, Guid id, bool group, CancellationToken ct)
+    /// <summary>What the VMs an owner owns (or a group holds) take; only those in one of <paramref name="states"/> (the names of their statuses) when given.</summary>
+    public static async Task<QuotaUsage> OfAsync(IQuerySession session, Guid id, bool group, CancellationToken ct, IReadOnlyCollection<string>? states = null)
     {
-        var rows = await session.AdvancedSql.QueryAsync<Totals>(
-            $"select {Sums("null")} from {Table(session)} where data->>'{(group ? "GroupId" : "OwnerId")}' = ?", ct, id.ToString());
+        var where = $"data->>'{(group ? "GroupId" : "OwnerId")}' = ?";
+        var rows = states is null
+            ? await session.AdvancedSql.QueryAsync<Totals>($"select {Sums("null")} from {Table(session)} where {where}", ct, id.ToString())
+            : await session.AdvancedSql.QueryAsync<Totals>($"select {Sums("null")} from {Table(session)} where {where} and data->>'Status' = any(?)", ct, id.ToString(), states.ToArray());
         return rows.Single().Usage;
     }
 

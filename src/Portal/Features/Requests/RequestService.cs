@@ -34,6 +34,30 @@ public sealed class RequestService(IDocumentStore store, VmService vms, QuotaSer
         return [.. requests.OrderBy(r => r.State != RequestState.Pending).ThenByDescending(r => r.SubmittedAt)];
     }
 
+    /// <summary>
+    /// A page of what <see cref="ListAsync"/> lists, in its order, read from the store: the waiting
+    /// requests newest first, then the decided ones newest first (state and time are indexed).
+    /// </summary>
+    public static async Task<(IReadOnlyList<VmRequest> Requests, int Total)> PageAsync(IQuerySession session, ClaimsPrincipal user, int page, int size, CancellationToken ct = default)
+    {
+        var me = user.UserId();
+        var admin = user.IsAdmin();
+        IQueryable<VmRequest> Visible() => admin ? session.Query<VmRequest>() : session.Query<VmRequest>().Where(r => r.RequesterId == me);
+        var waiting = await Visible().CountAsync(r => r.State == RequestState.Pending, ct);
+        var total = await Visible().CountAsync(ct);
+        var skip = page * size;
+        var shown = skip >= waiting ? [] : await Visible().Where(r => r.State == RequestState.Pending)
+            .OrderByDescending(r => r.SubmittedAt).Skip(skip).Take(size).ToListAsync(ct);
+        var decided = size - shown.Count;
+        if (decided > 0)
+        {
+            shown = [.. shown, .. await Visible().Where(r => r.State != RequestState.Pending)
+                .OrderByDescending(r => r.SubmittedAt).Skip(Math.Max(0, skip - waiting)).Take(decided).ToListAsync(ct)];
+        }
+
+        return (shown, total);
+    }
+
     /// <summary>What the navigation counts: for admins the requests waiting for a decision, for members their own.</summary>
     public static async Task<int> PendingCountAsync(IQuerySession session, ClaimsPrincipal user, CancellationToken ct = default)
     {

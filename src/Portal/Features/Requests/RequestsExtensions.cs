@@ -15,7 +15,7 @@ public static class RequestsExtensions
         builder.Services.ConfigureMarten(options =>
         {
             options.Projections.Snapshot<VmRequest>(SnapshotLifecycle.Inline);
-            options.Schema.For<VmRequest>().Index(r => r.RequesterId).Index(r => r.State);
+            options.Schema.For<VmRequest>().Index(r => r.RequesterId).Index(r => r.State).Index(r => r.SubmittedAt);
         });
     }
 

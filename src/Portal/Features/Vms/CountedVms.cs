@@ -3,17 +3,15 @@ using Paddock.Portal.Features.Quotas;
 
 namespace Paddock.Portal.Features.Vms;
 
-/// <summary>The VMs counted against a user or a group, for the quotas below them.</summary>
+/// <summary>What the VMs counted against a user or a group take, for the quotas below them.</summary>
 public sealed class CountedVms : ICountedVms
 {
-    public async Task<IReadOnlyList<(IVmFootprint Vm, bool Runs)>> OfAsync(IQuerySession session, Guid id, bool group, CancellationToken ct = default)
-    {
-        var vms = group
-            ? await session.Query<Vm>().Where(v => v.GroupId == id).ToListAsync(ct)
-            : await session.Query<Vm>().Where(v => v.OwnerId == id).ToListAsync(ct);
-        return [.. vms.Select(v => ((IVmFootprint)v, Runs(v)))];
-    }
+    /// <summary>The statuses of a VM whose QEMU is up, for the running usage shown beside the quota.</summary>
+    public static readonly IReadOnlyList<VmStatus> Running =
+        [VmStatus.Running, VmStatus.Paused, VmStatus.Starting, VmStatus.ShuttingDown, VmStatus.Stopping, VmStatus.Saving, VmStatus.Migrating];
 
-    /// <summary>Whether a VM's QEMU is up, for the running usage shown beside the quota.</summary>
-    private static bool Runs(Vm vm) => vm.Status is VmStatus.Running or VmStatus.Paused or VmStatus.Starting or VmStatus.ShuttingDown or VmStatus.Stopping or VmStatus.Saving or VmStatus.Migrating;
+    private static readonly string[] RunningNames = [.. Running.Select(s => s.ToString())];
+
+    public async Task<(QuotaUsage InUse, QuotaUsage Running)> TotalsAsync(IQuerySession session, Guid id, bool group, CancellationToken ct = default) =>
+        (await VmUsageTotals.OfAsync(session, id, group, ct), await VmUsageTotals.OfAsync(session, id, group, ct, RunningNames));
 }
