@@ -32,6 +32,11 @@ public sealed class CommandDispatcher(
     /// <summary>The hosts whose lane is sending, and since when each has waited for its agent to accept (null between sends).</summary>
     private readonly ConcurrentDictionary<Guid, DateTimeOffset?> _lanes = new();
 
+    /// <summary>How many lanes may write a command's state at once.</summary>
+    private readonly SemaphoreSlim _storeSlots = new(StoreSlots);
+
+    public const int StoreSlots = 8;
+
     private IReadOnlyDictionary<Guid, CommandBacklog> _backlogs = new Dictionary<Guid, CommandBacklog>();
 
     /// <summary>When the dispatcher last went round (a failed round counts: it goes on); null before its first.</summary>
@@ -92,6 +97,21 @@ public sealed class CommandDispatcher(
     /// outcome arrived, say): a version-checked write, never a lost update.
     /// </summary>
     private async Task<bool> TryMoveAsync(Guid id, AgentCommandState from, AgentCommandState to, CancellationToken ct)
+    {
+        // Lanes wait for an agent side by side, but write to the store a few at a time: a thousand
+        // hosts coming back at once must not take every pooled connection.
+        await _storeSlots.WaitAsync(ct);
+        try
+        {
+            return await MoveAsync(id, from, to, ct);
+        }
+        finally
+        {
+            _storeSlots.Release();
+        }
+    }
+
+    private async Task<bool> MoveAsync(Guid id, AgentCommandState from, AgentCommandState to, CancellationToken ct)
     {
         await using var session = store.LightweightSession();
         var command = await session.LoadAsync<AgentCommand>(id, ct);
