@@ -145,7 +145,8 @@ public sealed class LivePages : IAsyncDisposable
         }
     }
 
-    private static long ResidentBytes(int pid) =>
+    /// <summary>A process's resident memory (bytes), from /proc.</summary>
+    public static long ResidentBytes(int pid) =>
         long.Parse(File.ReadAllLines($"/proc/{pid}/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal))
             .Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
 

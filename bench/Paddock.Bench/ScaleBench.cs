@@ -234,8 +234,7 @@ public static class ScaleBench
         double cpu = 0;
         foreach (var pid in pids)
         {
-            var status = File.ReadAllLines($"/proc/{pid}/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
-            rss += long.Parse(status.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
+            rss += LivePages.ResidentBytes(pid);
             var stat = File.ReadAllText($"/proc/{pid}/stat").Split(')')[1].Split(' ', StringSplitOptions.RemoveEmptyEntries);
             cpu += (long.Parse(stat[11]) + long.Parse(stat[12])) / 100.0;
         }

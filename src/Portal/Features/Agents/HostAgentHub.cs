@@ -124,18 +124,18 @@ public sealed class HostAgentHub(
         AgentInput.Check(usage);
         await using var session = store.LightweightSession();
         var previous = await session.LoadAsync<HostUsageReport>(hostId);
+        // A next part adds its VMs to the report its first part began; one of a report already superseded is dropped.
+        if (usage.Part > 0 && (previous is null || previous.At != usage.At))
+        {
+            return;
+        }
+
         // A host speaks only for its own VMs: what it says of another's QEMU is not kept (the Isolation page shows it).
         var own = await reports.OwnVmsAsync(session, hostId, [.. usage.Vms.Select(v => v.VmId).Distinct()]);
         var vms = usage.Vms.Where(v => own.Contains(v.VmId));
         if (usage.Part > 0)
         {
-            // A next part adds its VMs to the report its first part began; one of a report already superseded is dropped.
-            if (previous is null || previous.At != usage.At)
-            {
-                return;
-            }
-
-            previous.Vms = [.. previous.Vms, .. vms];
+            previous!.Vms = [.. previous.Vms, .. vms];
             session.Store(previous);
         }
         else

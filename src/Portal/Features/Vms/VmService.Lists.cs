@@ -5,8 +5,8 @@ using Paddock.Portal.Features.Groups;
 
 namespace Paddock.Portal.Features.Vms;
 
-/// <summary>One page of a person's VMs, how many there are in all, and how many the filter let through.</summary>
-public sealed record VmListPage(IReadOnlyList<Vm> Vms, int Total);
+/// <summary>One page of a person's VMs, how many the filter let through in all, and whether the person is in a group (whose shared VMs the list holds too).</summary>
+public sealed record VmListPage(IReadOnlyList<Vm> Vms, int Total, bool InGroups);
 
 public sealed partial class VmService
 {
@@ -14,7 +14,7 @@ public sealed partial class VmService
     public static async Task<IReadOnlyList<Vm>> ListAsync(IQuerySession session, ClaimsPrincipal user, CancellationToken ct = default)
     {
         var owner = user.UserId();
-        var vms = await (await VisibleAsync(session, owner, ct)).ToListAsync(ct);
+        var vms = await VisibleTo(session, owner, await GroupService.GroupsOfAsync(session, owner, ct)).ToListAsync(ct);
         return [.. vms.OrderBy(v => v.OwnerId != owner).ThenBy(v => v.Name)];
     }
 
@@ -24,16 +24,17 @@ public sealed partial class VmService
     /// </summary>
     public static async Task<VmListPage> PageAsync(IQuerySession session, ClaimsPrincipal user, string? find, int page, int size, CancellationToken ct = default)
     {
-        var visible = (await VisibleAsync(session, user.UserId(), ct)).Stats(out var stats);
+        var groups = await GroupService.GroupsOfAsync(session, user.UserId(), ct);
+        var visible = VisibleTo(session, user.UserId(), groups).Stats(out var stats);
         var found = string.IsNullOrWhiteSpace(find) ? visible : visible.Where(v => v.Name.Contains(find.Trim(), StringComparison.OrdinalIgnoreCase));
         var vms = await found.OrderBy(v => v.Name).Skip(page * size).Take(size).ToListAsync(ct);
-        return new VmListPage(vms, (int)stats.TotalResults);
+        return new VmListPage(vms, (int)stats.TotalResults, groups.Count > 0);
     }
 
-    private static async Task<IMartenQueryable<Vm>> VisibleAsync(IQuerySession session, Guid owner, CancellationToken ct)
+    private static IMartenQueryable<Vm> VisibleTo(IQuerySession session, Guid owner, IReadOnlyList<Guid> groups)
     {
-        var groups = (await GroupService.GroupsOfAsync(session, owner, ct)).Select(g => (Guid?)g).ToArray();
+        var ids = groups.Select(g => (Guid?)g).ToArray();
         var query = session.Query<Vm>();
-        return (IMartenQueryable<Vm>)(groups.Length == 0 ? query.Where(v => v.OwnerId == owner) : query.Where(v => v.OwnerId == owner || groups.Contains(v.GroupId)));
+        return (IMartenQueryable<Vm>)(ids.Length == 0 ? query.Where(v => v.OwnerId == owner) : query.Where(v => v.OwnerId == owner || ids.Contains(v.GroupId)));
     }
 }
