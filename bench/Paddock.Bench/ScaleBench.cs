@@ -11,7 +11,7 @@ namespace Paddock.Bench;
 /// database, then hollow hosts joining in steps (default 100 and 500; issue #24 asks for 100, 500,
 /// 1,000 and 2,000), and at each step N creates (default 500) through both portals at once. Prints
 /// per step: how long the hosts took to join, admission throughput, create latency (p50, p95),
-/// how long until every new VM ran, the VM list and Hosts page as the server renders them, the
+/// how long until every new VM ran, the VM list, Hosts and Capacity pages as the server renders them, the
 /// portals' memory and CPU, and the database's size. Figures only; no asserts.
 /// </summary>
 public static class ScaleBench
@@ -62,7 +62,7 @@ public static class ScaleBench
 
                 if (target == steps[0])
                 {
-                    Console.WriteLine("hosts   joined in   creates   admitted/s   create p50 / p95      all running after   VM list / Hosts page   portals RSS / CPU s   database   " +
+                    Console.WriteLine("hosts   joined in   creates   admitted/s   create p50 / p95      all running after   VM list / Hosts / Capacity page   portals RSS / CPU s   database   " +
                         "waiting on locks: host / quota / template / other   live pages p50 / p95 / missed");
                 }
 
@@ -78,11 +78,12 @@ public static class ScaleBench
                 // My VMs of an owner with a share of every step's VMs.
                 var list = await TimeGetAsync(members[0], "/", ct);
                 var hostsPage = await TimeGetAsync(first, "/admin/hosts", ct);
+                var capacityPage = await TimeGetAsync(first, "/admin/capacity", ct);
                 var (rss, cpu) = PortalUse(instance.PortalPids);
                 var seen = live is null ? new LiveFigures([], 0, 0) : await live.MeasureAsync(5, ct);
                 Console.WriteLine(
                     $"{hosts.Count,5}   {joining.Elapsed.TotalSeconds,7:0.0} s   {ids.Count,7}   {ids.Count / wall.TotalSeconds,10:0.0}   {Table.Quantile(latencies, 0.5),6:0} / {Table.Quantile(latencies, 0.95),6:0} ms   " +
-                    $"{running.Elapsed.TotalSeconds,14:0.0} s   {list,6:0} / {hostsPage,6:0} ms   {rss >> 20,7} MiB / {cpu,6:0.0}   {await DatabaseMiBAsync(instance, ct),5} MiB   " +
+                    $"{running.Elapsed.TotalSeconds,14:0.0} s   {list,6:0} / {hostsPage,6:0} / {capacityPage,6:0} ms   {rss >> 20,7} MiB / {cpu,6:0.0}   {await DatabaseMiBAsync(instance, ct),5} MiB   " +
                     $"{waits.Host,5:0.0} / {waits.Quota,4:0.0} / {waits.Template,4:0.0} / {waits.Other,4:0.0}   " +
                     (seen.Latencies.Count == 0 ? "     - /      - ms / -" : $"{Table.Quantile(seen.Latencies, 0.5),6:0} / {Table.Quantile(seen.Latencies, 0.95),6:0} ms / {seen.Missed}"));
             }

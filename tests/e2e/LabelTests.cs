@@ -148,6 +148,18 @@ public sealed class LabelTests(PaddockFixture paddock)
         await Assertions.Expect(nils.GetByLabel("VMs shown")).ToHaveTextAsync("1 VM");
         await Assertions.Expect(rows).ToHaveCountAsync(1);
         await nils.ScreenshotAsync(new() { Path = Path.Combine(paddock.Artifacts, "my-vms-find.png") });
+
+        // The API's pages, read from the store by id, follow each other to the whole list, in the order .NET gives Guids.
+        var whole = (await (await nils.APIRequest.GetAsync("/api/vms")).JsonAsync())!.Value.EnumerateArray().Select(v => v.GetProperty("id").GetGuid()).ToList();
+        var paged = new List<Guid>();
+        for (var next = "/api/vms?limit=40"; next is not null;)
+        {
+            var page = await nils.APIRequest.GetAsync(next);
+            paged.AddRange((await page.JsonAsync())!.Value.EnumerateArray().Select(v => v.GetProperty("id").GetGuid()));
+            next = page.Headers.TryGetValue("link", out var link) ? link[1..link.IndexOf('>', StringComparison.Ordinal)] : null;
+        }
+
+        Assert.Equal(whole.Order().ToList(), paged);
     }
 
     /// <summary>Deletes what is left of <paramref name="ids"/> (after a failure).</summary>

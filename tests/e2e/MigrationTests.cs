@@ -65,8 +65,9 @@ public sealed partial class MigrationTests(PaddockFixture paddock) : IAsyncLifet
             catch (TimeoutException e)
             {
                 // What the guest said last on each side tells a guest that died from one whose output stalled.
+                // The destination's side first: a long message is cut at its end where CI prints it.
                 var said = GuestSerial.Read(log);
-                throw new TimeoutException($"{e.Message} Last on the source: ...{onSource[Math.Max(0, onSource.Length - 300)..]} On the destination: ...{said[Math.Max(0, said.Length - 1500)..]}", e);
+                throw new TimeoutException($"{e.Message} On the destination ({said.Length} bytes): ...{said[Math.Max(0, said.Length - 1500)..]} Last on the source: ...{onSource[Math.Max(0, onSource.Length - 120)..]}", e);
             }
 
             // The same guest went on counting: what the source printed and then the destination (a line may

@@ -112,6 +112,16 @@ public sealed class PlacementTests(PaddockFixture paddock)
                 TimeSpan.FromSeconds(60), "the medium host's VMs back to Stopped");
             await Assertions.Expect(admin.GetByRole(AriaRole.Row, new() { Name = "Capacity of pl-medium" })).ToContainTextAsync("Connected");
 
+            // The fleet's totals are summed apart from the hosts shown: the same capacity as the API's hosts add up to.
+            var capacities = (await (await admin.APIRequest.GetAsync("/api/capacity")).JsonAsync())!.Value.EnumerateArray();
+            var vcpus = capacities.Sum(h => h.GetProperty("capacity").GetProperty("vCpus").GetInt64());
+            await Assertions.Expect(admin.GetByLabel("Fleet vCPUs")).ToContainTextAsync($" of {vcpus} vCPUs");
+            // A page of hosts by name, found by a part of it.
+            await admin.GetByLabel("Find a host").FillAsync("pl-me");
+            await Assertions.Expect(admin.GetByLabel("Hosts shown")).ToHaveTextAsync("1 host");
+            await Assertions.Expect(admin.GetByRole(AriaRole.Row, new() { Name = "Capacity of pl-medium" })).ToHaveCountAsync(1);
+            await Assertions.Expect(admin.GetByRole(AriaRole.Row, new() { Name = "Capacity of pl-small" })).ToHaveCountAsync(0);
+
             // Concurrency: only small (512 MiB) takes VMs; 16 creates of 128 MiB at once through two portals: exactly 4.
             await PaddockFixture.MaintenanceAsync(admin, hosts["pl-large"], true);
             await PaddockFixture.MaintenanceAsync(admin, hosts["pl-medium"], true);

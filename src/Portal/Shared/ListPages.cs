@@ -1,10 +1,14 @@
+using System.Linq.Expressions;
+using Marten;
+
 namespace Paddock.Portal.Shared;
 
 /// <summary>
 /// The API's lists a page at a time: <c>?limit=N</c> (and <c>&amp;after=ID</c> for the next page)
 /// answers up to N items in the order of their ids, with a <c>Link: &lt;…&gt;; rel="next"</c> header
-/// while more follow. Without either, a list answers whole, as it always did. The portal still
-/// reads the whole list to page it; reading pages from the store is the scale work's (issue #24).
+/// while more follow. Without either, a list answers whole, as it always did. The lists that grow
+/// with the fleet (VMs, requests) read only their page from the store (<see cref="AnswerAsync"/>);
+/// the others read the whole list to page it.
 /// </summary>
 public static class ListPages
 {
@@ -32,13 +36,47 @@ public static class ListPages
             return ApiAnswers.Invalid("limit", $"Limit: from 1 to {MaxLimit} items a page.");
         }
 
-        var page = items.OrderBy(idOf).Where(i => after is not { } cursor || idOf(i).CompareTo(cursor) > 0).Take(size + 1).ToList();
+        return Results.Ok(Cut(http, items.OrderBy(idOf).Where(i => after is not { } cursor || idOf(i).CompareTo(cursor) > 0).Take(size + 1).ToList(), size, idOf));
+    }
+
+    /// <summary>
+    /// As <see cref="Answer"/>, but a page is read from the store alone, by id (PostgreSQL orders
+    /// uuids as .NET orders Guids: byte by byte as they are written); without limit and after, the
+    /// list comes <paramref name="whole"/>.
+    /// </summary>
+    public static async Task<IResult> AnswerAsync<TDoc, TView>(
+        HttpContext http, IQueryable<TDoc> query, Expression<Func<TDoc, Guid>> idOf, Func<TDoc, TView> view, int? limit, Guid? after, Func<Task<IEnumerable<TView>>> whole)
+        where TDoc : notnull
+    {
+        if (limit is null && after is null)
+        {
+            return Results.Ok(await whole());
+        }
+
+        var size = limit ?? MaxLimit;
+        if (size is < 1 or > MaxLimit)
+        {
+            return ApiAnswers.Invalid("limit", $"Limit: from 1 to {MaxLimit} items a page.");
+        }
+
+        if (after is { } cursor)
+        {
+            query = query.Where(Expression.Lambda<Func<TDoc, bool>>(Expression.GreaterThan(idOf.Body, Expression.Constant(cursor)), idOf.Parameters));
+        }
+
+        var page = await query.OrderBy(idOf).Take(size + 1).ToListAsync(http.RequestAborted);
+        return Results.Ok(Cut(http, [.. page], size, idOf.Compile()).Select(view));
+    }
+
+    /// <summary>Keeps <paramref name="size"/> of the <paramref name="size"/> + 1 items read, and names the next page when there was one more.</summary>
+    private static List<T> Cut<T>(HttpContext http, List<T> page, int size, Func<T, Guid> idOf)
+    {
         if (page.Count > size)
         {
             page.RemoveAt(size);
             http.Response.Headers.Link = $"<{http.Request.PathBase}{http.Request.Path}?limit={size}&after={idOf(page[^1])}>; rel=\"next\"";
         }
 
-        return Results.Ok(page);
+        return page;
     }
 }

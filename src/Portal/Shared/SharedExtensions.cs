@@ -9,6 +9,7 @@ public static class SharedExtensions
     {
         builder.Services.AddSingleton<Audit>();
         builder.Services.AddSingleton<ChangeBus>();
+        builder.Services.AddSingleton<SharedReads>();
         builder.Services.AddHostedService(services => services.GetRequiredService<ChangeBus>());
         builder.Services.AddHostedService<ExpiredStatePurger>();
         builder.Services.AddHostedService<PoolWatch>();

@@ -63,14 +63,26 @@ public sealed class PlacementService(
     }
 
     /// <summary>Every host as placement sees it: capacity, the policy that applies, allocations, maintenance, reachability.</summary>
-    public static async Task<IReadOnlyList<HostView>> HostsAsync(IQuerySession session, CancellationToken ct = default)
+    public static async Task<IReadOnlyList<HostView>> HostsAsync(IQuerySession session, CancellationToken ct = default) =>
+        await ViewsAsync(session, [.. (await session.Query<HostRecord>().Where(h => !h.Revoked).ToListAsync(ct)).OrderBy(h => h.Name)], whole: true, ct);
+
+    /// <summary>A page of the hosts by name (those whose name holds <paramref name="term"/>) as placement sees them, and how many matched.</summary>
+    public static async Task<(IReadOnlyList<HostView> Hosts, int Total)> HostPageAsync(IQuerySession session, string? term, int skip, int take, CancellationToken ct = default)
+    {
+        var hosts = session.Query<HostRecord>().Stats(out var stats).Where(h => !h.Revoked);
+        var found = term is null ? hosts : hosts.Where(h => h.Name.Contains(term, StringComparison.OrdinalIgnoreCase));
+        var page = await found.OrderBy(h => h.Name).Skip(skip).Take(take).ToListAsync(ct);
+        return (await ViewsAsync(session, page, whole: false, ct), (int)stats.TotalResults);
+    }
+
+    /// <summary><paramref name="hosts"/> with their policies and allocations (summed by the database: every placement asks; for those hosts only unless <paramref name="whole"/>).</summary>
+    private static async Task<IReadOnlyList<HostView>> ViewsAsync(IQuerySession session, IReadOnlyList<HostRecord> hosts, bool whole, CancellationToken ct)
     {
         var fleet = (await PolicyService.GetAsync(session, ct)).Overcommit;
-        var hosts = await session.Query<HostRecord>().Where(h => !h.Revoked).ToListAsync(ct);
-        var policies = (await session.LoadManyAsync<HostPolicy>(ct, hosts.Select(h => h.Id))).ToDictionary(p => p.Id);
-        // Summed by the database: every placement asks.
-        var allocated = (await VmUsageTotals.PerHostAsync(session, ct)).ToDictionary(t => t.Key, t => new Resources(t.Value.VCpus, t.Value.MemoryMiB, t.Value.DiskMiB));
-        return [.. hosts.OrderBy(h => h.Name).Select(h =>
+        var ids = hosts.Select(h => h.Id).ToList();
+        var policies = (await session.LoadManyAsync<HostPolicy>(ct, ids)).ToDictionary(p => p.Id);
+        var allocated = (await VmUsageTotals.PerHostAsync(session, ct, whole ? null : ids)).ToDictionary(t => t.Key, t => new Resources(t.Value.VCpus, t.Value.MemoryMiB, t.Value.DiskMiB));
+        return [.. hosts.Select(h =>
         {
             var policy = policies.GetValueOrDefault(h.Id);
             return new HostView(

@@ -31,17 +31,26 @@ public static class VmUsageTotals
             )::bigint + 1048575) / 1048576), 0))
         """;
 
-    /// <summary>What the VMs on each host hold, by host id (hosts without VMs are absent); a migrating VM counts on both its hosts.</summary>
-    public static async Task<Dictionary<Guid, QuotaUsage>> PerHostAsync(IQuerySession session, CancellationToken ct)
+    /// <summary>
+    /// What the VMs on each host hold, by host id (hosts without VMs are absent); a migrating VM
+    /// counts on both its hosts. Only the hosts in <paramref name="hosts"/> when given (through the
+    /// index on the VMs' host).
+    /// </summary>
+    public static async Task<Dictionary<Guid, QuotaUsage>> PerHostAsync(IQuerySession session, CancellationToken ct, IReadOnlyCollection<Guid>? hosts = null)
     {
         // A VM moving between hosts holds its allocation on both until the move ends.
-        var rows = await session.AdvancedSql.QueryAsync<Totals>($"""
+        var only = hosts is null ? "" : "and (data->>'HostId')::uuid = any(?)";
+        var onlyTo = hosts is null ? "" : "and (data->'Migration'->>'ToHostId')::uuid = any(?)";
+        var sql = $"""
             select {Sums("host")} from (
-                select (data->>'HostId')::uuid as host, data from {Table(session)}
+                select (data->>'HostId')::uuid as host, data from {Table(session)} where true {only}
                 union all
-                select (data->'Migration'->>'ToHostId')::uuid, data from {Table(session)} where jsonb_typeof(data->'Migration') = 'object') placed
+                select (data->'Migration'->>'ToHostId')::uuid, data from {Table(session)} where jsonb_typeof(data->'Migration') = 'object' {onlyTo}) placed
             group by host
-            """, ct);
+            """;
+        var rows = hosts is null
+            ? await session.AdvancedSql.QueryAsync<Totals>(sql, ct)
+            : await session.AdvancedSql.QueryAsync<Totals>(sql, ct, hosts.ToArray(), hosts.ToArray());
         return rows.Where(r => r.Host is not null).ToDictionary(r => r.Host!.Value, r => r.Usage);
     }
 

@@ -30,7 +30,8 @@ public static class RequestEndpoints
         api.MapGet("/", async (int? limit, Guid? after, HttpContext http, IDocumentStore store) =>
         {
             await using var session = store.QuerySession();
-            return ListPages.Answer(http, (await RequestService.ListAsync(session, http.User, http.RequestAborted)).Select(RequestView.Of), r => r.Id, limit, after);
+            return await ListPages.AnswerAsync(http, RequestService.Visible(session, http.User), r => r.Id, RequestView.Of, limit, after,
+                async () => (await RequestService.ListAsync(session, http.User, http.RequestAborted)).Select(RequestView.Of));
         }).WithSummary("Your requests; for admins, everyone's (a page at a time with limit and after).").Produces<IEnumerable<RequestView>>();
 
         api.MapGet("/{id:guid}", async (Guid id, HttpContext http, IDocumentStore store) =>

@@ -27,11 +27,15 @@ public sealed class RequestService(IDocumentStore store, VmService vms, QuotaSer
     /// <summary>Admins see every request, pending first; members their own.</summary>
     public static async Task<IReadOnlyList<VmRequest>> ListAsync(IQuerySession session, ClaimsPrincipal user, CancellationToken ct = default)
     {
-        var me = user.UserId();
-        var requests = user.IsAdmin()
-            ? await session.Query<VmRequest>().ToListAsync(ct)
-            : await session.Query<VmRequest>().Where(r => r.RequesterId == me).ToListAsync(ct);
+        var requests = await Visible(session, user).ToListAsync(ct);
         return [.. requests.OrderBy(r => r.State != RequestState.Pending).ThenByDescending(r => r.SubmittedAt)];
+    }
+
+    /// <summary>The requests a person sees, as a query: an admin's, everyone's; a member's, their own.</summary>
+    public static IQueryable<VmRequest> Visible(IQuerySession session, ClaimsPrincipal user)
+    {
+        var me = user.UserId();
+        return user.IsAdmin() ? session.Query<VmRequest>() : session.Query<VmRequest>().Where(r => r.RequesterId == me);
     }
 
     /// <summary>
@@ -40,18 +44,15 @@ public sealed class RequestService(IDocumentStore store, VmService vms, QuotaSer
     /// </summary>
     public static async Task<(IReadOnlyList<VmRequest> Requests, int Total)> PageAsync(IQuerySession session, ClaimsPrincipal user, int page, int size, CancellationToken ct = default)
     {
-        var me = user.UserId();
-        var admin = user.IsAdmin();
-        IQueryable<VmRequest> Visible() => admin ? session.Query<VmRequest>() : session.Query<VmRequest>().Where(r => r.RequesterId == me);
-        var waiting = await Visible().CountAsync(r => r.State == RequestState.Pending, ct);
-        var total = await Visible().CountAsync(ct);
+        var waiting = await Visible(session, user).CountAsync(r => r.State == RequestState.Pending, ct);
+        var total = await Visible(session, user).CountAsync(ct);
         var skip = page * size;
-        var shown = skip >= waiting ? [] : await Visible().Where(r => r.State == RequestState.Pending)
+        var shown = skip >= waiting ? [] : await Visible(session, user).Where(r => r.State == RequestState.Pending)
             .OrderByDescending(r => r.SubmittedAt).Skip(skip).Take(size).ToListAsync(ct);
         var decided = size - shown.Count;
         if (decided > 0)
         {
-            shown = [.. shown, .. await Visible().Where(r => r.State != RequestState.Pending)
+            shown = [.. shown, .. await Visible(session, user).Where(r => r.State != RequestState.Pending)
                 .OrderByDescending(r => r.SubmittedAt).Skip(Math.Max(0, skip - waiting)).Take(decided).ToListAsync(ct)];
         }
 

@@ -79,7 +79,8 @@ public static class VmEndpoints
         api.MapGet("/", async (int? limit, Guid? after, HttpContext http, IDocumentStore store) =>
         {
             await using var session = store.QuerySession();
-            return ListPages.Answer(http, (await VmService.ListAsync(session, http.User, http.RequestAborted)).Select(VmView.Of), v => v.Id, limit, after);
+            return await ListPages.AnswerAsync(http, await VmService.VisibleAsync(session, http.User, http.RequestAborted), v => v.Id, VmView.Of, limit, after,
+                async () => (await VmService.ListAsync(session, http.User, http.RequestAborted)).Select(VmView.Of));
         }).WithSummary("The VMs you may see: your own, your groups' and, for admins, all (a page at a time with limit and after).").Produces<IEnumerable<VmView>>();
 
         api.MapGet("/{id:guid}", async (Guid id, HttpContext http, IDocumentStore store) =>

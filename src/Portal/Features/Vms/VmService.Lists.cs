@@ -18,6 +18,10 @@ public sealed partial class VmService
         return [.. vms.OrderBy(v => v.OwnerId != owner).ThenBy(v => v.Name)];
     }
 
+    /// <summary>The VMs a person sees, as a query (their own, and those shared with a group of theirs).</summary>
+    public static async Task<IQueryable<Vm>> VisibleAsync(IQuerySession session, ClaimsPrincipal user, CancellationToken ct = default) =>
+        VisibleTo(session, user.UserId(), await GroupService.GroupsOfAsync(session, user.UserId(), ct));
+
     /// <summary>
     /// A page of the VMs a person sees, by name, each page read from the store alone (the owner
     /// and group columns are indexed); <paramref name="find"/> keeps those whose name holds it.
