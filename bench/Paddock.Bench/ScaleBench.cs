@@ -63,11 +63,13 @@ public static class ScaleBench
                 if (target == steps[0])
                 {
                     Console.WriteLine("hosts   joined in   creates   admitted/s   create p50 / p95      all running after   VM list / Hosts / Capacity page   portals RSS / CPU s   database   " +
-                        "waiting on locks: host / quota / template / other   live pages p50 / p95 / missed");
+                        "waiting on locks: host / quota / template / other   commands/s   live pages p50 / p95 / missed");
                 }
 
                 using var sampling = new CancellationTokenSource();
                 var waiting = LockWaitsAsync(instance, sampling.Token);
+                var commandsBefore = hosts.Sum(h => h.Commands);
+                var dispatching = Stopwatch.StartNew();
                 var (wall, latencies, ids) = await AdmitAsync(members, vmsPerStep, hosts.Count, ct);
                 await sampling.CancelAsync();
                 var waits = await waiting;
@@ -75,6 +77,8 @@ public static class ScaleBench
                 await Wait.UntilAsync(async () => await RunningAsync(instance, ids, ct) == ids.Count, TimeSpan.FromMinutes(10), "every new VM running", ct,
                     poll: TimeSpan.FromMilliseconds(200));
                 running.Stop();
+                // Sent by the dispatchers and taken by the hosts, from the first create to the last VM running (admission bounds it).
+                var commandsPerSecond = (hosts.Sum(h => h.Commands) - commandsBefore) / dispatching.Elapsed.TotalSeconds;
                 // My VMs of an owner with a share of every step's VMs.
                 var list = await TimeGetAsync(members[0], "/", ct);
                 var hostsPage = await TimeGetAsync(first, "/admin/hosts", ct);
@@ -84,7 +88,7 @@ public static class ScaleBench
                 Console.WriteLine(
                     $"{hosts.Count,5}   {joining.Elapsed.TotalSeconds,7:0.0} s   {ids.Count,7}   {ids.Count / wall.TotalSeconds,10:0.0}   {Table.Quantile(latencies, 0.5),6:0} / {Table.Quantile(latencies, 0.95),6:0} ms   " +
                     $"{running.Elapsed.TotalSeconds,14:0.0} s   {list,6:0} / {hostsPage,6:0} / {capacityPage,6:0} ms   {rss >> 20,7} MiB / {cpu,6:0.0}   {await DatabaseMiBAsync(instance, ct),5} MiB   " +
-                    $"{waits.Host,5:0.0} / {waits.Quota,4:0.0} / {waits.Template,4:0.0} / {waits.Other,4:0.0}   " +
+                    $"{waits.Host,5:0.0} / {waits.Quota,4:0.0} / {waits.Template,4:0.0} / {waits.Other,4:0.0}   {commandsPerSecond,10:0.0}   " +
                     (seen.Latencies.Count == 0 ? "     - /      - ms / -" : $"{Table.Quantile(seen.Latencies, 0.5),6:0} / {Table.Quantile(seen.Latencies, 0.95),6:0} ms / {seen.Missed}"));
             }
 
