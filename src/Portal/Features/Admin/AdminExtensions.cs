@@ -6,7 +6,6 @@ public static class AdminExtensions
     public static void AddAdmin(this WebApplicationBuilder builder)
     {
         builder.Services.AddSingleton<UserAdmin>();
-        builder.Services.AddSingleton<ChangeNotifier<GroupsChanged>>();
         builder.Services.AddSingleton<GroupAdmin>();
     }
 }

@@ -15,9 +15,6 @@ public sealed class GroupRequestException(string message, string? field = null) 
     public string? Field { get; } = field;
 }
 
-/// <summary>Published to live pages when a group or its members changed.</summary>
-public sealed record GroupsChanged;
-
 /// <summary>
 /// Admins create groups and say who is in them; templates, images and VMs are shared with groups.
 /// Here, above every feature, because a group is deleted only when nothing in any is shared with it.

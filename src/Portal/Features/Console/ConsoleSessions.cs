@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using System.Security.Claims;
 using Marten;
 using Paddock.Portal.Features.Accounts;
-using Paddock.Portal.Features.Admin;
+using Paddock.Portal.Features.Groups;
 using Paddock.Portal.Features.Vms;
 using Paddock.Portal.Shared;
 

@@ -11,3 +11,6 @@ public sealed class Group
 
     public DateTimeOffset CreatedAt { get; set; }
 }
+
+/// <summary>Published to live pages when a group or its members changed (admins change them: <c>GroupAdmin</c>).</summary>
+public sealed record GroupsChanged;

@@ -94,6 +94,6 @@ public static class EvacuationPlanner
         return free.All(f => f.MemoryMiB < request.MemoryMiB) ? $"no other host has {request.MemoryMiB} MiB of memory free"
             : free.All(f => f.VCpus < request.VCpus) ? $"no other host has {request.VCpus} vCPU{(request.VCpus == 1 ? "" : "s")} free"
             : free.All(f => f.DiskMiB < request.DiskMiB) ? $"no other host has {QuotaRules.Disk(request.DiskMiB)} of disk free"
-            : $"no other host fits it ({string.Join("; ", decision.PassedOver.Select(p => $"{p.HostName}: {p.Reason}"))})";
+            : $"no other host fits it ({decision.Described()})";
     }
 }

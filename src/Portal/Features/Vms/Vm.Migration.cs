@@ -66,6 +66,7 @@ public sealed partial class Vm
         HostId = e.ToHostId;
         PlacedOn = e.ToHost;
         PassedOver = [];
+        PassedOverOthers = 0;
         Status = VmStatus.Running;
         LastObserved = Engine.Contract.VmPowerState.Running;
         ObservedAt = null;

@@ -134,6 +134,9 @@ public sealed partial class Vm : IVmFootprint
 
     public List<Placement.PassedOver> PassedOver { get; set; } = [];
 
+    /// <summary>How many more hosts were passed over than <see cref="PassedOver"/> names.</summary>
+    public int PassedOverOthers { get; set; }
+
     /// <summary>Noisy-neighbour limits from the VM's flavor.</summary>
     public ResourceLimits Limits { get; set; } = ResourceLimits.None;
 
@@ -335,6 +338,7 @@ public sealed partial class Vm : IVmFootprint
     {
         PlacedOn = e.HostName;
         PassedOver = [.. e.PassedOver];
+        PassedOverOthers = e.PassedOverOthers;
     }
 
     public void Apply(VmHostUnreachable e)

@@ -64,8 +64,12 @@ public sealed record VmHardwareChanged(int VCpus, long DiskBytes, IReadOnlyList<
 /// <summary>The VM is shared with group <paramref name="GroupId"/> now, or with none.</summary>
 public sealed record VmGroupChanged(Guid? GroupId, Guid By, DateTimeOffset At);
 
-/// <summary>Placement chose <paramref name="HostId"/>; <paramref name="PassedOver"/> says why every other host was not chosen.</summary>
-public sealed record VmPlaced(Guid HostId, string HostName, IReadOnlyList<Placement.PassedOver> PassedOver, DateTimeOffset At);
+/// <summary>
+/// Placement chose <paramref name="HostId"/>; <paramref name="PassedOver"/> says why other hosts were
+/// not chosen (at most <see cref="Placement.PlacementDecision.KeptPassedOver"/>, the runners-up
+/// first), and <paramref name="PassedOverOthers"/> how many more were passed over.
+/// </summary>
+public sealed record VmPlaced(Guid HostId, string HostName, IReadOnlyList<Placement.PassedOver> PassedOver, DateTimeOffset At, int PassedOverOthers = 0);
 
 /// <summary>The VM's host stopped reporting: what the VM does is unknown until it reports again.</summary>
 public sealed record VmHostUnreachable(Guid HostId, DateTimeOffset At);

@@ -162,4 +162,20 @@ public sealed class PlacementTests
         Assert.Equal("RAM ratio: between 0.1 and 16.", OvercommitPolicy.Validate(new OvercommitPolicy { RamRatio = 0 }));
         Assert.Equal("Reserved CPUs: between 0 and 4096.", OvercommitPolicy.Validate(new OvercommitPolicy { ReservedCpus = -1 }));
     }
+
+    [Fact]
+    public void A_VM_keeps_ten_hosts_passed_over_the_runners_up_first_and_the_count_of_the_rest()
+    {
+        // 2,000 hosts: 1,500 full, 500 that fit; one of those is chosen.
+        var hosts = Enumerable.Range(0, 2000).Select(i => Host($"h{i:0000}", 2, 4096, allocated: i < 1500 ? new Resources(0, 3584, 0) : default)).ToList();
+        var decision = Placement.Decide(hosts, new Resources(1, 1024, 1), Weigher.Spread);
+
+        var (kept, others) = decision.Kept();
+        Assert.Equal(1999, decision.PassedOver.Count);
+        Assert.Equal(PlacementDecision.KeptPassedOver, kept.Count);
+        Assert.All(kept, p => Assert.True(p.Fitted, p.Reason));
+        Assert.Equal(1989, others);
+        Assert.EndsWith("; and 1989 more", decision.Described());
+        Assert.Equal(2, Placement.Decide(hosts.Skip(1997).ToList(), new Resources(1, 1024, 1), Weigher.Spread).Kept().Kept.Count);
+    }
 }

@@ -261,7 +261,8 @@ public sealed partial class VmService
         }
 
         audit.Add(session, actor, AuditKind.VmOperation, cloneOf is null ? $"Create '{d.Name}' from {d.TemplateName}" : $"Clone '{cloneOf.Name}' as '{d.Name}'", vmId);
-        var placed = new VmPlaced(hostId, placement.Chosen.Name, placement.PassedOver, now);
+        var (passedOver, others) = placement.Kept();
+        var placed = new VmPlaced(hostId, placement.Chosen.Name, passedOver, now, others);
         session.Events.StartStream<Vm>(vmId, settings is null
             ? [created, placed, new VmOperationRequested(operation, VmVerb.Create, actor.UserId(), now)]
             : [created, placed, new VmSettingsChanged(settings, actor.UserId(), now), new VmOperationRequested(operation, VmVerb.Create, actor.UserId(), now)]);
