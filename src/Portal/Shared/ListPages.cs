@@ -30,10 +30,9 @@ public static class ListPages
             return Results.Ok(items);
         }
 
-        var size = limit ?? MaxLimit;
-        if (size is < 1 or > MaxLimit)
+        if (Refused(limit, out var size) is { } refused)
         {
-            return ApiAnswers.Invalid("limit", $"Limit: from 1 to {MaxLimit} items a page.");
+            return refused;
         }
 
         return Results.Ok(Cut(http, items.OrderBy(idOf).Where(i => after is not { } cursor || idOf(i).CompareTo(cursor) > 0).Take(size + 1).ToList(), size, idOf));
@@ -53,10 +52,9 @@ public static class ListPages
             return Results.Ok(await whole());
         }
 
-        var size = limit ?? MaxLimit;
-        if (size is < 1 or > MaxLimit)
+        if (Refused(limit, out var size) is { } refused)
         {
-            return ApiAnswers.Invalid("limit", $"Limit: from 1 to {MaxLimit} items a page.");
+            return refused;
         }
 
         if (after is { } cursor)
@@ -66,6 +64,13 @@ public static class ListPages
 
         var page = await query.OrderBy(idOf).Take(size + 1).ToListAsync(http.RequestAborted);
         return Results.Ok(Cut(http, [.. page], size, idOf.Compile()).Select(view));
+    }
+
+    /// <summary>The page's size (<see cref="MaxLimit"/> unless a limit is given), or the problem with the limit asked for.</summary>
+    private static IResult? Refused(int? limit, out int size)
+    {
+        size = limit ?? MaxLimit;
+        return size is < 1 or > MaxLimit ? ApiAnswers.Invalid("limit", $"Limit: from 1 to {MaxLimit} items a page.") : null;
     }
 
     /// <summary>Keeps <paramref name="size"/> of the <paramref name="size"/> + 1 items read, and names the next page when there was one more.</summary>

@@ -66,13 +66,14 @@ public sealed class PlacementService(
     public static async Task<IReadOnlyList<HostView>> HostsAsync(IQuerySession session, CancellationToken ct = default) =>
         await ViewsAsync(session, [.. (await session.Query<HostRecord>().Where(h => !h.Revoked).ToListAsync(ct)).OrderBy(h => h.Name)], whole: true, ct);
 
-    /// <summary>A page of the hosts by name (those whose name holds <paramref name="term"/>) as placement sees them, and how many matched.</summary>
-    public static async Task<(IReadOnlyList<HostView> Hosts, int Total)> HostPageAsync(IQuerySession session, string? term, int skip, int take, CancellationToken ct = default)
+    /// <summary>A page of the hosts by name (those whose name holds <paramref name="term"/>) as placement sees them, their records, and how many matched.</summary>
+    public static async Task<(IReadOnlyList<HostView> Hosts, IReadOnlyList<HostRecord> Records, int Total)> HostPageAsync(
+        IQuerySession session, string? term, int skip, int take, CancellationToken ct = default)
     {
         var hosts = session.Query<HostRecord>().Stats(out var stats).Where(h => !h.Revoked);
         var found = term is null ? hosts : hosts.Where(h => h.Name.Contains(term, StringComparison.OrdinalIgnoreCase));
         var page = await found.OrderBy(h => h.Name).Skip(skip).Take(take).ToListAsync(ct);
-        return (await ViewsAsync(session, page, whole: false, ct), (int)stats.TotalResults);
+        return (await ViewsAsync(session, page, whole: false, ct), page, (int)stats.TotalResults);
     }
 
     /// <summary><paramref name="hosts"/> with their policies and allocations (summed by the database: every placement asks; for those hosts only unless <paramref name="whole"/>).</summary>

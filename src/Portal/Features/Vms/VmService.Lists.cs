@@ -14,7 +14,7 @@ public sealed partial class VmService
     public static async Task<IReadOnlyList<Vm>> ListAsync(IQuerySession session, ClaimsPrincipal user, CancellationToken ct = default)
     {
         var owner = user.UserId();
-        var vms = await VisibleTo(session, owner, await GroupService.GroupsOfAsync(session, owner, ct)).ToListAsync(ct);
+        var vms = await (await VisibleAsync(session, user, ct)).ToListAsync(ct);
         return [.. vms.OrderBy(v => v.OwnerId != owner).ThenBy(v => v.Name)];
     }
 
