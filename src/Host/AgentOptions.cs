@@ -98,9 +98,10 @@ public sealed record AgentOptions
     /// <summary>
     /// The size at which a VM's serial log is rotated: its last part is kept as serial.log.1 and the
     /// rest dropped, so a guest printing for ever cannot fill the host's disk. Fractions count
-    /// (0.25 is 256 KiB).
+    /// (0.25 is 256 KiB). A rotation holds the kept part in memory for a moment (see
+    /// <see cref="Paddock.Engine.Vms.SerialLog.RotateIfOverAsync"/>), hence the bound of 64 MiB.
     /// </summary>
-    [Range(0.0625, 1024.0)]
+    [Range(0.0625, 64.0)]
     public double SerialLogMaxMiB { get; init; } = 8;
 
     /// <summary>Where SELinux enforces: the type QEMU runs in, the type of each VM's own files, and that of shared base images (sVirt's).</summary>

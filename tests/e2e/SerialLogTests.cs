@@ -19,10 +19,18 @@ public sealed partial class SerialLogTests(PaddockFixture paddock)
         await GuestSerial.WaitForShellAsync(runDir);
 
         // About 590 KB in the log (the tty makes each "x\n" "x\r\n"): over twice the cap.
-        await GuestSerial.TypeAsync(runDir, "yes x | head -c 393216; echo flood-\"done\"");
-        await Eventually.Async(
-            () => (GuestSerial.Read(previous) + GuestSerial.Read(live)).Contains("flood-done"),
-            TimeSpan.FromSeconds(120), "the guest's flood to end");
+        await StartFloodAsync(runDir);
+        try
+        {
+            await Eventually.Async(
+                () => (GuestSerial.Read(previous) + GuestSerial.Read(live)).Contains("flood-done"),
+                TimeSpan.FromSeconds(120), "the guest's flood to end");
+        }
+        catch (TimeoutException e)
+        {
+            throw new TimeoutException($"{e.Message} {Describe(runDir)}", e);
+        }
+
         // The keeper comes round once a second: then neither part is over the cap.
         await Eventually.Async(() => File.Exists(previous) && new FileInfo(live).Length <= Cap, TimeSpan.FromSeconds(30), "the log rotated");
 
@@ -38,6 +46,34 @@ public sealed partial class SerialLogTests(PaddockFixture paddock)
         var end = download[download.LastIndexOf("flood-done", StringComparison.Ordinal)..];
         Assert.DoesNotContain("x\r\n", end);
         Assert.Contains("x\r\nx\r\n", download);
+    }
+
+    /// <summary>
+    /// Types the flood and reads the serial socket until it has begun. A line typed while the
+    /// guest was not reading its port can be lost; it is typed again (its Ctrl-C ends a flood begun).
+    /// </summary>
+    private static async Task StartFloodAsync(string runDir)
+    {
+        const string Line = "echo flood-\"start\"; yes x | head -c 393216; echo flood-\"done\"";
+        var seen = "";
+        for (var attempt = 0; attempt < 3; attempt++)
+        {
+            seen = await GuestSerial.RunAsync(runDir, Line, until: "flood-start", within: TimeSpan.FromSeconds(10));
+            if (seen.Contains("flood-start", StringComparison.Ordinal))
+                return;
+        }
+
+        throw new TimeoutException($"The guest never began the flood; its port said: {seen[^Math.Min(seen.Length, 500)..]}");
+    }
+
+    /// <summary>What the logs hold, for a failure's message.</summary>
+    private static string Describe(string runDir)
+    {
+        var live = GuestSerial.Read(Path.Combine(runDir, "serial.log"));
+        var previous = GuestSerial.Read(Path.Combine(runDir, "serial.log.1"));
+        var dropped = GuestSerial.Read(Path.Combine(runDir, "serial.log.dropped"));
+        return $"serial.log: {live.Length} chars, serial.log.1: {previous.Length} chars, dropped: '{dropped}'; " +
+            $"the live log ends: {live[^Math.Min(live.Length, 400)..]}";
     }
 
     [GeneratedRegex(@"^\[paddock: this log starts mid-way; [0-9.]+ (MiB|KiB|bytes) of earlier output was dropped\]\n")]

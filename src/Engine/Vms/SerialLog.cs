@@ -50,29 +50,38 @@ public static class SerialLog
     /// Rotates the VM's serial log when it is over <paramref name="capBytes"/>; returns how many bytes
     /// have been dropped in all when it did, null when the log was within the cap.
     /// </summary>
+    /// <remarks>
+    /// What QEMU appends between reading the log's size and truncating it is lost (copytruncate's
+    /// window), so nothing slow happens in between: the kept tail is read into memory, the log is
+    /// truncated, and only then are the files written and flushed to disk. Before the window, the
+    /// count of dropped bytes is raised as if the whole log went: a crash before the end over-counts,
+    /// it never hides a drop.
+    /// </remarks>
     /// <exception cref="IOException">The log is missing, a link or not a plain file.</exception>
     public static async Task<long?> RotateIfOverAsync(VmPaths paths, long capBytes, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(paths);
         using var live = RunDirectory.OpenForRotation(paths.SerialLog);
-        var size = RandomAccess.GetLength(live);
         var previous = new FileInfo(paths.SerialLogPrevious) is { Exists: true } file ? file.Length : 0;
-        if (Decide(size, previous, ReadDropped(paths), capBytes) is not { } rotation)
+        var droppedBefore = ReadDropped(paths);
+        if (Decide(RandomAccess.GetLength(live), previous, droppedBefore, capBytes) is not { } first)
             return null;
+        await WriteDroppedAsync(paths, first.DroppedTotal + first.KeepBytes, ct).ConfigureAwait(false);
 
-        await RunDirectory.WriteAtomicallyAsync(paths.SerialLogPrevious,
-            (to, token) => CopyAsync(live, rotation.KeepFrom, rotation.KeepBytes, to, token), ct).ConfigureAwait(false);
-        // Counted before the truncate: a crash in between over-counts, it never hides a drop.
-        await WriteDroppedAsync(paths, rotation.DroppedTotal, ct).ConfigureAwait(false);
-        // What QEMU appended while we copied goes with the truncate (copytruncate's known window); count it.
+        // The window: a fresh size, one read of the tail, the truncate.
+        var size = RandomAccess.GetLength(live);
+        var rotation = Decide(size, previous, droppedBefore, capBytes)!;
+        var tail = new byte[rotation.KeepBytes];
+        var kept = await ReadTailAsync(live, rotation.KeepFrom, tail, ct).ConfigureAwait(false);
         var grown = RandomAccess.GetLength(live) - size;
         RandomAccess.SetLength(live, 0);
-        if (grown <= 0)
-            return rotation.DroppedTotal;
-        await WriteDroppedAsync(paths, rotation.DroppedTotal + grown, ct).ConfigureAwait(false);
-        return rotation.DroppedTotal + grown;
-    }
 
+        await RunDirectory.WriteAtomicallyAsync(paths.SerialLogPrevious,
+            (to, token) => to.WriteAsync(tail.AsMemory(0, kept), token).AsTask(), ct).ConfigureAwait(false);
+        var dropped = rotation.DroppedTotal + Math.Max(grown, 0);
+        await WriteDroppedAsync(paths, dropped, ct).ConfigureAwait(false);
+        return dropped;
+    }
     /// <summary>
     /// The whole log as a download: the notice when output was dropped, the previous part, then the
     /// live log, each as long as it was when the download began (the guest may print on for ever).
@@ -114,17 +123,17 @@ public static class SerialLog
     private static Task WriteDroppedAsync(VmPaths paths, long dropped, CancellationToken ct) =>
         RunDirectory.WriteAtomicallyAsync(paths.SerialLogDropped, dropped.ToString(CultureInfo.InvariantCulture), ct);
 
-    private static async Task CopyAsync(Microsoft.Win32.SafeHandles.SafeFileHandle from, long offset, long count, Stream to, CancellationToken ct)
+    private static async Task<int> ReadTailAsync(Microsoft.Win32.SafeHandles.SafeFileHandle from, long offset, byte[] into, CancellationToken ct)
     {
-        var buffer = new byte[64 * 1024];
-        for (var copied = 0L; copied < count;)
+        var read = 0;
+        while (read < into.Length)
         {
-            var read = await RandomAccess.ReadAsync(from, buffer.AsMemory(0, (int)Math.Min(buffer.Length, count - copied)), offset + copied, ct)
-                .ConfigureAwait(false);
-            if (read == 0)
+            var got = await RandomAccess.ReadAsync(from, into.AsMemory(read), offset + read, ct).ConfigureAwait(false);
+            if (got == 0)
                 break;
-            await to.WriteAsync(buffer.AsMemory(0, read), ct).ConfigureAwait(false);
-            copied += read;
+            read += got;
         }
+
+        return read;
     }
 }
