@@ -52,6 +52,41 @@ public static class IsolationLabels
         return index;
     }
 
+    /// <summary>
+    /// <paramref name="count"/> distinct indices drawn at random, to ask which are in use: the first
+    /// free one of them is as random a free label as <see cref="PickFree"/> gives, without reading
+    /// every label in use (a fleet of 50,000 VMs holds under a tenth of them, so 16 draws all taken
+    /// happen about once in 10^16 creates; then <see cref="PickFree"/> decides from the whole list).
+    /// </summary>
+    public static IReadOnlyList<int> Candidates(int count, Func<int, int> draw)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(count, PairCount);
+        var drawn = new List<int>(count);
+        while (drawn.Count < count)
+        {
+            var index = draw(PairCount);
+            if (!drawn.Contains(index))
+                drawn.Add(index);
+        }
+
+        return drawn;
+    }
+
+    /// <summary>The first of <paramref name="candidates"/> not in <paramref name="taken"/>; null when all are taken.</summary>
+    public static int? FirstFree(IReadOnlyList<int> candidates, IReadOnlyCollection<int> taken)
+    {
+        ArgumentNullException.ThrowIfNull(candidates);
+        ArgumentNullException.ThrowIfNull(taken);
+        foreach (var candidate in candidates)
+        {
+            if (!taken.Contains(candidate))
+                return candidate;
+        }
+
+        return null;
+    }
+
     /// <summary>The uid (and gid) of the VM holding <paramref name="label"/>.</summary>
     public static int UidFor(McsLabel label, int uidBase)
     {

@@ -11,6 +11,7 @@ public static class PlacementExtensions
     {
         builder.Services.AddSingleton<ChangeNotifier<PlacementChanged>>();
         builder.Services.AddSingleton<PlacementService>();
+        builder.Services.AddSingleton<PlacementView>();
         builder.Services.AddSingleton<IHostSettingsSource>(services => services.GetRequiredService<PlacementService>());
         builder.Services.AddHostedService<HostSettingsPush>();
         builder.Services.ConfigureMarten(options =>

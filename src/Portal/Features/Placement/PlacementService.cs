@@ -17,10 +17,11 @@ public sealed class NoHostException(PlacementDecision decision) : RefusedExcepti
 }
 
 /// <summary>
-/// The host a placement chose filled up (through another portal process or another create) before
-/// it could be booked: a race lost, not a refusal. Creates decide again (<c>VmService</c>'s retries).
+/// The host a placement chose filled up (through another portal process or another create), went
+/// away or entered maintenance before it could be booked: a race lost, not a refusal. Creates decide again (<c>VmService</c>'s retries).
 /// </summary>
-public sealed class PlacementContendedException(string hostName) : Exception($"Host {hostName} filled up while this VM was being placed; place it again.");
+public sealed class PlacementContendedException(string hostName)
+    : Exception($"Host {hostName} changed while this VM was being placed (it filled up, went away or entered maintenance); place it again.");
 
 /// <summary>Published to live pages when a host's policy or maintenance changed.</summary>
 public sealed record PlacementChanged;
@@ -64,7 +65,15 @@ public sealed class PlacementService(
 
     /// <summary>Every host as placement sees it: capacity, the policy that applies, allocations, maintenance, reachability.</summary>
     public static async Task<IReadOnlyList<HostView>> HostsAsync(IQuerySession session, CancellationToken ct = default) =>
-        await ViewsAsync(session, [.. (await session.Query<HostRecord>().Where(h => !h.Revoked).ToListAsync(ct)).OrderBy(h => h.Name)], whole: true, ct);
+        (await FleetAsync(session, ct)).Hosts;
+
+    /// <summary>Every host as placement sees it, and the fleet's policy (read once for both).</summary>
+    internal static async Task<(IReadOnlyList<HostView> Hosts, OvercommitPolicy Fleet)> FleetAsync(IQuerySession session, CancellationToken ct)
+    {
+        var fleet = (await PolicyService.GetAsync(session, ct)).Overcommit;
+        var hosts = (await session.Query<HostRecord>().Where(h => !h.Revoked).ToListAsync(ct)).OrderBy(h => h.Name).ToList();
+        return (await ViewsAsync(session, hosts, fleet, whole: true, ct), fleet);
+    }
 
     /// <summary>A page of the hosts by name (those whose name holds <paramref name="term"/>) as placement sees them, their records, and how many matched.</summary>
     public static async Task<(IReadOnlyList<HostView> Hosts, IReadOnlyList<HostRecord> Records, int Total)> HostPageAsync(
@@ -73,83 +82,95 @@ public sealed class PlacementService(
         var hosts = session.Query<HostRecord>().Stats(out var stats).Where(h => !h.Revoked);
         var found = term is null ? hosts : hosts.Where(h => h.Name.Contains(term, StringComparison.OrdinalIgnoreCase));
         var page = await found.OrderBy(h => h.Name).Skip(skip).Take(take).ToListAsync(ct);
-        return (await ViewsAsync(session, page, whole: false, ct), page, (int)stats.TotalResults);
+        return (await ViewsAsync(session, page, (await PolicyService.GetAsync(session, ct)).Overcommit, whole: false, ct), page, (int)stats.TotalResults);
     }
 
     /// <summary><paramref name="hosts"/> with their policies and allocations (summed by the database: every placement asks; for those hosts only unless <paramref name="whole"/>).</summary>
-    private static async Task<IReadOnlyList<HostView>> ViewsAsync(IQuerySession session, IReadOnlyList<HostRecord> hosts, bool whole, CancellationToken ct)
+    private static async Task<IReadOnlyList<HostView>> ViewsAsync(IQuerySession session, IReadOnlyList<HostRecord> hosts, OvercommitPolicy fleet, bool whole, CancellationToken ct)
     {
-        var fleet = (await PolicyService.GetAsync(session, ct)).Overcommit;
         var ids = hosts.Select(h => h.Id).ToList();
         var policies = (await session.LoadManyAsync<HostPolicy>(ct, ids)).ToDictionary(p => p.Id);
         var allocated = (await VmUsageTotals.PerHostAsync(session, ct, whole ? null : ids)).ToDictionary(t => t.Key, t => new Resources(t.Value.VCpus, t.Value.MemoryMiB, t.Value.DiskMiB));
-        return [.. hosts.Select(h =>
-        {
-            var policy = policies.GetValueOrDefault(h.Id);
-            return new HostView(
-                h.Id, h.Name, h.LogicalCpus, h.MemoryBytes / (1024 * 1024), h.DiskBytes / (1024 * 1024), policy?.Policy ?? fleet,
-                allocated.GetValueOrDefault(h.Id), h.Connected, policy?.Maintenance ?? false, h.Accelerator,
-                h.ConfinementMissing.Count > 0 && policy?.AllowUnconfined != true ? string.Join(", ", h.ConfinementMissing) : null,
-                h.Images, TenantNetworks: h.Vxlan is not null);
-        })];
+        return [.. hosts.Select(h => ViewOf(h, policies.GetValueOrDefault(h.Id), fleet, allocated.GetValueOrDefault(h.Id)))];
     }
+
+    private static HostView ViewOf(HostRecord h, HostPolicy? policy, OvercommitPolicy fleet, Resources allocated) => new(
+        h.Id, h.Name, h.LogicalCpus, h.MemoryBytes / (1024 * 1024), h.DiskBytes / (1024 * 1024), policy?.Policy ?? fleet,
+        allocated, h.Connected, policy?.Maintenance ?? false, h.Accelerator,
+        h.ConfinementMissing.Count > 0 && policy?.AllowUnconfined != true ? string.Join(", ", h.ConfinementMissing) : null,
+        h.Images, TenantNetworks: h.Vxlan is not null);
 
     /// <summary>
     /// Chooses a host for <paramref name="request"/> (only <paramref name="onlyOn"/>, for a clone
     /// whose disks are there or a migration an admin aimed; never <paramref name="except"/>, a moving VM's own host) and books it in <paramref name="session"/>
     /// (<see cref="BookAsync"/>). <paramref name="tenantNetworks"/>:
     /// the VM has a NIC on a tenant network, so only a host that lays them out may take it.
+    /// <paramref name="view"/>: choose from this process's view of the fleet instead of reading it.
     /// </summary>
     public static async Task<PlacementDecision> PlaceAsync(
         IDocumentSession session, Resources request, Guid? onlyOn, TimeProvider clock, CancellationToken ct, string? accelerator = null, string? installedImage = null, Guid? except = null,
-        bool tenantNetworks = false)
+        bool tenantNetworks = false, PlacementView? view = null)
     {
         // Nothing below opens a connection of its own: with every pooled connection held by
         // creates waiting for a lock, it would wait for one of them.
-        var hosts = await HostsAsync(session, ct);
-        if (onlyOn is { } fixedHost)
+        var (hosts, fleet) = view is null ? await FleetAsync(session, ct) : await view.CurrentAsync(session, ct);
+        var decision = Decide(hosts);
+        if (decision.Chosen is null && view is not null)
         {
-            hosts = [.. hosts.Where(h => h.Id == fixedHost)];
+            // A refusal is told on fresh figures only: the view may count bookings that never committed.
+            view.Forget();
+            (hosts, fleet) = await FleetAsync(session, ct);
+            decision = Decide(hosts);
         }
 
-        if (except is { } excluded)
-        {
-            // A VM that moves does not move to where it is.
-            hosts = [.. hosts.Where(h => h.Id != excluded)];
-        }
-
-        var fleet = (await PolicyService.GetAsync(session, ct)).Overcommit;
-        var deciding = System.Diagnostics.Stopwatch.StartNew();
-        var decision = Placement.Decide(hosts, request, fleet.Weigher, accelerator, installedImage, tenantNetworks);
-        PortalMetrics.PlacementDecided(deciding.Elapsed, decision.Chosen is not null);
         if (decision.Chosen is not { } chosen)
         {
             throw new NoHostException(decision);
         }
 
-        await BookAsync(session, chosen, request, clock, ct);
+        try
+        {
+            await BookAsync(session, chosen.Id, request, host => Placement.Decide([host], request, fleet.Weigher, accelerator, installedImage, tenantNetworks), clock, ct);
+        }
+        catch (PlacementContendedException)
+        {
+            view?.Forget();
+            throw;
+        }
+
+        view?.Booked(chosen.Id, request);
         return decision;
+
+        // Only onlyOn (a clone whose disks are there, a migration an admin aimed), never except (a moving VM's own host).
+        PlacementDecision Decide(IReadOnlyList<HostView> all)
+        {
+            var candidates = all.Where(h => (onlyOn is null || h.Id == onlyOn) && h.Id != except).ToList();
+            var deciding = System.Diagnostics.Stopwatch.StartNew();
+            var decided = Placement.Decide(candidates, request, fleet.Weigher, accelerator, installedImage, tenantNetworks);
+            PortalMetrics.PlacementDecided(deciding.Elapsed, decided.Chosen is not null);
+            return decided;
+        }
     }
 
     /// <summary>
-    /// Books <paramref name="request"/> on <paramref name="host"/>, chosen on figures read without a
-    /// lock: under the host's own lock, which every booking of that host takes, all earlier bookings
-    /// of it have ended, so its allocations are counted again and the VM must still fit
-    /// (<see cref="PlacementContendedException"/> otherwise: the caller decides again). Placements on
-    /// other hosts go on meanwhile, through any portal process. The host's ledger, read under the
-    /// lock, is stored again version-checked, as the last word.
+    /// Books <paramref name="request"/> on <paramref name="hostId"/>, chosen on figures read without
+    /// a lock (or from this process's <see cref="PlacementView"/>): under the host's own lock, which
+    /// every booking of that host takes, all earlier bookings of it have ended, so the host is read
+    /// again (its record, its policy, its allocations) and must still pass <paramref name="decide"/>,
+    /// the create's own filters (<see cref="PlacementContendedException"/> otherwise: the caller
+    /// decides again). Placements on other hosts go on meanwhile, through any portal process. The
+    /// host's ledger, read under the lock, is stored again version-checked, as the last word.
     /// </summary>
-    private static async Task BookAsync(IDocumentSession session, HostView host, Resources request, TimeProvider clock, CancellationToken ct)
+    private static async Task BookAsync(IDocumentSession session, Guid hostId, Resources request, Func<HostView, PlacementDecision> decide, TimeProvider clock, CancellationToken ct)
     {
-        await TransactionLocks.TakeAsync(session, TransactionLocks.Placement, host.Id, ct);
-        var now = await VmUsageTotals.OnHostAsync(session, host.Id, ct);
-        if (Placement.CapacityRefusal(host with { Allocated = new Resources(now.VCpus, now.MemoryMiB, now.DiskMiB) }, request) is not null)
+        await TransactionLocks.TakeAsync(session, TransactionLocks.Placement, hostId, ct);
+        if (await HostNowAsync(session, hostId, ct) is not { } host || decide(host).Chosen is null)
         {
-            throw new PlacementContendedException(host.Name);
+            throw new PlacementContendedException((await session.LoadAsync<HostRecord>(hostId, ct))?.Name ?? hostId.ToString());
         }
 
         // A host's first placement makes its ledger.
-        if (await session.LoadAsync<HostLedger>(host.Id, ct) is { } ledger)
+        if (await session.LoadAsync<HostLedger>(hostId, ct) is { } ledger)
         {
             ledger.Placements++;
             ledger.LastPlacedAt = clock.GetUtcNow();
@@ -157,8 +178,22 @@ public sealed class PlacementService(
         }
         else
         {
-            session.Insert(new HostLedger { Id = host.Id, Placements = 1, LastPlacedAt = clock.GetUtcNow() });
+            session.Insert(new HostLedger { Id = hostId, Placements = 1, LastPlacedAt = clock.GetUtcNow() });
         }
+    }
+
+    /// <summary>One host as placement sees it now (its record, its policy and the fleet's in one round trip, then its allocations); null when it is gone or revoked.</summary>
+    private static async Task<HostView?> HostNowAsync(IQuerySession session, Guid hostId, CancellationToken ct)
+    {
+        var batch = session.CreateBatchQuery();
+        var record = batch.Load<HostRecord>(hostId);
+        var policy = batch.Load<HostPolicy>(hostId);
+        var fleet = batch.Load<PolicyDocument>(PolicyDocument.StreamId);
+        await batch.Execute(ct);
+        if (await record is not { Revoked: false } host)
+            return null;
+        var now = await VmUsageTotals.OnHostAsync(session, hostId, ct);
+        return ViewOf(host, await policy, ((await fleet)?.Policy ?? PortalPolicy.Default).Overcommit, new Resources(now.VCpus, now.MemoryMiB, now.DiskMiB));
     }
 
     /// <summary>
@@ -169,7 +204,7 @@ public sealed class PlacementService(
     public static async Task AdmitGrowthAsync(IDocumentSession session, Guid hostId, Resources growth, bool forAdmin, TimeProvider clock, CancellationToken ct)
     {
         await TransactionLocks.TakeAsync(session, TransactionLocks.Placement, hostId, ct);
-        var host = (await HostsAsync(session, ct)).FirstOrDefault(h => h.Id == hostId) ?? throw new RefusedException("The VM's host is gone.");
+        var host = await HostNowAsync(session, hostId, ct) ?? throw new RefusedException("The VM's host is gone.");
         if (Placement.CapacityRefusal(host, growth) is { } refusal)
         {
             throw new RefusedException(forAdmin
@@ -192,7 +227,8 @@ public sealed class PlacementService(
     /// <summary>Whether a VM of these sizes could be placed now, for the create dialog: null when it can, otherwise the sentence.</summary>
     public static async Task<string?> PreviewAsync(IQuerySession session, Resources request, bool tenantNetworks, CancellationToken ct = default)
     {
-        var decision = Placement.Decide(await HostsAsync(session, ct), request, (await PolicyService.GetAsync(session, ct)).Overcommit.Weigher, tenantNetworks: tenantNetworks);
+        var (hosts, fleet) = await FleetAsync(session, ct);
+        var decision = Placement.Decide(hosts, request, fleet.Weigher, tenantNetworks: tenantNetworks);
         return decision.Refusal;
     }
 

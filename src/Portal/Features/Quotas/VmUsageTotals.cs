@@ -34,7 +34,7 @@ public static class VmUsageTotals
     /// <summary>
     /// What the VMs on each host hold, by host id (hosts without VMs are absent); a migrating VM
     /// counts on both its hosts. Only the hosts in <paramref name="hosts"/> when given (through the
-    /// index on the VMs' host).
+    /// indexes on the VMs' host and on their migration's destination).
     /// </summary>
     public static async Task<Dictionary<Guid, QuotaUsage>> PerHostAsync(IQuerySession session, CancellationToken ct, IReadOnlyCollection<Guid>? hosts = null)
     {
@@ -69,10 +69,11 @@ public static class VmUsageTotals
     /// <summary>What the VMs an owner owns (or a group holds) take; only those in one of <paramref name="states"/> (the names of their statuses) when given.</summary>
     public static async Task<QuotaUsage> OfAsync(IQuerySession session, Guid id, bool group, CancellationToken ct, IReadOnlyCollection<string>? states = null)
     {
-        var where = $"data->>'{(group ? "GroupId" : "OwnerId")}' = ?";
+        // Cast as the indexes on the VMs' owner and group are (a text comparison would read every VM).
+        var where = $"(data->>'{(group ? "GroupId" : "OwnerId")}')::uuid = ?";
         var rows = states is null
-            ? await session.AdvancedSql.QueryAsync<Totals>($"select {Sums("null")} from {Table(session)} where {where}", ct, id.ToString())
-            : await session.AdvancedSql.QueryAsync<Totals>($"select {Sums("null")} from {Table(session)} where {where} and data->>'Status' = any(?)", ct, id.ToString(), states.ToArray());
+            ? await session.AdvancedSql.QueryAsync<Totals>($"select {Sums("null")} from {Table(session)} where {where}", ct, id)
+            : await session.AdvancedSql.QueryAsync<Totals>($"select {Sums("null")} from {Table(session)} where {where} and data->>'Status' = any(?)", ct, id, states.ToArray());
         return rows.Single().Usage;
     }
 

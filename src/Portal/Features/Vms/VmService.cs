@@ -31,6 +31,7 @@ public sealed partial class VmService(
     Audit audit,
     QuotaService quotas,
     Networks.NetworkService networks,
+    Placement.PlacementView placementView,
     TimeProvider clock) : IDisposable
 {
     public const int MaxNameLength = 64;

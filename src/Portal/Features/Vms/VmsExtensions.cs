@@ -50,7 +50,9 @@ public static class VmsExtensions
                 .Index(v => v.OwnerId)
                 .Index(v => v.TemplateId)
                 .Index(v => v.GroupId)
-                .Index(v => v.HostId);
+                .Index(v => v.HostId)
+                // A host's allocations count the VMs moving to it (VmUsageTotals).
+                .Index(v => v.Migration!.ToHostId);
             options.Schema.For<CreateKey>().UniqueIndex(UniqueIndexType.Computed, "uq_create_key", k => k.Key);
         });
     }

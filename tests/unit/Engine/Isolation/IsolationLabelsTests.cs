@@ -130,6 +130,23 @@ public sealed class IsolationLabelsTests
     }
 
     [Fact]
+    public void Candidates_are_distinct_draws_over_every_pair_and_the_first_free_one_is_taken()
+    {
+        // A draw that repeats itself: the repeats are drawn again, never kept twice.
+        int[] draws = [7, 7, 3, 7, 9];
+        var next = 0;
+        var asked = new List<int>();
+        var candidates = IsolationLabels.Candidates(3, n => { asked.Add(n); return draws[next++]; });
+
+        Assert.Equal([7, 3, 9], candidates);
+        Assert.All(asked, n => Assert.Equal(IsolationLabels.PairCount, n));
+        Assert.Equal(3, IsolationLabels.FirstFree(candidates, new HashSet<int> { 7 }));
+        Assert.Equal(7, IsolationLabels.FirstFree(candidates, new HashSet<int> { 3 }));
+        Assert.Null(IsolationLabels.FirstFree(candidates, new HashSet<int> { 3, 7, 9 }));
+        Assert.Throws<ArgumentOutOfRangeException>(() => IsolationLabels.Candidates(0, _ => 0));
+    }
+
+    [Fact]
     public void Every_draw_gives_a_different_free_label()
     {
         var used = Enumerable.Range(0, 1000).Where(i => i % 3 == 0).ToList();

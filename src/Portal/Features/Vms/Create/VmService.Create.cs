@@ -227,8 +227,7 @@ public sealed partial class VmService
         var (actor, d, cloneOf, cdrom) = (creation.Actor, creation.Definition, creation.CloneOf, creation.Definition.Cdrom);
         var hostId = placement.Chosen!.Id;
         var vmId = Guid.NewGuid();
-        // A free pair, at random (libvirt's way); the unique index still decides a race for one.
-        var labelIndex = IsolationLabels.PickFree(await session.Query<Vm>().Select(v => v.LabelIndex).ToListAsync(ct), RandomNumberGenerator.GetInt32);
+        var labelIndex = await FreeLabelAsync(session, ct);
         var uid = IsolationLabels.UidFor(IsolationLabels.FromIndex(labelIndex), options.Value.VmUidBase);
         var now = clock.GetUtcNow();
         var nics = (d.Nics ?? [NicChoice.Default]).Select((choice, i) => new NicPlacement($"net{i}", RandomMac(), choice, NicChoice.FieldOf(i))).ToList();
@@ -274,6 +273,18 @@ public sealed partial class VmService
     private const int MaxAttempts = 40;
 
     /// <summary>Lost a race another transaction won: a version check, a deadlock or a serialization failure.</summary>
+    /// <summary>
+    /// A free pair, at random (libvirt's way): which of 16 random ones are taken is asked through the
+    /// labels' unique index, not by reading every VM's. The unique index still decides a race for one.
+    /// </summary>
+    private static async Task<int> FreeLabelAsync(IDocumentSession session, CancellationToken ct)
+    {
+        var candidates = IsolationLabels.Candidates(16, RandomNumberGenerator.GetInt32);
+        var taken = await session.Query<Vm>().Where(v => candidates.Contains(v.LabelIndex)).Select(v => v.LabelIndex).ToListAsync(ct);
+        return IsolationLabels.FirstFree(candidates, taken.ToHashSet())
+            ?? IsolationLabels.PickFree(await session.Query<Vm>().Select(v => v.LabelIndex).ToListAsync(ct), RandomNumberGenerator.GetInt32);
+    }
+
     private static bool Contended(Exception e)
     {
         for (var inner = (Exception?)e; inner is not null; inner = inner.InnerException)

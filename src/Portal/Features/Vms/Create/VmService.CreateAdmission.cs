@@ -38,6 +38,7 @@ public sealed partial class VmService
         // The built-in template's image is installed with each host, not fetched from the library.
         var installed = cloneOf is null && d.BaseImage == options.Value.Template.Image ? d.BaseImage : null;
         return await PlacementService.PlaceAsync(
-            session, new Resources(d.VCpus, d.MemoryMiB, QuotaUsage.MiB(d.DiskBytes)), cloneOf?.HostId, clock, ct, d.Accelerator, installed, tenantNetworks: NicChoice.AnyOnNetwork(d.Nics));
+            session, new Resources(d.VCpus, d.MemoryMiB, QuotaUsage.MiB(d.DiskBytes)), cloneOf?.HostId, clock, ct, d.Accelerator, installed, tenantNetworks: NicChoice.AnyOnNetwork(d.Nics),
+            view: placementView);
     }
 }
