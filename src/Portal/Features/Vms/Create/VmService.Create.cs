@@ -280,7 +280,10 @@ public sealed partial class VmService
     private static async Task<int> FreeLabelAsync(IDocumentSession session, CancellationToken ct)
     {
         var candidates = IsolationLabels.Candidates(16, RandomNumberGenerator.GetInt32);
-        var taken = await session.Query<Vm>().Where(v => candidates.Contains(v.LabelIndex)).Select(v => v.LabelIndex).ToListAsync(ct);
+        // The expression of the unique index uq_vm_label, so that the index answers.
+        var taken = await session.AdvancedSql.QueryAsync<int>(
+            $"select (data->>'LabelIndex')::integer from {session.DocumentStore.Options.DatabaseSchemaName}.mt_doc_vm where (data->>'LabelIndex')::integer = any(?)",
+            ct, candidates.ToArray());
         return IsolationLabels.FirstFree(candidates, taken.ToHashSet())
             ?? IsolationLabels.PickFree(await session.Query<Vm>().Select(v => v.LabelIndex).ToListAsync(ct), RandomNumberGenerator.GetInt32);
     }
