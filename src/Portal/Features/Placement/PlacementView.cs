@@ -9,13 +9,15 @@ namespace Paddock.Portal.Features.Placement;
 /// allocated on it, read at most once every <see cref="MaxAge"/> instead of on every create (with
 /// two thousand hosts and fifty thousand VMs that read is every host's record and a sum over every
 /// VM). It is what Nova's scheduler keeps as its host state: the process's own bookings are added at
-/// once, others' show at the next read, and a change of a host or a policy forgets the view.
+/// once, others' show at the next read, and a change of a host or a policy makes it stale (read
+/// again by the next create).
 /// </summary>
 /// <remarks>
 /// The view only chooses. The choice is booked under the host's lock on fresh figures
 /// (<see cref="PlacementService"/>'s <c>BookAsync</c>): a host that filled up, went away or entered
 /// maintenance since the view was read is refused there, the view is forgotten, and the create
-/// decides again. So a stale view can cost a retry, never an over-booked host.
+/// decides again; and a refusal is only said on a fresh read. So a stale view can cost a retry,
+/// never an over-booked host or a wrong refusal.
 /// </remarks>
 public sealed class PlacementView : IDisposable
 {
@@ -27,6 +29,7 @@ public sealed class PlacementView : IDisposable
     private readonly IDisposable[] _subscriptions;
     private Fleet? _view;
     private long _generation;
+    private bool _reading;
 
     public PlacementView(ChangeNotifier<PlacementChanged> placements, ChangeNotifier<HostsChanged> hosts, TimeProvider clock)
     {
@@ -34,34 +37,48 @@ public sealed class PlacementView : IDisposable
         _subscriptions = [placements.Subscribe(_ => Forgotten()), hosts.Subscribe(_ => Forgotten())];
     }
 
-    /// <summary>The hosts and the fleet's policy, as read at <c>ReadAt</c> by the view of <c>Generation</c>.</summary>
-    private sealed record Fleet(IReadOnlyList<HostView> Hosts, OvercommitPolicy Policy, DateTimeOffset ReadAt, long Generation);
+    /// <summary>
+    /// The hosts and the fleet's policy, as read at <c>ReadAt</c>; <c>Stale</c> once a change was
+    /// heard since (or during) that read: it is read again, and meanwhile still chosen from.
+    /// </summary>
+    private sealed record Fleet(IReadOnlyList<HostView> Hosts, OvercommitPolicy Policy, DateTimeOffset ReadAt, bool Stale);
 
     /// <summary>The view, read through <paramref name="session"/> (the create's own transaction) when it is missing or too old.</summary>
     public Task<(IReadOnlyList<HostView> Hosts, OvercommitPolicy Fleet)> CurrentAsync(IQuerySession session, CancellationToken ct) =>
         CurrentAsync(() => PlacementService.FleetAsync(session, ct));
 
-    /// <summary>The view, made by <paramref name="read"/> when it is missing or too old.</summary>
+    /// <summary>
+    /// The view, made by <paramref name="read"/> when it is missing, too old or stale. One create
+    /// reads at a time: the others choose from the view it replaces meanwhile (a read sums every
+    /// VM; with thousands of VMs, eight creates reading at once took the database's every core).
+    /// </summary>
     public async Task<(IReadOnlyList<HostView> Hosts, OvercommitPolicy Fleet)> CurrentAsync(Func<Task<(IReadOnlyList<HostView> Hosts, OvercommitPolicy Fleet)>> read)
     {
         long generation;
         lock (_lock)
         {
-            if (_view is { } view && _clock.GetUtcNow() - view.ReadAt < MaxAge)
+            if (_view is { } view && (_reading || (!view.Stale && _clock.GetUtcNow() - view.ReadAt < MaxAge)))
                 return (view.Hosts, view.Policy);
-            generation = _generation;
+            (generation, _reading) = (_generation, true);
         }
 
         var readAt = _clock.GetUtcNow();
-        var (hosts, fleet) = await read();
-        lock (_lock)
+        try
         {
-            // A change heard while reading may not be in what was read: then the next create reads again.
-            if (generation == _generation && (_view is null || _view.ReadAt < readAt))
-                _view = new Fleet(hosts, fleet, readAt, generation);
-        }
+            var (hosts, fleet) = await read();
+            lock (_lock)
+            {
+                // A change heard while reading may not be in what was read: kept, but read again by the next create.
+                _view = new Fleet(hosts, fleet, readAt, Stale: generation != _generation);
+            }
 
-        return (hosts, fleet);
+            return (hosts, fleet);
+        }
+        finally
+        {
+            lock (_lock)
+                _reading = false;
+        }
     }
 
     /// <summary>This process booked <paramref name="request"/> on <paramref name="hostId"/>: the view counts it until it is read again.</summary>
@@ -82,7 +99,8 @@ public sealed class PlacementView : IDisposable
         lock (_lock)
         {
             _generation++;
-            _view = null;
+            if (_view is { } view)
+                _view = view with { Stale = true };
         }
 
         return Task.CompletedTask;

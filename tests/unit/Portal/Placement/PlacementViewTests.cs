@@ -67,6 +67,33 @@ public sealed class PlacementViewTests : IDisposable
     }
 
     [Fact]
+    public async Task While_one_create_reads_the_others_choose_from_the_view_it_replaces()
+    {
+        await AllocatedAsync();
+        _view.Booked(_host.Id, new Resources(1, 512, 0));
+        _clock.Advance(PlacementView.MaxAge);
+        var gate = new TaskCompletionSource();
+        var reading = _view.CurrentAsync(async () =>
+        {
+            await gate.Task;
+            return await Read();
+        });
+
+        // Old, and stale after a change too: chosen from all the same, without a read of their own.
+        Assert.Equal(new Resources(1, 512, 0), await AllocatedAsync());
+        _hosts.Publish(new HostsChanged());
+        Assert.Equal(new Resources(1, 512, 0), await AllocatedAsync());
+        Assert.Equal(1, _reads);
+
+        gate.SetResult();
+        await reading;
+        Assert.Equal(2, _reads);
+        // That read began before the change: the next create reads again.
+        Assert.Equal(default, await AllocatedAsync());
+        Assert.Equal(3, _reads);
+    }
+
+    [Fact]
     public async Task A_read_during_which_a_change_was_heard_is_used_once_and_not_kept()
     {
         var gate = new TaskCompletionSource();
